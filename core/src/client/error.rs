@@ -1,0 +1,60 @@
+//! What can go wrong for a client.
+
+use crate::graph::{GraphError, Key};
+use crate::scheduler::TaskError;
+use crate::value::ValueError;
+
+/// Errors returned by the client API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A task failed, or one of its inputs did.
+    #[error("{}", describe_task_error(key, error))]
+    Task {
+        /// The key that was asked for.
+        key: Key,
+        /// The failure and the task to blame.
+        error: TaskError,
+    },
+    /// The key was cancelled.
+    #[error("task {0} was cancelled")]
+    Cancelled(Key),
+    /// The scheduler refused the graph.
+    #[error("the scheduler refused the graph for {keys}: {message}")]
+    GraphRejected {
+        /// The keys asked for.
+        keys: String,
+        /// Why.
+        message: String,
+    },
+    /// The graph is malformed or cannot be sent.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// A result is not of the type asked for.
+    #[error("result of task {key}: {source}")]
+    Value {
+        /// The key.
+        key: Key,
+        /// The mismatch.
+        source: ValueError,
+    },
+    /// The cluster has shut down.
+    #[error("the cluster has shut down")]
+    ClusterClosed,
+    /// A bad cluster setting.
+    #[error("invalid cluster setting: {0}")]
+    Config(String),
+    /// Starting threads failed.
+    #[error("could not start a thread: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn describe_task_error(key: &Key, error: &TaskError) -> String {
+    if *key == error.blame {
+        format!("task {key} failed: {}", error.message)
+    } else {
+        format!(
+            "task {key} failed because its input {} failed: {}",
+            error.blame, error.message
+        )
+    }
+}

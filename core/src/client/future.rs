@@ -1,0 +1,358 @@
+//! Futures: handles to results on the cluster, and the client's table of them.
+
+use super::{ClientInner, Error};
+use crate::comm::local::ToScheduler;
+use crate::graph::Key;
+use crate::scheduler::{ClientId, Event, Report, TaskError, WorkerId};
+use crate::value::Data;
+use crossbeam_channel::Sender;
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Where a future's task stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FutureStatus {
+    /// Not finished yet.
+    Pending,
+    /// Finished; the result is on this worker.
+    Finished {
+        /// A worker holding the result.
+        worker: WorkerId,
+    },
+    /// Failed.
+    Erred(TaskError),
+    /// Cancelled.
+    Cancelled,
+    /// The scheduler refused the graph.
+    Rejected(String),
+}
+
+impl FutureStatus {
+    /// Whether the status is final (anything but pending).
+    pub fn is_done(&self) -> bool {
+        !matches!(self, FutureStatus::Pending)
+    }
+}
+
+struct Entry {
+    status: FutureStatus,
+    /// Live handles for this key.
+    refs: usize,
+    /// as_completed iterators waiting for this key.
+    watchers: Vec<Sender<Key>>,
+}
+
+/// Releases are sent in batches of this many (and before any new graph).
+const RELEASE_BATCH: usize = 1024;
+
+/// The client's view of every key it holds futures for.
+pub(crate) struct FutureTable {
+    scheduler: Sender<ToScheduler>,
+    client: ClientId,
+    entries: Mutex<Table>,
+    changed: Condvar,
+}
+
+struct Table {
+    entries: HashMap<Key, Entry>,
+    to_release: Vec<Key>,
+}
+
+impl FutureTable {
+    pub fn new(scheduler: Sender<ToScheduler>, client: ClientId) -> Self {
+        FutureTable {
+            scheduler,
+            client,
+            entries: Mutex::new(Table {
+                entries: HashMap::new(),
+                to_release: Vec::new(),
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one more handle for each key; sends buffered releases first so they
+    /// cannot overtake the graph that wants these keys again.
+    pub fn register(&self, keys: &[Key]) {
+        let mut table = self.lock();
+        self.flush_releases(&mut table);
+        for key in keys {
+            table
+                .entries
+                .entry(key.clone())
+                .or_insert_with(|| Entry {
+                    status: FutureStatus::Pending,
+                    refs: 0,
+                    watchers: Vec::new(),
+                })
+                .refs += 1;
+        }
+    }
+
+    fn release(&self, key: &Key) {
+        let mut table = self.lock();
+        let Some(entry) = table.entries.get_mut(key) else {
+            return;
+        };
+        entry.refs -= 1;
+        if entry.refs == 0 {
+            table.entries.remove(key);
+            table.to_release.push(key.clone());
+            if table.to_release.len() >= RELEASE_BATCH {
+                self.flush_releases(&mut table);
+            }
+        }
+    }
+
+    /// Sends buffered releases now.
+    pub fn flush(&self) {
+        let mut table = self.lock();
+        self.flush_releases(&mut table);
+    }
+
+    fn flush_releases(&self, table: &mut Table) {
+        if table.to_release.is_empty() {
+            return;
+        }
+        let keys = std::mem::take(&mut table.to_release);
+        let _ = self
+            .scheduler
+            .send(ToScheduler::Events(vec![Event::ReleaseKeys {
+                client: self.client,
+                keys,
+            }]));
+    }
+
+    /// Applies the scheduler's reports.
+    pub fn apply(&self, reports: Vec<Report>) {
+        let mut table = self.lock();
+        for report in reports {
+            let (keys, status) = match report {
+                Report::InMemory { key, worker, .. } => {
+                    (vec![key], FutureStatus::Finished { worker })
+                }
+                Report::Erred { key, error } => (vec![key], FutureStatus::Erred(error)),
+                Report::Cancelled { key } => (vec![key], FutureStatus::Cancelled),
+                Report::Lost { key } => (vec![key], FutureStatus::Pending),
+                Report::GraphRejected { keys, error } => (keys, FutureStatus::Rejected(error)),
+            };
+            for key in keys {
+                let Some(entry) = table.entries.get_mut(&key) else {
+                    continue;
+                };
+                entry.status = status.clone();
+                if status.is_done() {
+                    for watcher in entry.watchers.drain(..) {
+                        let _ = watcher.send(key.clone());
+                    }
+                }
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    /// The status of `key`.
+    pub fn status(&self, key: &Key) -> FutureStatus {
+        self.lock()
+            .entries
+            .get(key)
+            .map(|e| e.status.clone())
+            .unwrap_or(FutureStatus::Pending)
+    }
+
+    /// Blocks until every key is done (finished, erred, cancelled or rejected).
+    pub fn wait_all(&self, keys: &[&Key]) {
+        let mut table = self.lock();
+        self.flush_releases(&mut table);
+        let mut next = 0;
+        loop {
+            while next < keys.len()
+                && table
+                    .entries
+                    .get(keys[next])
+                    .is_none_or(|e| e.status.is_done())
+            {
+                next += 1;
+            }
+            if next == keys.len() {
+                return;
+            }
+            table = self
+                .changed
+                .wait_timeout(table, Duration::from_millis(100))
+                .map(|(t, _)| t)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Blocks until `key`'s status differs from `seen` (or a short while passes).
+    pub fn wait_change(&self, key: &Key, seen: &FutureStatus) {
+        let table = self.lock();
+        if table.entries.get(key).is_some_and(|e| e.status != *seen) {
+            return;
+        }
+        let _ = self.changed.wait_timeout(table, Duration::from_millis(50));
+    }
+
+    /// Sends `key` to `watcher` once it is done (now, if it already is).
+    pub fn watch(&self, key: &Key, watcher: &Sender<Key>) {
+        let mut table = self.lock();
+        match table.entries.get_mut(key) {
+            Some(entry) if !entry.status.is_done() => entry.watchers.push(watcher.clone()),
+            _ => {
+                let _ = watcher.send(key.clone());
+            }
+        }
+    }
+}
+
+/// An untyped, shared handle on one key; the key is released when the last
+/// handle is dropped.
+#[derive(Clone)]
+pub struct FutureHandle(Arc<HandleInner>);
+
+struct HandleInner {
+    key: Key,
+    client: Arc<ClientInner>,
+}
+
+impl Drop for HandleInner {
+    fn drop(&mut self) {
+        self.client.table.release(&self.key);
+    }
+}
+
+impl std::fmt::Debug for FutureHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Future({})", self.0.key)
+    }
+}
+
+impl FutureHandle {
+    /// A handle for a key already registered in the client's table.
+    pub(crate) fn new(key: Key, client: Arc<ClientInner>) -> Self {
+        FutureHandle(Arc::new(HandleInner { key, client }))
+    }
+
+    /// The key.
+    pub fn key(&self) -> &Key {
+        &self.0.key
+    }
+
+    /// Where the task stands.
+    pub fn status(&self) -> FutureStatus {
+        self.0.client.table.status(&self.0.key)
+    }
+
+    pub(crate) fn client(&self) -> &Arc<ClientInner> {
+        &self.0.client
+    }
+
+    /// Waits for the result and fetches it from a worker holding it.
+    pub(crate) fn fetch<T: Data + Clone>(&self) -> Result<T, Error> {
+        let table = &self.0.client.table;
+        let key = &self.0.key;
+        loop {
+            table.wait_all(&[key]);
+            let status = table.status(key);
+            match &status {
+                FutureStatus::Finished { worker } => {
+                    if let Some(value) = self.0.client.cluster.peers().fetch(key, &[*worker]) {
+                        return value.extract::<T>().map_err(|source| Error::Value {
+                            key: key.clone(),
+                            source,
+                        });
+                    }
+                    // The holder is gone; the scheduler will report the key lost and recompute it.
+                    if self.0.client.cluster.is_closed() {
+                        return Err(Error::ClusterClosed);
+                    }
+                    table.wait_change(key, &status);
+                }
+                FutureStatus::Erred(error) => {
+                    return Err(Error::Task {
+                        key: key.clone(),
+                        error: error.clone(),
+                    })
+                }
+                FutureStatus::Cancelled => return Err(Error::Cancelled(key.clone())),
+                FutureStatus::Rejected(message) => {
+                    return Err(Error::GraphRejected {
+                        keys: key.to_string(),
+                        message: message.clone(),
+                    })
+                }
+                FutureStatus::Pending => {}
+            }
+        }
+    }
+}
+
+/// A result that will exist on the cluster: Dask's `Future`.
+pub struct Future<T> {
+    handle: FutureHandle,
+    types: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            handle: self.handle.clone(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Future<{}>({}, {:?})",
+            std::any::type_name::<T>(),
+            self.key(),
+            self.status()
+        )
+    }
+}
+
+impl<T> Future<T> {
+    pub(crate) fn from_handle(handle: FutureHandle) -> Self {
+        Future {
+            handle,
+            types: PhantomData,
+        }
+    }
+
+    /// The key of the task.
+    pub fn key(&self) -> &Key {
+        self.handle.key()
+    }
+
+    /// Where the task stands.
+    pub fn status(&self) -> FutureStatus {
+        self.handle.status()
+    }
+
+    /// Whether the task has finished, failed or been cancelled.
+    pub fn done(&self) -> bool {
+        self.status().is_done()
+    }
+
+    /// The untyped handle.
+    pub fn handle(&self) -> &FutureHandle {
+        &self.handle
+    }
+}
+
+impl<T: Data + Clone> Future<T> {
+    /// Waits for the task and returns its result (Dask's `future.result()`).
+    pub fn result(&self) -> Result<T, Error> {
+        self.handle.fetch()
+    }
+}

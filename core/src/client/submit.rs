@@ -1,0 +1,219 @@
+//! Turning ops, arguments and delayed graphs into tasks, and the client calls that
+//! send them: `submit`, `map`, `compute`, `persist`, `gather`, `cancel`.
+
+use super::{Client, Error, Future, FutureHandle};
+use crate::collections::delayed::{Delayed, Node, NodeKind};
+use crate::graph::{Annotations, Arg, Graph, Key, TaskSpec};
+use crate::ops::{short_name, ArgSource, IntoArgs, Op, OpRef};
+use crate::scheduler::Event;
+use crate::value::Data;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Collects tasks from argument sources and delayed nodes, each key once.
+#[derive(Default)]
+pub struct GraphBuilder {
+    pub(crate) tasks: Vec<TaskSpec>,
+    seen: HashSet<Key>,
+    /// Futures the graph uses: kept alive until the graph reaches the scheduler.
+    pub(crate) keepalive: Vec<FutureHandle>,
+}
+
+impl GraphBuilder {
+    /// Adds one task whose arguments come from `sources`.
+    pub fn add_task(
+        &mut self,
+        key: Key,
+        op: OpRef,
+        sources: Vec<ArgSource>,
+        annotations: Annotations,
+    ) {
+        if !self.seen.insert(key.clone()) {
+            return;
+        }
+        let mut deps: Vec<Key> = Vec::new();
+        let mut index: HashMap<Key, u32> = HashMap::new();
+        let mut dep = |key: &Key, deps: &mut Vec<Key>| -> Arg {
+            let n = *index.entry(key.clone()).or_insert_with(|| {
+                deps.push(key.clone());
+                deps.len() as u32 - 1
+            });
+            Arg::Dep(n)
+        };
+        let mut args = Vec::with_capacity(sources.len());
+        for source in sources {
+            args.push(match source {
+                ArgSource::Literal(value) => Arg::Value(value),
+                ArgSource::Node(node) => {
+                    let arg = dep(&node.key, &mut deps);
+                    self.add_node(&node);
+                    arg
+                }
+                ArgSource::Future(handle) => {
+                    let arg = dep(handle.key(), &mut deps);
+                    self.keepalive.push(handle);
+                    arg
+                }
+            });
+        }
+        let mut task = TaskSpec::new(key, op, args, deps);
+        task.annotations = annotations;
+        self.tasks.push(task);
+    }
+
+    /// Adds a delayed node and everything it depends on, inputs first.
+    pub fn add_node(&mut self, root: &Arc<Node>) {
+        // Iterative: a long chain of delayed calls must not overflow the stack.
+        let mut stack: Vec<(Arc<Node>, bool)> = vec![(root.clone(), false)];
+        while let Some((node, expanded)) = stack.pop() {
+            if self.seen.contains(&node.key) {
+                continue;
+            }
+            match &node.kind {
+                NodeKind::Persisted(handle) => {
+                    self.seen.insert(node.key.clone());
+                    self.keepalive.push(handle.clone());
+                }
+                NodeKind::Task {
+                    op,
+                    args,
+                    annotations,
+                } => {
+                    if expanded {
+                        self.add_task(
+                            node.key.clone(),
+                            op.clone(),
+                            args.clone(),
+                            annotations.clone(),
+                        );
+                    } else {
+                        stack.push((node.clone(), true));
+                        for arg in args.iter().rev() {
+                            if let ArgSource::Node(input) = arg {
+                                if !self.seen.contains(&input.key) {
+                                    stack.push((input.clone(), false));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The collected graph.
+    pub fn graph(&self) -> Graph {
+        self.tasks.iter().cloned().collect()
+    }
+}
+
+impl Client {
+    /// Runs `op` on `args` on the cluster (Dask's `client.submit`).
+    ///
+    /// Arguments may be values, futures or delayed values.
+    pub fn submit<O: Op>(
+        &self,
+        op: O,
+        args: impl IntoArgs<O::Args>,
+    ) -> Result<Future<O::Output>, Error> {
+        let mut futures = self.map(op, std::iter::once(args))?;
+        futures.pop().ok_or(Error::ClusterClosed)
+    }
+
+    /// Runs `op` once per item, in one submission (Dask's `client.map`).
+    pub fn map<O: Op, A: IntoArgs<O::Args>>(
+        &self,
+        op: O,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<Future<O::Output>>, Error> {
+        let op_ref = op.op_ref();
+        let name = short_name(op.name()).to_string();
+        let mut builder = GraphBuilder::default();
+        let mut keys = Vec::new();
+        for item in items {
+            let key = Key::unique(&name);
+            builder.add_task(
+                key.clone(),
+                op_ref.clone(),
+                item.into_args(),
+                Annotations::default(),
+            );
+            keys.push(key);
+        }
+        let handles = self.submit_tasks(builder, keys)?;
+        Ok(handles.into_iter().map(Future::from_handle).collect())
+    }
+
+    /// Starts computing a delayed value; returns its future (Dask's `client.compute`).
+    pub fn compute<T: Data>(&self, delayed: &Delayed<T>) -> Result<Future<T>, Error> {
+        let mut futures = self.compute_many(std::slice::from_ref(delayed))?;
+        futures.pop().ok_or(Error::ClusterClosed)
+    }
+
+    /// Starts computing several delayed values in one graph (shared inputs run once).
+    pub fn compute_many<T: Data>(&self, delayed: &[Delayed<T>]) -> Result<Vec<Future<T>>, Error> {
+        let mut builder = GraphBuilder::default();
+        let keys: Vec<Key> = delayed.iter().map(|d| d.key().clone()).collect();
+        for d in delayed {
+            builder.add_node(d.node());
+        }
+        // Fuse linear chains, keeping the keys asked for.
+        let keep: std::collections::HashSet<Key> = keys.iter().cloned().collect();
+        let fused = Graph::from_iter(builder.tasks.drain(..)).fuse(&keep);
+        builder.tasks = fused.into_tasks();
+        let handles = self.submit_tasks(builder, keys)?;
+        Ok(handles.into_iter().map(Future::from_handle).collect())
+    }
+
+    /// Computes a delayed value and keeps it in cluster memory; the returned
+    /// delayed value refers to the stored result (Dask's `client.persist`).
+    pub fn persist<T: Data>(&self, delayed: &Delayed<T>) -> Result<Delayed<T>, Error> {
+        let future = self.compute(delayed)?;
+        Ok(Delayed::from_future(future))
+    }
+
+    /// Waits for every future and returns the results in order (Dask's `client.gather`).
+    /// The first failure is returned as an error naming its key.
+    pub fn gather<T: Data + Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, Error> {
+        let keys: Vec<&Key> = futures.iter().map(|f| f.key()).collect();
+        self.inner.table.wait_all(&keys);
+        futures.iter().map(|f| f.result()).collect()
+    }
+
+    /// Cancels futures: their tasks, and this client's tasks depending on them, stop
+    /// (Dask's `client.cancel`).
+    pub fn cancel<T>(&self, futures: &[Future<T>]) -> Result<(), Error> {
+        let keys = futures.iter().map(|f| f.key().clone()).collect();
+        self.inner.table.flush();
+        self.send(vec![Event::Cancel {
+            client: self.id(),
+            keys,
+        }])
+    }
+
+    /// Sends a graph; returns one handle per wanted key.
+    fn submit_tasks(
+        &self,
+        builder: GraphBuilder,
+        wanted: Vec<Key>,
+    ) -> Result<Vec<FutureHandle>, Error> {
+        if !self.is_in_process() {
+            for task in &builder.tasks {
+                task.to_wire()?;
+            }
+        }
+        Graph::from_iter(builder.tasks.iter().cloned()).validate_arguments()?;
+        self.inner.table.register(&wanted);
+        let handles: Vec<FutureHandle> = wanted
+            .iter()
+            .map(|k| FutureHandle::new(k.clone(), self.inner.clone()))
+            .collect();
+        self.send(vec![Event::UpdateGraph {
+            client: self.id(),
+            tasks: builder.tasks,
+            wanted,
+        }])?;
+        drop(builder.keepalive);
+        Ok(handles)
+    }
+}

@@ -1,0 +1,155 @@
+//! Delayed values: op calls recorded lazily into a graph (Dask's `dask.delayed`).
+//!
+//! ```
+//! use rask::prelude::*;
+//! rask::op! { fn inc(x: u64) -> u64 { x + 1 } }
+//! rask::op! { fn add(a: u64, b: u64) -> u64 { a + b } }
+//!
+//! let a = delayed(inc, 1);
+//! let b = delayed(inc, 2);
+//! let total = delayed(add, (&a, &b));
+//! assert_eq!(total.graph().len(), 3);
+//! let client = Client::local(LocalCluster::new().workers(1))?;
+//! assert_eq!(total.compute(&client)?, 5);
+//! # Ok::<(), rask::Error>(())
+//! ```
+
+use crate::client::{Client, Error, Future, FutureHandle};
+use crate::graph::{Annotations, Graph, Key};
+use crate::ops::{short_name, ArgSource, IntoArgs, Op, OpRef};
+use crate::value::Data;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// One lazy value: a call not yet made, or a result already on the cluster.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// The key its result will have.
+    pub key: Key,
+    /// What produces it.
+    pub kind: NodeKind,
+}
+
+/// What produces a delayed value.
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    /// An op call.
+    Task {
+        /// The op.
+        op: OpRef,
+        /// Where each argument comes from.
+        args: Vec<ArgSource>,
+        /// Scheduler hints.
+        annotations: Annotations,
+    },
+    /// A result persisted on the cluster.
+    Persisted(FutureHandle),
+}
+
+/// A lazy value of type `T` (Dask's `Delayed`).
+pub struct Delayed<T> {
+    node: Arc<Node>,
+    types: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Delayed<T> {
+    fn clone(&self) -> Self {
+        Delayed {
+            node: self.node.clone(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Delayed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Delayed({})", self.node.key)
+    }
+}
+
+/// Records a call of `op` on `args` without running it.
+///
+/// Arguments may be values, other delayed values or futures.
+pub fn delayed<O: Op>(op: O, args: impl IntoArgs<O::Args>) -> Delayed<O::Output> {
+    let key = Key::unique(short_name(op.name()));
+    Delayed::from_node(Node {
+        key,
+        kind: NodeKind::Task {
+            op: op.op_ref(),
+            args: args.into_args(),
+            annotations: Annotations::default(),
+        },
+    })
+}
+
+impl<T> Delayed<T> {
+    fn from_node(node: Node) -> Self {
+        Delayed {
+            node: Arc::new(node),
+            types: PhantomData,
+        }
+    }
+
+    /// A delayed value standing for a future's result.
+    pub fn from_future(future: Future<T>) -> Self {
+        let handle = future.handle().clone();
+        Delayed::from_node(Node {
+            key: handle.key().clone(),
+            kind: NodeKind::Persisted(handle),
+        })
+    }
+
+    /// The key of the result.
+    pub fn key(&self) -> &Key {
+        &self.node.key
+    }
+
+    /// The underlying node.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// The graph that computes this value (persisted inputs are not in it).
+    pub fn graph(&self) -> Graph {
+        let mut builder = crate::client::GraphBuilderAccess::default();
+        builder.add_node(&self.node);
+        builder.graph()
+    }
+
+    fn annotate(self, change: impl FnOnce(&mut Annotations)) -> Self {
+        let mut node = Arc::unwrap_or_clone(self.node);
+        if let NodeKind::Task { annotations, .. } = &mut node.kind {
+            change(annotations);
+        }
+        Delayed::from_node(node)
+    }
+
+    /// Runs before lower-priority work (Dask's `priority=` annotation).
+    pub fn priority(self, priority: i32) -> Self {
+        self.annotate(|a| a.priority = priority)
+    }
+
+    /// Runs again up to `n` times if it fails (Dask's `retries=`).
+    pub fn retries(self, n: u32) -> Self {
+        self.annotate(|a| a.retries = n)
+    }
+
+    /// Needs these abstract resources on its worker, e.g. `[("GPU", 1.0)]`.
+    pub fn resources(self, resources: &[(&str, f64)]) -> Self {
+        self.annotate(|a| {
+            a.resources = resources.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+        })
+    }
+
+    /// Runs only on the named workers (Dask's `workers=`).
+    pub fn workers(self, names: &[&str]) -> Self {
+        self.annotate(|a| a.workers = names.iter().map(|n| n.to_string()).collect())
+    }
+}
+
+impl<T: Data + Clone> Delayed<T> {
+    /// Computes the value on the cluster and returns it (Dask's `.compute()`).
+    pub fn compute(&self, client: &Client) -> Result<T, Error> {
+        client.compute(self)?.result()
+    }
+}

@@ -1,0 +1,145 @@
+//! Task keys: the names of results.
+//!
+//! A key looks like Dask's string keys: `name-token` for a single task and
+//! `name-token[i,j]` for one chunk of a collection. The part before the index (or
+//! before the token) names the task's *group*, which the scheduler uses to spot
+//! root-ish tasks and to learn typical durations.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The name of one task and of its result.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Key(Arc<str>);
+
+impl Key {
+    /// A key with exactly this text.
+    pub fn new(text: impl AsRef<str>) -> Self {
+        Key(Arc::from(text.as_ref()))
+    }
+
+    /// A fresh, process-unique key `name-token` (Dask's `name-<uuid>` for impure tasks).
+    pub fn unique(name: &str) -> Self {
+        Key::new(format!("{name}-{}", fresh_token()))
+    }
+
+    /// The key of chunk `index` of the collection whose keys start with `self`.
+    pub fn indexed(&self, index: &[usize]) -> Self {
+        let mut text = String::with_capacity(self.0.len() + 2 + 4 * index.len());
+        text.push_str(&self.0);
+        text.push('[');
+        for (i, part) in index.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&part.to_string());
+        }
+        text.push(']');
+        Key::new(text)
+    }
+
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The task group: chunks of one collection, or calls of one op made together.
+    ///
+    /// `sum-3fa2[0,1]` → `sum-3fa2`; `inc-3fa2` → `inc`; `x` → `x`.
+    pub fn group(&self) -> &str {
+        let text: &str = &self.0;
+        if let Some(open) = text.find('[') {
+            return &text[..open];
+        }
+        strip_token(text)
+    }
+
+    /// The task prefix: the op-level name used for duration estimates (`sum-3fa2[0]` → `sum`).
+    pub fn prefix(&self) -> &str {
+        strip_token(self.group())
+    }
+}
+
+fn strip_token(text: &str) -> &str {
+    match text.rfind('-') {
+        Some(dash) if dash > 0 && is_token(&text[dash + 1..]) => &text[..dash],
+        _ => text,
+    }
+}
+
+fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A 16-hex-digit token unique within this process and very likely across processes.
+pub fn fresh_token() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static SALT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let salt = *SALT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        mix(nanos ^ (u64::from(std::process::id()) << 32))
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:016x}", mix(salt.wrapping_add(n)))
+}
+
+/// splitmix64's finaliser: a bijection, so distinct counters give distinct tokens.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", &*self.0)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Key {
+    fn from(text: &str) -> Self {
+        Key::new(text)
+    }
+}
+
+impl From<String> for Key {
+    fn from(text: String) -> Self {
+        Key(Arc::from(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_and_prefixes_follow_dask() {
+        assert_eq!(Key::new("inc-3fa2").group(), "inc");
+        assert_eq!(Key::new("sum-3fa2[0,1]").group(), "sum-3fa2");
+        assert_eq!(Key::new("sum-3fa2[0,1]").prefix(), "sum");
+        assert_eq!(Key::new("x").group(), "x");
+        assert_eq!(Key::new("load-data").group(), "load-data");
+        assert_eq!(Key::new("x").indexed(&[1, 2]).as_str(), "x[1,2]");
+    }
+
+    #[test]
+    fn unique_keys_differ() {
+        let a = Key::unique("inc");
+        let b = Key::unique("inc");
+        assert_ne!(a, b);
+        assert_eq!(a.group(), "inc");
+    }
+}

@@ -1,0 +1,231 @@
+//! The wire form of tasks: how a task crosses a process boundary.
+//!
+//! Registered ops travel by name and arguments as encoded bytes; a closure cannot
+//! travel and is refused with [`GraphError::ClosureNotTransportable`].
+
+use super::{Annotations, Arg, GraphError, Key, RunSpec, TaskSpec};
+use crate::ops::{lookup, OpRef};
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A task as sent between processes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireTask {
+    /// The task's key.
+    pub key: Key,
+    /// What to run.
+    pub run: WireRun,
+    /// Its inputs' keys.
+    pub deps: Vec<Key>,
+    /// Scheduler hints.
+    pub annotations: Annotations,
+}
+
+/// An op and its arguments, as sent between processes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireRun {
+    /// The op.
+    pub op: WireOp,
+    /// The arguments.
+    pub args: Vec<WireArg>,
+}
+
+/// An op, as sent between processes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WireOp {
+    /// A registered op's full name.
+    Named(String),
+    /// A fused chain.
+    Fused(Vec<WireRun>),
+}
+
+/// An argument, as sent between processes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WireArg {
+    /// An encoded value.
+    Bytes(Vec<u8>),
+    /// The result of input `n`.
+    Dep(u32),
+}
+
+impl TaskSpec {
+    /// The task's wire form; fails for closures and unencodable arguments.
+    pub fn to_wire(&self) -> Result<WireTask, GraphError> {
+        Ok(WireTask {
+            key: self.key.clone(),
+            run: run_to_wire(&self.key, &self.run)?,
+            deps: self.deps.clone(),
+            annotations: self.annotations.clone(),
+        })
+    }
+}
+
+impl WireTask {
+    /// The task this wire form describes. An op unknown to this binary becomes
+    /// [`OpRef::Missing`]: the task then fails with a message naming the op.
+    pub fn into_spec(self) -> Result<TaskSpec, GraphError> {
+        let spec = TaskSpec {
+            key: self.key,
+            run: Arc::new(run_from_wire(self.run)),
+            deps: self.deps,
+            annotations: self.annotations,
+        };
+        check_arguments(&spec)?;
+        Ok(spec)
+    }
+}
+
+fn run_to_wire(key: &Key, run: &RunSpec) -> Result<WireRun, GraphError> {
+    let op = match &run.op {
+        OpRef::Registered(entry) => WireOp::Named(entry.name.to_string()),
+        OpRef::Missing(name) => WireOp::Named(name.to_string()),
+        OpRef::Closure(name, _) => {
+            return Err(GraphError::ClosureNotTransportable {
+                key: key.clone(),
+                op: name.to_string(),
+            })
+        }
+        OpRef::Fused(steps) => WireOp::Fused(
+            steps
+                .iter()
+                .map(|s| run_to_wire(key, s))
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    let args = run
+        .args
+        .iter()
+        .map(|a| match a {
+            Arg::Dep(n) => Ok(WireArg::Dep(*n)),
+            Arg::Value(v) => v
+                .to_bytes()
+                .map(|b| WireArg::Bytes(b.to_vec()))
+                .map_err(|source| GraphError::Encode {
+                    key: key.clone(),
+                    source,
+                }),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(WireRun { op, args })
+}
+
+fn run_from_wire(run: WireRun) -> RunSpec {
+    let op = match run.op {
+        WireOp::Named(name) => match lookup(&name) {
+            Some(entry) => OpRef::Registered(entry),
+            None => OpRef::Missing(Arc::from(name)),
+        },
+        WireOp::Fused(steps) => OpRef::Fused(steps.into_iter().map(run_from_wire).collect()),
+    };
+    let args = run
+        .args
+        .into_iter()
+        .map(|a| match a {
+            WireArg::Dep(n) => Arg::Dep(n),
+            WireArg::Bytes(b) => Arg::Value(Value::Encoded(Arc::from(b))),
+        })
+        .collect();
+    RunSpec { op, args }
+}
+
+/// Checks that every `Arg::Dep` names an input the task has.
+pub(crate) fn check_arguments(task: &TaskSpec) -> Result<(), GraphError> {
+    let ninputs = task.deps.len();
+    let bad = |index: u32| GraphError::BadArgument {
+        key: task.key.clone(),
+        index,
+        ninputs,
+    };
+    for arg in &task.run.args {
+        if let Arg::Dep(n) = arg {
+            if *n as usize >= ninputs {
+                return Err(bad(*n));
+            }
+        }
+    }
+    if let OpRef::Fused(steps) = &task.run.op {
+        // Step k sees the inputs and the k results before it.
+        for (k, step) in steps.iter().enumerate() {
+            for arg in &step.args {
+                if let Arg::Dep(n) = arg {
+                    if *n as usize >= task.run.args.len() + k {
+                        return Err(bad(*n));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests_support::{chain, evaluate};
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn registered_and_fused_tasks_round_trip_through_bytes() {
+        let graph = chain(&["a", "b", "c"]).fuse(&HashSet::from([Key::new("c")]));
+        let task = &graph.tasks()[0];
+        let bytes = crate::value::encode(&task.to_wire().unwrap()).unwrap();
+        let back: WireTask = crate::value::decode(&bytes).unwrap();
+        let spec = back.into_spec().unwrap();
+        let rebuilt: super::super::Graph = std::iter::once(spec).collect();
+        assert_eq!(
+            evaluate(&rebuilt, "c"),
+            evaluate(&chain(&["a", "b", "c"]), "c")
+        );
+    }
+
+    #[test]
+    fn closures_refuse_to_travel_and_say_what_to_do() {
+        let op = crate::ops::closure(|x: u64| x + 1).named("inc");
+        let task = TaskSpec::new(
+            Key::new("inc-1"),
+            crate::ops::Op::op_ref(&op),
+            vec![Arg::Value(Value::new(1_u64))],
+            vec![],
+        );
+        let err = task.to_wire().unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("inc-1") && text.contains("rask::op!"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_ops_fail_when_run_not_when_decoded() {
+        let wire = WireTask {
+            key: Key::new("x"),
+            run: WireRun {
+                op: WireOp::Named("nowhere::op".into()),
+                args: vec![],
+            },
+            deps: vec![],
+            annotations: Annotations::default(),
+        };
+        let spec = wire.into_spec().unwrap();
+        let err = spec.run.run(&[]).unwrap_err();
+        assert!(err.message.contains("nowhere::op"), "{}", err.message);
+    }
+
+    #[test]
+    fn out_of_range_inputs_are_rejected() {
+        let wire = WireTask {
+            key: Key::new("x"),
+            run: WireRun {
+                op: WireOp::Named("a".into()),
+                args: vec![WireArg::Dep(3)],
+            },
+            deps: vec![],
+            annotations: Annotations::default(),
+        };
+        assert!(matches!(
+            wire.into_spec(),
+            Err(GraphError::BadArgument { index: 3, .. })
+        ));
+    }
+}

@@ -1,0 +1,47 @@
+//! Identifiers of workers and clients, assigned by whoever runs the scheduler.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A worker, as the scheduler numbers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WorkerId(pub u32);
+
+/// A client, as the scheduler numbers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClientId(pub u32);
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "worker-{}", self.0)
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "client-{}", self.0)
+    }
+}
+
+/// Scheduling priority: lower runs first. User priority (higher first), then
+/// submission order, then graph order — as Dask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Priority {
+    /// The user's priority, negated so that lower sorts first.
+    pub user: i32,
+    /// Which `update_graph` the task came with.
+    pub generation: u32,
+    /// The task's rank in its graph's depth-first order.
+    pub order: u32,
+}
+
+impl Priority {
+    /// A priority from the user's value (higher runs first), the submission and the graph rank.
+    pub fn new(user: i32, generation: u32, order: u32) -> Self {
+        Priority {
+            user: user.saturating_neg(),
+            generation,
+            order,
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! What goes into the scheduler state machine ([`Event`]) and what comes out ([`Command`]).
+
+use super::ids::{ClientId, Priority, WorkerId};
+use crate::graph::{Key, RunSpec, TaskSpec};
+use crate::ops::TaskFailure;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// Something that happened, as reported to the scheduler.
+#[derive(Debug)]
+pub enum Event {
+    /// A worker joined.
+    AddWorker {
+        /// Its id, unique for the scheduler's lifetime.
+        worker: WorkerId,
+        /// Its name (used by `workers=` restrictions).
+        name: String,
+        /// How many tasks it runs at once.
+        nthreads: u32,
+        /// Abstract resources it offers, e.g. `("GPU", 1.0)`.
+        resources: Vec<(String, f64)>,
+    },
+    /// A worker left or died; whatever only it held is lost.
+    RemoveWorker {
+        /// The worker.
+        worker: WorkerId,
+        /// Why, for logs and errors.
+        reason: String,
+    },
+    /// A client connected.
+    AddClient {
+        /// Its id.
+        client: ClientId,
+    },
+    /// A client went away; everything only it wanted is released.
+    RemoveClient {
+        /// The client.
+        client: ClientId,
+    },
+    /// A client submitted tasks and wants some keys.
+    UpdateGraph {
+        /// The client.
+        client: ClientId,
+        /// New tasks (keys the scheduler already has keep their existing state).
+        tasks: Vec<TaskSpec>,
+        /// Keys the client holds futures for.
+        wanted: Vec<Key>,
+    },
+    /// A client dropped its futures for these keys.
+    ReleaseKeys {
+        /// The client.
+        client: ClientId,
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// A client cancelled these keys (and so everything of theirs that depends on them).
+    Cancel {
+        /// The client.
+        client: ClientId,
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// A worker finished a task and holds its result.
+    TaskFinished {
+        /// The worker.
+        worker: WorkerId,
+        /// The task.
+        key: Key,
+        /// The result's size in memory.
+        nbytes: u64,
+        /// How long it ran, in microseconds.
+        duration_us: u64,
+    },
+    /// A task failed on a worker.
+    TaskErred {
+        /// The worker.
+        worker: WorkerId,
+        /// The task.
+        key: Key,
+        /// Why.
+        failure: TaskFailure,
+    },
+    /// A worker could not fetch an input of a task from the workers it was told held it.
+    MissingData {
+        /// The worker that tried.
+        worker: WorkerId,
+        /// The task that needed the input.
+        key: Key,
+        /// The input.
+        missing: Key,
+    },
+    /// A worker answered a steal request.
+    StealResponse {
+        /// The worker asked to give up the task.
+        worker: WorkerId,
+        /// The task.
+        key: Key,
+        /// Whether it gave it up (it had not started it).
+        stolen: bool,
+    },
+    /// Time for periodic work: work stealing. The runtime sends it about every second.
+    Balance,
+}
+
+/// Something the scheduler wants done.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Run a task on a worker.
+    Compute {
+        /// The worker.
+        worker: WorkerId,
+        /// The task.
+        task: ComputeTask,
+    },
+    /// A worker should drop a key: free its data, or stop and forget the task.
+    Release {
+        /// The worker.
+        worker: WorkerId,
+        /// The key.
+        key: Key,
+    },
+    /// Ask a worker to give up a task it has not started yet.
+    Steal {
+        /// The worker.
+        worker: WorkerId,
+        /// The task.
+        key: Key,
+    },
+    /// Tell a client what happened to a key it wants.
+    Report {
+        /// The client.
+        client: ClientId,
+        /// What happened.
+        report: Report,
+    },
+}
+
+/// Everything a worker needs to run one task.
+#[derive(Debug, Clone)]
+pub struct ComputeTask {
+    /// The task's key.
+    pub key: Key,
+    /// What to run.
+    pub run: Arc<RunSpec>,
+    /// Its inputs, in `Arg::Dep` order, with the workers that hold them.
+    pub inputs: Vec<Input>,
+    /// Where it stands in the worker's queue.
+    pub priority: Priority,
+    /// Abstract resources it holds while running, e.g. `("GPU", 1.0)`.
+    pub resources: Vec<(String, f64)>,
+}
+
+/// One input of a task to run, and where to fetch it.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The input's key.
+    pub key: Key,
+    /// Workers holding it.
+    pub holders: Vec<WorkerId>,
+    /// Its size.
+    pub nbytes: u64,
+}
+
+/// News about a key a client wants.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    /// The result is in memory on `worker`.
+    InMemory {
+        /// The key.
+        key: Key,
+        /// A worker holding it.
+        worker: WorkerId,
+        /// Its size.
+        nbytes: u64,
+    },
+    /// The task failed, or a task it depends on did.
+    Erred {
+        /// The key.
+        key: Key,
+        /// The failure and the task to blame.
+        error: TaskError,
+    },
+    /// The key was cancelled.
+    Cancelled {
+        /// The key.
+        key: Key,
+    },
+    /// The result was lost with its worker and is being recomputed.
+    Lost {
+        /// The key.
+        key: Key,
+    },
+    /// The graph was refused; nothing of it runs.
+    GraphRejected {
+        /// The keys the client asked for.
+        keys: Vec<Key>,
+        /// Why.
+        error: String,
+    },
+}
+
+/// A task's failure: which task failed first, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub struct TaskError {
+    /// The task that failed (for a dependent, the dependency that caused it).
+    pub blame: Key,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task {} failed: {}", self.blame, self.message)
+    }
+}

@@ -1,0 +1,343 @@
+//! The scheduler's tables (tasks, workers, clients, groups) and the event dispatch.
+
+use super::config::SchedulerConfig;
+use super::ids::{ClientId, Priority, WorkerId};
+use super::messages::{Command, Event, TaskError};
+use super::small_set::SmallSet;
+use crate::graph::{Annotations, Key, RunSpec};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+/// Index of a task in the scheduler's table.
+pub(crate) type TaskId = u32;
+
+/// Where a task stands, as the scheduler sees it (Dask's states; forgotten tasks
+/// are not in the table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TaskState {
+    /// Known, but not needed now; its result, if it had one, is gone.
+    Released,
+    /// Needed; waiting for inputs.
+    Waiting,
+    /// Ready, but no worker can run it (none connected, or none meets its restrictions).
+    NoWorker,
+    /// Ready root-ish task, held back until a worker has room.
+    Queued,
+    /// Assigned to a worker.
+    Processing,
+    /// Its result is held by one or more workers.
+    Memory,
+    /// It failed, or an input did.
+    Erred,
+}
+
+/// What the scheduler keeps per task. Kept small: a million of these must fit in
+/// well under 500 MB.
+pub(crate) struct Task {
+    pub key: Key,
+    pub run: Arc<RunSpec>,
+    pub state: TaskState,
+    /// Ranks the task among ready tasks.
+    pub priority: Priority,
+    pub group: u32,
+    /// Inputs, in `Arg::Dep` order.
+    pub deps: Vec<TaskId>,
+    /// Tasks that take this one as input.
+    pub dependents: Vec<TaskId>,
+    /// Inputs not yet in memory (while waiting).
+    pub waiting_on: u32,
+    /// Dependents that still need this result.
+    pub waiters: u32,
+    pub who_wants: SmallSet<ClientId>,
+    pub who_has: SmallSet<WorkerId>,
+    pub processing_on: Option<WorkerId>,
+    pub nbytes: u64,
+    pub retries_left: u32,
+    /// How many workers died while running it.
+    pub suspicious: u32,
+    /// Rarely used fields, allocated only when needed.
+    pub extra: Option<Box<TaskExtra>>,
+}
+
+/// The rarely needed part of a task.
+#[derive(Default)]
+pub(crate) struct TaskExtra {
+    /// Restrictions and hints from annotations, when they restrict placement.
+    pub annotations: Option<Annotations>,
+    /// Why it erred.
+    pub error: Option<TaskError>,
+    /// Names of the workers that died while running it.
+    pub killed_on: Vec<String>,
+    /// A steal in flight: the worker that will get the task.
+    pub steal_to: Option<WorkerId>,
+}
+
+impl Task {
+    pub fn extra_mut(&mut self) -> &mut TaskExtra {
+        self.extra.get_or_insert_with(Default::default)
+    }
+
+    pub fn annotations(&self) -> Option<&Annotations> {
+        self.extra.as_ref().and_then(|e| e.annotations.as_ref())
+    }
+
+    pub fn error(&self) -> Option<&TaskError> {
+        self.extra.as_ref().and_then(|e| e.error.as_ref())
+    }
+}
+
+/// What the scheduler keeps per worker.
+pub(crate) struct WorkerRecord {
+    pub name: String,
+    pub nthreads: u32,
+    pub resources: Vec<(String, f64)>,
+    pub used_resources: Vec<f64>,
+    /// Tasks assigned to it and not finished.
+    pub processing: HashSet<TaskId>,
+    /// Estimated seconds of work in `processing`.
+    pub occupancy: f64,
+    /// Results it holds.
+    pub has_what: HashSet<TaskId>,
+    /// Bytes it holds.
+    pub nbytes: u64,
+}
+
+/// Tasks of one group: one collection's chunks, or one op's calls made together.
+pub(crate) struct Group {
+    /// Live tasks in the group.
+    pub size: u32,
+    /// Distinct tasks outside the group that its tasks depend on (approximate:
+    /// counted per submission).
+    pub external_deps: u32,
+    /// Index of the prefix (for durations).
+    pub prefix: u32,
+    /// The group's name.
+    pub name: Arc<str>,
+}
+
+/// Learned durations of one kind of task.
+pub(crate) struct Prefix {
+    /// Exponential average of measured durations, seconds; `None` until one ran.
+    pub duration: Option<f64>,
+}
+
+/// The scheduler state machine. Feed it [`Event`]s with [`State::handle`]; carry out
+/// the [`Command`]s it returns.
+pub struct State {
+    pub(crate) config: SchedulerConfig,
+    pub(crate) tasks: Vec<Option<Task>>,
+    pub(crate) free_ids: Vec<TaskId>,
+    pub(crate) by_key: HashMap<Key, TaskId>,
+    pub(crate) workers: Vec<Option<WorkerRecord>>,
+    pub(crate) running_workers: Vec<WorkerId>,
+    pub(crate) total_threads: u32,
+    pub(crate) clients: HashMap<ClientId, HashSet<TaskId>>,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) free_groups: Vec<u32>,
+    pub(crate) group_ids: HashMap<Arc<str>, u32>,
+    pub(crate) prefixes: Vec<Prefix>,
+    pub(crate) prefix_ids: HashMap<Arc<str>, u32>,
+    /// Ready root-ish tasks, best first.
+    pub(crate) queued: BinaryHeap<Reverse<(Priority, TaskId)>>,
+    pub(crate) no_worker: HashSet<TaskId>,
+    pub(crate) generation: u32,
+    pub(crate) out: Vec<Command>,
+}
+
+impl State {
+    /// An empty scheduler.
+    pub fn new(config: SchedulerConfig) -> Self {
+        State {
+            config,
+            tasks: Vec::new(),
+            free_ids: Vec::new(),
+            by_key: HashMap::new(),
+            workers: Vec::new(),
+            running_workers: Vec::new(),
+            total_threads: 0,
+            clients: HashMap::new(),
+            groups: Vec::new(),
+            free_groups: Vec::new(),
+            group_ids: HashMap::new(),
+            prefixes: Vec::new(),
+            prefix_ids: HashMap::new(),
+            queued: BinaryHeap::new(),
+            no_worker: HashSet::default(),
+            generation: 0,
+            out: Vec::new(),
+        }
+    }
+
+    /// Applies one event and returns what to do about it.
+    pub fn handle(&mut self, event: Event) -> Vec<Command> {
+        self.apply(event);
+        std::mem::take(&mut self.out)
+    }
+
+    /// Applies several events; their commands are appended to `out`.
+    pub fn handle_batch(
+        &mut self,
+        events: impl IntoIterator<Item = Event>,
+        out: &mut Vec<Command>,
+    ) {
+        for event in events {
+            self.apply(event);
+        }
+        out.append(&mut self.out);
+    }
+
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::AddWorker {
+                worker,
+                name,
+                nthreads,
+                resources,
+            } => self.add_worker(worker, name, nthreads, resources),
+            Event::RemoveWorker { worker, reason } => self.remove_worker(worker, &reason),
+            Event::AddClient { client } => {
+                self.clients.entry(client).or_default();
+            }
+            Event::RemoveClient { client } => self.remove_client(client),
+            Event::UpdateGraph {
+                client,
+                tasks,
+                wanted,
+            } => self.update_graph(client, tasks, wanted),
+            Event::ReleaseKeys { client, keys } => self.client_releases_keys(client, &keys),
+            Event::Cancel { client, keys } => self.cancel(client, &keys),
+            Event::TaskFinished {
+                worker,
+                key,
+                nbytes,
+                duration_us,
+            } => self.task_finished(worker, &key, nbytes, duration_us),
+            Event::TaskErred {
+                worker,
+                key,
+                failure,
+            } => self.task_erred(worker, &key, failure),
+            Event::MissingData {
+                worker,
+                key,
+                missing,
+            } => self.missing_data(worker, &key, &missing),
+            Event::StealResponse {
+                worker,
+                key,
+                stolen,
+            } => self.steal_response(worker, &key, stolen),
+            Event::Balance => self.balance(),
+        }
+    }
+
+    // ---- lookups -------------------------------------------------------------
+
+    pub(crate) fn task(&self, id: TaskId) -> &Task {
+        self.tasks[id as usize]
+            .as_ref()
+            .expect("task ids in the scheduler's tables are live")
+    }
+
+    pub(crate) fn task_mut(&mut self, id: TaskId) -> &mut Task {
+        self.tasks[id as usize]
+            .as_mut()
+            .expect("task ids in the scheduler's tables are live")
+    }
+
+    pub(crate) fn id_of(&self, key: &Key) -> Option<TaskId> {
+        self.by_key.get(key).copied()
+    }
+
+    pub(crate) fn worker(&self, id: WorkerId) -> Option<&WorkerRecord> {
+        self.workers.get(id.0 as usize).and_then(|w| w.as_ref())
+    }
+
+    pub(crate) fn worker_mut(&mut self, id: WorkerId) -> Option<&mut WorkerRecord> {
+        self.workers.get_mut(id.0 as usize).and_then(|w| w.as_mut())
+    }
+
+    // ---- queries for runtimes, tests and diagnostics --------------------------
+
+    /// The state of a task, or `None` when it is forgotten (or never existed).
+    pub fn task_state(&self, key: &Key) -> Option<TaskState> {
+        self.id_of(key).map(|id| self.task(id).state)
+    }
+
+    /// Number of tasks in the table (not forgotten).
+    pub fn ntasks(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Number of tasks in each state.
+    pub fn count_by_state(&self) -> Vec<(TaskState, usize)> {
+        let mut counts: HashMap<TaskState, usize> = HashMap::new();
+        for task in self.tasks.iter().flatten() {
+            *counts.entry(task.state).or_default() += 1;
+        }
+        let mut counts: Vec<_> = counts.into_iter().collect();
+        counts.sort_by_key(|(s, _)| *s as u8);
+        counts
+    }
+
+    /// Workers holding `key`'s result.
+    pub fn who_has(&self, key: &Key) -> Vec<WorkerId> {
+        self.id_of(key)
+            .map(|id| self.task(id).who_has.as_slice().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The connected workers.
+    pub fn workers(&self) -> &[WorkerId] {
+        &self.running_workers
+    }
+
+    /// Total threads of connected workers.
+    pub fn total_threads(&self) -> u32 {
+        self.total_threads
+    }
+
+    // ---- workers --------------------------------------------------------------
+
+    fn add_worker(
+        &mut self,
+        id: WorkerId,
+        name: String,
+        nthreads: u32,
+        resources: Vec<(String, f64)>,
+    ) {
+        let at = id.0 as usize;
+        if self.worker(id).is_some() {
+            tracing::warn!(%id, "a worker with this id is already connected; ignoring");
+            return;
+        }
+        if self.workers.len() <= at {
+            self.workers.resize_with(at + 1, || None);
+        }
+        let nthreads = nthreads.max(1);
+        let used_resources = vec![0.0; resources.len()];
+        self.workers[at] = Some(WorkerRecord {
+            name,
+            nthreads,
+            resources,
+            used_resources,
+            processing: HashSet::default(),
+            occupancy: 0.0,
+            has_what: HashSet::default(),
+            nbytes: 0,
+        });
+        self.running_workers.push(id);
+        self.total_threads += nthreads;
+        // Work that had nowhere to go may go here now.
+        let stuck: Vec<TaskId> = self.no_worker.drain().collect();
+        for t in stuck {
+            if self.tasks[t as usize].as_ref().map(|t| t.state) == Some(TaskState::NoWorker) {
+                self.task_mut(t).state = TaskState::Waiting;
+                self.ready(t);
+            }
+        }
+        self.fill_from_queue(id);
+    }
+}

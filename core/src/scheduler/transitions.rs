@@ -1,0 +1,419 @@
+//! Task transitions: waiting → ready → processing → memory / erred, and the
+//! release-and-forget cascade that frees results nobody needs any more.
+
+use super::ids::WorkerId;
+use super::messages::{Command, Report, TaskError};
+use super::state::{State, TaskId, TaskState};
+
+impl State {
+    /// Makes `roots` (released tasks someone needs) and every released task they
+    /// depend on wait for their inputs, deepest first; ready ones are placed.
+    pub(crate) fn make_waiting(&mut self, roots: &[TaskId]) {
+        // Iterative post-order over released inputs: a long chain must not overflow the stack.
+        let mut post: Vec<TaskId> = Vec::new();
+        let mut seen = foldhash::HashSet::default();
+        let mut stack: Vec<(TaskId, usize)> = Vec::new();
+        for &root in roots {
+            if self.task(root).state != TaskState::Released || !seen.insert(root) {
+                continue;
+            }
+            stack.push((root, 0));
+            while let Some((t, child)) = stack.last_mut() {
+                let t = *t;
+                let deps = &self.task(t).deps;
+                match deps.get(*child) {
+                    Some(&d) => {
+                        *child += 1;
+                        if self.task(d).state == TaskState::Released && seen.insert(d) {
+                            stack.push((d, 0));
+                        }
+                    }
+                    None => {
+                        stack.pop();
+                        post.push(t);
+                    }
+                }
+            }
+        }
+        for t in post {
+            self.wait_for_inputs(t);
+        }
+    }
+
+    /// released → waiting for one task whose released inputs are already waiting.
+    fn wait_for_inputs(&mut self, t: TaskId) {
+        let deps = std::mem::take(&mut self.task_mut(t).deps);
+        let mut waiting_on = 0;
+        let mut erred_input = None;
+        for &d in &deps {
+            let dep = self.task_mut(d);
+            dep.waiters += 1;
+            match dep.state {
+                TaskState::Memory => {}
+                TaskState::Erred => erred_input = erred_input.or(Some(d)),
+                _ => waiting_on += 1,
+            }
+        }
+        let task = self.task_mut(t);
+        task.deps = deps;
+        task.state = TaskState::Waiting;
+        task.waiting_on = waiting_on;
+        if let Some(d) = erred_input {
+            let error = self.task(d).error().cloned().unwrap_or_else(|| TaskError {
+                blame: self.task(d).key.clone(),
+                message: "an input failed".into(),
+            });
+            self.mark_erred(t, error);
+        } else if waiting_on == 0 {
+            self.ready(t);
+        }
+    }
+
+    /// A waiting task whose inputs are all in memory: queue it or place it.
+    pub(crate) fn ready(&mut self, t: TaskId) {
+        debug_assert_eq!(self.task(t).state, TaskState::Waiting);
+        if self.running_workers.is_empty() {
+            self.task_mut(t).state = TaskState::NoWorker;
+            self.no_worker.insert(t);
+            return;
+        }
+        if self.config.worker_saturation.is_finite() && self.is_rootish(t) {
+            match self.worker_with_room(t) {
+                Some(w) => self.assign(t, w),
+                None => {
+                    let task = self.task_mut(t);
+                    task.state = TaskState::Queued;
+                    let priority = task.priority;
+                    self.queued.push(std::cmp::Reverse((priority, t)));
+                }
+            }
+            return;
+        }
+        match self.decide_worker(t) {
+            Some(w) => self.assign(t, w),
+            None => {
+                self.task_mut(t).state = TaskState::NoWorker;
+                self.no_worker.insert(t);
+            }
+        }
+    }
+
+    /// Sends a ready task to a worker.
+    pub(crate) fn assign(&mut self, t: TaskId, w: WorkerId) {
+        let estimate = self.duration_estimate(t);
+        let needs: Vec<(String, f64)> = self
+            .task(t)
+            .annotations()
+            .map(|a| a.resources.clone())
+            .unwrap_or_default();
+        let Some(worker) = self.worker_mut(w) else {
+            return;
+        };
+        worker.processing.insert(t);
+        worker.occupancy += estimate;
+        for (name, amount) in &needs {
+            if let Some(at) = worker.resources.iter().position(|(n, _)| n == name) {
+                worker.used_resources[at] += amount;
+            }
+        }
+        let task = self.task_mut(t);
+        task.state = TaskState::Processing;
+        task.processing_on = Some(w);
+        let (key, run, priority) = (task.key.clone(), task.run.clone(), task.priority);
+        let inputs = task
+            .deps
+            .clone()
+            .into_iter()
+            .map(|d| {
+                let dep = self.task(d);
+                super::messages::Input {
+                    key: dep.key.clone(),
+                    holders: dep.who_has.as_slice().to_vec(),
+                    nbytes: dep.nbytes,
+                }
+            })
+            .collect();
+        self.out.push(Command::Compute {
+            worker: w,
+            task: super::messages::ComputeTask {
+                key,
+                run,
+                inputs,
+                priority,
+                resources: needs,
+            },
+        });
+    }
+
+    /// Takes a processing task off its worker's books (it finished, failed, moved or was cancelled).
+    pub(crate) fn detach(&mut self, t: TaskId) -> Option<WorkerId> {
+        let estimate = self.duration_estimate(t);
+        let needs: Vec<(String, f64)> = self
+            .task(t)
+            .annotations()
+            .map(|a| a.resources.clone())
+            .unwrap_or_default();
+        let task = self.task_mut(t);
+        let w = task.processing_on.take()?;
+        if let Some(extra) = task.extra.as_mut() {
+            extra.steal_to = None;
+        }
+        if let Some(worker) = self.worker_mut(w) {
+            if worker.processing.remove(&t) {
+                worker.occupancy = (worker.occupancy - estimate).max(0.0);
+            }
+            if worker.processing.is_empty() {
+                worker.occupancy = 0.0;
+            }
+            for (name, amount) in &needs {
+                if let Some(at) = worker.resources.iter().position(|(n, _)| n == name) {
+                    worker.used_resources[at] -= amount;
+                }
+            }
+        }
+        Some(w)
+    }
+
+    pub(crate) fn task_finished(
+        &mut self,
+        w: WorkerId,
+        key: &crate::graph::Key,
+        nbytes: u64,
+        duration_us: u64,
+    ) {
+        let Some(t) = self.id_of(key) else {
+            // A result nobody needs any more: let the worker drop it.
+            self.out.push(Command::Release {
+                worker: w,
+                key: key.clone(),
+            });
+            return;
+        };
+        let task = self.task(t);
+        match task.state {
+            TaskState::Processing if task.processing_on == Some(w) => {}
+            TaskState::Memory => {
+                // Another copy (a steal that raced with completion): keep it as a replica.
+                if self.worker(w).is_some() && self.task_mut(t).who_has.insert(w) {
+                    if let Some(worker) = self.worker_mut(w) {
+                        worker.has_what.insert(t);
+                        worker.nbytes += nbytes;
+                    }
+                }
+                return;
+            }
+            _ => {
+                self.out.push(Command::Release {
+                    worker: w,
+                    key: key.clone(),
+                });
+                return;
+            }
+        }
+        self.detach(t);
+        self.learn_duration(t, duration_us as f64 * 1e-6);
+        let task = self.task_mut(t);
+        task.state = TaskState::Memory;
+        task.nbytes = nbytes;
+        task.who_has.insert(w);
+        if let Some(worker) = self.worker_mut(w) {
+            worker.has_what.insert(t);
+            worker.nbytes += nbytes;
+        }
+        self.report(t, |key| Report::InMemory {
+            key: key.clone(),
+            worker: w,
+            nbytes,
+        });
+        let task = self.task(t);
+        let dependents = task.dependents.clone();
+        let deps = task.deps.clone();
+        for d in dependents {
+            let dependent = self.task_mut(d);
+            if dependent.state == TaskState::Waiting {
+                dependent.waiting_on = dependent.waiting_on.saturating_sub(1);
+                if dependent.waiting_on == 0 {
+                    self.ready(d);
+                }
+            }
+        }
+        let mut settle = Vec::with_capacity(deps.len() + 1);
+        for d in deps {
+            let dep = self.task_mut(d);
+            dep.waiters = dep.waiters.saturating_sub(1);
+            settle.push(d);
+        }
+        settle.push(t);
+        self.settle(settle);
+        self.fill_from_queue(w);
+    }
+
+    pub(crate) fn task_erred(
+        &mut self,
+        w: WorkerId,
+        key: &crate::graph::Key,
+        failure: crate::ops::TaskFailure,
+    ) {
+        let Some(t) = self.id_of(key) else { return };
+        let task = self.task(t);
+        if task.state != TaskState::Processing || task.processing_on != Some(w) {
+            self.out.push(Command::Release {
+                worker: w,
+                key: key.clone(),
+            });
+            return;
+        }
+        self.detach(t);
+        let task = self.task_mut(t);
+        if task.retries_left > 0 {
+            task.retries_left -= 1;
+            tracing::debug!(key = %task.key, left = task.retries_left, "task failed; retrying");
+            task.state = TaskState::Waiting;
+            self.ready(t);
+        } else {
+            let error = TaskError {
+                blame: task.key.clone(),
+                message: failure.message,
+            };
+            self.mark_erred(t, error);
+        }
+        self.fill_from_queue(w);
+    }
+
+    /// Fails a task and, with the same cause, every task waiting on it.
+    pub(crate) fn mark_erred(&mut self, t: TaskId, error: TaskError) {
+        let mut stack = vec![t];
+        let mut settle = Vec::new();
+        while let Some(t) = stack.pop() {
+            let state = self.task(t).state;
+            match state {
+                TaskState::Memory | TaskState::Erred | TaskState::Released => continue,
+                TaskState::Processing => {
+                    if let Some(w) = self.detach(t) {
+                        let key = self.task(t).key.clone();
+                        self.out.push(Command::Release { worker: w, key });
+                    }
+                }
+                TaskState::NoWorker => {
+                    self.no_worker.remove(&t);
+                }
+                TaskState::Waiting | TaskState::Queued => {}
+            }
+            let task = self.task_mut(t);
+            task.state = TaskState::Erred;
+            task.extra_mut().error = Some(error.clone());
+            self.report(t, |key| Report::Erred {
+                key: key.clone(),
+                error: error.clone(),
+            });
+            let task = self.task(t);
+            stack.extend(task.dependents.iter().copied());
+            let deps = task.deps.clone();
+            for d in deps {
+                let dep = self.task_mut(d);
+                dep.waiters = dep.waiters.saturating_sub(1);
+                settle.push(d);
+            }
+            settle.push(t);
+        }
+        self.settle(settle);
+    }
+
+    /// Releases what nobody needs and forgets what nobody can need, starting from
+    /// `stack` and cascading to inputs.
+    pub(crate) fn settle(&mut self, mut stack: Vec<TaskId>) {
+        let mut freed_slots: Vec<WorkerId> = Vec::new();
+        while let Some(t) = stack.pop() {
+            let Some(task) = self.tasks[t as usize].as_ref() else {
+                continue;
+            };
+            if !task.who_wants.is_empty() || task.waiters > 0 {
+                continue;
+            }
+            match task.state {
+                TaskState::Memory => self.release_data(t),
+                TaskState::Waiting
+                | TaskState::Queued
+                | TaskState::NoWorker
+                | TaskState::Processing => {
+                    if task.state == TaskState::Processing {
+                        if let Some(w) = self.detach(t) {
+                            let key = self.task(t).key.clone();
+                            self.out.push(Command::Release { worker: w, key });
+                            freed_slots.push(w);
+                        }
+                    }
+                    self.no_worker.remove(&t);
+                    let task = self.task_mut(t);
+                    task.state = TaskState::Released;
+                    let deps = task.deps.clone();
+                    for d in deps {
+                        let dep = self.task_mut(d);
+                        dep.waiters = dep.waiters.saturating_sub(1);
+                        stack.push(d);
+                    }
+                }
+                TaskState::Released | TaskState::Erred => {}
+            }
+            let task = self.task(t);
+            if matches!(task.state, TaskState::Released | TaskState::Erred)
+                && task.dependents.is_empty()
+            {
+                let deps = self.forget(t);
+                stack.extend(deps);
+            }
+        }
+        for w in freed_slots {
+            self.fill_from_queue(w);
+        }
+    }
+
+    /// memory → released: tells every holder to drop the result.
+    pub(crate) fn release_data(&mut self, t: TaskId) {
+        let task = self.task_mut(t);
+        task.state = TaskState::Released;
+        let holders = std::mem::take(&mut task.who_has);
+        let (key, nbytes) = (task.key.clone(), task.nbytes);
+        for &w in holders.as_slice() {
+            if let Some(worker) = self.worker_mut(w) {
+                worker.has_what.remove(&t);
+                worker.nbytes = worker.nbytes.saturating_sub(nbytes);
+            }
+            self.out.push(Command::Release {
+                worker: w,
+                key: key.clone(),
+            });
+        }
+    }
+
+    /// Tells every client that wants task `t` what happened to it.
+    pub(crate) fn report(&mut self, t: TaskId, report: impl Fn(&crate::graph::Key) -> Report) {
+        let Some(task) = self.tasks[t as usize].as_ref() else {
+            return;
+        };
+        for &client in task.who_wants.as_slice() {
+            self.out.push(Command::Report {
+                client,
+                report: report(&task.key),
+            });
+        }
+    }
+
+    /// Removes a task from the table; returns its inputs, which may now be forgettable.
+    fn forget(&mut self, t: TaskId) -> Vec<TaskId> {
+        let Some(task) = self.tasks[t as usize].take() else {
+            return Vec::new();
+        };
+        self.by_key.remove(&task.key);
+        self.free_ids.push(t);
+        self.leave_group(task.group);
+        for &d in &task.deps {
+            if let Some(dep) = self.tasks[d as usize].as_mut() {
+                if let Some(at) = dep.dependents.iter().position(|&x| x == t) {
+                    dep.dependents.swap_remove(at);
+                }
+            }
+        }
+        task.deps
+    }
+}

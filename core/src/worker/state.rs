@@ -1,0 +1,448 @@
+//! The worker state machine: events in, commands out, no I/O.
+//!
+//! It tracks the tasks the scheduler gave this worker, fetches missing inputs,
+//! runs ready tasks best-priority first within its threads and resources, and
+//! reports results. Inputs fetched from peers are kept only while a local task
+//! needs them.
+
+use crate::graph::{Key, RunSpec};
+use crate::ops::TaskFailure;
+use crate::scheduler::{ComputeTask, Priority, WorkerId};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+/// Something that happened to a worker.
+#[derive(Debug)]
+pub enum WorkerEvent {
+    /// The scheduler asks for a task to be run.
+    Compute(ComputeTask),
+    /// The scheduler says to drop a key (free the result, or forget the task).
+    Release(Key),
+    /// The scheduler asks to give up a task that has not started.
+    Steal(Key),
+    /// A task finished running; on success the runtime has stored its result.
+    Executed {
+        /// The task.
+        key: Key,
+        /// The result's size, or why it failed.
+        result: Result<u64, TaskFailure>,
+        /// How long it ran, in microseconds.
+        duration_us: u64,
+    },
+    /// An input arrived from a peer (stored by the runtime), or could not be fetched.
+    Fetched {
+        /// The input.
+        key: Key,
+        /// Its size, or `None` when no holder delivered it.
+        nbytes: Option<u64>,
+    },
+}
+
+/// Something the worker's runtime must do.
+#[derive(Debug, Clone)]
+pub enum WorkerCommand {
+    /// Run a task on a free thread, with these inputs from the store.
+    Execute {
+        /// The task.
+        key: Key,
+        /// What to run.
+        run: Arc<RunSpec>,
+        /// Input keys, in `Arg::Dep` order.
+        inputs: Vec<Key>,
+    },
+    /// Fetch an input from one of these workers into the store.
+    Fetch {
+        /// The input.
+        key: Key,
+        /// Workers that hold it.
+        holders: Vec<WorkerId>,
+    },
+    /// Drop a value from the store.
+    Free(Key),
+    /// Tell the scheduler.
+    Send(WorkerMessage),
+}
+
+/// What a worker tells the scheduler.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerMessage {
+    /// A task finished; its result is here.
+    TaskFinished {
+        /// The task.
+        key: Key,
+        /// The result's size.
+        nbytes: u64,
+        /// How long it ran, in microseconds.
+        duration_us: u64,
+    },
+    /// A task failed.
+    TaskErred {
+        /// The task.
+        key: Key,
+        /// Why.
+        failure: TaskFailure,
+    },
+    /// An input of a task could not be fetched from any holder.
+    MissingData {
+        /// The task.
+        key: Key,
+        /// The input.
+        missing: Key,
+    },
+    /// Answer to a steal request.
+    StealResponse {
+        /// The task.
+        key: Key,
+        /// Whether it was given up.
+        stolen: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Ready,
+    Executing,
+}
+
+struct Pending {
+    run: Arc<RunSpec>,
+    inputs: Vec<Key>,
+    priority: Priority,
+    resources: Vec<(String, f64)>,
+    missing: u32,
+    phase: Phase,
+    /// Released while executing: the result is dropped when it arrives.
+    cancelled: bool,
+}
+
+struct Held {
+    nbytes: u64,
+    /// The scheduler knows this worker holds it (a result computed here).
+    scheduler_owned: bool,
+    /// Local pending tasks using it as input.
+    users: u32,
+}
+
+/// One worker's state machine.
+pub struct WorkerState {
+    nthreads: u32,
+    resources: Vec<(String, f64)>,
+    available: Vec<f64>,
+    pending: HashMap<Key, Pending>,
+    ready: BinaryHeap<Reverse<(Priority, Key)>>,
+    /// Ready tasks waiting for resources.
+    constrained: Vec<Key>,
+    executing: u32,
+    data: HashMap<Key, Held>,
+    /// Inputs being fetched, and the tasks waiting for each.
+    in_flight: HashMap<Key, Vec<Key>>,
+    out: Vec<WorkerCommand>,
+}
+
+impl WorkerState {
+    /// A worker running up to `nthreads` tasks at once, offering `resources`.
+    pub fn new(nthreads: u32, resources: Vec<(String, f64)>) -> Self {
+        let available = resources.iter().map(|(_, amount)| *amount).collect();
+        WorkerState {
+            nthreads: nthreads.max(1),
+            resources,
+            available,
+            pending: HashMap::new(),
+            ready: BinaryHeap::new(),
+            constrained: Vec::new(),
+            executing: 0,
+            data: HashMap::new(),
+            in_flight: HashMap::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Applies one event; its commands are appended to `out`.
+    pub fn handle(&mut self, event: WorkerEvent, out: &mut Vec<WorkerCommand>) {
+        match event {
+            WorkerEvent::Compute(task) => self.compute(task),
+            WorkerEvent::Release(key) => self.release(&key),
+            WorkerEvent::Steal(key) => self.steal(key),
+            WorkerEvent::Executed {
+                key,
+                result,
+                duration_us,
+            } => self.executed(key, result, duration_us),
+            WorkerEvent::Fetched { key, nbytes } => self.fetched(key, nbytes),
+        }
+        self.start_ready();
+        out.append(&mut self.out);
+    }
+
+    /// Tasks assigned and not finished.
+    pub fn npending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Keys held in memory.
+    pub fn nheld(&self) -> usize {
+        self.data.len()
+    }
+
+    fn compute(&mut self, task: ComputeTask) {
+        if self.pending.contains_key(&task.key) {
+            return;
+        }
+        if let Some(held) = self.data.get_mut(&task.key) {
+            // Already here (fetched as an input): it is the result.
+            held.scheduler_owned = true;
+            let nbytes = held.nbytes;
+            self.out
+                .push(WorkerCommand::Send(WorkerMessage::TaskFinished {
+                    key: task.key,
+                    nbytes,
+                    duration_us: 0,
+                }));
+            return;
+        }
+        let mut missing = 0;
+        let mut inputs = Vec::with_capacity(task.inputs.len());
+        for input in task.inputs {
+            if let Some(held) = self.data.get_mut(&input.key) {
+                held.users += 1;
+            } else {
+                missing += 1;
+                match self.in_flight.get_mut(&input.key) {
+                    Some(waiters) => waiters.push(task.key.clone()),
+                    None => {
+                        self.in_flight
+                            .insert(input.key.clone(), vec![task.key.clone()]);
+                        self.out.push(WorkerCommand::Fetch {
+                            key: input.key.clone(),
+                            holders: input.holders,
+                        });
+                    }
+                }
+            }
+            inputs.push(input.key);
+        }
+        let phase = if missing == 0 {
+            Phase::Ready
+        } else {
+            Phase::Waiting
+        };
+        if phase == Phase::Ready {
+            self.ready.push(Reverse((task.priority, task.key.clone())));
+        }
+        self.pending.insert(
+            task.key,
+            Pending {
+                run: task.run,
+                inputs,
+                priority: task.priority,
+                resources: task.resources,
+                missing,
+                phase,
+                cancelled: false,
+            },
+        );
+    }
+
+    fn fetched(&mut self, key: Key, nbytes: Option<u64>) {
+        let waiters = self.in_flight.remove(&key).unwrap_or_default();
+        match nbytes {
+            Some(nbytes) => {
+                let mut users = 0;
+                for w in &waiters {
+                    if let Some(task) = self.pending.get_mut(w) {
+                        if task.phase == Phase::Waiting {
+                            users += 1;
+                            task.missing -= 1;
+                            if task.missing == 0 {
+                                task.phase = Phase::Ready;
+                                self.ready.push(Reverse((task.priority, w.clone())));
+                            }
+                        }
+                    }
+                }
+                if users == 0 {
+                    self.out.push(WorkerCommand::Free(key));
+                } else {
+                    self.data.insert(
+                        key,
+                        Held {
+                            nbytes,
+                            scheduler_owned: false,
+                            users,
+                        },
+                    );
+                }
+            }
+            None => {
+                for w in waiters {
+                    if self
+                        .pending
+                        .get(&w)
+                        .is_some_and(|t| t.phase == Phase::Waiting)
+                    {
+                        self.drop_pending(&w);
+                        self.out
+                            .push(WorkerCommand::Send(WorkerMessage::MissingData {
+                                key: w,
+                                missing: key.clone(),
+                            }));
+                    }
+                }
+            }
+        }
+    }
+
+    fn executed(&mut self, key: Key, result: Result<u64, TaskFailure>, duration_us: u64) {
+        let Some(task) = self.pending.get(&key) else {
+            if result.is_ok() {
+                self.out.push(WorkerCommand::Free(key));
+            }
+            return;
+        };
+        if task.phase != Phase::Executing {
+            return;
+        }
+        let cancelled = task.cancelled;
+        self.executing -= 1;
+        self.drop_pending(&key);
+        match result {
+            Ok(_) if cancelled => self.out.push(WorkerCommand::Free(key)),
+            Ok(nbytes) => {
+                self.data.insert(
+                    key.clone(),
+                    Held {
+                        nbytes,
+                        scheduler_owned: true,
+                        users: 0,
+                    },
+                );
+                self.out
+                    .push(WorkerCommand::Send(WorkerMessage::TaskFinished {
+                        key,
+                        nbytes,
+                        duration_us,
+                    }));
+            }
+            Err(_) if cancelled => {}
+            Err(failure) => self.out.push(WorkerCommand::Send(WorkerMessage::TaskErred {
+                key,
+                failure,
+            })),
+        }
+    }
+
+    fn release(&mut self, key: &Key) {
+        if let Some(task) = self.pending.get_mut(key) {
+            if task.phase == Phase::Executing {
+                task.cancelled = true;
+            } else {
+                self.drop_pending(key);
+            }
+        }
+        if let Some(held) = self.data.get_mut(key) {
+            if held.users > 0 {
+                held.scheduler_owned = false;
+            } else {
+                self.data.remove(key);
+                self.out.push(WorkerCommand::Free(key.clone()));
+            }
+        }
+    }
+
+    fn steal(&mut self, key: Key) {
+        let stolen = match self.pending.get(&key) {
+            Some(task) if task.phase != Phase::Executing => {
+                self.drop_pending(&key);
+                true
+            }
+            _ => false,
+        };
+        self.out
+            .push(WorkerCommand::Send(WorkerMessage::StealResponse {
+                key,
+                stolen,
+            }));
+    }
+
+    /// Forgets a pending task and lets go of its inputs (freeing fetched copies no one uses).
+    fn drop_pending(&mut self, key: &Key) {
+        let Some(task) = self.pending.remove(key) else {
+            return;
+        };
+        if task.phase == Phase::Executing {
+            for (at, amount) in self.resource_slots(&task.resources) {
+                self.available[at] += amount;
+            }
+        }
+        for input in &task.inputs {
+            if let Some(held) = self.data.get_mut(input) {
+                held.users = held.users.saturating_sub(1);
+                if held.users == 0 && !held.scheduler_owned {
+                    self.data.remove(input);
+                    self.out.push(WorkerCommand::Free(input.clone()));
+                }
+            } else if let Some(waiters) = self.in_flight.get_mut(input) {
+                waiters.retain(|w| w != key);
+            }
+        }
+    }
+
+    fn resource_slots(&self, needs: &[(String, f64)]) -> Vec<(usize, f64)> {
+        needs
+            .iter()
+            .filter_map(|(name, amount)| {
+                self.resources
+                    .iter()
+                    .position(|(n, _)| n == name)
+                    .map(|at| (at, *amount))
+            })
+            .collect()
+    }
+
+    /// Starts the best ready tasks while threads (and resources) are free.
+    fn start_ready(&mut self) {
+        if !self.constrained.is_empty() {
+            for key in std::mem::take(&mut self.constrained) {
+                if let Some(task) = self.pending.get(&key) {
+                    self.ready.push(Reverse((task.priority, key)));
+                }
+            }
+        }
+        let mut blocked = Vec::new();
+        while self.executing < self.nthreads {
+            let Some(Reverse((priority, key))) = self.ready.pop() else {
+                break;
+            };
+            let Some(task) = self.pending.get(&key) else {
+                continue;
+            };
+            if task.phase != Phase::Ready || task.priority != priority {
+                continue;
+            }
+            let slots = self.resource_slots(&task.resources);
+            if slots
+                .iter()
+                .any(|&(at, amount)| self.available[at] < amount)
+            {
+                blocked.push(key);
+                continue;
+            }
+            for (at, amount) in slots {
+                self.available[at] -= amount;
+            }
+            let Some(task) = self.pending.get_mut(&key) else {
+                continue;
+            };
+            task.phase = Phase::Executing;
+            self.executing += 1;
+            self.out.push(WorkerCommand::Execute {
+                key,
+                run: task.run.clone(),
+                inputs: task.inputs.clone(),
+            });
+        }
+        self.constrained = blocked;
+    }
+}
