@@ -1,0 +1,166 @@
+//! `rask microbench`: scheduling throughput on a local cluster.
+//!
+//! (a) N independent no-op tasks through `map` + `gather`; (b) an N-leaf pairwise
+//! tree reduction as one delayed graph. `--scheduler-memory` also measures the
+//! scheduler state's resident memory per task for an N-task graph.
+
+use anyhow::{Context, Result};
+use rask::prelude::*;
+use std::time::Instant;
+
+/// Options of `rask microbench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Tasks in (a) and leaves in (b).
+    #[arg(long, default_value_t = 100_000)]
+    tasks: u64,
+    /// Workers in the local cluster.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Threads per worker.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Print one JSON line instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Also measure the scheduler's resident memory per task (pure state machine, N tasks).
+    #[arg(long)]
+    scheduler_memory: bool,
+}
+
+rask::op! {
+    /// Does nothing but return its argument.
+    pub fn noop(i: u64) -> u64 { i }
+}
+
+rask::op! {
+    /// Adds two numbers.
+    pub fn add(a: u64, b: u64) -> u64 { a.wrapping_add(b) }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    anyhow::ensure!(args.tasks > 0, "--tasks must be at least 1");
+    let client = Client::local(
+        LocalCluster::new()
+            .workers(args.workers)
+            .threads_per_worker(args.threads),
+    )
+    .context("starting the local cluster")?;
+    let n = args.tasks;
+
+    // (a) map + gather
+    let started = Instant::now();
+    let futures = client.map(noop, 0..n)?;
+    let results = client.gather(&futures)?;
+    let map_seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        results.iter().sum::<u64>() == n * (n - 1) / 2,
+        "map results are wrong"
+    );
+    drop(futures);
+
+    // (b) tree reduction as one delayed graph
+    let started = Instant::now();
+    let mut level: Vec<Delayed<u64>> = (0..n).map(|i| delayed(noop, i)).collect();
+    let mut ntasks = level.len() as u64;
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len() / 2 + 1);
+        for pair in level.chunks(2) {
+            match pair {
+                [a, b] => {
+                    next.push(delayed(add, (a, b)));
+                    ntasks += 1;
+                }
+                _ => next.extend(pair.iter().cloned()),
+            }
+        }
+        level = next;
+    }
+    let total = level[0].compute(&client)?;
+    let tree_seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(total == n * (n - 1) / 2, "tree result {total} is wrong");
+
+    let map_rate = n as f64 / map_seconds;
+    let tree_rate = ntasks as f64 / tree_seconds;
+    let memory = if args.scheduler_memory {
+        Some(scheduler_bytes_per_task(n)?)
+    } else {
+        None
+    };
+    if args.json {
+        let mut line = serde_json::json!({
+            "map_tasks_per_s": map_rate.round(),
+            "tree_tasks_per_s": tree_rate.round(),
+            "n": n,
+            "workers": args.workers,
+            "threads": args.threads,
+        });
+        if let Some(bytes) = memory {
+            line["scheduler_bytes_per_task"] = serde_json::json!(bytes.round());
+        }
+        println!("{line}");
+    } else {
+        println!("map + gather: {n} tasks in {map_seconds:.3} s = {map_rate:.0} tasks/s");
+        println!("tree reduction: {ntasks} tasks in {tree_seconds:.3} s = {tree_rate:.0} tasks/s");
+        if let Some(bytes) = memory {
+            println!(
+                "scheduler memory: {bytes:.0} bytes/task (resident, {n} waiting or queued tasks)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Resident memory added by the scheduler state for `n` submitted no-op tasks.
+fn scheduler_bytes_per_task(n: u64) -> Result<f64> {
+    use rask::graph::{Arg, Key, TaskSpec};
+    use rask::scheduler::{ClientId, Event, State, WorkerId};
+    use rask::value::Value;
+    let op = rask::ops::Op::op_ref(&noop);
+    let before = resident_bytes()?;
+    let mut state = State::new(Default::default());
+    for w in 0..2 {
+        state.handle(Event::AddWorker {
+            worker: WorkerId(w),
+            name: format!("w{w}"),
+            nthreads: 1,
+            resources: vec![],
+        });
+    }
+    let tasks: Vec<TaskSpec> = (0..n)
+        .map(|i| {
+            TaskSpec::new(
+                Key::unique("noop"),
+                op.clone(),
+                vec![Arg::Value(Value::new(i))],
+                vec![],
+            )
+        })
+        .collect();
+    let wanted = tasks.iter().map(|t| t.key.clone()).collect();
+    let commands = state.handle(Event::UpdateGraph {
+        client: ClientId(0),
+        tasks,
+        wanted,
+    });
+    drop(commands);
+    let after = resident_bytes()?;
+    anyhow::ensure!(
+        state.ntasks() as u64 == n,
+        "scheduler holds {} tasks, expected {n}",
+        state.ntasks()
+    );
+    let per_task = after.saturating_sub(before) as f64 / n as f64;
+    drop(state);
+    Ok(per_task)
+}
+
+fn resident_bytes() -> Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").context("reading /proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .context("parsing /proc/self/statm")?;
+    Ok(pages * 4096)
+}
