@@ -46,3 +46,8 @@ pub mod prelude {
     pub use crate::collections::delayed::{delayed, Delayed};
     pub use crate::ops::{closure, Op};
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -79,9 +79,8 @@ impl State {
         let annotations = task.annotations();
         let allowed = |r: &WorkerRecord| -> bool {
             let Some(a) = annotations else { return true };
-            let named = a.workers.is_empty()
-                || a.allow_other_workers
-                || a.workers.iter().any(|n| *n == r.name);
+            let named =
+                a.workers.is_empty() || a.allow_other_workers || a.workers.contains(&r.name);
             let resourced = a.resources.iter().all(|(name, need)| {
                 r.resources
                     .iter()

@@ -1,0 +1,64 @@
+//! The `rask` binary end to end: the main job, the microbenchmark, and bad input.
+
+use std::process::Command;
+
+fn rask(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(args)
+        .output()
+        .expect("rask runs")
+}
+
+#[test]
+fn demo_prints_checked_results() {
+    let out = rask(&["demo", "--leaves", "3000"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("matches sequential").count(), 2, "{stdout}");
+    assert!(stdout.contains("5999 tasks"), "{stdout}");
+}
+
+#[test]
+fn microbench_json_is_one_line_with_the_figures() {
+    let out = rask(&[
+        "microbench",
+        "--tasks",
+        "5000",
+        "--workers",
+        "2",
+        "--threads",
+        "1",
+        "--json",
+        "--scheduler-memory",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(line["n"], 5000);
+    assert!(line["map_tasks_per_s"].as_f64().unwrap() > 0.0);
+    assert!(line["tree_tasks_per_s"].as_f64().unwrap() > 0.0);
+    assert!(line["scheduler_bytes_per_task"].as_f64().is_some());
+}
+
+#[test]
+fn bad_arguments_fail_with_a_clear_message() {
+    let out = rask(&["microbench", "--tasks", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tasks must be at least 1"));
+
+    let out = rask(&["demo", "--leaves", "many"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--leaves"));
+
+    let out = rask(&["demo", "--threads", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("threads_per_worker must be at least 1"));
+}
