@@ -38,3 +38,55 @@ pub use ids::{ClientId, Priority, WorkerId};
 pub use messages::{Command, ComputeTask, Event, Input, Report, TaskError};
 pub use small_set::SmallSet;
 pub use state::{State, TaskState};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Key, TaskSpec};
+
+    crate::op! { fn unit() -> u8 { 0 } }
+
+    #[test]
+    fn resource_restrictions_pick_a_worker_that_has_them() {
+        let mut state = State::new(SchedulerConfig::default());
+        state.handle(Event::AddWorker {
+            worker: WorkerId(0),
+            name: "cpu".into(),
+            nthreads: 4,
+            resources: vec![],
+        });
+        state.handle(Event::AddWorker {
+            worker: WorkerId(1),
+            name: "gpu".into(),
+            nthreads: 1,
+            resources: vec![("GPU".into(), 1.0)],
+        });
+        let mut task = TaskSpec::new(
+            Key::new("train-1"),
+            crate::ops::Op::op_ref(&unit),
+            vec![],
+            vec![],
+        );
+        task.annotations.resources = vec![("GPU".into(), 1.0)];
+        let mut greedy = TaskSpec::new(
+            Key::new("train-2"),
+            crate::ops::Op::op_ref(&unit),
+            vec![],
+            vec![],
+        );
+        greedy.annotations.resources = vec![("GPU".into(), 2.0)];
+        let out = state.handle(Event::UpdateGraph {
+            client: ClientId(0),
+            tasks: vec![task, greedy],
+            wanted: vec![Key::new("train-1"), Key::new("train-2")],
+        });
+        assert!(
+            matches!(&out[..], [Command::Compute { worker: WorkerId(1), task }] if task.key.as_str() == "train-1"),
+            "{out:?}"
+        );
+        assert_eq!(
+            state.task_state(&Key::new("train-2")),
+            Some(TaskState::NoWorker)
+        );
+    }
+}

@@ -446,3 +446,111 @@ impl WorkerState {
         self.constrained = blocked;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::RunSpec;
+    use crate::ops::OpRef;
+    use crate::scheduler::Input;
+
+    fn task(key: &str, inputs: Vec<Input>, resources: &[(&str, f64)]) -> ComputeTask {
+        ComputeTask {
+            key: Key::new(key),
+            run: Arc::new(RunSpec {
+                op: OpRef::Missing("test".into()),
+                args: vec![],
+            }),
+            inputs,
+            priority: Priority::new(0, 0, 0),
+            resources: resources.iter().map(|(n, a)| (n.to_string(), *a)).collect(),
+        }
+    }
+
+    fn executed(out: &[WorkerCommand]) -> Vec<String> {
+        out.iter()
+            .filter_map(|c| match c {
+                WorkerCommand::Execute { key, .. } => Some(key.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn resources_limit_what_runs_at_once() {
+        let mut worker = WorkerState::new(2, vec![("GPU".into(), 1.0)]);
+        let mut out = Vec::new();
+        worker.handle(
+            WorkerEvent::Compute(task("a", vec![], &[("GPU", 1.0)])),
+            &mut out,
+        );
+        worker.handle(
+            WorkerEvent::Compute(task("b", vec![], &[("GPU", 1.0)])),
+            &mut out,
+        );
+        assert_eq!(
+            executed(&out),
+            ["a"],
+            "the second GPU task waits for the GPU"
+        );
+        out.clear();
+        worker.handle(
+            WorkerEvent::Executed {
+                key: Key::new("a"),
+                result: Ok(8),
+                duration_us: 1,
+            },
+            &mut out,
+        );
+        assert_eq!(executed(&out), ["b"]);
+    }
+
+    #[test]
+    fn missing_inputs_are_fetched_and_a_failed_fetch_is_reported() {
+        let mut worker = WorkerState::new(1, vec![]);
+        let mut out = Vec::new();
+        let input = Input {
+            key: Key::new("x"),
+            holders: vec![WorkerId(7)],
+            nbytes: 8,
+        };
+        worker.handle(WorkerEvent::Compute(task("y", vec![input], &[])), &mut out);
+        assert!(
+            matches!(&out[..], [WorkerCommand::Fetch { key, holders }] if key.as_str() == "x" && holders == &[WorkerId(7)])
+        );
+        out.clear();
+        worker.handle(
+            WorkerEvent::Fetched {
+                key: Key::new("x"),
+                nbytes: None,
+            },
+            &mut out,
+        );
+        assert!(matches!(
+            &out[..],
+            [WorkerCommand::Send(WorkerMessage::MissingData { key, missing })] if key.as_str() == "y" && missing.as_str() == "x"
+        ));
+        assert_eq!(worker.npending(), 0);
+    }
+
+    #[test]
+    fn a_task_not_started_can_be_stolen_and_a_running_one_cannot() {
+        let mut worker = WorkerState::new(1, vec![]);
+        let mut out = Vec::new();
+        worker.handle(WorkerEvent::Compute(task("a", vec![], &[])), &mut out);
+        worker.handle(WorkerEvent::Compute(task("b", vec![], &[])), &mut out);
+        out.clear();
+        worker.handle(WorkerEvent::Steal(Key::new("a")), &mut out);
+        worker.handle(WorkerEvent::Steal(Key::new("b")), &mut out);
+        let answers: Vec<(String, bool)> = out
+            .iter()
+            .filter_map(|c| match c {
+                WorkerCommand::Send(WorkerMessage::StealResponse { key, stolen }) => {
+                    Some((key.to_string(), *stolen))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(answers, [("a".to_string(), false), ("b".to_string(), true)]);
+    }
+}
