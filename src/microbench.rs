@@ -40,6 +40,12 @@ rask::op! {
 
 pub fn run(args: Args) -> Result<()> {
     anyhow::ensure!(args.tasks > 0, "--tasks must be at least 1");
+    // First, while the heap is fresh: resident growth is then the state's own memory.
+    let memory = if args.scheduler_memory {
+        Some(scheduler_bytes_per_task(args.tasks)?)
+    } else {
+        None
+    };
     let client = Client::local(
         LocalCluster::new()
             .workers(args.workers)
@@ -82,11 +88,6 @@ pub fn run(args: Args) -> Result<()> {
 
     let map_rate = n as f64 / map_seconds;
     let tree_rate = ntasks as f64 / tree_seconds;
-    let memory = if args.scheduler_memory {
-        Some(scheduler_bytes_per_task(n)?)
-    } else {
-        None
-    };
     if args.json {
         let mut line = serde_json::json!({
             "map_tasks_per_s": map_rate.round(),
