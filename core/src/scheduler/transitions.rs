@@ -227,7 +227,6 @@ impl State {
         });
         let task = self.task(t);
         let dependents = task.dependents.clone();
-        let deps = task.deps.clone();
         for d in dependents {
             let dependent = self.task_mut(d);
             if dependent.state == TaskState::Waiting {
@@ -237,12 +236,8 @@ impl State {
                 }
             }
         }
-        let mut settle = Vec::with_capacity(deps.len() + 1);
-        for d in deps {
-            let dep = self.task_mut(d);
-            dep.waiters = dep.waiters.saturating_sub(1);
-            settle.push(d);
-        }
+        let mut settle = Vec::with_capacity(self.task(t).deps.len() + 1);
+        self.let_go_of_inputs(t, &mut settle);
         settle.push(t);
         self.settle(settle);
         self.fill_from_queue(w);
@@ -308,12 +303,7 @@ impl State {
             });
             let task = self.task(t);
             stack.extend(task.dependents.iter().copied());
-            let deps = task.deps.clone();
-            for d in deps {
-                let dep = self.task_mut(d);
-                dep.waiters = dep.waiters.saturating_sub(1);
-                settle.push(d);
-            }
+            self.let_go_of_inputs(t, &mut settle);
             settle.push(t);
         }
         self.settle(settle);
@@ -344,14 +334,8 @@ impl State {
                         }
                     }
                     self.no_worker.remove(&t);
-                    let task = self.task_mut(t);
-                    task.state = TaskState::Released;
-                    let deps = task.deps.clone();
-                    for d in deps {
-                        let dep = self.task_mut(d);
-                        dep.waiters = dep.waiters.saturating_sub(1);
-                        stack.push(d);
-                    }
+                    self.task_mut(t).state = TaskState::Released;
+                    self.let_go_of_inputs(t, &mut stack);
                 }
                 TaskState::Released | TaskState::Erred => {}
             }
@@ -365,6 +349,17 @@ impl State {
         }
         for w in freed_slots {
             self.fill_from_queue(w);
+        }
+    }
+
+    /// Task `t` no longer needs its inputs: each loses a waiter and is queued in
+    /// `settle` to be released if nobody else needs it.
+    fn let_go_of_inputs(&mut self, t: TaskId, settle: &mut Vec<TaskId>) {
+        for i in 0..self.task(t).deps.len() {
+            let d = self.task(t).deps[i];
+            let dep = self.task_mut(d);
+            dep.waiters = dep.waiters.saturating_sub(1);
+            settle.push(d);
         }
     }
 
