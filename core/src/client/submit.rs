@@ -202,7 +202,10 @@ impl Client {
                 task.to_wire()?;
             }
         }
-        Graph::from_iter(builder.tasks.iter().cloned()).validate_arguments()?;
+        builder
+            .tasks
+            .iter()
+            .try_for_each(crate::graph::wire::check_arguments)?;
         self.inner.table.register(&wanted);
         let handles: Vec<FutureHandle> = wanted
             .iter()
