@@ -77,7 +77,7 @@ pub fn run(args: Args) -> Result<()> {
         cluster = cluster.workers(n);
     }
     let client = Client::local(cluster).context("starting the local cluster")?;
-    let workers = client.cluster().worker_ids().len();
+    let workers = client.cluster().map_or(0, |c| c.worker_ids().len());
     println!(
         "rask demo: local cluster with {workers} workers × {} threads",
         args.threads

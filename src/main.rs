@@ -2,6 +2,10 @@
 
 mod demo;
 mod microbench;
+mod scheduler;
+mod security_args;
+mod signals;
+mod worker;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,23 +24,30 @@ enum Command {
     Demo(demo::Args),
     /// Measure scheduling throughput (map + gather, and a tree reduction).
     Microbench(microbench::Args),
+    /// Run a scheduler that workers and clients connect to over TCP.
+    Scheduler(scheduler::Args),
+    /// Run a worker process that joins a scheduler.
+    Worker(worker::Args),
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RASK_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| "warn,rask=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(args) => demo::run(args),
-        Command::Microbench(args) => microbench::run(args),
+        Command::Demo(args) => demo::run(args).map(|()| 0),
+        Command::Microbench(args) => microbench::run(args).map(|()| 0),
+        Command::Scheduler(args) => scheduler::run(args).map(|()| 0),
+        Command::Worker(args) => worker::run(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

@@ -26,17 +26,17 @@ pub struct Args {
     /// Also measure the scheduler's resident memory per task (pure state machine, N tasks).
     #[arg(long)]
     scheduler_memory: bool,
+    /// Run on this running scheduler (`tcp://host:port`) instead of a local cluster.
+    #[arg(long, value_name = "ADDR", conflicts_with = "scheduler_file")]
+    scheduler: Option<String>,
+    /// Run on the scheduler named in this scheduler file.
+    #[arg(long, value_name = "PATH")]
+    scheduler_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    security: crate::security_args::SecurityArgs,
 }
 
-rask::op! {
-    /// Does nothing but return its argument.
-    pub fn noop(i: u64) -> u64 { i }
-}
-
-rask::op! {
-    /// Adds two numbers.
-    pub fn add(a: u64, b: u64) -> u64 { a.wrapping_add(b) }
-}
+use rask::ops::builtin::{add, noop};
 
 pub fn run(args: Args) -> Result<()> {
     anyhow::ensure!(args.tasks > 0, "--tasks must be at least 1");
@@ -46,12 +46,35 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         None
     };
-    let client = Client::local(
-        LocalCluster::new()
-            .workers(args.workers)
-            .threads_per_worker(args.threads),
-    )
-    .context("starting the local cluster")?;
+    let client = match (&args.scheduler, &args.scheduler_file) {
+        (None, None) => Client::local(
+            LocalCluster::new()
+                .workers(args.workers)
+                .threads_per_worker(args.threads),
+        )
+        .context("starting the local cluster")?,
+        (address, file) => {
+            let options = match (address, file) {
+                (Some(address), _) => rask::ConnectOptions::new(address),
+                (None, Some(file)) => rask::ConnectOptions::scheduler_file(file),
+                (None, None) => unreachable!("handled above"),
+            };
+            let options = args.security.apply(options)?;
+            options.connect().context("connecting to the scheduler")?
+        }
+    };
+    let (workers, threads) = match client.cluster() {
+        Some(_) => (args.workers, args.threads),
+        None => {
+            let workers = client.workers()?;
+            let threads = workers
+                .iter()
+                .map(|w| w.nthreads as usize)
+                .max()
+                .unwrap_or(0);
+            (workers.len(), threads)
+        }
+    };
     let n = args.tasks;
 
     // (a) map + gather
@@ -93,8 +116,9 @@ pub fn run(args: Args) -> Result<()> {
             "map_tasks_per_s": map_rate.round(),
             "tree_tasks_per_s": tree_rate.round(),
             "n": n,
-            "workers": args.workers,
-            "threads": args.threads,
+            "workers": workers,
+            "threads": threads,
+            "cluster": if client.is_in_process() { "local" } else { "tcp" },
         });
         if let Some(bytes) = memory {
             line["scheduler_bytes_per_task"] = serde_json::json!(bytes.round());
@@ -126,6 +150,7 @@ fn scheduler_bytes_per_task(n: u64) -> Result<f64> {
             name: format!("w{w}"),
             nthreads: 1,
             resources: vec![],
+            memory_limit: 0,
         });
     }
     let tasks: Vec<TaskSpec> = (0..n)

@@ -26,6 +26,7 @@
 pub mod client;
 pub mod collections;
 pub mod comm;
+pub mod coordination;
 pub mod diagnostics;
 pub mod graph;
 pub mod ops;
@@ -36,8 +37,9 @@ pub mod worker;
 #[doc(hidden)]
 pub use inventory;
 
-pub use client::{as_completed, wait, Client, Error, Future, LocalCluster};
+pub use client::{as_completed, wait, Client, ConnectOptions, Error, Future, LocalCluster};
 pub use collections::delayed::{delayed, Delayed};
+pub use coordination::handles::{Event, Lock, Queue, Semaphore, Variable};
 pub use graph::Key;
 
 /// The names most programs need.

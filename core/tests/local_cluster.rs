@@ -205,7 +205,7 @@ fn results_survive_a_worker_killed_mid_run() {
             .collect();
     }
     std::thread::sleep(Duration::from_millis(60));
-    assert!(client.cluster().kill_worker(WorkerId(1)));
+    assert!(client.cluster().unwrap().kill_worker(WorkerId(1)));
     assert_eq!(level[0].result().unwrap(), (0..300).sum::<i64>());
 }
 

@@ -199,6 +199,7 @@ impl Sim {
             name: format!("w{}", id.0),
             nthreads,
             resources: vec![],
+            memory_limit: 0,
         });
     }
 
@@ -212,6 +213,14 @@ impl Sim {
                     self.to_worker(worker, WorkerEvent::Release(key))
                 }
                 Command::Steal { worker, key } => self.to_worker(worker, WorkerEvent::Steal(key)),
+                Command::Replicate {
+                    worker,
+                    key,
+                    holders,
+                } => self.to_worker(worker, WorkerEvent::Replicate { key, holders }),
+                Command::CloseWorker { worker } => {
+                    self.workers.remove(&worker);
+                }
                 Command::Report { report, .. } => self.reports.push(report),
             }
         }
@@ -256,33 +265,9 @@ impl Sim {
                         .store
                         .remove(&key);
                 }
-                WorkerCommand::Send(message) => self.scheduler_inbox.push_back(match message {
-                    WorkerMessage::TaskFinished {
-                        key,
-                        nbytes,
-                        duration_us,
-                    } => Event::TaskFinished {
-                        worker: id,
-                        key,
-                        nbytes,
-                        duration_us,
-                    },
-                    WorkerMessage::TaskErred { key, failure } => Event::TaskErred {
-                        worker: id,
-                        key,
-                        failure,
-                    },
-                    WorkerMessage::MissingData { key, missing } => Event::MissingData {
-                        worker: id,
-                        key,
-                        missing,
-                    },
-                    WorkerMessage::StealResponse { key, stolen } => Event::StealResponse {
-                        worker: id,
-                        key,
-                        stolen,
-                    },
-                }),
+                WorkerCommand::Send(message) => {
+                    self.scheduler_inbox.push_back(message.into_event(id))
+                }
             }
         }
     }
@@ -545,6 +530,7 @@ fn unused_inputs_are_culled_and_cancelled_keys_are_reported() {
         name: "w".into(),
         nthreads: 1,
         resources: vec![],
+        memory_limit: 0,
     });
     let op = sim_op();
     let leaf = |i: usize| {

@@ -43,6 +43,15 @@ pub enum Error {
     /// A bad cluster setting.
     #[error("invalid cluster setting: {0}")]
     Config(String),
+    /// Talking to the scheduler or a worker failed.
+    #[error(transparent)]
+    Comm(#[from] crate::comm::connection::CommError),
+    /// The scheduler refused a request.
+    #[error("the scheduler says: {0}")]
+    Scheduler(String),
+    /// A value could not be encoded to send.
+    #[error("cannot send a value: {0}")]
+    Encode(ValueError),
     /// Starting threads failed.
     #[error("could not start a thread: {0}")]
     Io(#[from] std::io::Error),

@@ -157,6 +157,20 @@ impl FutureTable {
         self.changed.notify_all();
     }
 
+    /// The scheduler is gone: every pending key fails with `why`.
+    pub fn fail_pending(&self, why: &str) {
+        let mut table = self.lock();
+        for (key, entry) in table.entries.iter_mut() {
+            if !entry.status.is_done() {
+                entry.status = FutureStatus::Rejected(why.to_string());
+                for watcher in entry.watchers.drain(..) {
+                    let _ = watcher.send(key.clone());
+                }
+            }
+        }
+        self.changed.notify_all();
+    }
+
     /// The status of `key`.
     pub fn status(&self, key: &Key) -> FutureStatus {
         self.lock()
@@ -263,14 +277,14 @@ impl FutureHandle {
             let status = table.status(key);
             match &status {
                 FutureStatus::Finished { worker } => {
-                    if let Some(value) = self.0.client.cluster.peers().fetch(key, &[*worker]) {
+                    if let Some(value) = self.0.client.fetch_one(key, *worker) {
                         return value.extract::<T>().map_err(|source| Error::Value {
                             key: key.clone(),
                             source,
                         });
                     }
                     // The holder is gone; the scheduler will report the key lost and recompute it.
-                    if self.0.client.cluster.is_closed() {
+                    if self.0.client.is_closed() {
                         return Err(Error::ClusterClosed);
                     }
                     table.wait_change(key, &status);

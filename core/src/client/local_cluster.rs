@@ -3,7 +3,8 @@
 //! distributed cluster.
 
 use super::Error;
-use crate::comm::local::{run_scheduler, Peers, ToScheduler};
+use crate::comm::local::{Peers, ToScheduler};
+use crate::comm::scheduler_loop::run_scheduler;
 use crate::scheduler::{SchedulerConfig, WorkerId};
 use crate::worker::local::LocalWorker;
 use crossbeam_channel::Sender;
@@ -181,5 +182,22 @@ impl RunningCluster {
 impl Drop for RunningCluster {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+impl RunningCluster {
+    /// Puts values in a worker's store (scatter on an embedded cluster); returns their sizes.
+    pub(crate) fn store_on(
+        &self,
+        worker: WorkerId,
+        keys: &[crate::graph::Key],
+        values: Vec<crate::value::Value>,
+    ) -> Result<Vec<u64>, Error> {
+        let workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        let target = workers
+            .iter()
+            .find(|w| w.id() == worker)
+            .ok_or(Error::ClusterClosed)?;
+        Ok(target.store_values(keys, values))
     }
 }

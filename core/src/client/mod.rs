@@ -1,25 +1,33 @@
 //! The client: submit work, hold futures, gather results. Dask's API, in Rust.
 //!
-//! A [`Client`] talks to one scheduler; with no address it starts an embedded
-//! [`LocalCluster`] (the same scheduler and workers, in this process).
+//! A [`Client`] talks to one scheduler: an embedded [`LocalCluster`] (the same
+//! scheduler and workers, in this process), or a scheduler over TCP
+//! ([`Client::connect`]).
 
+mod data;
 mod error;
 mod future;
 mod local_cluster;
+mod remote;
+mod requests;
 mod submit;
 mod waiting;
 
 pub use error::Error;
 pub use future::{Future, FutureHandle, FutureStatus};
 pub use local_cluster::{LocalCluster, RunningCluster};
+pub use remote::{read_scheduler_file, ConnectOptions};
 #[doc(hidden)]
 pub use submit::GraphBuilder as GraphBuilderAccess;
 pub use waiting::{as_completed, wait, AsCompleted};
 
 use crate::comm::local::{ToClient, ToScheduler};
+use crate::comm::protocol::{Reply, Request};
 use crate::scheduler::{ClientId, Event};
 use crossbeam_channel::Sender;
 use future::FutureTable;
+use remote::RemoteLink;
+use requests::PendingRequests;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -30,11 +38,20 @@ pub struct Client {
     pub(crate) inner: Arc<ClientInner>,
 }
 
+/// Where the client's cluster is.
+pub(crate) enum Backend {
+    /// An embedded cluster in this process.
+    Local(Arc<RunningCluster>),
+    /// A scheduler over TCP.
+    Remote(RemoteLink),
+}
+
 pub(crate) struct ClientInner {
     pub id: ClientId,
     pub scheduler: Sender<ToScheduler>,
     pub table: Arc<FutureTable>,
-    pub cluster: Arc<RunningCluster>,
+    pub backend: Backend,
+    pub requests: Arc<PendingRequests>,
 }
 
 impl Drop for ClientInner {
@@ -61,6 +78,7 @@ impl Client {
         let (tx, rx) = crossbeam_channel::unbounded::<ToClient>();
         let scheduler = cluster.scheduler();
         let table = Arc::new(FutureTable::new(scheduler.clone(), id));
+        let requests = Arc::new(PendingRequests::default());
         scheduler
             .send(ToScheduler::AddClient {
                 client: id,
@@ -68,14 +86,19 @@ impl Client {
             })
             .map_err(|_| Error::ClusterClosed)?;
         let reader = table.clone();
+        let replies = requests.clone();
         std::thread::Builder::new()
             .name(format!("{id}-reports"))
             .spawn(move || loop {
                 match rx.recv_timeout(std::time::Duration::from_millis(20)) {
                     Ok(ToClient::Reports(reports)) => reader.apply(reports),
+                    Ok(ToClient::Reply { id, reply }) => replies.complete(id, reply),
                     // Dropped futures are released in batches; send what has waited long enough.
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => reader.flush(),
-                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                        replies.fail_all();
+                        return;
+                    }
                 }
             })
             .map_err(Error::Io)?;
@@ -84,9 +107,16 @@ impl Client {
                 id,
                 scheduler,
                 table,
-                cluster,
+                backend: Backend::Local(cluster),
+                requests,
             }),
         })
+    }
+
+    /// Connects to a scheduler at `address` (`tcp://host:port`), without TLS or token.
+    /// See [`ConnectOptions`] for TLS, tokens and scheduler files.
+    pub fn connect(address: &str) -> Result<Client, Error> {
+        ConnectOptions::new(address).connect()
     }
 
     /// The client's id at the scheduler.
@@ -94,14 +124,25 @@ impl Client {
         self.inner.id
     }
 
-    /// The cluster this client runs on.
-    pub fn cluster(&self) -> &Arc<RunningCluster> {
-        &self.inner.cluster
+    /// The embedded cluster this client runs on, if it runs on one.
+    pub fn cluster(&self) -> Option<&Arc<RunningCluster>> {
+        match &self.inner.backend {
+            Backend::Local(cluster) => Some(cluster),
+            Backend::Remote(_) => None,
+        }
+    }
+
+    /// The scheduler's address, for a client connected over TCP.
+    pub fn scheduler_address(&self) -> Option<String> {
+        match &self.inner.backend {
+            Backend::Local(_) => None,
+            Backend::Remote(link) => Some(link.address.to_string()),
+        }
     }
 
     /// Whether tasks run in this process (so closures are allowed).
     pub fn is_in_process(&self) -> bool {
-        true
+        matches!(self.inner.backend, Backend::Local(_))
     }
 
     pub(crate) fn send(&self, events: Vec<Event>) -> Result<(), Error> {
@@ -109,5 +150,29 @@ impl Client {
             .scheduler
             .send(ToScheduler::Events(events))
             .map_err(|_| Error::ClusterClosed)
+    }
+
+    /// Sends a primitive's request (used by [`crate::coordination::handles`]).
+    pub(crate) fn request_primitive(&self, request: Request) -> Result<Reply, Error> {
+        self.request(request)
+    }
+
+    /// Sends a request to the scheduler and waits for its reply.
+    pub(crate) fn request(&self, request: Request) -> Result<Reply, Error> {
+        let (id, reply) = self.inner.requests.register();
+        self.inner.table.flush();
+        self.inner
+            .scheduler
+            .send(ToScheduler::Request {
+                client: self.id(),
+                id,
+                request,
+            })
+            .map_err(|_| Error::ClusterClosed)?;
+        match reply.recv() {
+            Ok(Reply::Error(message)) => Err(Error::Scheduler(message)),
+            Ok(reply) => Ok(reply),
+            Err(_) => Err(Error::ClusterClosed),
+        }
     }
 }

@@ -172,14 +172,6 @@ impl Client {
         Ok(Delayed::from_future(future))
     }
 
-    /// Waits for every future and returns the results in order (Dask's `client.gather`).
-    /// The first failure is returned as an error naming its key.
-    pub fn gather<T: Data + Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, Error> {
-        let keys: Vec<&Key> = futures.iter().map(|f| f.key()).collect();
-        self.inner.table.wait_all(&keys);
-        futures.iter().map(|f| f.result()).collect()
-    }
-
     /// Cancels futures: their tasks, and this client's tasks depending on them, stop
     /// (Dask's `client.cancel`).
     pub fn cancel<T>(&self, futures: &[Future<T>]) -> Result<(), Error> {
@@ -199,7 +191,10 @@ impl Client {
     ) -> Result<Vec<FutureHandle>, Error> {
         if !self.is_in_process() {
             for task in &builder.tasks {
-                task.to_wire()?;
+                if task.run.op.is_closure() {
+                    // The wire conversion names the closure in its error.
+                    task.to_wire()?;
+                }
             }
         }
         builder

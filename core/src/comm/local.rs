@@ -2,25 +2,35 @@
 //! clients, and direct access to peers' stores for data (peer to peer, never
 //! through the scheduler).
 
+use super::connection::Outbox;
+use super::protocol::{Reply, Request, WorkerMetrics};
 use crate::graph::Key;
-use crate::scheduler::{ClientId, Command, Event, Report, SchedulerConfig, State, WorkerId};
+use crate::scheduler::{ClientId, Event, Report, WorkerId};
 use crate::value::Value;
 use crate::worker::{DataStore, WorkerEvent};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
 
 /// Messages to the scheduler loop.
 pub enum ToScheduler {
     /// Events for the state machine.
     Events(Vec<Event>),
-    /// A worker joins, with the channel that reaches it.
+    /// An in-process worker joins, with the channel that reaches it.
     AddWorker {
         /// The `AddWorker` event.
         event: Event,
         /// Its inbox.
         inbox: Sender<ToWorker>,
+    },
+    /// A worker process joins over TCP.
+    AddRemoteWorker {
+        /// The `AddWorker` event.
+        event: Event,
+        /// Its connection's outbox.
+        outbox: Outbox,
+        /// Where it serves data to peers.
+        data_address: String,
     },
     /// A client connects, with the channel that reaches it.
     AddClient {
@@ -28,6 +38,41 @@ pub enum ToScheduler {
         client: ClientId,
         /// Its inbox.
         inbox: Sender<ToClient>,
+    },
+    /// A client connects over TCP.
+    AddRemoteClient {
+        /// The client.
+        client: ClientId,
+        /// Its connection's outbox.
+        outbox: Outbox,
+    },
+    /// A worker's heartbeat.
+    Heartbeat {
+        /// The worker.
+        worker: WorkerId,
+        /// Its health and memory.
+        metrics: WorkerMetrics,
+    },
+    /// A client's request; the reply goes to the client.
+    Request {
+        /// The client.
+        client: ClientId,
+        /// Matches the reply.
+        id: u64,
+        /// The request.
+        request: Request,
+    },
+    /// A request from inside the scheduler process (the HTTP API); the reply goes to `reply`.
+    Query {
+        /// The request.
+        request: Request,
+        /// Where the reply goes.
+        reply: Sender<Reply>,
+    },
+    /// The Prometheus metrics text, sent to `reply`.
+    Metrics {
+        /// Where the text goes.
+        reply: Sender<String>,
     },
     /// Stop the loop.
     Shutdown,
@@ -45,6 +90,13 @@ pub enum ToWorker {
 pub enum ToClient {
     /// News about wanted keys, in order.
     Reports(Vec<Report>),
+    /// The reply to a request.
+    Reply {
+        /// The request's id.
+        id: u64,
+        /// The reply.
+        reply: Reply,
+    },
 }
 
 /// Every worker's store, for fetching data peer to peer.
@@ -75,105 +127,5 @@ impl Peers {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<WorkerId, Arc<DataStore>>> {
         self.stores.write().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// How often the scheduler balances work between workers (Dask: 1 s).
-const BALANCE_INTERVAL: Duration = Duration::from_secs(1);
-/// The most messages folded into one pass of the state machine.
-const MAX_BATCH: usize = 1024;
-
-/// Runs the scheduler state machine until [`ToScheduler::Shutdown`], routing its
-/// commands to worker and client inboxes, one batch per destination per pass.
-pub fn run_scheduler(config: SchedulerConfig, inbox: Receiver<ToScheduler>) {
-    let mut state = State::new(config);
-    let mut workers: HashMap<WorkerId, Sender<ToWorker>> = HashMap::new();
-    let mut clients: HashMap<ClientId, Sender<ToClient>> = HashMap::new();
-    let mut commands = Vec::new();
-    let mut next_balance = Instant::now() + BALANCE_INTERVAL;
-    loop {
-        let first = match inbox.recv_timeout(next_balance.saturating_duration_since(Instant::now()))
-        {
-            Ok(message) => Some(message),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        let mut events = Vec::new();
-        let mut stop = false;
-        for message in first.into_iter().chain(inbox.try_iter().take(MAX_BATCH)) {
-            match message {
-                ToScheduler::Events(mut batch) => events.append(&mut batch),
-                ToScheduler::AddWorker { event, inbox } => {
-                    if let Event::AddWorker { worker, .. } = &event {
-                        workers.insert(*worker, inbox);
-                    }
-                    events.push(event);
-                }
-                ToScheduler::AddClient { client, inbox } => {
-                    clients.insert(client, inbox);
-                    events.push(Event::AddClient { client });
-                }
-                ToScheduler::Shutdown => stop = true,
-            }
-        }
-        if Instant::now() >= next_balance {
-            events.push(Event::Balance);
-            next_balance = Instant::now() + BALANCE_INTERVAL;
-        }
-        for event in &events {
-            match event {
-                Event::RemoveWorker { worker, .. } => {
-                    workers.remove(worker);
-                }
-                Event::RemoveClient { client } => {
-                    clients.remove(client);
-                }
-                _ => {}
-            }
-        }
-        state.handle_batch(events, &mut commands);
-        route(&mut commands, &workers, &clients);
-        if stop {
-            return;
-        }
-    }
-}
-
-fn route(
-    commands: &mut Vec<Command>,
-    workers: &HashMap<WorkerId, Sender<ToWorker>>,
-    clients: &HashMap<ClientId, Sender<ToClient>>,
-) {
-    let mut to_workers: HashMap<WorkerId, Vec<WorkerEvent>> = HashMap::new();
-    let mut to_clients: HashMap<ClientId, Vec<Report>> = HashMap::new();
-    for command in commands.drain(..) {
-        match command {
-            Command::Compute { worker, task } => to_workers
-                .entry(worker)
-                .or_default()
-                .push(WorkerEvent::Compute(task)),
-            Command::Release { worker, key } => to_workers
-                .entry(worker)
-                .or_default()
-                .push(WorkerEvent::Release(key)),
-            Command::Steal { worker, key } => to_workers
-                .entry(worker)
-                .or_default()
-                .push(WorkerEvent::Steal(key)),
-            Command::Report { client, report } => {
-                to_clients.entry(client).or_default().push(report)
-            }
-        }
-    }
-    for (worker, batch) in to_workers {
-        // A worker that is gone has its RemoveWorker event on the way; drop its mail.
-        if let Some(inbox) = workers.get(&worker) {
-            let _ = inbox.send(ToWorker::Events(batch));
-        }
-    }
-    for (client, batch) in to_clients {
-        if let Some(inbox) = clients.get(&client) {
-            let _ = inbox.send(ToClient::Reports(batch));
-        }
     }
 }

@@ -1,6 +1,8 @@
-//! Diagnostics for people: progress bars now; the event stream, Prometheus metrics
-//! and the dashboard arrive with the distributed runtime.
+//! Diagnostics for people and machines: progress bars, Prometheus metrics, and
+//! the scheduler's HTTP endpoints (metrics and the adaptive-scaling API).
 
+pub mod http;
+pub mod metrics;
 mod progress;
 
 pub use progress::progress;

@@ -76,7 +76,8 @@ impl WireTask {
     }
 }
 
-fn run_to_wire(key: &Key, run: &RunSpec) -> Result<WireRun, GraphError> {
+/// The wire form of one run spec (`key` names the task in errors).
+pub(crate) fn run_to_wire(key: &Key, run: &RunSpec) -> Result<WireRun, GraphError> {
     let op = match &run.op {
         OpRef::Registered(entry) => WireOp::Named(entry.name.to_string()),
         OpRef::Missing(name) => WireOp::Named(name.to_string()),
@@ -110,7 +111,8 @@ fn run_to_wire(key: &Key, run: &RunSpec) -> Result<WireRun, GraphError> {
     Ok(WireRun { op, args })
 }
 
-fn run_from_wire(run: WireRun) -> RunSpec {
+/// The run spec a wire form describes.
+pub(crate) fn run_from_wire(run: WireRun) -> RunSpec {
     let op = match run.op {
         WireOp::Named(name) => match lookup(&name) {
             Some(entry) => OpRef::Registered(entry),

@@ -19,6 +19,7 @@
 //! ```
 
 mod args;
+pub mod builtin;
 mod closure;
 mod macros;
 mod registry;

@@ -90,6 +90,71 @@ impl State {
         self.settle(unneeded);
     }
 
+    /// Data a client put on workers becomes tasks in memory that the client wants.
+    /// Such data cannot be recomputed: if its workers die, its dependents fail.
+    pub(crate) fn scatter(
+        &mut self,
+        client: ClientId,
+        keys: Vec<(Key, super::ids::WorkerId, u64)>,
+    ) {
+        self.clients.entry(client).or_default();
+        let mut new = Vec::new();
+        let mut placed = Vec::new();
+        for (key, worker, nbytes) in keys {
+            if self.worker(worker).is_none() {
+                tracing::warn!(%key, %worker, "scattered to a worker that is gone");
+                let error = super::messages::TaskError {
+                    blame: key.clone(),
+                    message: format!("scattered data was lost: {worker} left"),
+                };
+                self.out.push(Command::Report {
+                    client,
+                    report: Report::Erred { key, error },
+                });
+                continue;
+            }
+            if !self.by_key.contains_key(&key) {
+                new.push(TaskSpec::new(
+                    key.clone(),
+                    crate::ops::OpRef::Missing(std::sync::Arc::from(
+                        "scattered data (it cannot be recomputed after its workers die)",
+                    )),
+                    Vec::new(),
+                    Vec::new(),
+                ));
+            }
+            placed.push((key, worker, nbytes));
+        }
+        let ranks = vec![0; new.len()];
+        self.insert_tasks(new, &ranks);
+        for (key, worker, nbytes) in placed {
+            let t = self.by_key[&key];
+            let task = self.task_mut(t);
+            if task.state != TaskState::Released && task.state != TaskState::Memory {
+                continue;
+            }
+            task.state = TaskState::Memory;
+            task.nbytes = nbytes;
+            task.who_wants.insert(client);
+            let added = task.who_has.insert(worker);
+            if added {
+                if let Some(record) = self.worker_mut(worker) {
+                    record.has_what.insert(t);
+                    record.nbytes += nbytes;
+                }
+            }
+            self.clients.entry(client).or_default().insert(t);
+            self.out.push(Command::Report {
+                client,
+                report: Report::InMemory {
+                    key,
+                    worker,
+                    nbytes,
+                },
+            });
+        }
+    }
+
     /// Checks dependencies, arguments and acyclicity before anything changes; returns graph ranks.
     fn check_graph(&self, new: &[TaskSpec], wanted: &[Key]) -> Result<Vec<u32>, GraphError> {
         let index: HashMap<&Key, u32> = new

@@ -20,6 +20,8 @@ pub enum Event {
         nthreads: u32,
         /// Abstract resources it offers, e.g. `("GPU", 1.0)`.
         resources: Vec<(String, f64)>,
+        /// Its memory limit in bytes (0: none), for adaptive scaling.
+        memory_limit: u64,
     },
     /// A worker left or died; whatever only it held is lost.
     RemoveWorker {
@@ -99,6 +101,27 @@ pub enum Event {
         /// Whether it gave it up (it had not started it).
         stolen: bool,
     },
+    /// A client put data on workers itself (Dask's `scatter`).
+    Scatter {
+        /// The client, which wants the keys.
+        client: ClientId,
+        /// Each key, the worker holding it and its size.
+        keys: Vec<(Key, WorkerId, u64)>,
+    },
+    /// Retire workers gracefully: no new work, unique data copied elsewhere, then closed.
+    RetireWorkers {
+        /// The workers.
+        workers: Vec<WorkerId>,
+    },
+    /// A worker stored a copy of a key it was asked to replicate (`None`: it could not).
+    Replicated {
+        /// The worker.
+        worker: WorkerId,
+        /// The key.
+        key: Key,
+        /// Its size, or `None` when no holder delivered it.
+        nbytes: Option<u64>,
+    },
     /// Time for periodic work: work stealing. The runtime sends it about every second.
     Balance,
 }
@@ -127,6 +150,20 @@ pub enum Command {
         /// The task.
         key: Key,
     },
+    /// A worker should copy a key from one of `holders` and keep it.
+    Replicate {
+        /// The worker that copies.
+        worker: WorkerId,
+        /// The key.
+        key: Key,
+        /// Workers holding it.
+        holders: Vec<WorkerId>,
+    },
+    /// A retired worker may exit: nothing it holds is needed only there.
+    CloseWorker {
+        /// The worker.
+        worker: WorkerId,
+    },
     /// Tell a client what happened to a key it wants.
     Report {
         /// The client.
@@ -152,7 +189,7 @@ pub struct ComputeTask {
 }
 
 /// One input of a task to run, and where to fetch it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Input {
     /// The input's key.
     pub key: Key,
@@ -163,7 +200,7 @@ pub struct Input {
 }
 
 /// News about a key a client wants.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Report {
     /// The result is in memory on `worker`.
     InMemory {

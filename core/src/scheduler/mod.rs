@@ -11,7 +11,7 @@
 //! rask::op! { fn one() -> u64 { 1 } }
 //!
 //! let mut state = State::new(Default::default());
-//! state.handle(Event::AddWorker { worker: WorkerId(0), name: "w0".into(), nthreads: 1, resources: vec![] });
+//! state.handle(Event::AddWorker { worker: WorkerId(0), name: "w0".into(), nthreads: 1, resources: vec![], memory_limit: 0 });
 //! state.handle(Event::AddClient { client: ClientId(0) });
 //! let task = TaskSpec::new(Key::new("one-1"), rask::ops::Op::op_ref(&one), vec![], vec![]);
 //! let out = state.handle(Event::UpdateGraph { client: ClientId(0), tasks: vec![task], wanted: vec![Key::new("one-1")] });
@@ -21,6 +21,7 @@
 //! Task states are Dask's: released, waiting, no-worker, queued, processing, memory,
 //! erred; forgotten tasks leave the table.
 
+mod adaptive;
 mod clients;
 mod config;
 mod graph_update;
@@ -28,11 +29,13 @@ mod ids;
 mod messages;
 mod placement;
 mod recovery;
+mod retirement;
 mod small_set;
 mod state;
 mod stealing;
 mod transitions;
 
+pub use adaptive::{MEMORY_FRACTION, TARGET_DURATION};
 pub use config::SchedulerConfig;
 pub use ids::{ClientId, Priority, WorkerId};
 pub use messages::{Command, ComputeTask, Event, Input, Report, TaskError};
@@ -54,12 +57,14 @@ mod tests {
             name: "cpu".into(),
             nthreads: 4,
             resources: vec![],
+            memory_limit: 0,
         });
         state.handle(Event::AddWorker {
             worker: WorkerId(1),
             name: "gpu".into(),
             nthreads: 1,
             resources: vec![("GPU".into(), 1.0)],
+            memory_limit: 0,
         });
         let mut task = TaskSpec::new(
             Key::new("train-1"),

@@ -56,6 +56,9 @@ impl State {
 
     /// Releases queued root-ish tasks to worker `w` while it has room.
     pub(crate) fn fill_from_queue(&mut self, w: WorkerId) {
+        if self.retiring.contains(&w) {
+            return;
+        }
         while let Some(&std::cmp::Reverse((priority, t))) = self.queued.peek() {
             let live = self.tasks[t as usize]
                 .as_ref()

@@ -102,6 +102,8 @@ pub(crate) struct WorkerRecord {
     pub has_what: HashSet<TaskId>,
     /// Bytes it holds.
     pub nbytes: u64,
+    /// Its memory limit (0: none).
+    pub memory_limit: u64,
 }
 
 /// Tasks of one group: one collection's chunks, or one op's calls made together.
@@ -142,6 +144,10 @@ pub struct State {
     /// Ready root-ish tasks, best first.
     pub(crate) queued: BinaryHeap<Reverse<(Priority, TaskId)>>,
     pub(crate) no_worker: HashSet<TaskId>,
+    /// Workers being retired: they get no new work.
+    pub(crate) retiring: HashSet<WorkerId>,
+    /// Keys being copied off retiring workers.
+    pub(crate) replicating: HashSet<TaskId>,
     pub(crate) generation: u32,
     pub(crate) out: Vec<Command>,
 }
@@ -165,6 +171,8 @@ impl State {
             prefix_ids: HashMap::new(),
             queued: BinaryHeap::new(),
             no_worker: HashSet::default(),
+            retiring: HashSet::default(),
+            replicating: HashSet::default(),
             generation: 0,
             out: Vec::new(),
         }
@@ -195,7 +203,8 @@ impl State {
                 name,
                 nthreads,
                 resources,
-            } => self.add_worker(worker, name, nthreads, resources),
+                memory_limit,
+            } => self.add_worker(worker, name, nthreads, resources, memory_limit),
             Event::RemoveWorker { worker, reason } => self.remove_worker(worker, &reason),
             Event::AddClient { client } => {
                 self.clients.entry(client).or_default();
@@ -213,12 +222,18 @@ impl State {
                 key,
                 nbytes,
                 duration_us,
-            } => self.task_finished(worker, &key, nbytes, duration_us),
+            } => {
+                self.task_finished(worker, &key, nbytes, duration_us);
+                self.advance_retirement(worker);
+            }
             Event::TaskErred {
                 worker,
                 key,
                 failure,
-            } => self.task_erred(worker, &key, failure),
+            } => {
+                self.task_erred(worker, &key, failure);
+                self.advance_retirement(worker);
+            }
             Event::MissingData {
                 worker,
                 key,
@@ -229,6 +244,13 @@ impl State {
                 key,
                 stolen,
             } => self.steal_response(worker, &key, stolen),
+            Event::Scatter { client, keys } => self.scatter(client, keys),
+            Event::RetireWorkers { workers } => self.retire_workers(workers),
+            Event::Replicated {
+                worker,
+                key,
+                nbytes,
+            } => self.replicated(worker, &key, nbytes),
             Event::Balance => self.balance(),
         }
     }
@@ -307,6 +329,7 @@ impl State {
         name: String,
         nthreads: u32,
         resources: Vec<(String, f64)>,
+        memory_limit: u64,
     ) {
         let at = id.0 as usize;
         if self.worker(id).is_some() {
@@ -327,6 +350,7 @@ impl State {
             occupancy: 0.0,
             has_what: HashSet::default(),
             nbytes: 0,
+            memory_limit,
         });
         self.running_workers.push(id);
         self.total_threads += nthreads;

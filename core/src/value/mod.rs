@@ -78,7 +78,8 @@ where
     }
 
     fn nbytes(&self) -> usize {
-        std::mem::size_of::<T>()
+        // The encoded size counts heap data (a Vec's elements, a String's bytes).
+        std::mem::size_of::<T>() + postcard::experimental::serialized_size(self).unwrap_or(0)
     }
 
     fn type_name(&self) -> &'static str {

@@ -1,59 +1,46 @@
-//! A worker inside this process: its state machine behind a mutex, a thread that
-//! takes messages from the scheduler, and `nthreads` threads that run tasks.
-//!
-//! Results go to the scheduler in batches: when a thread runs out of work, every
-//! [`FLUSH_EVERY`] results, or after [`FLUSH_AFTER`], whichever comes first.
+//! A worker inside this process: the shared [`WorkerRuntime`] with links that are
+//! channels to the scheduler loop and direct reads of peers' stores.
 
-use super::state::{WorkerCommand, WorkerEvent, WorkerMessage, WorkerState};
+use super::runtime::{Links, WorkerCore, WorkerRuntime};
+use super::state::WorkerMessage;
 use super::store::DataStore;
 use crate::comm::local::{Peers, ToScheduler, ToWorker};
-use crate::graph::{Key, RunSpec};
-use crate::ops::TaskFailure;
+use crate::graph::Key;
 use crate::scheduler::{Event, WorkerId};
 use crate::value::Value;
 use crossbeam_channel::{Receiver, Sender};
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-/// Results buffered before a send to the scheduler.
-pub const FLUSH_EVERY: usize = 256;
-/// The longest a result waits in the buffer.
-pub const FLUSH_AFTER: Duration = Duration::from_millis(1);
-
-struct Job {
-    key: Key,
-    run: Arc<RunSpec>,
-    inputs: Vec<Key>,
-}
-
-struct Inner {
-    state: WorkerState,
-    jobs: VecDeque<Job>,
-    outgoing: Vec<Event>,
-    first_unflushed: Option<Instant>,
-}
-
-struct Shared {
-    id: WorkerId,
-    store: Arc<DataStore>,
-    inner: Mutex<Inner>,
-    work: Condvar,
+struct LocalLinks {
     scheduler: Sender<ToScheduler>,
     peers: Arc<Peers>,
-    stop: AtomicBool,
-    /// Cleared when the worker is killed: nothing more reaches the scheduler.
-    alive: AtomicBool,
+}
+
+impl Links for LocalLinks {
+    fn send(&self, worker: WorkerId, messages: Vec<WorkerMessage>) {
+        let events = messages.into_iter().map(|m| m.into_event(worker)).collect();
+        let _ = self.scheduler.send(ToScheduler::Events(events));
+    }
+
+    fn fetch(
+        &self,
+        _core: &Arc<WorkerCore>,
+        key: Key,
+        holders: Vec<WorkerId>,
+    ) -> Option<Option<Value>> {
+        Some(self.peers.fetch(&key, &holders))
+    }
 }
 
 /// A running in-process worker.
 pub struct LocalWorker {
     id: WorkerId,
-    shared: Arc<Shared>,
+    runtime: WorkerRuntime,
     inbox: Sender<ToWorker>,
-    threads: Vec<JoinHandle<()>>,
+    pump: Option<JoinHandle<()>>,
+    scheduler: Sender<ToScheduler>,
+    peers: Arc<Peers>,
 }
 
 impl LocalWorker {
@@ -69,41 +56,22 @@ impl LocalWorker {
         let (inbox, rx) = crossbeam_channel::unbounded();
         let store = Arc::new(DataStore::default());
         peers.insert(id, store.clone());
-        let shared = Arc::new(Shared {
-            id,
-            store,
-            inner: Mutex::new(Inner {
-                state: WorkerState::new(nthreads, resources.clone()),
-                jobs: VecDeque::new(),
-                outgoing: Vec::new(),
-                first_unflushed: None,
-            }),
-            work: Condvar::new(),
+        let links = LocalLinks {
             scheduler: scheduler.clone(),
-            peers,
-            stop: AtomicBool::new(false),
-            alive: AtomicBool::new(true),
-        });
-        let mut threads = Vec::new();
-        let pump = shared.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("{id}-inbox"))
-                .spawn(move || pump.pump(rx))?,
-        );
-        for i in 0..nthreads.max(1) {
-            let exec = shared.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("{id}-thread-{i}"))
-                    .spawn(move || exec.execute_loop())?,
-            );
-        }
+            peers: peers.clone(),
+        };
+        let runtime =
+            WorkerRuntime::start(id, nthreads, resources.clone(), store, Box::new(links))?;
+        let core = runtime.core().clone();
+        let pump = std::thread::Builder::new()
+            .name(format!("{id}-inbox"))
+            .spawn(move || pump(core, rx))?;
         let event = Event::AddWorker {
             worker: id,
             name,
             nthreads,
             resources,
+            memory_limit: 0,
         };
         let _ = scheduler.send(ToScheduler::AddWorker {
             event,
@@ -111,9 +79,11 @@ impl LocalWorker {
         });
         Ok(LocalWorker {
             id,
-            shared,
+            runtime,
             inbox,
-            threads,
+            pump: Some(pump),
+            scheduler,
+            peers,
         })
     }
 
@@ -124,195 +94,107 @@ impl LocalWorker {
 
     /// The worker's store.
     pub fn store(&self) -> &Arc<DataStore> {
-        &self.shared.store
+        self.runtime.core().store()
     }
 
     /// Simulates a crash: the worker stops at once, its data is gone, and the
     /// scheduler hears that it died. Running tasks finish in the background and
     /// their results are dropped.
     pub fn kill(self) {
-        self.shared.alive.store(false, Ordering::SeqCst);
-        self.halt();
-        self.shared.peers.remove(self.id);
-        self.shared.store.clear();
+        let _ = self.inbox.send(ToWorker::Shutdown);
+        self.peers.remove(self.id);
+        self.runtime.kill();
         let event = Event::RemoveWorker {
             worker: self.id,
             reason: "worker killed".into(),
         };
-        let _ = self.shared.scheduler.send(ToScheduler::Events(vec![event]));
+        let _ = self.scheduler.send(ToScheduler::Events(vec![event]));
     }
 
     /// Stops the worker's threads and waits for them (used at cluster shutdown).
     pub fn close(mut self) {
-        self.halt();
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-        self.shared.peers.remove(self.id);
-    }
-
-    fn halt(&self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
         let _ = self.inbox.send(ToWorker::Shutdown);
-        let _guard = self.shared.lock();
-        self.shared.work.notify_all();
+        if let Some(pump) = self.pump.take() {
+            let _ = pump.join();
+        }
+        self.runtime.close();
+        self.peers.remove(self.id);
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Takes messages from the scheduler and feeds them to the state machine.
-    fn pump(&self, rx: Receiver<ToWorker>) {
-        while let Ok(message) = rx.recv() {
-            let ToWorker::Events(events) = message else {
-                return;
-            };
-            let mut inner = self.lock();
-            for event in events {
-                self.process(&mut inner, event);
-            }
-            for extra in rx.try_iter() {
-                let ToWorker::Events(events) = extra else {
-                    return;
-                };
-                for event in events {
-                    self.process(&mut inner, event);
-                }
-            }
-            if !inner.jobs.is_empty() {
-                self.work.notify_all();
-            }
-            // Steal answers and the like should not wait for a task to finish.
-            self.flush(&mut inner);
-        }
-    }
-
-    /// Runs jobs until the worker stops.
-    fn execute_loop(&self) {
-        let mut inner = self.lock();
-        loop {
-            if self.stop.load(Ordering::Relaxed) {
-                return;
-            }
-            let Some(job) = inner.jobs.pop_front() else {
-                self.flush(&mut inner);
-                inner = self.work.wait(inner).unwrap_or_else(|p| p.into_inner());
-                continue;
-            };
-            drop(inner);
-            let started = Instant::now();
-            let result = self.run(&job);
-            let duration_us = started.elapsed().as_micros() as u64;
-            inner = self.lock();
-            self.process(
-                &mut inner,
-                WorkerEvent::Executed {
-                    key: job.key,
-                    result,
-                    duration_us,
-                },
-            );
-            let due = inner.outgoing.len() >= FLUSH_EVERY
-                || inner
-                    .first_unflushed
-                    .is_some_and(|t| t.elapsed() >= FLUSH_AFTER);
-            if due || inner.jobs.is_empty() {
-                self.flush(&mut inner);
-            }
-        }
-    }
-
-    fn run(&self, job: &Job) -> Result<u64, TaskFailure> {
-        let mut inputs = Vec::with_capacity(job.inputs.len());
-        for key in &job.inputs {
-            match self.store.get(key) {
-                Some(value) => inputs.push(value),
-                None => {
-                    return Err(TaskFailure::new(format!(
-                        "input {key} is not in this worker's memory"
-                    )))
-                }
-            }
-        }
-        let value: Value = job.run.run(&inputs)?;
-        let nbytes = value.nbytes() as u64;
-        self.store.put(job.key.clone(), value);
-        Ok(nbytes)
-    }
-
-    /// Feeds one event to the state machine and carries out the commands,
-    /// including fetches (instant in-process) and the events they cause.
-    fn process(&self, inner: &mut Inner, event: WorkerEvent) {
-        let mut events = VecDeque::from([event]);
-        let mut commands = Vec::new();
-        while let Some(event) = events.pop_front() {
-            inner.state.handle(event, &mut commands);
-            for command in commands.drain(..) {
-                match command {
-                    WorkerCommand::Execute { key, run, inputs } => {
-                        inner.jobs.push_back(Job { key, run, inputs })
-                    }
-                    WorkerCommand::Fetch { key, holders } => {
-                        let nbytes = self.peers.fetch(&key, &holders).map(|value| {
-                            let nbytes = value.nbytes() as u64;
-                            self.store.put(key.clone(), value);
-                            nbytes
-                        });
-                        events.push_back(WorkerEvent::Fetched { key, nbytes });
-                    }
-                    WorkerCommand::Free(key) => {
-                        self.store.remove(&key);
-                    }
-                    WorkerCommand::Send(message) => {
-                        inner.first_unflushed.get_or_insert_with(Instant::now);
-                        inner.outgoing.push(to_event(self.id, message));
-                    }
-                }
-            }
-        }
-    }
-
-    fn flush(&self, inner: &mut Inner) {
-        inner.first_unflushed = None;
-        if inner.outgoing.is_empty() {
+/// Takes messages from the scheduler and feeds them to the state machine.
+fn pump(core: Arc<WorkerCore>, rx: Receiver<ToWorker>) {
+    while let Ok(message) = rx.recv() {
+        let ToWorker::Events(mut events) = message else {
             return;
+        };
+        for extra in rx.try_iter() {
+            match extra {
+                ToWorker::Events(more) => events.extend(more),
+                ToWorker::Shutdown => {
+                    core.deliver(events);
+                    return;
+                }
+            }
         }
-        let batch = std::mem::take(&mut inner.outgoing);
-        if self.alive.load(Ordering::SeqCst) {
-            let _ = self.scheduler.send(ToScheduler::Events(batch));
+        core.deliver(events);
+    }
+}
+
+impl WorkerMessage {
+    /// The scheduler event this message from `worker` becomes.
+    pub fn into_event(self, worker: WorkerId) -> Event {
+        match self {
+            WorkerMessage::TaskFinished {
+                key,
+                nbytes,
+                duration_us,
+            } => Event::TaskFinished {
+                worker,
+                key,
+                nbytes,
+                duration_us,
+            },
+            WorkerMessage::TaskErred { key, failure } => Event::TaskErred {
+                worker,
+                key,
+                failure,
+            },
+            WorkerMessage::MissingData { key, missing } => Event::MissingData {
+                worker,
+                key,
+                missing,
+            },
+            WorkerMessage::StealResponse { key, stolen } => Event::StealResponse {
+                worker,
+                key,
+                stolen,
+            },
+            WorkerMessage::Replicated { key, nbytes } => Event::Replicated {
+                worker,
+                key,
+                nbytes,
+            },
         }
     }
 }
 
-fn to_event(worker: WorkerId, message: WorkerMessage) -> Event {
-    match message {
-        WorkerMessage::TaskFinished {
-            key,
-            nbytes,
-            duration_us,
-        } => Event::TaskFinished {
-            worker,
-            key,
-            nbytes,
-            duration_us,
-        },
-        WorkerMessage::TaskErred { key, failure } => Event::TaskErred {
-            worker,
-            key,
-            failure,
-        },
-        WorkerMessage::MissingData { key, missing } => Event::MissingData {
-            worker,
-            key,
-            missing,
-        },
-        WorkerMessage::StealResponse { key, stolen } => Event::StealResponse {
-            worker,
-            key,
-            stolen,
-        },
+impl LocalWorker {
+    /// Stores values put here by a client (scatter) and tells the state machine.
+    pub fn store_values(&self, keys: &[Key], values: Vec<Value>) -> Vec<u64> {
+        let core = self.runtime.core();
+        let mut sizes = Vec::with_capacity(keys.len());
+        let mut events = Vec::with_capacity(keys.len());
+        for (key, value) in keys.iter().zip(values) {
+            let nbytes = value.nbytes() as u64;
+            core.store().put(key.clone(), value);
+            events.push(super::state::WorkerEvent::Stored {
+                key: key.clone(),
+                nbytes,
+            });
+            sizes.push(nbytes);
+        }
+        core.deliver(events);
+        sizes
     }
 }

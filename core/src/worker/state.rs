@@ -21,6 +21,20 @@ pub enum WorkerEvent {
     Release(Key),
     /// The scheduler asks to give up a task that has not started.
     Steal(Key),
+    /// A client put a value here directly (scatter); the runtime has stored it.
+    Stored {
+        /// The key.
+        key: Key,
+        /// Its size.
+        nbytes: u64,
+    },
+    /// The scheduler asks to copy a key from a peer and keep it.
+    Replicate {
+        /// The key.
+        key: Key,
+        /// Workers holding it.
+        holders: Vec<WorkerId>,
+    },
     /// A task finished running; on success the runtime has stored its result.
     Executed {
         /// The task.
@@ -65,7 +79,7 @@ pub enum WorkerCommand {
 }
 
 /// What a worker tells the scheduler.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum WorkerMessage {
     /// A task finished; its result is here.
     TaskFinished {
@@ -96,6 +110,13 @@ pub enum WorkerMessage {
         key: Key,
         /// Whether it was given up.
         stolen: bool,
+    },
+    /// A replica asked for is stored (`None`: it could not be fetched).
+    Replicated {
+        /// The key.
+        key: Key,
+        /// Its size.
+        nbytes: Option<u64>,
     },
 }
 
@@ -138,6 +159,8 @@ pub struct WorkerState {
     data: HashMap<Key, Held>,
     /// Inputs being fetched, and the tasks waiting for each.
     in_flight: HashMap<Key, Vec<Key>>,
+    /// Keys being fetched to keep (replicas for a retiring peer).
+    replicating: std::collections::HashSet<Key>,
     out: Vec<WorkerCommand>,
 }
 
@@ -155,6 +178,7 @@ impl WorkerState {
             executing: 0,
             data: HashMap::new(),
             in_flight: HashMap::new(),
+            replicating: Default::default(),
             out: Vec::new(),
         }
     }
@@ -165,6 +189,15 @@ impl WorkerState {
             WorkerEvent::Compute(task) => self.compute(task),
             WorkerEvent::Release(key) => self.release(&key),
             WorkerEvent::Steal(key) => self.steal(key),
+            WorkerEvent::Replicate { key, holders } => self.replicate(key, holders),
+            WorkerEvent::Stored { key, nbytes } => {
+                let held = self.data.entry(key).or_insert(Held {
+                    nbytes,
+                    scheduler_owned: true,
+                    users: 0,
+                });
+                held.scheduler_owned = true;
+            }
             WorkerEvent::Executed {
                 key,
                 result,
@@ -245,8 +278,44 @@ impl WorkerState {
         );
     }
 
+    fn replicate(&mut self, key: Key, holders: Vec<WorkerId>) {
+        if let Some(held) = self.data.get_mut(&key) {
+            held.scheduler_owned = true;
+            let nbytes = Some(held.nbytes);
+            self.out
+                .push(WorkerCommand::Send(WorkerMessage::Replicated {
+                    key,
+                    nbytes,
+                }));
+            return;
+        }
+        self.replicating.insert(key.clone());
+        if !self.in_flight.contains_key(&key) {
+            self.in_flight.insert(key.clone(), Vec::new());
+            self.out.push(WorkerCommand::Fetch { key, holders });
+        }
+    }
+
     fn fetched(&mut self, key: Key, nbytes: Option<u64>) {
         let waiters = self.in_flight.remove(&key).unwrap_or_default();
+        if self.replicating.remove(&key) {
+            self.out
+                .push(WorkerCommand::Send(WorkerMessage::Replicated {
+                    key: key.clone(),
+                    nbytes,
+                }));
+            if let Some(nbytes) = nbytes {
+                // Kept for the scheduler, whoever else waits for it.
+                self.data.insert(
+                    key.clone(),
+                    Held {
+                        nbytes,
+                        scheduler_owned: true,
+                        users: 0,
+                    },
+                );
+            }
+        }
         match nbytes {
             Some(nbytes) => {
                 let mut users = 0;
@@ -262,7 +331,9 @@ impl WorkerState {
                         }
                     }
                 }
-                if users == 0 {
+                if let Some(held) = self.data.get_mut(&key) {
+                    held.users += users;
+                } else if users == 0 {
                     self.out.push(WorkerCommand::Free(key));
                 } else {
                     self.data.insert(

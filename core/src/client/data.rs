@@ -1,0 +1,204 @@
+//! Data on the cluster: fetching results from workers (gather), putting values
+//! on workers (scatter), published datasets, and the cluster-management calls
+//! (`retire_workers`, `adaptive_target`, worker info).
+
+use super::{Backend, Client, ClientInner, Error, Future, FutureHandle, FutureStatus};
+use crate::comm::protocol::{Reply, Request, WorkerSummary};
+use crate::graph::Key;
+use crate::scheduler::{Event, WorkerId};
+use crate::value::{Data, Value};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Keys per data request when gathering from one worker.
+const GATHER_BATCH: usize = 8192;
+
+impl ClientInner {
+    /// The value of `key` from `worker`, if it holds it.
+    pub(crate) fn fetch_one(&self, key: &Key, worker: WorkerId) -> Option<Value> {
+        match &self.backend {
+            Backend::Local(cluster) => cluster.peers().fetch(key, &[worker]),
+            Backend::Remote(link) => {
+                let mut got = link
+                    .runtime
+                    .block_on(link.peers.get(&[worker], std::slice::from_ref(key)));
+                got.pop().map(|(_, bytes)| Value::Encoded(Arc::from(bytes)))
+            }
+        }
+    }
+
+    /// Whether the cluster (or the connection to it) is gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        match &self.backend {
+            Backend::Local(cluster) => cluster.is_closed(),
+            Backend::Remote(link) => link.closed.load(Ordering::SeqCst),
+        }
+    }
+}
+
+impl Client {
+    /// Waits for every future and returns the results in order (Dask's `client.gather`).
+    /// The first failure is returned as an error naming its key. Results are fetched
+    /// from the workers holding them, many keys per request.
+    pub fn gather<T: Data + Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, Error> {
+        let keys: Vec<&Key> = futures.iter().map(|f| f.key()).collect();
+        self.inner.table.wait_all(&keys);
+        let Backend::Remote(link) = &self.inner.backend else {
+            return futures.iter().map(|f| f.result()).collect();
+        };
+        // Group by holder and fetch in batches; anything missed goes the slow way.
+        let mut by_worker: HashMap<WorkerId, Vec<Key>> = HashMap::new();
+        for f in futures {
+            if let FutureStatus::Finished { worker } = f.status() {
+                by_worker.entry(worker).or_default().push(f.key().clone());
+            }
+        }
+        let mut fetched: HashMap<Key, Vec<u8>> = HashMap::new();
+        for (worker, keys) in by_worker {
+            for batch in keys.chunks(GATHER_BATCH) {
+                let got = link.runtime.block_on(link.peers.get(&[worker], batch));
+                fetched.extend(got);
+            }
+        }
+        futures
+            .iter()
+            .map(|f| match fetched.remove(f.key()) {
+                Some(bytes) => Value::Encoded(Arc::from(bytes))
+                    .extract::<T>()
+                    .map_err(|source| Error::Value {
+                        key: f.key().clone(),
+                        source,
+                    }),
+                None => f.result(),
+            })
+            .collect()
+    }
+
+    /// Puts values on workers (round robin) and returns futures for them (Dask's
+    /// `client.scatter`). Scattered data is not recomputed if its worker dies.
+    pub fn scatter<T: Data>(&self, values: Vec<T>) -> Result<Vec<Future<T>>, Error> {
+        let workers = self.data_workers();
+        if workers.is_empty() {
+            return Err(Error::Config("no workers to scatter to".into()));
+        }
+        let keys: Vec<Key> = (0..values.len()).map(|_| Key::unique("scatter")).collect();
+        self.inner.table.register(&keys);
+        let handles: Vec<FutureHandle> = keys
+            .iter()
+            .map(|k| FutureHandle::new(k.clone(), self.inner.clone()))
+            .collect();
+        let mut placed = Vec::with_capacity(keys.len());
+        let mut per_worker: HashMap<WorkerId, (Vec<Key>, Vec<Value>)> = HashMap::new();
+        for (i, (key, value)) in keys.iter().zip(values).enumerate() {
+            let worker = workers[i % workers.len()];
+            let entry = per_worker.entry(worker).or_default();
+            entry.0.push(key.clone());
+            entry.1.push(Value::new(value));
+        }
+        for (worker, (keys, values)) in per_worker {
+            let sizes = match &self.inner.backend {
+                Backend::Local(cluster) => cluster.store_on(worker, &keys, values)?,
+                Backend::Remote(link) => {
+                    let blobs = values
+                        .iter()
+                        .map(|v| v.to_bytes())
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(Error::Encode)?;
+                    link.runtime
+                        .block_on(link.peers.put(worker, keys.clone(), blobs))?
+                }
+            };
+            placed.extend(keys.into_iter().zip(sizes).map(|(k, n)| (k, worker, n)));
+        }
+        self.request(Request::Scatter { keys: placed })?;
+        Ok(handles.into_iter().map(Future::from_handle).collect())
+    }
+
+    fn data_workers(&self) -> Vec<WorkerId> {
+        match &self.inner.backend {
+            Backend::Local(cluster) => cluster.worker_ids(),
+            Backend::Remote(link) => link.peers.workers(),
+        }
+    }
+
+    /// Publishes futures under a name; they stay on the cluster until unpublished
+    /// (Dask's `publish_dataset`).
+    pub fn publish_dataset<T>(&self, name: &str, futures: &[Future<T>]) -> Result<(), Error> {
+        let keys = futures.iter().map(|f| f.key().clone()).collect();
+        self.request(Request::Publish {
+            name: name.to_string(),
+            keys,
+        })
+        .map(|_| ())
+    }
+
+    /// Futures for a dataset published by any client (Dask's `get_dataset`).
+    pub fn get_dataset<T>(&self, name: &str) -> Result<Vec<Future<T>>, Error> {
+        let Reply::Keys(keys) = self.request(Request::GetDataset {
+            name: name.to_string(),
+        })?
+        else {
+            return Err(Error::Scheduler("unexpected reply to GetDataset".into()));
+        };
+        self.inner.table.register(&keys);
+        let handles: Vec<FutureHandle> = keys
+            .iter()
+            .map(|k| FutureHandle::new(k.clone(), self.inner.clone()))
+            .collect();
+        self.send(vec![Event::UpdateGraph {
+            client: self.id(),
+            tasks: Vec::new(),
+            wanted: keys,
+        }])?;
+        Ok(handles.into_iter().map(Future::from_handle).collect())
+    }
+
+    /// Removes a published name (the data goes when no client holds it).
+    pub fn unpublish_dataset(&self, name: &str) -> Result<(), Error> {
+        self.request(Request::Unpublish {
+            name: name.to_string(),
+        })
+        .map(|_| ())
+    }
+
+    /// The published names.
+    pub fn list_datasets(&self) -> Result<Vec<String>, Error> {
+        match self.request(Request::ListDatasets)? {
+            Reply::Names(names) => Ok(names),
+            other => Err(Error::Scheduler(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Retires workers gracefully: their unique data moves to other workers first
+    /// (Dask's `retire_workers`). With no ids, `n` are chosen by the scheduler.
+    pub fn retire_workers(
+        &self,
+        workers: &[WorkerId],
+        n: u32,
+    ) -> Result<Vec<WorkerSummary>, Error> {
+        match self.request(Request::RetireWorkers {
+            workers: workers.to_vec(),
+            n,
+        })? {
+            Reply::Workers(workers) => Ok(workers),
+            other => Err(Error::Scheduler(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// How many workers the scheduler would like (Dask's `adaptive_target`).
+    pub fn adaptive_target(&self) -> Result<u32, Error> {
+        match self.request(Request::AdaptiveTarget)? {
+            Reply::Count(n) => Ok(n),
+            other => Err(Error::Scheduler(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// The connected workers, with their latest metrics.
+    pub fn workers(&self) -> Result<Vec<WorkerSummary>, Error> {
+        match self.request(Request::Info)? {
+            Reply::Workers(workers) => Ok(workers),
+            other => Err(Error::Scheduler(format!("unexpected reply {other:?}"))),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! A client of a scheduler over TCP: one connection to the scheduler for graphs,
+//! releases, reports and requests, and pooled connections to workers for data.
+
+use super::future::FutureTable;
+use super::requests::PendingRequests;
+use super::{Backend, Client, ClientInner, Error};
+use crate::comm::address::Address;
+use crate::comm::connection::{connect, CommError, Connection, Outbox, HANDSHAKE_TIMEOUT};
+use crate::comm::local::ToScheduler;
+use crate::comm::peers::PeerPool;
+use crate::comm::protocol::{Hello, Message, Role};
+use crate::comm::security::{Security, TlsFiles};
+use crate::graph::GraphError;
+use crate::scheduler::{ClientId, Event, Report};
+use crossbeam_channel::Receiver;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// How to reach a scheduler: its address or scheduler file, TLS files, token.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    address: Option<String>,
+    scheduler_file: Option<PathBuf>,
+    tls: Option<TlsFiles>,
+    token: Option<String>,
+}
+
+impl ConnectOptions {
+    /// Connect to `address` (`tcp://host:port` or `tls://host:port`).
+    pub fn new(address: &str) -> Self {
+        ConnectOptions {
+            address: Some(address.to_string()),
+            ..Default::default()
+        }
+    }
+
+    /// Connect to the scheduler named in a scheduler file (JSON with `"address"`).
+    pub fn scheduler_file(path: impl Into<PathBuf>) -> Self {
+        ConnectOptions {
+            scheduler_file: Some(path.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Mutual TLS with these files.
+    pub fn tls(mut self, files: TlsFiles) -> Self {
+        self.tls = Some(files);
+        self
+    }
+
+    /// Presents this token.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The address to connect to (read from the scheduler file if given).
+    pub fn resolve(&self) -> Result<Address, Error> {
+        if let Some(address) = &self.address {
+            return Ok(address.parse()?);
+        }
+        match &self.scheduler_file {
+            Some(path) => Ok(read_scheduler_file(path)?),
+            None => Err(Error::Config("give an address or a scheduler file".into())),
+        }
+    }
+
+    /// The security settings these options describe.
+    pub fn security(&self) -> Result<Security, Error> {
+        let mut security = Security::none().with_token(self.token.clone());
+        if let Some(files) = &self.tls {
+            security = security.with_tls(files)?;
+        }
+        Ok(security)
+    }
+
+    /// Connects.
+    pub fn connect(&self) -> Result<Client, Error> {
+        let address = self.resolve()?;
+        let security = self.security()?;
+        RemoteLink::connect(address, security)
+    }
+}
+
+/// Reads the scheduler's address from a scheduler file.
+pub fn read_scheduler_file(path: &Path) -> Result<Address, CommError> {
+    let text = std::fs::read_to_string(path).map_err(CommError::io(format!(
+        "reading the scheduler file {}",
+        path.display()
+    )))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        CommError::Config(format!(
+            "{}:{}:{}: not JSON: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let address = json
+        .get("address")
+        .and_then(|a| a.as_str())
+        .ok_or_else(|| {
+            CommError::Config(format!(
+                "{}: no \"address\" string in the scheduler file",
+                path.display()
+            ))
+        })?;
+    address.parse()
+}
+
+/// The TCP side of a remote client.
+pub(crate) struct RemoteLink {
+    pub runtime: tokio::runtime::Runtime,
+    pub peers: Arc<PeerPool>,
+    pub closed: Arc<AtomicBool>,
+    pub address: Address,
+}
+
+impl RemoteLink {
+    fn connect(address: Address, security: Security) -> Result<Client, Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rask-client-io")
+            .enable_all()
+            .build()?;
+        let (id, connection) = runtime.block_on(handshake(&address, &security))?;
+        let Connection {
+            mut reader, writer, ..
+        } = connection;
+        let outbox = {
+            let _guard = runtime.enter();
+            Outbox::spawn(writer)
+        };
+        let (tx, rx) = crossbeam_channel::unbounded::<ToScheduler>();
+        let table = Arc::new(FutureTable::new(tx.clone(), id));
+        let requests = Arc::new(PendingRequests::default());
+        let peers = PeerPool::new(security);
+        let closed = Arc::new(AtomicBool::new(false));
+
+        // Scheduler → client.
+        {
+            let table = table.clone();
+            let requests = requests.clone();
+            let peers = peers.clone();
+            let closed = closed.clone();
+            let address = address.clone();
+            runtime.spawn(async move {
+                let why = loop {
+                    match reader.message().await {
+                        Ok(Some((Message::Reports(reports), _))) => table.apply(reports),
+                        Ok(Some((Message::Reply { id, reply }, _))) => requests.complete(id, reply),
+                        Ok(Some((Message::PeerAddresses { added, removed }, _))) => {
+                            peers.update(added, removed)
+                        }
+                        Ok(Some((other, _))) => {
+                            break format!("unexpected {} message from the scheduler", other.name())
+                        }
+                        Ok(None) => break "the scheduler closed the connection".to_string(),
+                        Err(error) => break error.to_string(),
+                    }
+                };
+                if !closed.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(scheduler = %address, %why, "lost the scheduler");
+                }
+                requests.fail_all();
+                table.fail_pending(&format!("lost the scheduler at {address}: {why}"));
+            });
+        }
+        // Client → scheduler, in order, with releases batched by the table.
+        {
+            let table = table.clone();
+            std::thread::Builder::new()
+                .name(format!("{id}-sender"))
+                .spawn(move || forward(rx, outbox, table))?;
+        }
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                id,
+                scheduler: tx,
+                table,
+                backend: Backend::Remote(RemoteLink {
+                    runtime,
+                    peers,
+                    closed,
+                    address,
+                }),
+                requests,
+            }),
+        })
+    }
+}
+
+async fn handshake(
+    address: &Address,
+    security: &Security,
+) -> Result<(ClientId, Connection), CommError> {
+    let mut connection = connect(address, security).await?;
+    let hello = Message::Hello(Hello {
+        role: Role::Client,
+        token: security.token.clone(),
+    });
+    connection.writer.send(hello.into()).await?;
+    let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, connection.reader.expect())
+        .await
+        .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "waiting for Welcome"))??;
+    match answer {
+        (Message::Welcome { id }, _) => Ok((ClientId(id), connection)),
+        (Message::Refused { reason }, _) => Err(CommError::Refused {
+            peer: address.to_string(),
+            reason,
+        }),
+        (other, _) => Err(CommError::Unexpected {
+            got: other.name(),
+            expected: "Welcome",
+        }),
+    }
+}
+
+/// Turns the client's events into protocol messages, in order; flushes batched
+/// releases when idle.
+fn forward(rx: Receiver<ToScheduler>, outbox: Outbox, table: Arc<FutureTable>) {
+    loop {
+        let message = match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+            Ok(message) => message,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                table.flush();
+                continue;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        };
+        match message {
+            ToScheduler::Events(events) => {
+                for event in events {
+                    let message = match event {
+                        Event::UpdateGraph { tasks, wanted, .. } => {
+                            let wire: Result<Vec<_>, GraphError> =
+                                tasks.iter().map(|t| t.to_wire()).collect();
+                            match wire {
+                                Ok(tasks) => Message::UpdateGraph { tasks, wanted },
+                                Err(error) => {
+                                    table.apply(vec![Report::GraphRejected {
+                                        keys: wanted,
+                                        error: error.to_string(),
+                                    }]);
+                                    continue;
+                                }
+                            }
+                        }
+                        Event::ReleaseKeys { keys, .. } => Message::ReleaseKeys(keys),
+                        Event::Cancel { keys, .. } => Message::Cancel(keys),
+                        // Dropping the outbox closes the connection: the scheduler
+                        // then forgets this client.
+                        Event::RemoveClient { .. } => return,
+                        _ => continue,
+                    };
+                    outbox.send(message);
+                }
+            }
+            ToScheduler::Request { id, request, .. } => {
+                outbox.send(Message::Request { id, request });
+            }
+            _ => {}
+        }
+    }
+}

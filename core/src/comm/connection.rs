@@ -1,0 +1,328 @@
+//! Connections over TCP (optionally TLS): the preamble, reading packets, and a
+//! writer task that batches queued messages into as few writes as possible.
+
+use super::address::Address;
+use super::frame::{
+    check_preamble, encode_packet, preamble, FrameError, FrameHeader, Limits, Packet,
+    PacketAssembler, HEADER_LEN, PREAMBLE_LEN,
+};
+use super::protocol::Message;
+use super::security::Security;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Errors on a connection. The connection is closed; nothing else is affected.
+#[derive(Debug, thiserror::Error)]
+pub enum CommError {
+    /// Socket trouble.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Bad bytes from the peer.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A message that does not decode.
+    #[error("undecodable message from the peer: {0}")]
+    Decode(String),
+    /// A message this side does not accept here.
+    #[error("unexpected {got} message from the peer (expected {expected})")]
+    Unexpected {
+        /// What arrived.
+        got: &'static str,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// The TLS handshake failed (bad or missing certificate, wrong CA).
+    #[error("TLS handshake with {peer} failed: {source}")]
+    Tls {
+        /// The peer.
+        peer: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The other side refused us.
+    #[error("refused by {peer}: {reason}")]
+    Refused {
+        /// The peer.
+        peer: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// A bad address or security setting.
+    #[error("{0}")]
+    Config(String),
+    /// The peer closed the connection.
+    #[error("connection closed by the peer")]
+    Closed,
+    /// Nothing arrived in time.
+    #[error("timed out after {0:?} {1}")]
+    Timeout(Duration, &'static str),
+}
+
+impl CommError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> CommError {
+        let context = context.into();
+        move |source| CommError::Io { context, source }
+    }
+}
+
+/// A byte stream: plain TCP or TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// How long a handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An established connection (preamble exchanged).
+pub struct Connection {
+    /// Reads packets.
+    pub reader: PacketReader,
+    /// Writes packets.
+    pub writer: PacketWriter,
+    /// The peer's address, for logs.
+    pub peer: String,
+}
+
+/// Connects to `address`, with TLS when the address says `tls://`.
+pub async fn connect(address: &Address, security: &Security) -> Result<Connection, CommError> {
+    let target = address.socket();
+    let tcp = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(&target))
+        .await
+        .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "connecting"))?
+        .map_err(CommError::io(format!("connecting to {address}")))?;
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Stream> = if address.tls {
+        let connector = security.connector()?;
+        let name = address.server_name()?;
+        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
+            .await
+            .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "in the TLS handshake"))?
+            .map_err(|source| CommError::Tls {
+                peer: address.to_string(),
+                source,
+            })?;
+        Box::new(tls)
+    } else {
+        Box::new(tcp)
+    };
+    establish(stream, address.to_string(), security.limits).await
+}
+
+/// Accepts a TCP connection as a server: TLS when configured, then the preamble.
+pub async fn accept(tcp: TcpStream, security: &Security) -> Result<Connection, CommError> {
+    let peer = tcp
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "unknown peer".into());
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Stream> = match security.acceptor()? {
+        Some(acceptor) => {
+            let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+                .await
+                .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "in the TLS handshake"))?
+                .map_err(|source| CommError::Tls {
+                    peer: peer.clone(),
+                    source,
+                })?;
+            Box::new(tls)
+        }
+        None => Box::new(tcp),
+    };
+    establish(stream, peer, security.limits).await
+}
+
+async fn establish(
+    mut stream: Box<dyn Stream>,
+    peer: String,
+    limits: Limits,
+) -> Result<Connection, CommError> {
+    stream
+        .write_all(&preamble())
+        .await
+        .map_err(CommError::io("sending the preamble"))?;
+    let mut theirs = [0u8; PREAMBLE_LEN];
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut theirs))
+        .await
+        .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "waiting for the preamble"))?
+        .map_err(|_| CommError::Closed)?;
+    check_preamble(&theirs)?;
+    let (read, write) = tokio::io::split(stream);
+    Ok(Connection {
+        reader: PacketReader {
+            io: read,
+            limits,
+            assembler: PacketAssembler::default(),
+        },
+        writer: PacketWriter {
+            io: write,
+            buffer: Vec::new(),
+        },
+        peer,
+    })
+}
+
+/// The reading half of a connection.
+pub struct PacketReader {
+    io: ReadHalf<Box<dyn Stream>>,
+    limits: Limits,
+    assembler: PacketAssembler,
+}
+
+impl PacketReader {
+    /// The next packet; `Ok(None)` when the peer closed cleanly between packets.
+    pub async fn packet(&mut self) -> Result<Option<Packet>, CommError> {
+        loop {
+            let mut head = [0u8; HEADER_LEN];
+            match self.io.read_exact(&mut head).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return if self.assembler.in_progress() {
+                        Err(FrameError::Truncated.into())
+                    } else {
+                        Ok(None)
+                    };
+                }
+                Err(e) => return Err(CommError::io("reading")(e)),
+            }
+            let header = FrameHeader::parse(&head, &self.limits)?;
+            let mut payload = Vec::new();
+            // Grow as bytes arrive: a large announced length costs memory only once sent.
+            let mut limited = (&mut self.io).take(header.len as u64);
+            limited
+                .read_to_end(&mut payload)
+                .await
+                .map_err(CommError::io("reading"))?;
+            if payload.len() != header.len as usize {
+                return Err(FrameError::Truncated.into());
+            }
+            if let Some(packet) = self.assembler.frame(header, payload)? {
+                return Ok(Some(packet));
+            }
+        }
+    }
+
+    /// The next message and its blobs; `Ok(None)` at a clean close.
+    pub async fn message(&mut self) -> Result<Option<(Message, Vec<Vec<u8>>)>, CommError> {
+        let Some(packet) = self.packet().await? else {
+            return Ok(None);
+        };
+        let message =
+            postcard::from_bytes(&packet.message).map_err(|e| CommError::Decode(e.to_string()))?;
+        Ok(Some((message, packet.blobs)))
+    }
+
+    /// Like [`PacketReader::message`], but a close is an error too.
+    pub async fn expect(&mut self) -> Result<(Message, Vec<Vec<u8>>), CommError> {
+        self.message().await?.ok_or(CommError::Closed)
+    }
+}
+
+/// The writing half of a connection.
+pub struct PacketWriter {
+    io: WriteHalf<Box<dyn Stream>>,
+    buffer: Vec<u8>,
+}
+
+/// A message queued for sending, with its blobs.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The message.
+    pub message: Message,
+    /// Payloads sent as blob frames, as they are.
+    pub blobs: Vec<Arc<[u8]>>,
+}
+
+impl From<Message> for Outgoing {
+    fn from(message: Message) -> Self {
+        Outgoing {
+            message,
+            blobs: Vec::new(),
+        }
+    }
+}
+
+/// The most queued messages folded into one write.
+const MAX_BATCH: usize = 512;
+
+impl PacketWriter {
+    /// Sends one message now.
+    pub async fn send(&mut self, outgoing: Outgoing) -> Result<(), CommError> {
+        self.buffer.clear();
+        self.encode(&outgoing)?;
+        self.flush_buffer().await
+    }
+
+    fn encode(&mut self, outgoing: &Outgoing) -> Result<(), CommError> {
+        let message = postcard::to_stdvec(&outgoing.message)
+            .map_err(|e| CommError::Decode(format!("cannot encode a message: {e}")))?;
+        let blobs: Vec<&[u8]> = outgoing.blobs.iter().map(|b| &b[..]).collect();
+        encode_packet(&message, &blobs, &mut self.buffer);
+        Ok(())
+    }
+
+    async fn flush_buffer(&mut self) -> Result<(), CommError> {
+        self.io
+            .write_all(&self.buffer)
+            .await
+            .map_err(CommError::io("writing"))?;
+        self.io.flush().await.map_err(CommError::io("writing"))?;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Sends everything queued on `queue` until it closes or the peer goes away;
+    /// messages waiting together go out in one write.
+    pub async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
+        while let Some(first) = queue.recv().await {
+            self.buffer.clear();
+            let mut next = Some(first);
+            let mut batched = 0;
+            while let Some(outgoing) = next {
+                if let Err(error) = self.encode(&outgoing) {
+                    tracing::error!(%error, "dropping a message");
+                }
+                batched += 1;
+                next = if batched < MAX_BATCH && self.buffer.len() < (1 << 20) {
+                    queue.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            if self.flush_buffer().await.is_err() {
+                return;
+            }
+        }
+        let _ = self.io.shutdown().await;
+    }
+}
+
+/// A queue into a connection's writer task. Sending never blocks; after the
+/// connection is gone, sends are dropped and return `false`.
+#[derive(Clone, Debug)]
+pub struct Outbox(mpsc::UnboundedSender<Outgoing>);
+
+impl Outbox {
+    /// Starts the writer task for `writer` on the current runtime.
+    pub fn spawn(writer: PacketWriter) -> Outbox {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer.run(rx));
+        Outbox(tx)
+    }
+
+    /// Queues a message.
+    pub fn send(&self, outgoing: impl Into<Outgoing>) -> bool {
+        self.0.send(outgoing.into()).is_ok()
+    }
+
+    /// Whether the writer task has ended.
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}

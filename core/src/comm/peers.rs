@@ -1,0 +1,179 @@
+//! Data peer to peer: where each worker serves its data, and pooled connections
+//! to fetch values from workers (and to put scattered values on them).
+
+use super::address::Address;
+use super::connection::{connect, CommError, Connection, Outgoing};
+use super::protocol::{Hello, Message, Role};
+use super::security::Security;
+use crate::graph::Key;
+use crate::scheduler::WorkerId;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Worker addresses and open connections to them.
+pub struct PeerPool {
+    security: Security,
+    addresses: Mutex<HashMap<WorkerId, Address>>,
+    connections: Mutex<HashMap<Address, Vec<Connection>>>,
+    /// Bytes received through this pool.
+    pub bytes_received: AtomicU64,
+}
+
+impl PeerPool {
+    /// An empty pool using `security` for its connections.
+    pub fn new(security: Security) -> Arc<Self> {
+        Arc::new(PeerPool {
+            security,
+            addresses: Mutex::default(),
+            connections: Mutex::default(),
+            bytes_received: AtomicU64::new(0),
+        })
+    }
+
+    /// Applies the scheduler's news about worker addresses.
+    pub fn update(&self, added: Vec<(WorkerId, String)>, removed: Vec<WorkerId>) {
+        let mut addresses = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, text) in added {
+            match text.parse::<Address>() {
+                Ok(address) => {
+                    addresses.insert(id, address);
+                }
+                Err(error) => tracing::warn!(%id, %error, "ignoring a worker address"),
+            }
+        }
+        for id in removed {
+            if let Some(address) = addresses.remove(&id) {
+                self.connections
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&address);
+            }
+        }
+    }
+
+    /// A worker's data address, if known.
+    pub fn address(&self, worker: WorkerId) -> Option<Address> {
+        self.addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&worker)
+            .cloned()
+    }
+
+    /// Every known worker.
+    pub fn workers(&self) -> Vec<WorkerId> {
+        let mut ids: Vec<WorkerId> = self
+            .addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Fetches values from the first of `holders` that answers; returns the keys
+    /// it had with their bytes (as sent, to be kept as they are).
+    pub async fn get(&self, holders: &[WorkerId], keys: &[Key]) -> Vec<(Key, Vec<u8>)> {
+        for &holder in holders {
+            let Some(address) = self.address(holder) else {
+                continue;
+            };
+            match self
+                .exchange(
+                    &address,
+                    Message::GetData {
+                        keys: keys.to_vec(),
+                    }
+                    .into(),
+                )
+                .await
+            {
+                Ok((Message::Data { keys }, blobs)) if keys.len() == blobs.len() => {
+                    let bytes: u64 = blobs.iter().map(|b| b.len() as u64).sum();
+                    self.bytes_received.fetch_add(bytes, Ordering::Relaxed);
+                    if !keys.is_empty() {
+                        return keys.into_iter().zip(blobs).collect();
+                    }
+                }
+                Ok((other, _)) => {
+                    tracing::warn!(%address, got = other.name(), "bad answer to GetData")
+                }
+                Err(error) => tracing::debug!(%address, %error, "fetch failed"),
+            }
+        }
+        Vec::new()
+    }
+
+    /// Stores values on `worker` (scatter); returns their sizes there.
+    pub async fn put(
+        &self,
+        worker: WorkerId,
+        keys: Vec<Key>,
+        blobs: Vec<Arc<[u8]>>,
+    ) -> Result<Vec<u64>, CommError> {
+        let address = self
+            .address(worker)
+            .ok_or_else(|| CommError::Config(format!("no address known for {worker}")))?;
+        let outgoing = Outgoing {
+            message: Message::PutData { keys },
+            blobs,
+        };
+        match self.exchange(&address, outgoing).await? {
+            (Message::Stored { nbytes }, _) => Ok(nbytes),
+            (other, _) => Err(CommError::Unexpected {
+                got: other.name(),
+                expected: "Stored",
+            }),
+        }
+    }
+
+    /// Sends one request on a pooled connection and reads the answer.
+    async fn exchange(
+        &self,
+        address: &Address,
+        request: Outgoing,
+    ) -> Result<(Message, Vec<Vec<u8>>), CommError> {
+        let pooled = self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(address)
+            .and_then(|idle| idle.pop());
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => self.open(address).await?,
+        };
+        connection.writer.send(request).await?;
+        let answer = connection.reader.expect().await?;
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(address.clone())
+            .or_default()
+            .push(connection);
+        Ok(answer)
+    }
+
+    async fn open(&self, address: &Address) -> Result<Connection, CommError> {
+        let mut connection = connect(address, &self.security).await?;
+        let hello = Message::Hello(Hello {
+            role: Role::Peer,
+            token: self.security.token.clone(),
+        });
+        connection.writer.send(hello.into()).await?;
+        match connection.reader.expect().await? {
+            (Message::Welcome { .. }, _) => Ok(connection),
+            (Message::Refused { reason }, _) => Err(CommError::Refused {
+                peer: address.to_string(),
+                reason,
+            }),
+            (other, _) => Err(CommError::Unexpected {
+                got: other.name(),
+                expected: "Welcome",
+            }),
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The messages of the rask protocol, one enum for every direction.
+//!
+//! Messages are postcard-encoded into message frames; the values they refer to
+//! (task results, scattered data) travel as blobs beside them (see [`super::frame`]).
+//! Each side accepts only the variants meant for it and closes a connection that
+//! sends anything else.
+
+use crate::graph::wire::{WireRun, WireTask};
+use crate::graph::Key;
+use crate::scheduler::{Input, Priority, Report, WorkerId};
+use crate::worker::WorkerMessage;
+use serde::{Deserialize, Serialize};
+
+/// Who is connecting, and with what credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    /// The connecting side's role.
+    pub role: Role,
+    /// The shared token, when the cluster uses one.
+    pub token: Option<String>,
+}
+
+/// The role of a connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Role {
+    /// A client of the scheduler.
+    Client,
+    /// A worker joining the scheduler.
+    Worker(WorkerInfo),
+    /// A worker or client fetching data from a worker.
+    Peer,
+}
+
+/// What a joining worker tells the scheduler about itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Its name (unique names are the user's business; restrictions use them).
+    pub name: String,
+    /// Threads running tasks.
+    pub nthreads: u32,
+    /// Abstract resources, e.g. `("GPU", 1.0)`.
+    pub resources: Vec<(String, f64)>,
+    /// Where peers fetch its data (`tcp://host:port`).
+    pub data_address: String,
+    /// Its memory limit in bytes (0: none).
+    pub memory_limit: u64,
+    /// Its process id, for people reading logs.
+    pub pid: u32,
+}
+
+/// A task to run, as sent to a worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireCompute {
+    /// The task.
+    pub key: Key,
+    /// What to run.
+    pub run: WireRun,
+    /// Inputs and where they are.
+    pub inputs: Vec<Input>,
+    /// Where it stands in the worker's queue.
+    pub priority: Priority,
+    /// Resources it holds while running.
+    pub resources: Vec<(String, f64)>,
+}
+
+/// What the scheduler tells a worker to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WorkerOrder {
+    /// Run a task.
+    Compute(WireCompute),
+    /// Drop a key.
+    Release(Key),
+    /// Give up a task that has not started.
+    Steal(Key),
+    /// Copy a key from one of `holders` and keep it (graceful retirement).
+    Replicate {
+        /// The key.
+        key: Key,
+        /// Workers holding it.
+        holders: Vec<WorkerId>,
+    },
+}
+
+/// A worker's health and memory, sent about every second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerMetrics {
+    /// Resident memory of the process.
+    pub rss: u64,
+    /// Bytes of results held in memory.
+    pub managed: u64,
+    /// Bytes of results spilled to disk.
+    pub spilled: u64,
+    /// Whether task execution is paused for memory.
+    pub paused: bool,
+    /// Tasks executing now.
+    pub executing: u32,
+    /// Bytes this worker sent to peers.
+    pub bytes_sent: u64,
+    /// Bytes this worker fetched from peers.
+    pub bytes_received: u64,
+}
+
+/// Requests from clients (and the launchers) that get exactly one reply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    /// Data was put on workers by the client; the scheduler should track it.
+    Scatter {
+        /// Keys, with the worker holding each and its size.
+        keys: Vec<(Key, WorkerId, u64)>,
+    },
+    /// Publish keys under a name (Dask's `publish_dataset`).
+    Publish {
+        /// The name.
+        name: String,
+        /// The keys it holds on to.
+        keys: Vec<Key>,
+    },
+    /// The keys published under a name.
+    GetDataset {
+        /// The name.
+        name: String,
+    },
+    /// Forget a published name.
+    Unpublish {
+        /// The name.
+        name: String,
+    },
+    /// The published names.
+    ListDatasets,
+    /// A coordination primitive operation.
+    Primitive(crate::coordination::PrimitiveRequest),
+    /// Retire workers gracefully: copy their unique data elsewhere, then let them go.
+    RetireWorkers {
+        /// Workers by id; when empty, `n` are chosen by the scheduler.
+        workers: Vec<WorkerId>,
+        /// How many to choose when `workers` is empty.
+        n: u32,
+    },
+    /// How many workers the scheduler would like (Dask's `adaptive_target`).
+    AdaptiveTarget,
+    /// Which `n` workers to close first.
+    WorkersToClose {
+        /// How many.
+        n: u32,
+    },
+    /// The cluster's workers.
+    Info,
+}
+
+/// The answer to a [`Request`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Reply {
+    /// Done.
+    Ok,
+    /// Keys (of a dataset).
+    Keys(Vec<Key>),
+    /// Names (of datasets).
+    Names(Vec<String>),
+    /// A number (the adaptive target).
+    Count(u32),
+    /// Workers (to close, or retired).
+    Workers(Vec<WorkerSummary>),
+    /// A primitive's answer.
+    Primitive(crate::coordination::PrimitiveReply),
+    /// The request failed.
+    Error(String),
+}
+
+/// One worker as clients and launchers see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerSummary {
+    /// Its id.
+    pub id: WorkerId,
+    /// Its name.
+    pub name: String,
+    /// Where its data is served.
+    pub data_address: String,
+    /// Threads.
+    pub nthreads: u32,
+    /// Its latest metrics.
+    pub metrics: WorkerMetrics,
+}
+
+/// Every message of the protocol.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Message {
+    /// First message of a connection, from the connecting side.
+    Hello(Hello),
+    /// The connection is accepted; `id` is the worker's or client's id.
+    Welcome {
+        /// The id the scheduler gave (0 for peer connections).
+        id: u32,
+    },
+    /// The connection is refused, and why.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// Scheduler → worker: things to do, in order.
+    Orders(Vec<WorkerOrder>),
+    /// Scheduler → workers and clients: where workers serve data.
+    PeerAddresses {
+        /// Workers that joined, with their data addresses.
+        added: Vec<(WorkerId, String)>,
+        /// Workers that left.
+        removed: Vec<WorkerId>,
+    },
+    /// Scheduler → worker: finish up and exit (after retirement).
+    Close {
+        /// Why, for logs.
+        reason: String,
+    },
+    /// Worker → scheduler: results and answers.
+    WorkerMessages(Vec<WorkerMessage>),
+    /// Worker → scheduler: health and memory.
+    Heartbeat(WorkerMetrics),
+    /// Client → scheduler: new tasks and the keys wanted.
+    UpdateGraph {
+        /// Tasks.
+        tasks: Vec<WireTask>,
+        /// Keys the client holds futures for.
+        wanted: Vec<Key>,
+    },
+    /// Client → scheduler: futures dropped.
+    ReleaseKeys(Vec<Key>),
+    /// Client → scheduler: cancel keys.
+    Cancel(Vec<Key>),
+    /// Client → scheduler: a request expecting a reply.
+    Request {
+        /// Matches the reply.
+        id: u64,
+        /// The request.
+        request: Request,
+    },
+    /// Scheduler → client: news about wanted keys.
+    Reports(Vec<Report>),
+    /// Scheduler → client: the reply to a request.
+    Reply {
+        /// The request's id.
+        id: u64,
+        /// The reply.
+        reply: Reply,
+    },
+    /// Peer → worker: send these keys' values.
+    GetData {
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// Worker → peer: values, one blob per key in `keys` (keys not held are left out).
+    Data {
+        /// Keys whose values follow as blobs.
+        keys: Vec<Key>,
+    },
+    /// Client → worker: store these values (scatter), one blob per key.
+    PutData {
+        /// Keys whose values follow as blobs.
+        keys: Vec<Key>,
+    },
+    /// Worker → client: the values of a `PutData` are stored; their sizes.
+    Stored {
+        /// Sizes, in order.
+        nbytes: Vec<u64>,
+    },
+}
+
+impl Message {
+    /// The message's name, for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Hello(_) => "Hello",
+            Message::Welcome { .. } => "Welcome",
+            Message::Refused { .. } => "Refused",
+            Message::Orders(_) => "Orders",
+            Message::PeerAddresses { .. } => "PeerAddresses",
+            Message::Close { .. } => "Close",
+            Message::WorkerMessages(_) => "WorkerMessages",
+            Message::Heartbeat(_) => "Heartbeat",
+            Message::UpdateGraph { .. } => "UpdateGraph",
+            Message::ReleaseKeys(_) => "ReleaseKeys",
+            Message::Cancel(_) => "Cancel",
+            Message::Request { .. } => "Request",
+            Message::Reports(_) => "Reports",
+            Message::Reply { .. } => "Reply",
+            Message::GetData { .. } => "GetData",
+            Message::Data { .. } => "Data",
+            Message::PutData { .. } => "PutData",
+            Message::Stored { .. } => "Stored",
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The runtime around a worker's state machine, shared by in-process and TCP
+//! workers: the state behind a mutex, `nthreads` threads that run tasks, a data
+//! store, and [`Links`] that reach the scheduler and peers.
+//!
+//! Results go to the scheduler in batches: when a thread runs out of work, every
+//! [`FLUSH_EVERY`] results, or after [`FLUSH_AFTER`], whichever comes first.
+
+use super::state::{WorkerCommand, WorkerEvent, WorkerMessage, WorkerState};
+use super::store::DataStore;
+use crate::graph::{Key, RunSpec};
+use crate::ops::TaskFailure;
+use crate::scheduler::WorkerId;
+use crate::value::Value;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Results buffered before a send to the scheduler.
+pub const FLUSH_EVERY: usize = 256;
+/// The longest a result waits in the buffer.
+pub const FLUSH_AFTER: Duration = Duration::from_millis(1);
+
+/// How a worker reaches the scheduler and its peers.
+pub trait Links: Send + Sync + 'static {
+    /// Sends messages to the scheduler, in order.
+    fn send(&self, worker: WorkerId, messages: Vec<WorkerMessage>);
+    /// Fetches `key` from one of `holders`. Returns the outcome when it is known
+    /// at once (`Some(None)`: no holder had it); otherwise returns `None` and
+    /// later calls [`WorkerCore::fetched`].
+    fn fetch(
+        &self,
+        core: &Arc<WorkerCore>,
+        key: Key,
+        holders: Vec<WorkerId>,
+    ) -> Option<Option<Value>>;
+}
+
+struct Job {
+    key: Key,
+    run: Arc<RunSpec>,
+    inputs: Vec<Key>,
+}
+
+struct Inner {
+    state: WorkerState,
+    jobs: VecDeque<Job>,
+    outgoing: Vec<WorkerMessage>,
+    first_unflushed: Option<Instant>,
+}
+
+/// The part of a worker its threads and links share.
+pub struct WorkerCore {
+    id: WorkerId,
+    store: Arc<DataStore>,
+    inner: Mutex<Inner>,
+    work: Condvar,
+    links: Box<dyn Links>,
+    stop: AtomicBool,
+    /// Cleared when the worker is killed: nothing more reaches the scheduler.
+    alive: AtomicBool,
+    /// Set by the memory manager: no new task starts.
+    paused: AtomicBool,
+    executing: AtomicU32,
+}
+
+/// A running worker: its core and threads.
+pub struct WorkerRuntime {
+    core: Arc<WorkerCore>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl WorkerRuntime {
+    /// Starts `nthreads` task threads.
+    pub fn start(
+        id: WorkerId,
+        nthreads: u32,
+        resources: Vec<(String, f64)>,
+        store: Arc<DataStore>,
+        links: Box<dyn Links>,
+    ) -> std::io::Result<Self> {
+        let core = Arc::new(WorkerCore {
+            id,
+            store,
+            inner: Mutex::new(Inner {
+                state: WorkerState::new(nthreads, resources),
+                jobs: VecDeque::new(),
+                outgoing: Vec::new(),
+                first_unflushed: None,
+            }),
+            work: Condvar::new(),
+            links,
+            stop: AtomicBool::new(false),
+            alive: AtomicBool::new(true),
+            paused: AtomicBool::new(false),
+            executing: AtomicU32::new(0),
+        });
+        let mut threads = Vec::new();
+        for i in 0..nthreads.max(1) {
+            let exec = core.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("{id}-thread-{i}"))
+                    .spawn(move || exec.execute_loop())?,
+            );
+        }
+        Ok(WorkerRuntime { core, threads })
+    }
+
+    /// The shared core.
+    pub fn core(&self) -> &Arc<WorkerCore> {
+        &self.core
+    }
+
+    /// Stops the threads (a running task finishes first) and waits for them.
+    pub fn close(mut self) {
+        self.core.halt();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+
+    /// Stops at once without waiting; nothing more reaches the scheduler.
+    pub fn kill(self) {
+        self.core.alive.store(false, Ordering::SeqCst);
+        self.core.halt();
+        self.core.store.clear();
+    }
+}
+
+impl WorkerCore {
+    /// The worker's id.
+    pub fn id(&self) -> WorkerId {
+        self.id
+    }
+
+    /// The worker's store.
+    pub fn store(&self) -> &Arc<DataStore> {
+        &self.store
+    }
+
+    /// Tasks executing now.
+    pub fn executing(&self) -> u32 {
+        self.executing.load(Ordering::Relaxed)
+    }
+
+    /// Pauses or resumes starting tasks (memory pressure).
+    pub fn set_paused(&self, paused: bool) {
+        if self.paused.swap(paused, Ordering::SeqCst) != paused {
+            if paused {
+                tracing::warn!(worker = %self.id, "memory is high: pausing task execution");
+            } else {
+                tracing::info!(worker = %self.id, "memory is back down: resuming");
+                let _guard = self.lock();
+                self.work.notify_all();
+            }
+        }
+    }
+
+    /// Whether task execution is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    fn halt(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _guard = self.lock();
+        self.work.notify_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Feeds events from the scheduler, in order, and sends what they cause.
+    pub fn deliver(self: &Arc<Self>, events: impl IntoIterator<Item = WorkerEvent>) {
+        let mut inner = self.lock();
+        for event in events {
+            self.process(&mut inner, event);
+        }
+        if !inner.jobs.is_empty() {
+            self.work.notify_all();
+        }
+        // Steal answers and the like should not wait for a task to finish.
+        self.flush(&mut inner);
+    }
+
+    /// An asynchronous fetch finished: the value (stored here), or `None`.
+    pub fn fetched(self: &Arc<Self>, key: Key, value: Option<Value>) {
+        let nbytes = value.map(|value| {
+            let nbytes = value.nbytes() as u64;
+            self.store.put(key.clone(), value);
+            nbytes
+        });
+        self.deliver([WorkerEvent::Fetched { key, nbytes }]);
+    }
+
+    /// Runs jobs until the worker stops.
+    fn execute_loop(self: Arc<Self>) {
+        let mut inner = self.lock();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let job = if self.paused.load(Ordering::Relaxed) {
+                None
+            } else {
+                inner.jobs.pop_front()
+            };
+            let Some(job) = job else {
+                self.flush(&mut inner);
+                inner = self
+                    .work
+                    .wait_timeout(inner, Duration::from_millis(100))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+                continue;
+            };
+            drop(inner);
+            self.executing.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let result = self.run(&job);
+            let duration_us = started.elapsed().as_micros() as u64;
+            self.executing.fetch_sub(1, Ordering::Relaxed);
+            inner = self.lock();
+            self.process(
+                &mut inner,
+                WorkerEvent::Executed {
+                    key: job.key,
+                    result,
+                    duration_us,
+                },
+            );
+            let due = inner.outgoing.len() >= FLUSH_EVERY
+                || inner
+                    .first_unflushed
+                    .is_some_and(|t| t.elapsed() >= FLUSH_AFTER);
+            if due || inner.jobs.is_empty() {
+                self.flush(&mut inner);
+            }
+        }
+    }
+
+    fn run(&self, job: &Job) -> Result<u64, TaskFailure> {
+        let mut inputs = Vec::with_capacity(job.inputs.len());
+        for key in &job.inputs {
+            match self.store.get(key) {
+                Some(value) => inputs.push(value),
+                None => {
+                    return Err(TaskFailure::new(format!(
+                        "input {key} is not in this worker's memory"
+                    )))
+                }
+            }
+        }
+        let value: Value = job.run.run(&inputs)?;
+        drop(inputs);
+        let nbytes = value.nbytes() as u64;
+        self.store.put(job.key.clone(), value);
+        Ok(nbytes)
+    }
+
+    /// Feeds one event to the state machine and carries out the commands,
+    /// including fetches that finish at once and the events they cause.
+    fn process(self: &Arc<Self>, inner: &mut Inner, event: WorkerEvent) {
+        let mut events = VecDeque::from([event]);
+        let mut commands = Vec::new();
+        while let Some(event) = events.pop_front() {
+            inner.state.handle(event, &mut commands);
+            for command in commands.drain(..) {
+                match command {
+                    WorkerCommand::Execute { key, run, inputs } => {
+                        inner.jobs.push_back(Job { key, run, inputs })
+                    }
+                    WorkerCommand::Fetch { key, holders } => {
+                        if let Some(outcome) = self.links.fetch(self, key.clone(), holders) {
+                            let nbytes = outcome.map(|value| {
+                                let nbytes = value.nbytes() as u64;
+                                self.store.put(key.clone(), value);
+                                nbytes
+                            });
+                            events.push_back(WorkerEvent::Fetched { key, nbytes });
+                        }
+                    }
+                    WorkerCommand::Free(key) => {
+                        self.store.remove(&key);
+                    }
+                    WorkerCommand::Send(message) => {
+                        inner.first_unflushed.get_or_insert_with(Instant::now);
+                        inner.outgoing.push(message);
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush(&self, inner: &mut Inner) {
+        inner.first_unflushed = None;
+        if inner.outgoing.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut inner.outgoing);
+        if self.alive.load(Ordering::SeqCst) {
+            self.links.send(self.id, batch);
+        }
+    }
+
+    /// Tasks assigned to this worker and not finished.
+    pub fn npending(&self) -> usize {
+        self.lock().state.npending()
+    }
+}

@@ -1,0 +1,103 @@
+//! `rask worker ADDR`: runs a worker process that joins a scheduler.
+
+use crate::security_args::SecurityArgs;
+use anyhow::{bail, Context, Result};
+use rask::comm::Address;
+use rask::worker::memory::{parse_memory_limit, Thresholds};
+use rask::worker::process::{run_worker, WorkerExit, WorkerOptions};
+use std::path::PathBuf;
+
+/// Exit code of a worker that passed its memory limit's terminate threshold.
+pub const EXIT_MEMORY: u8 = 75;
+
+/// Options of `rask worker`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The scheduler's address (`tcp://host:port`, `tls://host:port`).
+    #[arg(required_unless_present = "scheduler_file")]
+    address: Option<String>,
+    /// Read the scheduler's address from this scheduler file.
+    #[arg(long, value_name = "PATH", conflicts_with = "address")]
+    scheduler_file: Option<PathBuf>,
+    /// Threads running tasks (default: one per core).
+    #[arg(long)]
+    nthreads: Option<u32>,
+    /// Memory limit: 4GiB, 500MB, 0.5 (of this machine), auto, or 0 for none.
+    #[arg(long, default_value = "auto")]
+    memory_limit: String,
+    /// The worker's name (default: host-pid).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where spilled data goes.
+    #[arg(long, value_name = "DIR")]
+    local_directory: Option<PathBuf>,
+    /// Abstract resources, e.g. `GPU=1` or `GPU=2,MEMORY=10e9`.
+    #[arg(long, value_name = "NAME=AMOUNT,...")]
+    resources: Option<String>,
+    /// Interface to serve data on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[command(flatten)]
+    security: SecurityArgs,
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let scheduler: Address = match (&args.address, &args.scheduler_file) {
+        (Some(address), _) => address.parse()?,
+        (None, Some(file)) => rask::client::read_scheduler_file(file)?,
+        (None, None) => bail!("give the scheduler's address or --scheduler-file"),
+    };
+    let memory_limit =
+        parse_memory_limit(&args.memory_limit).with_context(|| "in --memory-limit".to_string())?;
+    let resources = match &args.resources {
+        Some(text) => parse_resources(text)?,
+        None => Vec::new(),
+    };
+    let nthreads = args
+        .nthreads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    if nthreads == 0 {
+        bail!("--nthreads must be at least 1");
+    }
+    let options = WorkerOptions {
+        scheduler,
+        nthreads,
+        memory_limit,
+        thresholds: Thresholds::default(),
+        name: args.name,
+        local_directory: args.local_directory.unwrap_or_else(std::env::temp_dir),
+        resources,
+        host: args.host,
+        security: args.security.security()?,
+    };
+    match run_worker(options).context("running the worker")? {
+        WorkerExit::Closed => Ok(0),
+        WorkerExit::SchedulerLost(why) => bail!("lost the scheduler: {why}"),
+        WorkerExit::MemoryExceeded { rss, limit } => {
+            eprintln!(
+                "error: the worker used {rss} bytes, over 95% of its {limit}-byte memory limit; \
+                 it stopped to protect the machine (its tasks are rescheduled elsewhere)"
+            );
+            Ok(EXIT_MEMORY)
+        }
+    }
+}
+
+/// Parses `GPU=1,MEMORY=10e9`.
+fn parse_resources(text: &str) -> Result<Vec<(String, f64)>> {
+    text.split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            let (name, amount) = part
+                .split_once('=')
+                .with_context(|| format!("bad --resources entry {part:?}: expected NAME=AMOUNT"))?;
+            let amount: f64 = amount.trim().parse().with_context(|| {
+                format!("bad --resources entry {part:?}: {amount:?} is not a number")
+            })?;
+            if name.trim().is_empty() || !amount.is_finite() || amount < 0.0 {
+                bail!("bad --resources entry {part:?}: need a name and a non-negative amount");
+            }
+            Ok((name.trim().to_string(), amount))
+        })
+        .collect()
+}
