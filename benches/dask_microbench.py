@@ -2,8 +2,10 @@
 
 (a) N independent no-op tasks through client.map + client.gather;
 (b) an N-leaf pairwise tree reduction built with dask.delayed and computed at once.
-LocalCluster with 2 workers x 1 thread, in-process (processes=False), as rask's
-local cluster. Prints one JSON line with the same keys as `rask microbench --json`.
+LocalCluster with 2 workers x 1 thread, in-process (processes=False) as rask's
+local cluster, or with `processes` as the second argument as 2 worker processes
+(as `rask scheduler` + 2 `rask worker`). Prints one JSON line with the same keys
+as `rask microbench --json`.
 """
 
 import json
@@ -24,7 +26,8 @@ def add(a, b):
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    processes = len(sys.argv) > 2 and sys.argv[2] == "processes"
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=processes, dashboard_address=None)
     client = Client(cluster)
 
     start = time.perf_counter()
@@ -57,6 +60,7 @@ def main():
         "workers": 2,
         "threads": 1,
         "dask": dask.__version__,
+        "cluster": "processes" if processes else "local",
     }))
     client.close()
     cluster.close()

@@ -7,6 +7,16 @@ cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+echo "== test dependencies"
+# openssl makes the certificates for the mutual-TLS tests.
+if ! command -v openssl >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq openssl
+fi
+# cargo-fuzz (with the machine's nightly toolchain) runs the frame decoder's fuzz target.
+if ! command -v cargo-fuzz >/dev/null; then
+  cargo install cargo-fuzz --locked --version 0.13.2
+fi
+
 echo "== rustfmt"
 cargo fmt --all -- --check
 
@@ -16,6 +26,11 @@ cargo clippy --release --all-targets --locked -- -D warnings
 echo "== tests"
 cargo test --release --locked --workspace --all-targets 2>&1 | tee -a "$log"
 cargo test --release --locked -p rask --doc 2>&1 | tee -a "$log"
+
+echo "== fuzz: frame decoder, ${RASK_FUZZ_SECONDS:-30} s"
+cargo +nightly fuzz run frame_decoder -- -max_total_time="${RASK_FUZZ_SECONDS:-30}" \
+  2>&1 | tail -n 3 | tee -a "$log"
+grep -q "Done [0-9]* runs" "$log" && echo "test result: ok. 1 passed; 0 failed (fuzz target)" >> "$log"
 
 # One closing line for the whole suite.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "rask test suite: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' "$log"

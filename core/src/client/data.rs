@@ -28,6 +28,21 @@ impl ClientInner {
         }
     }
 
+    /// The value of `key` from whichever worker holds it now (its first holder may
+    /// have retired and handed it on).
+    pub(crate) fn fetch_anywhere(&self, key: &Key) -> Option<Value> {
+        let Ok(Reply::WhoHas(mut holders)) = self.request(Request::WhoHas {
+            keys: vec![key.clone()],
+        }) else {
+            return None;
+        };
+        holders
+            .pop()
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|worker| self.fetch_one(key, worker))
+    }
+
     /// Whether the cluster (or the connection to it) is gone.
     pub(crate) fn is_closed(&self) -> bool {
         match &self.backend {

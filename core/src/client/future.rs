@@ -277,7 +277,11 @@ impl FutureHandle {
             let status = table.status(key);
             match &status {
                 FutureStatus::Finished { worker } => {
-                    if let Some(value) = self.0.client.fetch_one(key, *worker) {
+                    let client = &self.0.client;
+                    let value = client
+                        .fetch_one(key, *worker)
+                        .or_else(|| client.fetch_anywhere(key));
+                    if let Some(value) = value {
                         return value.extract::<T>().map_err(|source| Error::Value {
                             key: key.clone(),
                             source,

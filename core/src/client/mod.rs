@@ -159,12 +159,18 @@ impl Client {
 
     /// Sends a request to the scheduler and waits for its reply.
     pub(crate) fn request(&self, request: Request) -> Result<Reply, Error> {
-        let (id, reply) = self.inner.requests.register();
-        self.inner.table.flush();
-        self.inner
-            .scheduler
+        self.inner.request(request)
+    }
+}
+
+impl ClientInner {
+    /// Sends a request to the scheduler and waits for its reply.
+    pub(crate) fn request(&self, request: Request) -> Result<Reply, Error> {
+        let (id, reply) = self.requests.register();
+        self.table.flush();
+        self.scheduler
             .send(ToScheduler::Request {
-                client: self.id(),
+                client: self.id,
                 id,
                 request,
             })

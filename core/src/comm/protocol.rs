@@ -145,6 +145,11 @@ pub enum Request {
     },
     /// The cluster's workers.
     Info,
+    /// Which workers hold these keys now.
+    WhoHas {
+        /// The keys.
+        keys: Vec<Key>,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -162,6 +167,8 @@ pub enum Reply {
     Workers(Vec<WorkerSummary>),
     /// A primitive's answer.
     Primitive(crate::coordination::PrimitiveReply),
+    /// Holders of each key asked about, in order.
+    WhoHas(Vec<Vec<WorkerId>>),
     /// The request failed.
     Error(String),
 }

@@ -342,6 +342,9 @@ impl Loop {
                 let chosen = self.state.workers_to_close(n as usize);
                 Reply::Workers(self.summaries(&chosen))
             }
+            Request::WhoHas { keys } => {
+                Reply::WhoHas(keys.iter().map(|k| self.state.who_has(k)).collect())
+            }
             Request::Info => {
                 let mut ids: Vec<WorkerId> = self.workers.keys().copied().collect();
                 ids.sort();

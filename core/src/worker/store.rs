@@ -209,10 +209,14 @@ impl DataStore {
                 (key, entry.value, entry.nbytes, path)
             };
             // Encode and write without the lock; readers of this key wait on disk below.
-            let written = value
-                .to_bytes()
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| std::fs::write(&path, &bytes).map_err(|e| e.to_string()));
+            let written = match &value {
+                // Encode straight into the file's bytes: no second copy.
+                Value::Object(object) => object
+                    .encode()
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| std::fs::write(&path, bytes).map_err(|e| e.to_string())),
+                Value::Encoded(bytes) => std::fs::write(&path, bytes).map_err(|e| e.to_string()),
+            };
             let mut inner = self.lock();
             match written {
                 Ok(()) => {

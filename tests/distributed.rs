@@ -1,0 +1,315 @@
+//! The distributed runtime with real processes on 127.0.0.1: a `rask scheduler`,
+//! `rask worker` processes, and clients in this test process.
+
+mod support;
+
+use rask::ops::builtin::{add, checksum, inc, noop, random_bytes, sleep_then};
+use rask::prelude::*;
+use rask::ConnectOptions;
+use std::time::Duration;
+use support::Cluster;
+
+fn connect(cluster: &Cluster) -> Client {
+    Client::connect(&cluster.address).expect("client connects")
+}
+
+/// A tree reduction over `leaves` slow-ish leaves: `2 * leaves - 1` tasks.
+fn tree(leaves: u64, sleep_every: u64) -> (Delayed<u64>, u64) {
+    let mut level: Vec<Delayed<u64>> = (0..leaves)
+        .map(|i| {
+            if i % sleep_every == 0 {
+                delayed(sleep_then, (1u64, i))
+            } else {
+                delayed(noop, i)
+            }
+        })
+        .collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => delayed(add, (a, b)),
+                [a] => a.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+    }
+    (level.pop().expect("root"), leaves * (leaves - 1) / 2)
+}
+
+#[test]
+fn map_gather_and_trees_run_on_worker_processes() {
+    let mut cluster = Cluster::start("basic", &[]);
+    cluster.add_worker(&["--nthreads", "1"]);
+    cluster.add_worker(&["--nthreads", "2"]);
+    let client = connect(&cluster);
+    cluster.wait_for_workers(&client, 2);
+    assert!(!client.is_in_process());
+
+    let futures = client.map(inc, 0..2000u64).unwrap();
+    let results = client.gather(&futures).unwrap();
+    assert_eq!(results, (1..=2000u64).collect::<Vec<_>>());
+
+    let (root, expected) = tree(4096, 1_000_000);
+    assert_eq!(root.compute(&client).unwrap(), expected);
+
+    // Closures cannot cross a process boundary: a clear error, nothing sent.
+    let err = client
+        .submit(rask::ops::closure(|x: u64| x).named("local_only"), 1u64)
+        .unwrap_err();
+    assert!(err.to_string().contains("rask::op"), "{err}");
+}
+
+#[test]
+fn a_graph_survives_a_worker_killed_mid_run_ten_times() {
+    let mut cluster = Cluster::start("sigkill", &[]);
+    for _ in 0..3 {
+        cluster.add_worker(&["--nthreads", "1"]);
+    }
+    let client = connect(&cluster);
+    cluster.wait_for_workers(&client, 3);
+    let mut correct = 0;
+    for run in 0..10 {
+        // 5,000 leaves (1 in 4 sleeps 1 ms) and 4,999 sums: 9,999 tasks + 1 below.
+        let (root, expected) = tree(5000, 4);
+        let total = delayed(inc, &root);
+        let future = client.compute(&total).unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(
+            !future.done(),
+            "run {run} finished before the kill; make the graph slower"
+        );
+        let victim = cluster.workers.len() - 3 + run % 3;
+        cluster.workers[victim].signal("KILL");
+        let value = future.result().unwrap();
+        if value == expected + 1 {
+            correct += 1;
+        }
+        // Replace the dead worker so every run starts with three.
+        let _ = cluster.workers[victim].wait_exit(Duration::from_secs(5));
+        cluster.workers.remove(victim);
+        cluster.add_worker(&["--nthreads", "1"]);
+        cluster.wait_for_workers(&client, 3);
+    }
+    assert_eq!(correct, 10, "correct results out of 10 runs");
+}
+
+#[test]
+fn data_three_times_the_memory_limit_completes_by_spilling() {
+    const LIMIT: u64 = 256 << 20;
+    const BLOCK: u64 = 8 << 20;
+    let mut cluster = Cluster::start("spill", &[]);
+    for _ in 0..2 {
+        cluster.add_worker(&["--nthreads", "2", "--memory-limit", &LIMIT.to_string()]);
+    }
+    let client = connect(&cluster);
+    cluster.wait_for_workers(&client, 2);
+    // 3 x (2 x 256 MiB) of blocks, all held at once.
+    let nblocks = 3 * 2 * LIMIT / BLOCK;
+    let blocks = client
+        .map(random_bytes, (0..nblocks).map(|seed| (BLOCK, seed)))
+        .unwrap();
+    let sums = client.map(checksum, blocks.iter()).unwrap();
+    let got = client.gather(&sums).unwrap();
+    let expected: Vec<u64> = (0..nblocks)
+        .map(|seed| checksum::call(random_bytes::call(BLOCK, seed)))
+        .collect();
+    assert_eq!(got, expected);
+    let spilled: u64 = client
+        .workers()
+        .unwrap()
+        .iter()
+        .map(|w| w.metrics.spilled)
+        .sum();
+    // Every block is still held: read one back from disk.
+    let first: Vec<u8> = blocks[0].result().unwrap();
+    assert_eq!(first, random_bytes::call(BLOCK, 0));
+    for (i, worker) in cluster.workers.iter().enumerate() {
+        let peak = worker.peak_rss();
+        println!(
+            "worker {i}: peak RSS {:.1} MiB against a {:.0} MiB limit ({:.0}%)",
+            peak as f64 / (1 << 20) as f64,
+            LIMIT as f64 / (1 << 20) as f64,
+            100.0 * peak as f64 / LIMIT as f64
+        );
+        assert!(
+            peak as f64 <= 1.10 * LIMIT as f64,
+            "worker {i} peaked at {peak} bytes, over 110% of {LIMIT}:\n{}",
+            worker.log_text()
+        );
+    }
+    println!(
+        "spilled at the end: {:.0} MiB",
+        spilled as f64 / (1 << 20) as f64
+    );
+    assert!(spilled > LIMIT, "data went to disk: {spilled} bytes");
+}
+
+#[test]
+fn data_held_only_by_a_retiring_worker_is_still_there_after_it_leaves() {
+    let mut cluster = Cluster::start("retire", &[]);
+    cluster.add_worker(&["--nthreads", "1"]);
+    cluster.add_worker(&["--nthreads", "1"]);
+    let client = connect(&cluster);
+    cluster.wait_for_workers(&client, 2);
+    // Scattered data cannot be recomputed: if it survives, it was moved.
+    let values: Vec<Vec<u64>> = (0..20u64).map(|i| vec![i; 1000]).collect();
+    let futures = client.scatter(values.clone()).unwrap();
+    client.gather(&futures).unwrap();
+    cluster.workers[0].signal("TERM");
+    let code = cluster.workers[0].wait_exit(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{}", cluster.workers[0].log_text());
+    assert_eq!(client.workers().unwrap().len(), 1);
+    assert_eq!(client.gather(&futures).unwrap(), values);
+
+    // The HTTP API retires too, and says whom.
+    cluster.add_worker(&["--nthreads", "1"]);
+    cluster.wait_for_workers(&client, 2);
+    let (status, body) = cluster.http("POST", "/api/v1/retire_workers", r#"{"n": 1}"#);
+    assert_eq!(status, 200, "{body}");
+    let retired: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(retired.as_array().map(|a| a.len()), Some(1), "{body}");
+    cluster.wait_for_workers(&client, 1);
+    assert_eq!(client.gather(&futures).unwrap(), values);
+    let (status, body) = cluster.http("POST", "/api/v1/retire_workers", r#"{"bogus": 1}"#);
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn metrics_and_adaptive_target_over_http() {
+    let mut cluster = Cluster::start("http", &[]);
+    cluster.add_worker(&["--nthreads", "1"]);
+    let client = connect(&cluster);
+    cluster.wait_for_workers(&client, 1);
+    let (status, body) = cluster.http("GET", "/api/v1/adaptive_target", "");
+    assert_eq!((status, body.trim()), (200, r#"{"workers":0}"#));
+    // Slow work queued: the target grows.
+    let slow = client
+        .map(sleep_then, (0..200u64).map(|i| (200u64, i)))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let target = client.adaptive_target().unwrap();
+    assert!(target >= 2, "target {target} for 40 s of queued work");
+    client.cancel(&slow).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let (status, text) = cluster.http("GET", "/metrics", "");
+    assert_eq!(status, 200);
+    for name in [
+        "rask_tasks{state=\"memory\"}",
+        "rask_workers 1",
+        "rask_threads 1",
+        "rask_memory_bytes",
+        "rask_spilled_bytes",
+        "rask_transfer_sent_bytes_total",
+        "rask_event_loop_seconds_total",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn datasets_and_primitives_are_shared_between_clients() {
+    let mut cluster = Cluster::start("shared", &[]);
+    cluster.add_worker(&["--nthreads", "2"]);
+    let alice = connect(&cluster);
+    let bob = connect(&cluster);
+    cluster.wait_for_workers(&alice, 1);
+
+    let data = alice.map(inc, 0..10u64).unwrap();
+    alice.publish_dataset("incs", &data).unwrap();
+    drop(data);
+    assert_eq!(bob.list_datasets().unwrap(), vec!["incs".to_string()]);
+    let seen: Vec<Future<u64>> = bob.get_dataset("incs").unwrap();
+    assert_eq!(bob.gather(&seen).unwrap(), (1..=10).collect::<Vec<u64>>());
+    assert!(bob.get_dataset::<u64>("nope").is_err());
+
+    let lock_a = rask::Lock::new(&alice, "L");
+    let lock_b = rask::Lock::new(&bob, "L");
+    assert!(lock_a.acquire(None).unwrap());
+    assert!(!lock_b.acquire(Some(Duration::from_millis(100))).unwrap());
+    lock_a.release().unwrap();
+    assert!(lock_b.acquire(Some(Duration::from_secs(5))).unwrap());
+
+    let queue = rask::Queue::<String>::new(&alice, "jobs");
+    queue.put("one".into()).unwrap();
+    assert_eq!(
+        rask::Queue::<String>::new(&bob, "jobs").get(None).unwrap(),
+        Some("one".into())
+    );
+    let var = rask::Variable::<u64>::new(&bob, "answer");
+    var.set(42).unwrap();
+    assert_eq!(
+        rask::Variable::<u64>::new(&alice, "answer")
+            .get(None)
+            .unwrap(),
+        Some(42)
+    );
+    let event = rask::Event::new(&alice, "go");
+    let waiter = {
+        let bob = bob.clone();
+        std::thread::spawn(move || rask::Event::new(&bob, "go").wait(Some(Duration::from_secs(10))))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    event.set().unwrap();
+    assert!(waiter.join().unwrap().unwrap());
+    let semaphore = rask::Semaphore::new(&alice, "two", 2);
+    assert!(semaphore.acquire(None).unwrap());
+    assert!(rask::Semaphore::new(&bob, "two", 2).acquire(None).unwrap());
+    assert!(!rask::Semaphore::new(&bob, "two", 2)
+        .acquire(Some(Duration::ZERO))
+        .unwrap());
+}
+
+#[test]
+fn resources_restrict_where_tasks_run() {
+    let mut cluster = Cluster::start("resources", &[]);
+    cluster.add_worker(&["--nthreads", "2"]);
+    cluster.add_worker(&["--nthreads", "2", "--resources", "GPU=1"]);
+    let client = connect(&cluster);
+    cluster.wait_for_workers(&client, 2);
+    let gpu_tasks: Vec<Delayed<u64>> = (0..6u64)
+        .map(|i| delayed(sleep_then, (20u64, i)).resources(&[("GPU", 1.0)]))
+        .collect();
+    let futures = client.compute_many(&gpu_tasks).unwrap();
+    client.gather(&futures).unwrap();
+    let gpu_worker = client
+        .workers()
+        .unwrap()
+        .into_iter()
+        .find(|w| w.name == "w1")
+        .expect("w1");
+    for f in &futures {
+        assert_eq!(
+            f.status(),
+            FutureStatus::Finished {
+                worker: gpu_worker.id
+            },
+            "{f:?}"
+        );
+    }
+}
+
+#[test]
+fn scheduler_file_and_token() {
+    let token = vec!["--token".to_string(), "s3cret".to_string()];
+    let mut cluster = Cluster::start("token", &token);
+    cluster.add_worker(&["--nthreads", "1"]);
+    let client = ConnectOptions::scheduler_file(cluster.scheduler_file())
+        .token("s3cret")
+        .connect()
+        .unwrap();
+    cluster.wait_for_workers(&client, 1);
+    assert_eq!(client.submit(inc, 1u64).unwrap().result().unwrap(), 2);
+    let refused = ConnectOptions::new(&cluster.address)
+        .token("wrong")
+        .connect();
+    let err = refused.err().expect("a wrong token is refused").to_string();
+    assert!(err.contains("invalid token"), "{err}");
+    assert!(Client::connect(&cluster.address).is_err());
+    assert!(cluster
+        .scheduler
+        .log_text()
+        .contains("missing or invalid token"));
+}
+
+use rask::client::FutureStatus;

@@ -1,0 +1,292 @@
+//! Bad bytes and bad credentials against real scheduler and worker processes:
+//! each bad connection is closed, and everyone else's work completes.
+
+mod support;
+
+use rask::ops::builtin::{add, inc, noop};
+use rask::prelude::*;
+use rask::ConnectOptions;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use support::{Cluster, TempDir};
+
+fn host_port(address: &str) -> String {
+    address
+        .trim_start_matches("tcp://")
+        .trim_start_matches("tls://")
+        .to_string()
+}
+
+/// Sends `bytes` and reports whether the server closed the connection (within 15 s).
+fn closed_after(address: &str, bytes: &[u8]) -> bool {
+    let mut stream = TcpStream::connect(host_port(address)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let _ = stream.write_all(bytes);
+    let mut sink = [0u8; 4096];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn preamble(version: u32) -> Vec<u8> {
+    let mut out = b"RASK".to_vec();
+    out.extend_from_slice(&version.to_le_bytes());
+    out
+}
+
+fn frame(len: u32, kind: u8, blobs: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = len.to_le_bytes().to_vec();
+    out.extend_from_slice(&[kind, 0]);
+    out.extend_from_slice(&blobs.to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Every kind of bad input, as (name, bytes).
+fn attacks() -> Vec<(&'static str, Vec<u8>)> {
+    let mut truncated = preamble(1);
+    truncated.extend(frame(100, 1, 0, b"only a few bytes"));
+    let mut oversized = preamble(1);
+    oversized.extend(frame(u32::MAX, 1, 0, b""));
+    let mut undecodable = preamble(1);
+    undecodable.extend(frame(6, 1, 0, &[0xff; 6]));
+    let mut stray_blob = preamble(1);
+    stray_blob.extend(frame(3, 2, 0, b"abc"));
+    let mut unknown_kind = preamble(1);
+    unknown_kind.extend(frame(0, 9, 0, b""));
+    let mut many_blobs = preamble(1);
+    many_blobs.extend(frame(1, 1, 60_000, b"x"));
+    vec![
+        ("garbage", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        (
+            "random bytes",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+        ),
+        ("wrong version", preamble(999)),
+        ("truncated frame", truncated),
+        ("oversized length prefix", oversized),
+        ("undecodable message", undecodable),
+        ("blob without a message", stray_blob),
+        ("unknown frame kind", unknown_kind),
+        ("blobs then close", many_blobs),
+    ]
+}
+
+#[test]
+fn malformed_connections_are_closed_and_other_work_completes() {
+    let mut cluster = Cluster::start("hostile", &[]);
+    cluster.add_worker(&["--nthreads", "1"]);
+    cluster.add_worker(&["--nthreads", "1"]);
+    let client = Client::connect(&cluster.address).unwrap();
+    cluster.wait_for_workers(&client, 2);
+    let worker_address = client.workers().unwrap()[0].data_address.clone();
+
+    // Work in flight while the attacks happen.
+    let leaves: Vec<Delayed<u64>> = (0..20_000u64).map(|i| delayed(noop, i)).collect();
+    let mut level = leaves;
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|p| {
+                if p.len() == 2 {
+                    delayed(add, (&p[0], &p[1]))
+                } else {
+                    p[0].clone()
+                }
+            })
+            .collect();
+    }
+    let total = client.compute(&level[0]).unwrap();
+
+    for (name, bytes) in attacks() {
+        assert!(
+            closed_after(&cluster.address, &bytes),
+            "scheduler kept a connection open after {name}"
+        );
+        assert!(
+            closed_after(&worker_address, &bytes),
+            "worker kept a connection open after {name}"
+        );
+    }
+    // A client speaking another protocol version is refused with both versions named.
+    let mut stream = TcpStream::connect(host_port(&cluster.address)).unwrap();
+    stream.write_all(&preamble(7)).unwrap();
+    let mut theirs = [0u8; 8];
+    stream.read_exact(&mut theirs).unwrap();
+    assert_eq!(&theirs[..4], b"RASK");
+    assert_eq!(u32::from_le_bytes(theirs[4..].try_into().unwrap()), 1);
+
+    assert_eq!(total.result().unwrap(), 20_000 * 19_999 / 2);
+    let futures = client.map(inc, 0..1000u64).unwrap();
+    assert_eq!(
+        client.gather(&futures).unwrap(),
+        (1..=1000).collect::<Vec<u64>>()
+    );
+    assert_eq!(
+        client.workers().unwrap().len(),
+        2,
+        "both workers still serve"
+    );
+    let log = cluster.scheduler.log_text();
+    for expected in [
+        "not a rask connection",
+        "protocol version mismatch: the peer speaks version 999",
+        "exceeds the limit",
+    ] {
+        assert!(
+            log.contains(expected),
+            "scheduler log lacks {expected:?}:\n{log}"
+        );
+    }
+    assert!(
+        cluster.scheduler.child.try_wait().unwrap().is_none(),
+        "scheduler alive"
+    );
+}
+
+/// Makes a CA and certificates signed by it with the openssl command line.
+fn make_certs(dir: &Path, ca_name: &str, names: &[&str]) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &format!("{ca_name}.key"),
+        "-out",
+        &format!("{ca_name}.pem"),
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={ca_name}"),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    for name in names {
+        run(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca_name}.pem"),
+            "-CAkey",
+            &format!("{ca_name}.key"),
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
+    }
+}
+
+fn tls_args(dir: &Path, name: &str) -> Vec<String> {
+    vec![
+        "--tls-ca-file".into(),
+        dir.join("ca.pem").display().to_string(),
+        "--tls-cert".into(),
+        dir.join(format!("{name}.pem")).display().to_string(),
+        "--tls-key".into(),
+        dir.join(format!("{name}.key")).display().to_string(),
+    ]
+}
+
+#[test]
+fn mutual_tls_refuses_clients_without_a_valid_certificate() {
+    let certs = TempDir::new("certs");
+    make_certs(certs.path(), "ca", &["node", "client"]);
+    make_certs(certs.path(), "rogue-ca", &["rogue"]);
+    let mut cluster = Cluster::start("tls", &tls_args(certs.path(), "node"));
+    assert!(cluster.address.starts_with("tls://"), "{}", cluster.address);
+    cluster.add_worker(&["--nthreads", "1"]);
+    cluster.add_worker(&["--nthreads", "1"]);
+
+    let files = |name: &str, ca: &str| rask::comm::TlsFiles {
+        ca: certs.path().join(format!("{ca}.pem")),
+        cert: certs.path().join(format!("{name}.pem")),
+        key: certs.path().join(format!("{name}.key")),
+    };
+    let client = ConnectOptions::new(&cluster.address)
+        .tls(files("client", "ca"))
+        .connect()
+        .unwrap();
+    cluster.wait_for_workers(&client, 2);
+    let futures = client.map(inc, 0..500u64).unwrap();
+    assert_eq!(
+        client.gather(&futures).unwrap(),
+        (1..=500).collect::<Vec<u64>>()
+    );
+    let (root, _) = (delayed(add, (delayed(inc, 1u64), delayed(inc, 2u64))), ());
+    assert_eq!(root.compute(&client).unwrap(), 5);
+
+    // A certificate from another CA: refused.
+    let rogue = ConnectOptions::new(&cluster.address)
+        .tls(files("rogue", "ca"))
+        .connect();
+    assert!(rogue.is_err(), "a certificate from another CA was accepted");
+    // No TLS at all against the TLS port: refused.
+    assert!(Client::connect(&cluster.address.replace("tls://", "tcp://")).is_err());
+    // Plain bytes at a worker's TLS data port: closed.
+    let worker = client.workers().unwrap()[0].data_address.clone();
+    assert!(worker.starts_with("tls://"));
+    assert!(closed_after(&worker, &preamble(1)));
+    std::thread::sleep(Duration::from_millis(200));
+    let log = cluster.scheduler.log_text();
+    assert!(
+        log.contains("TLS handshake"),
+        "no log line for the refused client:\n{log}"
+    );
+    // Work still completes for the good client.
+    assert_eq!(client.submit(inc, 41u64).unwrap().result().unwrap(), 42);
+}
