@@ -24,7 +24,7 @@ echo "== clippy"
 cargo clippy --release --all-targets --locked -- -D warnings
 
 echo "== tests"
-cargo test --release --locked --workspace --all-targets 2>&1 | tee -a "$log"
+cargo test --release --locked --no-fail-fast --workspace --all-targets 2>&1 | tee -a "$log"
 cargo test --release --locked -p rask --doc 2>&1 | tee -a "$log"
 
 echo "== fuzz: frame decoder, ${RASK_FUZZ_SECONDS:-30} s"

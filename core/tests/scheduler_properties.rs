@@ -16,7 +16,7 @@ use rask::scheduler::{
     ClientId, Command, Event, Report, SchedulerConfig, State, TaskState, WorkerId,
 };
 use rask::value::Value;
-use rask::worker::{WorkerCommand, WorkerEvent, WorkerMessage, WorkerState};
+use rask::worker::{WorkerCommand, WorkerEvent, WorkerState};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -23,7 +23,7 @@ impl ClientInner {
                 let mut got = link
                     .runtime
                     .block_on(link.peers.get(&[worker], std::slice::from_ref(key)));
-                got.pop().map(|(_, bytes)| Value::Encoded(Arc::from(bytes)))
+                got.pop().map(|(_, bytes)| Value::Encoded(bytes))
             }
         }
     }
@@ -69,7 +69,7 @@ impl Client {
                 by_worker.entry(worker).or_default().push(f.key().clone());
             }
         }
-        let mut fetched: HashMap<Key, Vec<u8>> = HashMap::new();
+        let mut fetched: HashMap<Key, Arc<[u8]>> = HashMap::new();
         for (worker, keys) in by_worker {
             for batch in keys.chunks(GATHER_BATCH) {
                 let got = link.runtime.block_on(link.peers.get(&[worker], batch));
@@ -79,12 +79,14 @@ impl Client {
         futures
             .iter()
             .map(|f| match fetched.remove(f.key()) {
-                Some(bytes) => Value::Encoded(Arc::from(bytes))
-                    .extract::<T>()
-                    .map_err(|source| Error::Value {
-                        key: f.key().clone(),
-                        source,
-                    }),
+                Some(bytes) => {
+                    Value::Encoded(bytes)
+                        .extract::<T>()
+                        .map_err(|source| Error::Value {
+                            key: f.key().clone(),
+                            source,
+                        })
+                }
                 None => f.result(),
             })
             .collect()

@@ -168,6 +168,9 @@ async fn establish(
     })
 }
 
+/// Frames up to this size get an exactly sized buffer.
+const EXACT_ALLOCATION: usize = 64 << 20;
+
 /// The reading half of a connection.
 pub struct PacketReader {
     io: ReadHalf<Box<dyn Stream>>,
@@ -192,24 +195,43 @@ impl PacketReader {
                 Err(e) => return Err(CommError::io("reading")(e)),
             }
             let header = FrameHeader::parse(&head, &self.limits)?;
-            let mut payload = Vec::new();
-            // Grow as bytes arrive: a large announced length costs memory only once sent.
-            let mut limited = (&mut self.io).take(header.len as u64);
-            limited
-                .read_to_end(&mut payload)
-                .await
-                .map_err(CommError::io("reading"))?;
-            if payload.len() != header.len as usize {
-                return Err(FrameError::Truncated.into());
-            }
+            let payload = self.payload(header.len as usize).await?;
             if let Some(packet) = self.assembler.frame(header, payload)? {
                 return Ok(Some(packet));
             }
         }
     }
 
+    /// Reads one frame's payload: up to 64 MiB straight into an exactly sized
+    /// shared buffer (blobs are kept as they are, with no second copy); beyond that
+    /// the buffer grows as bytes arrive, so a large announced length costs memory
+    /// only once the bytes are really sent.
+    async fn payload(&mut self, len: usize) -> Result<Arc<[u8]>, CommError> {
+        if len <= EXACT_ALLOCATION {
+            let mut payload: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+            let buffer = Arc::get_mut(&mut payload).ok_or(FrameError::Truncated)?;
+            return match self.io.read_exact(buffer).await {
+                Ok(_) => Ok(payload),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    Err(FrameError::Truncated.into())
+                }
+                Err(e) => Err(CommError::io("reading")(e)),
+            };
+        }
+        let mut payload = Vec::new();
+        let mut limited = (&mut self.io).take(len as u64);
+        limited
+            .read_to_end(&mut payload)
+            .await
+            .map_err(CommError::io("reading"))?;
+        if payload.len() != len {
+            return Err(FrameError::Truncated.into());
+        }
+        Ok(payload.into())
+    }
+
     /// The next message and its blobs; `Ok(None)` at a clean close.
-    pub async fn message(&mut self) -> Result<Option<(Message, Vec<Vec<u8>>)>, CommError> {
+    pub async fn message(&mut self) -> Result<Option<(Message, Vec<Arc<[u8]>>)>, CommError> {
         let Some(packet) = self.packet().await? else {
             return Ok(None);
         };
@@ -219,7 +241,7 @@ impl PacketReader {
     }
 
     /// Like [`PacketReader::message`], but a close is an error too.
-    pub async fn expect(&mut self) -> Result<(Message, Vec<Vec<u8>>), CommError> {
+    pub async fn expect(&mut self) -> Result<(Message, Vec<Arc<[u8]>>), CommError> {
         self.message().await?.ok_or(CommError::Closed)
     }
 }
@@ -248,6 +270,11 @@ impl From<Message> for Outgoing {
     }
 }
 
+/// Blobs larger than this are written from their own buffer.
+const LARGE_BLOB: usize = 64 << 10;
+/// A write buffer larger than this is released after use.
+const KEEP_BUFFER: usize = 4 << 20;
+
 /// The most queued messages folded into one write.
 const MAX_BATCH: usize = 512;
 
@@ -255,15 +282,40 @@ impl PacketWriter {
     /// Sends one message now.
     pub async fn send(&mut self, outgoing: Outgoing) -> Result<(), CommError> {
         self.buffer.clear();
-        self.encode(&outgoing)?;
+        self.write(&outgoing).await?;
         self.flush_buffer().await
     }
 
-    fn encode(&mut self, outgoing: &Outgoing) -> Result<(), CommError> {
+    /// Encodes a packet: small parts gather in the buffer; a large blob is written
+    /// from where it lies, never copied.
+    async fn write(&mut self, outgoing: &Outgoing) -> Result<(), CommError> {
         let message = postcard::to_stdvec(&outgoing.message)
             .map_err(|e| CommError::Decode(format!("cannot encode a message: {e}")))?;
-        let blobs: Vec<&[u8]> = outgoing.blobs.iter().map(|b| &b[..]).collect();
-        encode_packet(&message, &blobs, &mut self.buffer);
+        encode_packet(&message, &[], &mut self.buffer);
+        // Fix the blob count in the message header just written.
+        let at = self.buffer.len() - message.len() - HEADER_LEN;
+        self.buffer[at + 6..at + 8].copy_from_slice(&(outgoing.blobs.len() as u16).to_le_bytes());
+        for blob in &outgoing.blobs {
+            let header = FrameHeader {
+                len: blob.len() as u32,
+                is_message: false,
+                blobs: 0,
+            };
+            self.buffer.extend_from_slice(&header.encode());
+            if blob.len() <= LARGE_BLOB {
+                self.buffer.extend_from_slice(blob);
+            } else {
+                self.io
+                    .write_all(&self.buffer)
+                    .await
+                    .map_err(CommError::io("writing"))?;
+                self.buffer.clear();
+                self.io
+                    .write_all(blob)
+                    .await
+                    .map_err(CommError::io("writing"))?;
+            }
+        }
         Ok(())
     }
 
@@ -274,6 +326,9 @@ impl PacketWriter {
             .map_err(CommError::io("writing"))?;
         self.io.flush().await.map_err(CommError::io("writing"))?;
         self.buffer.clear();
+        if self.buffer.capacity() > KEEP_BUFFER {
+            self.buffer = Vec::new();
+        }
         Ok(())
     }
 
@@ -285,8 +340,10 @@ impl PacketWriter {
             let mut next = Some(first);
             let mut batched = 0;
             while let Some(outgoing) = next {
-                if let Err(error) = self.encode(&outgoing) {
-                    tracing::error!(%error, "dropping a message");
+                match self.write(&outgoing).await {
+                    Ok(()) => {}
+                    Err(CommError::Decode(error)) => tracing::error!(%error, "dropping a message"),
+                    Err(_) => return,
                 }
                 batched += 1;
                 next = if batched < MAX_BATCH && self.buffer.len() < (1 << 20) {

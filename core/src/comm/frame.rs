@@ -16,6 +16,7 @@
 //! oversized length prefix costs the sender its connection, not our memory.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The first four bytes every rask connection begins with.
 pub const MAGIC: [u8; 4] = *b"RASK";
@@ -186,9 +187,9 @@ pub fn check_preamble(bytes: &[u8; PREAMBLE_LEN]) -> Result<(), FrameError> {
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Packet {
     /// The encoded message.
-    pub message: Vec<u8>,
-    /// Raw payloads, in order.
-    pub blobs: Vec<Vec<u8>>,
+    pub message: Arc<[u8]>,
+    /// Raw payloads, in order, kept as received.
+    pub blobs: Vec<Arc<[u8]>>,
 }
 
 impl fmt::Debug for Packet {
@@ -214,7 +215,7 @@ impl PacketAssembler {
     pub fn frame(
         &mut self,
         header: FrameHeader,
-        payload: Vec<u8>,
+        payload: Arc<[u8]>,
     ) -> Result<Option<Packet>, FrameError> {
         match (header.is_message, self.current.is_some()) {
             (true, false) => {
@@ -325,7 +326,7 @@ impl FrameDecoder {
             if self.buffer.len() < end {
                 return Ok(None);
             }
-            let payload = self.buffer[HEADER_LEN..end].to_vec();
+            let payload: Arc<[u8]> = Arc::from(&self.buffer[HEADER_LEN..end]);
             self.buffer.drain(..end);
             if let Some(packet) = self.assembler.frame(header, payload)? {
                 return Ok(Some(packet));
@@ -380,8 +381,9 @@ mod tests {
             }
             decoder.finish().unwrap();
             assert_eq!(got.len(), 3);
-            assert_eq!(got[0].message, b"hello");
-            assert_eq!(got[0].blobs, vec![b"blob one".to_vec(), Vec::new()]);
+            assert_eq!(&got[0].message[..], b"hello");
+            assert_eq!(&got[0].blobs[0][..], b"blob one");
+            assert!(got[0].blobs[1].is_empty());
             assert!(got[1].message.is_empty() && got[1].blobs.is_empty());
         }
     }

@@ -76,7 +76,7 @@ impl PeerPool {
 
     /// Fetches values from the first of `holders` that answers; returns the keys
     /// it had with their bytes (as sent, to be kept as they are).
-    pub async fn get(&self, holders: &[WorkerId], keys: &[Key]) -> Vec<(Key, Vec<u8>)> {
+    pub async fn get(&self, holders: &[WorkerId], keys: &[Key]) -> Vec<(Key, Arc<[u8]>)> {
         for &holder in holders {
             let Some(address) = self.address(holder) else {
                 continue;
@@ -135,7 +135,7 @@ impl PeerPool {
         &self,
         address: &Address,
         request: Outgoing,
-    ) -> Result<(Message, Vec<Vec<u8>>), CommError> {
+    ) -> Result<(Message, Vec<Arc<[u8]>>), CommError> {
         let pooled = self
             .connections
             .lock()

@@ -4,12 +4,15 @@ use super::ValueError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Encodes any serde value.
+/// Encodes any serde value, into a buffer of exactly the right size (a large
+/// value costs one copy of itself while encoding, not two or three).
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, ValueError> {
-    postcard::to_stdvec(value).map_err(|e| ValueError::Encode {
+    let fail = |e: postcard::Error| ValueError::Encode {
         type_name: std::any::type_name::<T>(),
         message: e.to_string(),
-    })
+    };
+    let size = postcard::experimental::serialized_size(value).map_err(fail)?;
+    postcard::to_extend(value, Vec::with_capacity(size)).map_err(fail)
 }
 
 /// Decodes bytes made by [`encode`]; trailing bytes are an error.

@@ -92,7 +92,7 @@ impl Links for RemoteLinks {
         let core = core.clone();
         self.runtime.spawn(async move {
             let mut got = peers.get(&holders, std::slice::from_ref(&key)).await;
-            let value = got.pop().map(|(_, bytes)| Value::Encoded(Arc::from(bytes)));
+            let value = got.pop().map(|(_, bytes)| Value::Encoded(bytes));
             // The store may spill on put: off the I/O threads.
             let _ = tokio::task::spawn_blocking(move || core.fetched(key, value)).await;
         });
@@ -414,7 +414,7 @@ async fn data_connection(
                     let mut sizes = Vec::new();
                     let mut events = Vec::new();
                     for (key, blob) in keys.into_iter().zip(blobs) {
-                        let value = Value::Encoded(Arc::from(blob));
+                        let value = Value::Encoded(blob);
                         let nbytes = value.nbytes() as u64;
                         core.store().put(key.clone(), value);
                         events.push(WorkerEvent::Stored { key, nbytes });

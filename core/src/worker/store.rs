@@ -80,7 +80,7 @@ impl DataStore {
         }
         let disk = inner.disk.remove(key)?;
         inner.spilled -= disk.nbytes;
-        let bytes = match std::fs::read(&disk.path) {
+        let bytes = match read_shared(&disk.path) {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::error!(%key, path = %disk.path.display(), %error, "cannot read spilled data");
@@ -88,7 +88,7 @@ impl DataStore {
             }
         };
         let _ = std::fs::remove_file(&disk.path);
-        let value = Value::Encoded(bytes.into());
+        let value = Value::Encoded(bytes);
         self.insert_locked(&mut inner, key.clone(), value.clone(), disk.nbytes);
         drop(inner);
         self.spill_to_target();
@@ -248,6 +248,18 @@ impl DataStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Reads a file straight into shared bytes (no second copy of a large value).
+fn read_shared(path: &std::path::Path) -> std::io::Result<std::sync::Arc<[u8]>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    let mut bytes: std::sync::Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+    let buffer = std::sync::Arc::get_mut(&mut bytes)
+        .ok_or_else(|| std::io::Error::other("shared buffer"))?;
+    file.read_exact(buffer)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
