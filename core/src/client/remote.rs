@@ -5,10 +5,10 @@ use super::future::FutureTable;
 use super::requests::PendingRequests;
 use super::{Backend, Client, ClientInner, Error};
 use crate::comm::address::Address;
-use crate::comm::connection::{connect, CommError, Connection, Outbox, HANDSHAKE_TIMEOUT};
+use crate::comm::connection::{connect_as, CommError, Connection, Outbox};
 use crate::comm::local::ToScheduler;
 use crate::comm::peers::PeerPool;
-use crate::comm::protocol::{Hello, Message, Role};
+use crate::comm::protocol::{Message, Role};
 use crate::comm::security::{Security, TlsFiles};
 use crate::graph::GraphError;
 use crate::scheduler::{ClientId, Event, Report};
@@ -195,26 +195,8 @@ async fn handshake(
     address: &Address,
     security: &Security,
 ) -> Result<(ClientId, Connection), CommError> {
-    let mut connection = connect(address, security).await?;
-    let hello = Message::Hello(Hello {
-        role: Role::Client,
-        token: security.token.clone(),
-    });
-    connection.writer.send(hello.into()).await?;
-    let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, connection.reader.expect())
-        .await
-        .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "waiting for Welcome"))??;
-    match answer {
-        (Message::Welcome { id }, _) => Ok((ClientId(id), connection)),
-        (Message::Refused { reason }, _) => Err(CommError::Refused {
-            peer: address.to_string(),
-            reason,
-        }),
-        (other, _) => Err(CommError::Unexpected {
-            got: other.name(),
-            expected: "Welcome",
-        }),
-    }
+    let (id, connection) = connect_as(address, security, Role::Client).await?;
+    Ok((ClientId(id), connection))
 }
 
 /// Turns the client's events into protocol messages, in order; flushes batched

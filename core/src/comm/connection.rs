@@ -138,6 +138,35 @@ pub async fn accept(tcp: TcpStream, security: &Security) -> Result<Connection, C
     establish(stream, peer, security.limits).await
 }
 
+/// Connects and introduces this side as `role`; returns the connection and the id
+/// the other side gave (a refusal is an error carrying its reason).
+pub async fn connect_as(
+    address: &Address,
+    security: &Security,
+    role: super::protocol::Role,
+) -> Result<(u32, Connection), CommError> {
+    let mut connection = connect(address, security).await?;
+    let hello = Message::Hello(super::protocol::Hello {
+        role,
+        token: security.token.clone(),
+    });
+    connection.writer.send(hello.into()).await?;
+    let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, connection.reader.expect())
+        .await
+        .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "waiting for Welcome"))??;
+    match answer {
+        (Message::Welcome { id }, _) => Ok((id, connection)),
+        (Message::Refused { reason }, _) => Err(CommError::Refused {
+            peer: address.to_string(),
+            reason,
+        }),
+        (other, _) => Err(CommError::Unexpected {
+            got: other.name(),
+            expected: "Welcome",
+        }),
+    }
+}
+
 async fn establish(
     mut stream: Box<dyn Stream>,
     peer: String,

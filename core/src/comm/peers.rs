@@ -2,8 +2,8 @@
 //! to fetch values from workers (and to put scattered values on them).
 
 use super::address::Address;
-use super::connection::{connect, CommError, Connection, Outgoing};
-use super::protocol::{Hello, Message, Role};
+use super::connection::{connect_as, CommError, Connection, Outgoing};
+use super::protocol::{Message, Role};
 use super::security::Security;
 use crate::graph::Key;
 use crate::scheduler::WorkerId;
@@ -158,22 +158,8 @@ impl PeerPool {
     }
 
     async fn open(&self, address: &Address) -> Result<Connection, CommError> {
-        let mut connection = connect(address, &self.security).await?;
-        let hello = Message::Hello(Hello {
-            role: Role::Peer,
-            token: self.security.token.clone(),
-        });
-        connection.writer.send(hello.into()).await?;
-        match connection.reader.expect().await? {
-            (Message::Welcome { .. }, _) => Ok(connection),
-            (Message::Refused { reason }, _) => Err(CommError::Refused {
-                peer: address.to_string(),
-                reason,
-            }),
-            (other, _) => Err(CommError::Unexpected {
-                got: other.name(),
-                expected: "Welcome",
-            }),
-        }
+        connect_as(address, &self.security, Role::Peer)
+            .await
+            .map(|(_, connection)| connection)
     }
 }

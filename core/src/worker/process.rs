@@ -10,7 +10,9 @@ use super::runtime::{Links, WorkerCore, WorkerRuntime};
 use super::state::{WorkerEvent, WorkerMessage};
 use super::store::DataStore;
 use crate::comm::address::Address;
-use crate::comm::connection::{accept, connect, CommError, Connection, Outbox, HANDSHAKE_TIMEOUT};
+use crate::comm::connection::{
+    accept, connect_as, CommError, Connection, Outbox, HANDSHAKE_TIMEOUT,
+};
 use crate::comm::peers::PeerPool;
 use crate::comm::protocol::{
     Hello, Message, Request, Role, WorkerInfo, WorkerMetrics, WorkerOrder,
@@ -131,36 +133,19 @@ async fn serve(options: WorkerOptions) -> Result<WorkerExit, CommError> {
         .clone()
         .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
 
-    let Connection {
-        mut reader,
-        mut writer,
-        peer,
-    } = connect(&options.scheduler, &security).await?;
-    let hello = Message::Hello(Hello {
-        role: Role::Worker(WorkerInfo {
-            name: name.clone(),
-            nthreads: options.nthreads,
-            resources: options.resources.clone(),
-            data_address: data_address.to_string(),
-            memory_limit: options.memory_limit,
-            pid: std::process::id(),
-        }),
-        token: security.token.clone(),
+    let role = Role::Worker(WorkerInfo {
+        name: name.clone(),
+        nthreads: options.nthreads,
+        resources: options.resources.clone(),
+        data_address: data_address.to_string(),
+        memory_limit: options.memory_limit,
+        pid: std::process::id(),
     });
-    writer.send(hello.into()).await?;
-    let id = match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.expect())
-        .await
-        .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "waiting for Welcome"))??
-    {
-        (Message::Welcome { id }, _) => WorkerId(id),
-        (Message::Refused { reason }, _) => return Err(CommError::Refused { peer, reason }),
-        (other, _) => {
-            return Err(CommError::Unexpected {
-                got: other.name(),
-                expected: "Welcome",
-            })
-        }
-    };
+    let (id, connection) = connect_as(&options.scheduler, &security, role).await?;
+    let id = WorkerId(id);
+    let Connection {
+        mut reader, writer, ..
+    } = connection;
     tracing::info!(worker = %id, %name, scheduler = %options.scheduler, data = %data_address, "joined the scheduler");
     let scheduler = Outbox::spawn(writer);
 
