@@ -2,6 +2,7 @@
 
 mod demo;
 mod microbench;
+mod nanny;
 mod scheduler;
 mod security_args;
 mod signals;

@@ -37,6 +37,14 @@ pub struct Args {
     /// Interface to serve data on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Run the worker in this process, without a nanny process that restarts it
+    /// when it dies (over its memory limit, or killed).
+    #[arg(long)]
+    no_nanny: bool,
+    /// How many times in a row the nanny restarts a worker that dies within a
+    /// minute of starting before it gives up.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    max_restarts: u32,
     #[command(flatten)]
     security: SecurityArgs,
 }
@@ -70,6 +78,12 @@ pub fn run(args: Args) -> Result<u8> {
         host: args.host,
         security: args.security.security()?,
     };
+    if !args.no_nanny {
+        // Same arguments (already checked above), worker in a child process.
+        let mut worker_args: Vec<_> = std::env::args_os().skip(1).collect();
+        worker_args.push("--no-nanny".into());
+        return crate::nanny::supervise(worker_args, args.max_restarts);
+    }
     match run_worker(options).context("running the worker")? {
         WorkerExit::Closed => Ok(0),
         WorkerExit::SchedulerLost(why) => bail!("lost the scheduler: {why}"),

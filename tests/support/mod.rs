@@ -43,9 +43,7 @@ impl Proc {
     }
 
     pub fn signal(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status();
+        kill(self.pid() as u32, signal);
     }
 
     /// Waits up to `timeout` for the process to exit; returns its exit code.
@@ -66,15 +64,26 @@ impl Proc {
 
     /// Peak resident memory (VmHWM) in bytes, while the process runs.
     pub fn peak_rss(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+        peak_rss(self.pid() as u32)
     }
+}
+
+/// Peak resident memory (VmHWM) of process `pid` in bytes, while it runs.
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Sends `signal` (e.g. "KILL") to process `pid`.
+pub fn kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status();
 }
 
 impl Drop for Proc {
@@ -201,6 +210,17 @@ impl Cluster {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The process id of the worker named `name` (under its nanny), as the
+    /// scheduler knows it.
+    pub fn worker_pid(&self, client: &rask::Client, name: &str) -> u32 {
+        let workers = client.workers().expect("workers");
+        workers
+            .iter()
+            .find(|w| w.name == name)
+            .unwrap_or_else(|| panic!("no worker {name} among {workers:?}"))
+            .pid
     }
 
     /// An HTTP GET or POST on the dashboard port; returns (status, body).

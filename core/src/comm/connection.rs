@@ -363,16 +363,22 @@ impl PacketWriter {
 
     /// Sends everything queued on `queue` until it closes or the peer goes away;
     /// messages waiting together go out in one write.
-    pub async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
+    async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Queued>) {
         while let Some(first) = queue.recv().await {
             self.buffer.clear();
             let mut next = Some(first);
             let mut batched = 0;
-            while let Some(outgoing) = next {
-                match self.write(&outgoing).await {
-                    Ok(()) => {}
-                    Err(CommError::Decode(error)) => tracing::error!(%error, "dropping a message"),
-                    Err(_) => return,
+            let mut flushed = Vec::new();
+            while let Some(queued) = next {
+                match queued {
+                    Queued::Packet(outgoing) => match self.write(&outgoing).await {
+                        Ok(()) => {}
+                        Err(CommError::Decode(error)) => {
+                            tracing::error!(%error, "dropping a message")
+                        }
+                        Err(_) => return,
+                    },
+                    Queued::Flushed(done) => flushed.push(done),
                 }
                 batched += 1;
                 next = if batched < MAX_BATCH && self.buffer.len() < (1 << 20) {
@@ -384,15 +390,25 @@ impl PacketWriter {
             if self.flush_buffer().await.is_err() {
                 return;
             }
+            for done in flushed {
+                let _ = done.send(());
+            }
         }
         let _ = self.io.shutdown().await;
     }
 }
 
+/// What a writer task's queue carries.
+enum Queued {
+    Packet(Outgoing),
+    /// Answered once everything queued before it is written.
+    Flushed(tokio::sync::oneshot::Sender<()>),
+}
+
 /// A queue into a connection's writer task. Sending never blocks; after the
 /// connection is gone, sends are dropped and return `false`.
 #[derive(Clone, Debug)]
-pub struct Outbox(mpsc::UnboundedSender<Outgoing>);
+pub struct Outbox(mpsc::UnboundedSender<Queued>);
 
 impl Outbox {
     /// Starts the writer task for `writer` on the current runtime.
@@ -404,7 +420,16 @@ impl Outbox {
 
     /// Queues a message.
     pub fn send(&self, outgoing: impl Into<Outgoing>) -> bool {
-        self.0.send(outgoing.into()).is_ok()
+        self.0.send(Queued::Packet(outgoing.into())).is_ok()
+    }
+
+    /// Waits until everything queued so far is written (or the connection is
+    /// gone); for last words before a process exits.
+    pub async fn flushed(&self) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        if self.0.send(Queued::Flushed(done)).is_ok() {
+            let _ = written.await;
+        }
     }
 
     /// Whether the writer task has ended.

@@ -31,6 +31,8 @@ pub enum ToScheduler {
         outbox: Outbox,
         /// Where it serves data to peers.
         data_address: String,
+        /// Its process id.
+        pid: u32,
     },
     /// A client connects, with the channel that reaches it.
     AddClient {

@@ -182,6 +182,8 @@ pub struct WorkerSummary {
     pub name: String,
     /// Where its data is served.
     pub data_address: String,
+    /// Its process id (on its host).
+    pub pid: u32,
     /// Threads.
     pub nthreads: u32,
     /// Its latest metrics.
@@ -221,6 +223,12 @@ pub enum Message {
     WorkerMessages(Vec<WorkerMessage>),
     /// Worker → scheduler: health and memory.
     Heartbeat(WorkerMetrics),
+    /// Worker → scheduler: last words before the worker exits on its own, e.g.
+    /// over its memory limit; the reason ends up in "killed worker" errors.
+    Goodbye {
+        /// Why the worker is leaving.
+        reason: String,
+    },
     /// Client → scheduler: new tasks and the keys wanted.
     UpdateGraph {
         /// Tasks.
@@ -282,6 +290,7 @@ impl Message {
             Message::Close { .. } => "Close",
             Message::WorkerMessages(_) => "WorkerMessages",
             Message::Heartbeat(_) => "Heartbeat",
+            Message::Goodbye { .. } => "Goodbye",
             Message::UpdateGraph { .. } => "UpdateGraph",
             Message::ReleaseKeys(_) => "ReleaseKeys",
             Message::Cancel(_) => "Cancel",

@@ -36,6 +36,7 @@ struct WorkerEntry {
     name: String,
     nthreads: u32,
     data_address: String,
+    pid: u32,
     metrics: WorkerMetrics,
     last_seen: Instant,
 }
@@ -129,15 +130,17 @@ impl Loop {
         match message {
             ToScheduler::Events(mut batch) => events.append(&mut batch),
             ToScheduler::AddWorker { event, inbox } => {
-                self.add_worker(&event, WorkerLink::Local(inbox), String::new());
+                let pid = std::process::id();
+                self.add_worker(&event, WorkerLink::Local(inbox), String::new(), pid);
                 events.push(event);
             }
             ToScheduler::AddRemoteWorker {
                 event,
                 outbox,
                 data_address,
+                pid,
             } => {
-                self.add_worker(&event, WorkerLink::Remote(outbox), data_address);
+                self.add_worker(&event, WorkerLink::Remote(outbox), data_address, pid);
                 events.push(event);
             }
             ToScheduler::AddClient { client, inbox } => {
@@ -182,7 +185,7 @@ impl Loop {
         false
     }
 
-    fn add_worker(&mut self, event: &Event, link: WorkerLink, data_address: String) {
+    fn add_worker(&mut self, event: &Event, link: WorkerLink, data_address: String, pid: u32) {
         let Event::AddWorker {
             worker,
             name,
@@ -210,6 +213,7 @@ impl Loop {
                 name: name.clone(),
                 nthreads: *nthreads,
                 data_address,
+                pid,
                 metrics: WorkerMetrics::default(),
                 last_seen: Instant::now(),
             },
@@ -361,6 +365,7 @@ impl Loop {
                     id: *id,
                     name: e.name.clone(),
                     data_address: e.data_address.clone(),
+                    pid: e.pid,
                     nthreads: e.nthreads,
                     metrics: e.metrics.clone(),
                 })

@@ -264,10 +264,12 @@ impl Acceptor {
                     },
                     outbox,
                     data_address: info.data_address,
+                    pid: info.pid,
                 });
                 let result = self.worker_messages(worker, &mut reader).await;
                 let reason = match &result {
-                    Ok(()) => "connection closed".to_string(),
+                    Ok(Some(goodbye)) => goodbye.clone(),
+                    Ok(None) => "connection closed".to_string(),
                     Err(error) => error.to_string(),
                 };
                 let _ = self
@@ -276,7 +278,7 @@ impl Acceptor {
                         worker,
                         reason,
                     }]));
-                result
+                result.map(|_| ())
             }
             Role::Client => {
                 let client = ClientId(self.next_client.fetch_add(1, Ordering::Relaxed));
@@ -309,11 +311,13 @@ impl Acceptor {
         }
     }
 
+    /// Feeds a worker's messages to the scheduler until it closes; a worker
+    /// that says goodbye gives its reason.
     async fn worker_messages(
         &self,
         worker: WorkerId,
         reader: &mut super::connection::PacketReader,
-    ) -> Result<(), CommError> {
+    ) -> Result<Option<String>, CommError> {
         while let Some((message, _)) = reader.message().await? {
             let sent = match message {
                 Message::WorkerMessages(messages) => self.inbox.send(ToScheduler::Events(
@@ -327,18 +331,22 @@ impl Acceptor {
                     let (reply, _) = crossbeam_channel::bounded(1);
                     self.inbox.send(ToScheduler::Query { request, reply })
                 }
+                Message::Goodbye { reason } => {
+                    tracing::warn!(%worker, %reason, "worker is leaving");
+                    return Ok(Some(reason));
+                }
                 other => {
                     return Err(CommError::Unexpected {
                         got: other.name(),
-                        expected: "WorkerMessages, Heartbeat or Request",
+                        expected: "WorkerMessages, Heartbeat, Request or Goodbye",
                     })
                 }
             };
             if sent.is_err() {
-                return Ok(());
+                return Ok(None);
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     async fn client_messages(

@@ -141,6 +141,7 @@ fn summary_json(w: &WorkerSummary) -> serde_json::Value {
         "id": w.id.0,
         "name": w.name,
         "address": w.data_address,
+        "pid": w.pid,
         "nthreads": w.nthreads,
         "memory": w.metrics.rss,
         "managed_bytes": w.metrics.managed,

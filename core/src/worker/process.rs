@@ -72,6 +72,8 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 const MEMORY_INTERVAL: Duration = Duration::from_millis(20);
 /// How long a retiring worker waits for the scheduler's Close before leaving anyway.
 const RETIRE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long last words to the scheduler, and blocking work at exit, may take.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct RemoteLinks {
     scheduler: Outbox,
@@ -111,7 +113,10 @@ pub fn run_worker(options: WorkerOptions) -> Result<WorkerExit, CommError> {
         .enable_all()
         .build()
         .map_err(CommError::io("starting the I/O runtime"))?;
-    runtime.block_on(serve(options))
+    let exit = runtime.block_on(serve(options));
+    // Blocking work still under way (a fetch, a delivery) is abandoned.
+    runtime.shutdown_timeout(GOODBYE_TIMEOUT);
+    exit
 }
 
 async fn serve(options: WorkerOptions) -> Result<WorkerExit, CommError> {
@@ -245,12 +250,26 @@ async fn serve(options: WorkerOptions) -> Result<WorkerExit, CommError> {
             Some((rss, limit)) = memory_rx.recv() => {
                 tracing::error!(worker = %id, rss, limit,
                     "worker exceeded 95% of its memory limit ({} of {} bytes); terminating", rss, limit);
+                scheduler.send(Message::Goodbye {
+                    reason: format!(
+                        "{name} passed 95% of its memory limit ({} of {} MiB in use)",
+                        rss >> 20,
+                        limit >> 20
+                    ),
+                });
+                let _ = tokio::time::timeout(GOODBYE_TIMEOUT, scheduler.flushed()).await;
                 break WorkerExit::MemoryExceeded { rss, limit };
             }
         }
     };
+    let exceeded = matches!(exit, WorkerExit::MemoryExceeded { .. });
     tokio::task::spawn_blocking(move || {
-        worker.close();
+        if exceeded {
+            // Running tasks hold the memory: stop without waiting for them.
+            worker.kill();
+        } else {
+            worker.close();
+        }
         store.clear();
         let _ = std::fs::remove_dir_all(&spill_dir);
     })
