@@ -38,6 +38,7 @@ pub mod worker;
 pub use inventory;
 
 pub use client::{as_completed, wait, Client, ConnectOptions, Error, Future, LocalCluster};
+pub use collections::array;
 pub use collections::delayed::{delayed, Delayed};
 pub use coordination::handles::{Event, Lock, Queue, Semaphore, Variable};
 pub use graph::Key;

@@ -4,7 +4,7 @@ use super::{ClientInner, Error};
 use crate::comm::local::ToScheduler;
 use crate::graph::Key;
 use crate::scheduler::{ClientId, Event, Report, TaskError, WorkerId};
-use crate::value::Data;
+use crate::value::{Data, Value};
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -270,6 +270,26 @@ impl FutureHandle {
 
     /// Waits for the result and fetches it from a worker holding it.
     pub(crate) fn fetch<T: Data + Clone>(&self) -> Result<T, Error> {
+        self.fetch_value()?
+            .extract::<T>()
+            .map_err(|source| Error::Value {
+                key: self.0.key.clone(),
+                source,
+            })
+    }
+
+    /// Waits for the result and fetches it, shared rather than copied when it
+    /// lives in this process.
+    pub(crate) fn fetch_shared<T: Data>(&self) -> Result<Arc<T>, Error> {
+        self.fetch_value()?
+            .get::<T>()
+            .map_err(|source| Error::Value {
+                key: self.0.key.clone(),
+                source,
+            })
+    }
+
+    fn fetch_value(&self) -> Result<Value, Error> {
         let table = &self.0.client.table;
         let key = &self.0.key;
         loop {
@@ -282,10 +302,7 @@ impl FutureHandle {
                         .fetch_one(key, *worker)
                         .or_else(|| client.fetch_anywhere(key));
                     if let Some(value) = value {
-                        return value.extract::<T>().map_err(|source| Error::Value {
-                            key: key.clone(),
-                            source,
-                        });
+                        return Ok(value);
                     }
                     // The holder is gone; the scheduler will report the key lost and recompute it.
                     if self.0.client.is_closed() {
@@ -365,6 +382,14 @@ impl<T> Future<T> {
     /// The untyped handle.
     pub fn handle(&self) -> &FutureHandle {
         &self.handle
+    }
+}
+
+impl<T: Data> Future<T> {
+    /// Waits for the result and returns it shared: no copy on an in-process
+    /// cluster, one decode for a remote one.
+    pub fn shared(&self) -> Result<Arc<T>, Error> {
+        self.handle.fetch_shared()
     }
 }
 

@@ -83,9 +83,17 @@ pub fn delayed<O: Op>(op: O, args: impl IntoArgs<O::Args>) -> Delayed<O::Output>
 }
 
 impl<T> Delayed<T> {
-    fn from_node(node: Node) -> Self {
+    pub(crate) fn from_node(node: Node) -> Self {
         Delayed {
             node: Arc::new(node),
+            types: PhantomData,
+        }
+    }
+
+    /// A delayed value for an existing node.
+    pub(crate) fn from_arc(node: Arc<Node>) -> Self {
+        Delayed {
+            node,
             types: PhantomData,
         }
     }

@@ -1,0 +1,713 @@
+//! Elementwise operations with NumPy broadcasting: arithmetic, comparisons,
+//! logic, math functions, `where` and `astype`.
+
+use super::chunk::{with_dtype, Chunk};
+use super::dtype::{DType, Element, Number};
+use super::grid;
+use super::kernel::{self, chunks, fail, kernel, output};
+use super::{Array, ArrayError};
+use crate::graph::Key;
+use crate::ops::TaskFailure;
+use ndarray::{CowArray, IxDyn, Zip};
+use serde::{Deserialize, Serialize};
+
+/// Arithmetic between two operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinaryOp {
+    /// `a + b`.
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a * b`.
+    Mul,
+    /// `a / b` (true division: integers give `float64`).
+    Div,
+    /// `a // b` (floor division).
+    FloorDiv,
+    /// `a % b` (the sign of `b`, as NumPy).
+    Rem,
+    /// `a ** b`.
+    Pow,
+    /// `minimum(a, b)` (NaN wins).
+    Min,
+    /// `maximum(a, b)` (NaN wins).
+    Max,
+}
+
+/// Comparisons; the result is `bool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CompareOp {
+    /// `==`.
+    Eq,
+    /// `!=`.
+    Ne,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Le,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Ge,
+}
+
+/// Functions of one operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UnaryOp {
+    /// `-x`.
+    Neg,
+    /// `|x|`.
+    Abs,
+    /// `x * x`.
+    Square,
+    /// `sqrt(x)`.
+    Sqrt,
+    /// `e^x`.
+    Exp,
+    /// Natural logarithm.
+    Log,
+    /// Base-10 logarithm.
+    Log10,
+    /// Sine.
+    Sin,
+    /// Cosine.
+    Cos,
+    /// Tangent.
+    Tan,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Round down.
+    Floor,
+    /// Round up.
+    Ceil,
+    /// Round half to even (NumPy's `round`).
+    Round,
+    /// Logical not (`bool` arrays).
+    Not,
+    /// Whether each element is NaN.
+    IsNan,
+    /// Whether each element is finite.
+    IsFinite,
+}
+
+/// A plain number in an operation with an array; it does not widen the
+/// array's type unless it must (an integer array times `0.5` is `float64`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Scalar {
+    /// An integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+}
+
+impl Scalar {
+    fn is_float(self) -> bool {
+        matches!(self, Scalar::Float(_))
+    }
+
+    fn to<T: Element>(self) -> T {
+        match self {
+            Scalar::Int(i) => T::from_i64(i),
+            Scalar::Float(f) => T::from_f64(f),
+        }
+    }
+}
+
+impl From<f64> for Scalar {
+    fn from(value: f64) -> Self {
+        Scalar::Float(value)
+    }
+}
+
+impl From<i64> for Scalar {
+    fn from(value: i64) -> Self {
+        Scalar::Int(value)
+    }
+}
+
+impl From<i32> for Scalar {
+    fn from(value: i32) -> Self {
+        Scalar::Int(value.into())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Elementwise {
+    Binary(BinaryOp),
+    /// `array op scalar`, or `scalar op array` when `left`.
+    WithScalar {
+        op: BinaryOp,
+        scalar: Scalar,
+        left: bool,
+    },
+    Compare(CompareOp),
+    CompareScalar(CompareOp, Scalar),
+    And,
+    Or,
+    Xor,
+    Unary(UnaryOp),
+    Where,
+    AsType,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Params {
+    op: Elementwise,
+    /// The type the operands are brought to before the operation.
+    work: DType,
+    /// The result type.
+    out: DType,
+}
+
+kernel! {
+    /// One elementwise operation on the blocks at one position.
+    Map(Params) => |p, inputs| {
+        let inputs = chunks(inputs)?;
+        output(apply(p, &inputs)?)
+    }
+}
+
+/// `chunk` as an array of `T`, borrowed when it already is one.
+fn as_type<T: Element>(chunk: &Chunk) -> CowArray<'_, T, IxDyn> {
+    match T::view(chunk) {
+        Some(array) => CowArray::from(array.view()),
+        None => CowArray::from(chunk.cast::<T>()),
+    }
+}
+
+fn broadcast_shape(shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
+    let ndim = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![1; ndim];
+    for shape in shapes {
+        for (i, &d) in shape.iter().enumerate() {
+            let at = ndim - shape.len() + i;
+            if out[at] == 1 {
+                out[at] = d;
+            } else if d != 1 && d != out[at] {
+                return Err(format!("shapes {shapes:?} do not broadcast"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn binary<T: Number>(op: BinaryOp, a: &Chunk, b: &Chunk) -> Result<Chunk, TaskFailure> {
+    let (a, b) = (as_type::<T>(a), as_type::<T>(b));
+    let shape = IxDyn(&broadcast_shape(&[a.shape(), b.shape()]).map_err(fail)?);
+    let (a, b) = (a.broadcast(shape.clone()), b.broadcast(shape));
+    let (Some(a), Some(b)) = (a, b) else {
+        return Err(fail("blocks do not broadcast"));
+    };
+    Ok(T::wrap(
+        Zip::from(&a)
+            .and(&b)
+            .map_collect(|&x, &y| T::arith(op, x, y)),
+    ))
+}
+
+fn with_scalar<T: Number>(op: BinaryOp, a: &Chunk, scalar: Scalar, left: bool) -> Chunk {
+    let s: T = scalar.to();
+    let a = as_type::<T>(a);
+    T::wrap(if left {
+        a.mapv(|x| T::arith(op, s, x))
+    } else {
+        a.mapv(|x| T::arith(op, x, s))
+    })
+}
+
+fn compare<T: Element>(
+    op: CompareOp,
+    a: ndarray::ArrayViewD<'_, T>,
+    b: ndarray::ArrayViewD<'_, T>,
+) -> Result<Chunk, TaskFailure> {
+    let shape = IxDyn(&broadcast_shape(&[a.shape(), b.shape()]).map_err(fail)?);
+    let (Some(a), Some(b)) = (a.broadcast(shape.clone()), b.broadcast(shape)) else {
+        return Err(fail("blocks do not broadcast"));
+    };
+    Ok(Chunk::Bool(
+        Zip::from(&a).and(&b).map_collect(|x, y| test(op, x, y)),
+    ))
+}
+
+fn test<T: PartialOrd>(op: CompareOp, x: &T, y: &T) -> bool {
+    match op {
+        CompareOp::Eq => x == y,
+        CompareOp::Ne => x != y,
+        CompareOp::Lt => x < y,
+        CompareOp::Le => x <= y,
+        CompareOp::Gt => x > y,
+        CompareOp::Ge => x >= y,
+    }
+}
+
+fn logical(a: &Chunk, b: &Chunk, f: fn(bool, bool) -> bool) -> Result<Chunk, TaskFailure> {
+    let (a, b) = (as_type::<bool>(a), as_type::<bool>(b));
+    let shape = IxDyn(&broadcast_shape(&[a.shape(), b.shape()]).map_err(fail)?);
+    let (Some(a), Some(b)) = (a.broadcast(shape.clone()), b.broadcast(shape)) else {
+        return Err(fail("blocks do not broadcast"));
+    };
+    Ok(Chunk::Bool(
+        Zip::from(&a).and(&b).map_collect(|&x, &y| f(x, y)),
+    ))
+}
+
+fn float_fn<F: num_float::Float>(op: UnaryOp, a: &Chunk) -> Chunk {
+    F::wrap(as_type::<F>(a).mapv(|x| x.apply(op)))
+}
+
+mod num_float {
+    use super::super::dtype::Number;
+    use super::UnaryOp;
+
+    /// `f32` and `f64` functions.
+    pub trait Float: Number {
+        fn apply(self, op: UnaryOp) -> Self;
+    }
+
+    macro_rules! float {
+        ($t:ty) => {
+            impl Float for $t {
+                fn apply(self, op: UnaryOp) -> Self {
+                    match op {
+                        UnaryOp::Sqrt => self.sqrt(),
+                        UnaryOp::Exp => self.exp(),
+                        UnaryOp::Log => self.ln(),
+                        UnaryOp::Log10 => self.log10(),
+                        UnaryOp::Sin => self.sin(),
+                        UnaryOp::Cos => self.cos(),
+                        UnaryOp::Tan => self.tan(),
+                        UnaryOp::Tanh => self.tanh(),
+                        UnaryOp::Floor => self.floor(),
+                        UnaryOp::Ceil => self.ceil(),
+                        UnaryOp::Round => self.round_ties_even(),
+                        _ => self,
+                    }
+                }
+            }
+        };
+    }
+    float!(f64);
+    float!(f32);
+}
+
+fn unary(op: UnaryOp, work: DType, a: &Chunk) -> Result<Chunk, TaskFailure> {
+    macro_rules! numeric {
+        ($f:expr) => {
+            match work {
+                DType::F64 => Ok(F64::wrap(as_type::<f64>(a).mapv($f))),
+                DType::F32 => Ok(F32::wrap(as_type::<f32>(a).mapv($f))),
+                DType::I64 => Ok(I64::wrap(as_type::<i64>(a).mapv($f))),
+                DType::I32 => Ok(I32::wrap(as_type::<i32>(a).mapv($f))),
+                DType::U8 => Ok(U8::wrap(as_type::<u8>(a).mapv($f))),
+                DType::Bool => Err(fail(format!("{op:?} of a bool array"))),
+            }
+        };
+    }
+    type F64 = f64;
+    type F32 = f32;
+    type I64 = i64;
+    type I32 = i32;
+    type U8 = u8;
+    #[allow(clippy::absurd_extreme_comparisons)]
+    match op {
+        UnaryOp::Neg => numeric!(|x| Number::arith(BinaryOp::Sub, Number::ZERO, x)),
+        UnaryOp::Abs => numeric!(|x| if x < Number::ZERO {
+            Number::arith(BinaryOp::Sub, Number::ZERO, x)
+        } else {
+            x
+        }),
+        UnaryOp::Square => numeric!(|x| Number::times(x, x)),
+        UnaryOp::Not => Ok(Chunk::Bool(as_type::<bool>(a).mapv(|x| !x))),
+        UnaryOp::IsNan => Ok(Chunk::Bool(as_type::<f64>(a).mapv(f64::is_nan))),
+        UnaryOp::IsFinite => Ok(Chunk::Bool(as_type::<f64>(a).mapv(f64::is_finite))),
+        _ => match work {
+            DType::F32 => Ok(float_fn::<f32>(op, a)),
+            _ => Ok(float_fn::<f64>(op, a)),
+        },
+    }
+}
+
+fn apply(p: &Params, inputs: &[std::sync::Arc<Chunk>]) -> Result<Chunk, TaskFailure> {
+    let arg = |n: usize| {
+        inputs
+            .get(n)
+            .map(|c| &**c)
+            .ok_or_else(|| fail(format!("elementwise: input {n} is missing")))
+    };
+    let numeric_only = |what: &str| fail(format!("{what} of bool arrays; use astype first"));
+    let result = match &p.op {
+        Elementwise::Binary(op) => with_number(p.work, numeric_only("arithmetic"), |t| match t {
+            DType::F64 => binary::<f64>(*op, arg(0)?, arg(1)?),
+            DType::F32 => binary::<f32>(*op, arg(0)?, arg(1)?),
+            DType::I64 => binary::<i64>(*op, arg(0)?, arg(1)?),
+            DType::I32 => binary::<i32>(*op, arg(0)?, arg(1)?),
+            _ => binary::<u8>(*op, arg(0)?, arg(1)?),
+        })?,
+        Elementwise::WithScalar { op, scalar, left } => {
+            with_number(p.work, numeric_only("arithmetic"), |t| {
+                Ok(match t {
+                    DType::F64 => with_scalar::<f64>(*op, arg(0)?, *scalar, *left),
+                    DType::F32 => with_scalar::<f32>(*op, arg(0)?, *scalar, *left),
+                    DType::I64 => with_scalar::<i64>(*op, arg(0)?, *scalar, *left),
+                    DType::I32 => with_scalar::<i32>(*op, arg(0)?, *scalar, *left),
+                    _ => with_scalar::<u8>(*op, arg(0)?, *scalar, *left),
+                })
+            })?
+        }
+        Elementwise::Compare(op) => with_dtype!(p.work, T => {
+            let (a, b) = (as_type::<T>(arg(0)?), as_type::<T>(arg(1)?));
+            compare::<T>(*op, a.view(), b.view())?
+        }),
+        Elementwise::CompareScalar(op, scalar) => with_dtype!(p.work, T => {
+            let s: T = scalar.to();
+            Chunk::Bool(as_type::<T>(arg(0)?).mapv(|x| test(*op, &x, &s)))
+        }),
+        Elementwise::And => logical(arg(0)?, arg(1)?, |x, y| x && y)?,
+        Elementwise::Or => logical(arg(0)?, arg(1)?, |x, y| x || y)?,
+        Elementwise::Xor => logical(arg(0)?, arg(1)?, |x, y| x != y)?,
+        Elementwise::Unary(op) => unary(*op, p.work, arg(0)?)?,
+        Elementwise::Where => with_dtype!(p.work, T => {
+            let cond = as_type::<bool>(arg(0)?);
+            let (a, b) = (as_type::<T>(arg(1)?), as_type::<T>(arg(2)?));
+            let shape = IxDyn(&broadcast_shape(&[cond.shape(), a.shape(), b.shape()]).map_err(fail)?);
+            let (Some(c), Some(a), Some(b)) = (
+                cond.broadcast(shape.clone()),
+                a.broadcast(shape.clone()),
+                b.broadcast(shape),
+            ) else {
+                return Err(fail("blocks do not broadcast"));
+            };
+            T::wrap(Zip::from(&c).and(&a).and(&b).map_collect(|&c, &x, &y| if c { x } else { y }))
+        }),
+        Elementwise::AsType => arg(0)?.astype(p.out),
+    };
+    Ok(if result.dtype() == p.out {
+        result
+    } else {
+        result.astype(p.out)
+    })
+}
+
+fn with_number(
+    dtype: DType,
+    bool_error: TaskFailure,
+    body: impl FnOnce(DType) -> Result<Chunk, TaskFailure>,
+) -> Result<Chunk, TaskFailure> {
+    if dtype == DType::Bool {
+        return Err(bool_error);
+    }
+    body(dtype)
+}
+
+impl Array {
+    /// Applies `params` to the blocks of `inputs` at each position, after
+    /// broadcasting their shapes and aligning their chunks.
+    fn elementwise(prefix: &str, inputs: &[&Array], params: Params) -> Result<Array, ArrayError> {
+        let shapes: Vec<&[usize]> = inputs.iter().map(|a| a.shape()).collect();
+        let shape = broadcast_shape(&shapes).map_err(ArrayError::Shape)?;
+        let ndim = shape.len();
+        // Chunks per output axis: the common refinement of every input that is
+        // not broadcast along it.
+        let mut chunks: Vec<Option<Vec<usize>>> = vec![None; ndim];
+        for a in inputs {
+            for (i, sizes) in a.chunks().iter().enumerate() {
+                let at = ndim - a.ndim() + i;
+                if a.shape()[i] == 1 && shape[at] != 1 {
+                    continue;
+                }
+                chunks[at] = Some(match &chunks[at] {
+                    None => sizes.clone(),
+                    Some(have) => grid::refine(have, sizes),
+                });
+            }
+        }
+        let chunks: Vec<Vec<usize>> = chunks
+            .into_iter()
+            .zip(&shape)
+            .map(|(c, &d)| c.unwrap_or_else(|| vec![d]))
+            .collect();
+        // Inputs cut differently are rechunked to the common grid first.
+        let aligned: Vec<Array> = inputs
+            .iter()
+            .map(|a| {
+                let want: Vec<Vec<usize>> = (0..a.ndim())
+                    .map(|i| {
+                        if a.shape()[i] == 1 {
+                            vec![1]
+                        } else {
+                            chunks[ndim - a.ndim() + i].clone()
+                        }
+                    })
+                    .collect();
+                if want == a.chunks() {
+                    Ok((*a).clone())
+                } else {
+                    a.rechunk(grid::ChunkSpec::Explicit(want))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let out = params.out;
+        let params = kernel::params(params);
+        Ok(Array::build(
+            prefix,
+            shape.clone(),
+            chunks,
+            out,
+            |name, index| {
+                let deps = aligned
+                    .iter()
+                    .map(|a| {
+                        let at: Vec<usize> = (0..a.ndim())
+                            .map(|i| {
+                                if a.shape()[i] == 1 {
+                                    0
+                                } else {
+                                    index[ndim - a.ndim() + i]
+                                }
+                            })
+                            .collect();
+                        a.block(&at).clone()
+                    })
+                    .collect();
+                Map::node(Key::new(name).indexed(index), &params, deps)
+            },
+        ))
+    }
+
+    /// `self op other` with broadcasting (NumPy's type promotion).
+    pub fn binary(&self, op: BinaryOp, other: &Array) -> Result<Array, ArrayError> {
+        let mut work = self.dtype.promote(other.dtype);
+        if work == DType::Bool {
+            return Err(ArrayError::DType {
+                op: format!("{op:?}"),
+                dtype: work,
+            });
+        }
+        if op == BinaryOp::Div {
+            work = work.float();
+        }
+        let params = Params {
+            op: Elementwise::Binary(op),
+            work,
+            out: work,
+        };
+        Array::elementwise(op_name(op), &[self, other], params)
+    }
+
+    /// `self op scalar`.
+    pub fn binary_scalar(
+        &self,
+        op: BinaryOp,
+        scalar: impl Into<Scalar>,
+    ) -> Result<Array, ArrayError> {
+        self.scalar_op(op, scalar.into(), false)
+    }
+
+    /// `scalar op self`.
+    pub fn scalar_binary(
+        &self,
+        scalar: impl Into<Scalar>,
+        op: BinaryOp,
+    ) -> Result<Array, ArrayError> {
+        self.scalar_op(op, scalar.into(), true)
+    }
+
+    fn scalar_op(&self, op: BinaryOp, scalar: Scalar, left: bool) -> Result<Array, ArrayError> {
+        let mut work = self.dtype.with_scalar(scalar.is_float());
+        if op == BinaryOp::Div {
+            work = work.float();
+        }
+        let params = Params {
+            op: Elementwise::WithScalar { op, scalar, left },
+            work,
+            out: work,
+        };
+        Array::elementwise(op_name(op), &[self], params)
+    }
+
+    /// A comparison with broadcasting; the result is `bool`.
+    pub fn compare(&self, op: CompareOp, other: &Array) -> Result<Array, ArrayError> {
+        let params = Params {
+            op: Elementwise::Compare(op),
+            work: self.dtype.promote(other.dtype),
+            out: DType::Bool,
+        };
+        Array::elementwise("compare", &[self, other], params)
+    }
+
+    /// A comparison with a number; the result is `bool`.
+    pub fn compare_scalar(
+        &self,
+        op: CompareOp,
+        scalar: impl Into<Scalar>,
+    ) -> Result<Array, ArrayError> {
+        let scalar = scalar.into();
+        let params = Params {
+            op: Elementwise::CompareScalar(op, scalar),
+            work: self.dtype.with_scalar(scalar.is_float()),
+            out: DType::Bool,
+        };
+        Array::elementwise("compare", &[self], params)
+    }
+
+    fn logical(&self, op: Elementwise, other: &Array) -> Result<Array, ArrayError> {
+        let params = Params {
+            op,
+            work: DType::Bool,
+            out: DType::Bool,
+        };
+        Array::elementwise("logical", &[self, other], params)
+    }
+
+    /// Elementwise `and` (inputs taken as `bool`).
+    pub fn and(&self, other: &Array) -> Result<Array, ArrayError> {
+        self.logical(Elementwise::And, other)
+    }
+
+    /// Elementwise `or`.
+    pub fn or(&self, other: &Array) -> Result<Array, ArrayError> {
+        self.logical(Elementwise::Or, other)
+    }
+
+    /// Elementwise `xor`.
+    pub fn xor(&self, other: &Array) -> Result<Array, ArrayError> {
+        self.logical(Elementwise::Xor, other)
+    }
+
+    /// A function of each element (`sqrt`, `exp`, ...); integer inputs give
+    /// `float64` for the floating-point functions.
+    pub fn map(&self, op: UnaryOp) -> Result<Array, ArrayError> {
+        let (work, out) = match op {
+            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Square => {
+                if self.dtype == DType::Bool {
+                    return Err(ArrayError::DType {
+                        op: format!("{op:?}"),
+                        dtype: DType::Bool,
+                    });
+                }
+                (self.dtype, self.dtype)
+            }
+            UnaryOp::Not => {
+                if self.dtype != DType::Bool {
+                    return Err(ArrayError::DType {
+                        op: "Not".into(),
+                        dtype: self.dtype,
+                    });
+                }
+                (DType::Bool, DType::Bool)
+            }
+            UnaryOp::IsNan | UnaryOp::IsFinite => (DType::F64, DType::Bool),
+            _ => (self.dtype.float(), self.dtype.float()),
+        };
+        let params = Params {
+            op: Elementwise::Unary(op),
+            work,
+            out,
+        };
+        Array::elementwise(&format!("{op:?}").to_lowercase(), &[self], params)
+    }
+
+    /// The array with every element cast to `dtype` (`as` semantics).
+    pub fn astype(&self, dtype: DType) -> Array {
+        if dtype == self.dtype {
+            return self.clone();
+        }
+        let params = Params {
+            op: Elementwise::AsType,
+            work: dtype,
+            out: dtype,
+        };
+        Array::elementwise("astype", &[self], params).expect("one input always broadcasts")
+    }
+
+    /// `sqrt` of each element.
+    pub fn sqrt(&self) -> Result<Array, ArrayError> {
+        self.map(UnaryOp::Sqrt)
+    }
+
+    /// `e^x` of each element.
+    pub fn exp(&self) -> Result<Array, ArrayError> {
+        self.map(UnaryOp::Exp)
+    }
+
+    /// `|x|` of each element.
+    pub fn abs(&self) -> Result<Array, ArrayError> {
+        self.map(UnaryOp::Abs)
+    }
+}
+
+/// `if cond { a } else { b }` elementwise, with broadcasting (NumPy's `where`).
+pub fn where_(cond: &Array, a: &Array, b: &Array) -> Result<Array, ArrayError> {
+    let work = a.dtype().promote(b.dtype());
+    let params = Params {
+        op: Elementwise::Where,
+        work,
+        out: work,
+    };
+    Array::elementwise("where", &[cond, a, b], params)
+}
+
+fn op_name(op: BinaryOp) -> &'static str {
+    match op {
+        BinaryOp::Add => "add",
+        BinaryOp::Sub => "sub",
+        BinaryOp::Mul => "mul",
+        BinaryOp::Div => "truediv",
+        BinaryOp::FloorDiv => "floordiv",
+        BinaryOp::Rem => "mod",
+        BinaryOp::Pow => "pow",
+        BinaryOp::Min => "minimum",
+        BinaryOp::Max => "maximum",
+    }
+}
+
+macro_rules! operator {
+    ($trait:ident, $method:ident, $op:ident) => {
+        /// # Panics
+        /// When the shapes do not broadcast or the types do not support the
+        /// operation; the named methods (`binary`, ...) return the error instead.
+        impl std::ops::$trait<&Array> for &Array {
+            type Output = Array;
+            fn $method(self, other: &Array) -> Array {
+                self.binary(BinaryOp::$op, other)
+                    .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
+            }
+        }
+
+        /// # Panics
+        /// When the array's type does not support the operation.
+        impl std::ops::$trait<f64> for &Array {
+            type Output = Array;
+            fn $method(self, scalar: f64) -> Array {
+                self.binary_scalar(BinaryOp::$op, scalar)
+                    .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
+            }
+        }
+
+        /// # Panics
+        /// When the array's type does not support the operation.
+        impl std::ops::$trait<&Array> for f64 {
+            type Output = Array;
+            fn $method(self, array: &Array) -> Array {
+                array
+                    .scalar_binary(self, BinaryOp::$op)
+                    .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
+            }
+        }
+    };
+}
+operator!(Add, add, Add);
+operator!(Sub, sub, Sub);
+operator!(Mul, mul, Mul);
+operator!(Div, div, Div);
+operator!(Rem, rem, Rem);
+
+/// # Panics
+/// For `bool` arrays.
+impl std::ops::Neg for &Array {
+    type Output = Array;
+    fn neg(self) -> Array {
+        self.map(UnaryOp::Neg)
+            .unwrap_or_else(|e| panic!("neg: {e}"))
+    }
+}

@@ -1,0 +1,312 @@
+//! NumPy's `.npy` files: lazy chunked reads (each block reads only its own
+//! bytes), parallel writes (each block writes its own bytes into a file the
+//! client sized first), and eager helpers. Workers must see the same path.
+
+use super::chunk::{chunk_from_bytes, Chunk};
+use super::dtype::DType;
+use super::grid::{self, ChunkSpec};
+use super::kernel::{self, fail, kernel, output};
+use super::{Array, ArrayError};
+use crate::client::Client;
+use crate::graph::Key;
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// What a `.npy` header says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NpyHeader {
+    /// Element type.
+    pub dtype: DType,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Where the elements start in the file.
+    pub data_offset: u64,
+}
+
+fn io_error(path: &Path, message: impl std::fmt::Display) -> ArrayError {
+    ArrayError::Io {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Reads and checks a `.npy` header.
+pub fn read_header(path: &Path) -> Result<NpyHeader, ArrayError> {
+    let mut file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let mut prefix = [0u8; 10];
+    file.read_exact(&mut prefix)
+        .map_err(|e| io_error(path, format!("not a .npy file: {e}")))?;
+    if &prefix[..6] != MAGIC {
+        return Err(io_error(path, "not a .npy file (bad magic)"));
+    }
+    let major = prefix[6];
+    let (len, start) = match major {
+        1 => (u64::from(u16::from_le_bytes([prefix[8], prefix[9]])), 10u64),
+        2 | 3 => {
+            let mut more = [0u8; 2];
+            file.read_exact(&mut more).map_err(|e| io_error(path, e))?;
+            (
+                u64::from(u32::from_le_bytes([prefix[8], prefix[9], more[0], more[1]])),
+                12u64,
+            )
+        }
+        v => return Err(io_error(path, format!(".npy version {v} is not supported"))),
+    };
+    if len > 1 << 20 {
+        return Err(io_error(
+            path,
+            format!("a {len}-byte .npy header is too long"),
+        ));
+    }
+    let mut text = vec![0u8; len as usize];
+    file.read_exact(&mut text).map_err(|e| io_error(path, e))?;
+    let text = String::from_utf8_lossy(&text);
+    let field = |name: &str| -> Result<String, ArrayError> {
+        let at = text
+            .find(&format!("'{name}'"))
+            .ok_or_else(|| io_error(path, format!("the header has no '{name}'")))?;
+        let rest = &text[at + name.len() + 2..];
+        let rest = rest
+            .trim_start()
+            .strip_prefix(':')
+            .unwrap_or(rest)
+            .trim_start();
+        Ok(rest.to_string())
+    };
+    let descr_text = field("descr")?;
+    let descr = descr_text
+        .strip_prefix('\'')
+        .and_then(|r| r.split('\'').next())
+        .ok_or_else(|| io_error(path, "cannot read 'descr'"))?;
+    let dtype = DType::from_npy_descr(descr)
+        .ok_or_else(|| io_error(path, format!("element type {descr:?} is not supported")))?;
+    if field("fortran_order")?.starts_with("True") {
+        return Err(io_error(
+            path,
+            "Fortran-ordered .npy files are not supported",
+        ));
+    }
+    let shape_text = field("shape")?;
+    let inside = shape_text
+        .strip_prefix('(')
+        .and_then(|r| r.split(')').next())
+        .ok_or_else(|| io_error(path, "cannot read 'shape'"))?;
+    let shape = inside
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('L').parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| io_error(path, format!("bad shape ({inside}): {e}")))?;
+    Ok(NpyHeader {
+        dtype,
+        shape,
+        data_offset: start + len,
+    })
+}
+
+/// A version 1.0 header, padded so the data starts on a 64-byte boundary.
+fn header_bytes(dtype: DType, shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut dict = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape_text}, }}",
+        dtype.npy_descr()
+    );
+    let unpadded = 10 + dict.len() + 1;
+    dict.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+    dict.push('\n');
+    let mut out = Vec::with_capacity(10 + dict.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
+/// A block's region of the file: runs along the last axis.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Region {
+    path: String,
+    header: NpyHeader,
+    offset: Vec<usize>,
+    shape: Vec<usize>,
+}
+
+/// Calls `f(byte offset in the data, element count, position in the block)`
+/// for each contiguous run of the region.
+fn for_each_run(
+    r: &Region,
+    mut f: impl FnMut(u64, usize, usize) -> Result<(), String>,
+) -> Result<(), String> {
+    let ndim = r.shape.len();
+    let item = r.header.dtype.itemsize() as u64;
+    if ndim == 0 {
+        return f(0, 1, 0);
+    }
+    let run = r.shape[ndim - 1];
+    let outer: Vec<usize> = r.shape[..ndim - 1].to_vec();
+    let mut strides = vec![1u64; ndim];
+    for a in (0..ndim - 1).rev() {
+        strides[a] = strides[a + 1] * r.header.shape[a + 1] as u64;
+    }
+    for (n, index) in grid::block_indices(&outer).iter().enumerate() {
+        let flat: u64 = index
+            .iter()
+            .enumerate()
+            .map(|(a, &i)| (r.offset[a] + i) as u64 * strides[a])
+            .sum::<u64>()
+            + r.offset[ndim - 1] as u64;
+        f(flat * item, run, n * run)?;
+    }
+    Ok(())
+}
+
+kernel! {
+    /// Reads one block's bytes from a `.npy` file.
+    NpyRead(Region) => |r, _| {
+        let file = std::fs::File::open(&r.path).map_err(|e| fail(format!("{}: {e}", r.path)))?;
+        let item = r.header.dtype.itemsize();
+        let total: usize = r.shape.iter().product();
+        let mut bytes = vec![0u8; total * item];
+        for_each_run(r, |at, len, pos| {
+            file.read_exact_at(&mut bytes[pos * item..(pos + len) * item], r.header.data_offset + at)
+                .map_err(|e| format!("{}: {e}", r.path))
+        })
+        .map_err(fail)?;
+        output(chunk_from_bytes(r.header.dtype, &r.shape, &bytes).map_err(fail)?)
+    }
+}
+
+kernel! {
+    /// Writes one block's bytes into a `.npy` file; returns how many it wrote.
+    NpyWrite(Region) => |r, inputs| {
+        let chunk = kernel::chunk_at(inputs, 0)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&r.path)
+            .map_err(|e| fail(format!("{}: {e}", r.path)))?;
+        let chunk = chunk.astype(r.header.dtype);
+        let bytes = chunk.to_le_bytes();
+        let item = r.header.dtype.itemsize();
+        for_each_run(r, |at, len, pos| {
+            file.write_all_at(&bytes[pos * item..(pos + len) * item], r.header.data_offset + at)
+                .map_err(|e| format!("{}: {e}", r.path))
+        })
+        .map_err(fail)?;
+        output(Chunk::I64(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[]), bytes.len() as i64)))
+    }
+}
+
+/// A lazy array over a `.npy` file; each block reads only its own bytes.
+pub fn from_npy(path: impl AsRef<Path>, chunks: impl Into<ChunkSpec>) -> Result<Array, ArrayError> {
+    let path = path.as_ref();
+    let header = read_header(path)?;
+    let length = std::fs::metadata(path)
+        .map_err(|e| io_error(path, e))?
+        .len();
+    let need = header.data_offset
+        + header.shape.iter().product::<usize>() as u64 * header.dtype.itemsize() as u64;
+    if length < need {
+        return Err(io_error(
+            path,
+            format!("the file has {length} bytes; its header needs {need}"),
+        ));
+    }
+    let chunks = grid::normalize(&chunks.into(), &header.shape, header.dtype.itemsize())?;
+    let absolute = std::fs::canonicalize(path).map_err(|e| io_error(path, e))?;
+    let block_chunks = chunks.clone();
+    Ok(Array::build(
+        "from-npy",
+        header.shape.clone(),
+        chunks,
+        header.dtype,
+        |name, index| {
+            let params = kernel::params(Region {
+                path: absolute.display().to_string(),
+                header: header.clone(),
+                offset: grid::block_offset(&block_chunks, index),
+                shape: grid::block_shape(&block_chunks, index),
+            });
+            NpyRead::node(Key::new(name).indexed(index), &params, Vec::new())
+        },
+    ))
+}
+
+/// Reads a whole `.npy` file into a chunk.
+pub fn read_npy(path: impl AsRef<Path>) -> Result<Chunk, ArrayError> {
+    let path = path.as_ref();
+    let header = read_header(path)?;
+    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+    let data = bytes
+        .get(header.data_offset as usize..)
+        .ok_or_else(|| io_error(path, "the file ends inside its header"))?;
+    let need = header.shape.iter().product::<usize>() * header.dtype.itemsize();
+    let data = data.get(..need).ok_or_else(|| {
+        io_error(
+            path,
+            format!("{} data bytes; the header needs {need}", data.len()),
+        )
+    })?;
+    chunk_from_bytes(header.dtype, &header.shape, data).map_err(|e| io_error(path, e))
+}
+
+/// Writes a chunk to a `.npy` file.
+pub fn write_npy(path: impl AsRef<Path>, chunk: &Chunk) -> Result<(), ArrayError> {
+    let path = path.as_ref();
+    let mut file = std::fs::File::create(path).map_err(|e| io_error(path, e))?;
+    file.write_all(&header_bytes(chunk.dtype(), chunk.shape()))
+        .and_then(|()| file.write_all(&chunk.to_le_bytes()))
+        .map_err(|e| io_error(path, e))
+}
+
+impl Array {
+    /// Writes the array to a `.npy` file: the client writes the header and
+    /// sizes the file, then every block writes its own bytes on its worker.
+    pub fn to_npy(&self, path: impl AsRef<Path>, client: &Client) -> Result<(), ArrayError> {
+        let path = path.as_ref();
+        let head = header_bytes(self.dtype(), self.shape());
+        let total = head.len() as u64 + self.nbytes() as u64;
+        {
+            let mut file = std::fs::File::create(path).map_err(|e| io_error(path, e))?;
+            file.write_all(&head).map_err(|e| io_error(path, e))?;
+            file.set_len(total).map_err(|e| io_error(path, e))?;
+        }
+        let absolute = std::fs::canonicalize(path).map_err(|e| io_error(path, e))?;
+        let header = NpyHeader {
+            dtype: self.dtype(),
+            shape: self.shape().to_vec(),
+            data_offset: head.len() as u64,
+        };
+        let chunks = self.chunks().to_vec();
+        let token = crate::graph::fresh_token();
+        let nodes: Vec<_> = grid::block_indices(&self.numblocks())
+            .iter()
+            .map(|index| {
+                let params = kernel::params(Region {
+                    path: absolute.display().to_string(),
+                    header: header.clone(),
+                    offset: grid::block_offset(&chunks, index),
+                    shape: grid::block_shape(&chunks, index),
+                });
+                let key = Key::new(format!("to-npy-{token}")).indexed(index);
+                crate::Delayed::<Chunk>::from_arc(NpyWrite::node(
+                    key,
+                    &params,
+                    vec![self.block(index).clone()],
+                ))
+            })
+            .collect();
+        for future in client.compute_many(&nodes)? {
+            future.shared()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,435 @@
+//! Moving blocks around: rechunk (memory-bounded: at most one input block and
+//! one output block per task), transpose, concatenate, stack, expand_dims.
+
+use super::chunk::{with_chunk, Chunk};
+use super::dtype::Element;
+use super::grid::{self, ChunkSpec};
+use super::kernel::{self, chunks, fail, kernel, output};
+use super::slicing::Take;
+use super::{Array, ArrayError};
+use crate::collections::delayed::Node;
+use crate::graph::Key;
+use ndarray::{IxDyn, SliceInfoElem};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Assemble {
+    /// The output block's shape.
+    shape: Vec<usize>,
+    /// Where each input goes in it.
+    offsets: Vec<Vec<usize>>,
+}
+
+kernel! {
+    /// Puts pieces together into one block.
+    AssembleBlock(Assemble) => |p, inputs| {
+        let pieces = chunks(inputs)?;
+        let first = pieces.first().ok_or_else(|| fail("assemble: no pieces"))?;
+        let mut out = Chunk::full(first.dtype(), &p.shape, 0.0);
+        if pieces.len() != p.offsets.len() {
+            return Err(fail("assemble: pieces and offsets differ in number"));
+        }
+        for (piece, offset) in pieces.iter().zip(&p.offsets) {
+            paste(&mut out, piece, offset)?;
+        }
+        output(out)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Layout {
+    /// Axes in this order.
+    Transpose(Vec<usize>),
+    /// The same elements in C order with this shape.
+    Reshape(Vec<usize>),
+}
+
+kernel! {
+    /// Transposes or reshapes one block.
+    Relayout(Layout) => |p, inputs| {
+        let chunk = kernel::chunk_at(inputs, 0)?;
+        output(match p {
+            Layout::Transpose(perm) => with_chunk!(&*chunk, a => {
+                if perm.len() != a.ndim() {
+                    return Err(fail("transpose: wrong number of axes"));
+                }
+                Element::wrap(a.clone().permuted_axes(IxDyn(perm)))
+            }),
+            Layout::Reshape(shape) => with_chunk!(&*chunk, a => {
+                let reshaped = a
+                    .to_shape((IxDyn(shape), ndarray::Order::RowMajor))
+                    .map_err(|e| fail(format!("reshape: {e}")))?;
+                Element::wrap(reshaped.into_owned())
+            }),
+        })
+    }
+}
+
+/// Copies `piece` into `out` at `offset`.
+fn paste(out: &mut Chunk, piece: &Chunk, offset: &[usize]) -> Result<(), crate::ops::TaskFailure> {
+    let region: Vec<SliceInfoElem> = offset
+        .iter()
+        .zip(piece.shape())
+        .map(|(&o, &l)| SliceInfoElem::from(o..o + l))
+        .collect();
+    if region.len() != out.shape().len()
+        || offset
+            .iter()
+            .zip(piece.shape())
+            .zip(out.shape())
+            .any(|((&o, &l), &d)| o + l > d)
+    {
+        return Err(fail("assemble: a piece does not fit"));
+    }
+    let piece = piece.astype(out.dtype());
+    with_chunk!(out, o => {
+        let p = Element::view(&piece).ok_or_else(|| fail("assemble: mixed types"))?;
+        o.slice_mut(region.as_slice()).assign(p);
+        Ok(())
+    })
+}
+
+/// For each piece of `fine` along one axis: which block of `coarse` holds it
+/// and where it starts inside that block.
+fn locate(coarse: &[usize], fine: &[usize]) -> Vec<(usize, usize)> {
+    let starts = grid::offsets(coarse);
+    let mut out = Vec::with_capacity(fine.len());
+    let mut at = 0;
+    let mut block = 0;
+    for &len in fine {
+        while block + 1 < coarse.len() && starts[block + 1] <= at {
+            block += 1;
+        }
+        out.push((block, at - starts[block]));
+        at += len;
+    }
+    out
+}
+
+impl Array {
+    /// The same array cut into different chunks (Dask's `rechunk`). Each task
+    /// holds at most one input and one output block: input blocks are first cut
+    /// at every boundary of either chunking, and the pieces are then assembled.
+    pub fn rechunk(&self, chunks: impl Into<ChunkSpec>) -> Result<Array, ArrayError> {
+        let target = grid::normalize(&chunks.into(), &self.shape, self.dtype.itemsize())?;
+        if target == self.chunks {
+            return Ok(self.clone());
+        }
+        let pieces: Vec<Vec<usize>> = self
+            .chunks
+            .iter()
+            .zip(&target)
+            .map(|(old, new)| grid::refine(old, new))
+            .collect();
+        // Stage 1: cut input blocks into pieces (whole blocks are used as they are).
+        let token = crate::graph::fresh_token();
+        let piece_numblocks = grid::numblocks(&pieces);
+        let located: Vec<Vec<(usize, usize)>> = self
+            .chunks
+            .iter()
+            .zip(&pieces)
+            .map(|(old, fine)| locate(old, fine))
+            .collect();
+        let piece_nodes: Vec<Arc<Node>> = grid::block_indices(&piece_numblocks)
+            .iter()
+            .map(|index| {
+                let source: Vec<usize> = index
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &i)| located[a][i].0)
+                    .collect();
+                let whole = index
+                    .iter()
+                    .enumerate()
+                    .all(|(a, &i)| pieces[a][i] == self.chunks[a][source[a]]);
+                let input = self.block(&source).clone();
+                if whole {
+                    return input;
+                }
+                let ranges: Vec<(isize, usize, isize)> = index
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &i)| (located[a][i].1 as isize, pieces[a][i], 1))
+                    .collect();
+                let key = Key::new(format!("rechunk-split-{token}")).indexed(index);
+                Take::node(
+                    key,
+                    &kernel::params(super::slicing::TakeParams::from(ranges)),
+                    vec![input],
+                )
+            })
+            .collect();
+        // Stage 2: assemble output blocks from pieces.
+        let placed: Vec<Vec<(usize, usize)>> = target
+            .iter()
+            .zip(&pieces)
+            .map(|(new, fine)| locate(new, fine))
+            .collect();
+        let dtype = self.dtype;
+        let shape = self.shape.clone();
+        let out_chunks = target.clone();
+        Ok(Array::build(
+            "rechunk",
+            shape,
+            target,
+            dtype,
+            |name, index| {
+                // The pieces inside this output block, per axis.
+                let per_axis: Vec<Vec<usize>> = index
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &i)| {
+                        (0..pieces[a].len())
+                            .filter(|&p| placed[a][p].0 == i)
+                            .collect()
+                    })
+                    .collect();
+                let members = grid::cartesian(&per_axis);
+                if members.len() == 1 {
+                    return piece_nodes[grid::flat_index(&members[0], &piece_numblocks)].clone();
+                }
+                let offsets = members
+                    .iter()
+                    .map(|p| p.iter().enumerate().map(|(a, &i)| placed[a][i].1).collect())
+                    .collect();
+                let inputs = members
+                    .iter()
+                    .map(|p| piece_nodes[grid::flat_index(p, &piece_numblocks)].clone())
+                    .collect();
+                let params = kernel::params(Assemble {
+                    shape: grid::block_shape(&out_chunks, index),
+                    offsets,
+                });
+                AssembleBlock::node(Key::new(name).indexed(index), &params, inputs)
+            },
+        ))
+    }
+
+    /// The array with its axes in the order `perm` (NumPy's `transpose`).
+    pub fn transpose(&self, perm: &[usize]) -> Result<Array, ArrayError> {
+        let mut sorted = perm.to_vec();
+        sorted.sort_unstable();
+        if sorted != (0..self.ndim()).collect::<Vec<_>>() {
+            return Err(ArrayError::Shape(format!(
+                "{perm:?} is not a permutation of the {} axes",
+                self.ndim()
+            )));
+        }
+        let shape = perm.iter().map(|&a| self.shape[a]).collect();
+        let chunks = perm.iter().map(|&a| self.chunks[a].clone()).collect();
+        let params = kernel::params(Layout::Transpose(perm.to_vec()));
+        Ok(Array::build(
+            "transpose",
+            shape,
+            chunks,
+            self.dtype,
+            |name, index| {
+                let mut source = vec![0; perm.len()];
+                for (out_axis, &in_axis) in perm.iter().enumerate() {
+                    source[in_axis] = index[out_axis];
+                }
+                Relayout::node(
+                    Key::new(name).indexed(index),
+                    &params,
+                    vec![self.block(&source).clone()],
+                )
+            },
+        ))
+    }
+
+    /// The array with its axes reversed (NumPy's `.T`).
+    pub fn t(&self) -> Array {
+        let perm: Vec<usize> = (0..self.ndim()).rev().collect();
+        self.transpose(&perm).expect("a reversal is a permutation")
+    }
+
+    /// The array with a new axis of length 1 at `axis`.
+    pub fn expand_dims(&self, axis: usize) -> Result<Array, ArrayError> {
+        if axis > self.ndim() {
+            return Err(ArrayError::Axis {
+                axis: axis as isize,
+                ndim: self.ndim(),
+            });
+        }
+        let mut shape = self.shape.clone();
+        shape.insert(axis, 1);
+        let mut chunks = self.chunks.clone();
+        chunks.insert(axis, vec![1]);
+        let block_chunks = chunks.clone();
+        Ok(Array::build(
+            "expand-dims",
+            shape,
+            chunks,
+            self.dtype,
+            |name, index| {
+                let mut source = index.to_vec();
+                source.remove(axis);
+                let params =
+                    kernel::params(Layout::Reshape(grid::block_shape(&block_chunks, index)));
+                Relayout::node(
+                    Key::new(name).indexed(index),
+                    &params,
+                    vec![self.block(&source).clone()],
+                )
+            },
+        ))
+    }
+}
+
+/// Joins arrays along an existing axis (NumPy's `concatenate`); other axes
+/// must match. Types are promoted; no data moves unless chunks must align.
+pub fn concatenate(arrays: &[Array], axis: usize) -> Result<Array, ArrayError> {
+    let first = arrays
+        .first()
+        .ok_or_else(|| ArrayError::Shape("concatenate of no arrays".into()))?;
+    let ndim = first.ndim();
+    if axis >= ndim {
+        return Err(ArrayError::Axis {
+            axis: axis as isize,
+            ndim,
+        });
+    }
+    let mut dtype = first.dtype();
+    for a in arrays {
+        if a.ndim() != ndim || (0..ndim).any(|i| i != axis && a.shape()[i] != first.shape()[i]) {
+            return Err(ArrayError::Shape(format!(
+                "cannot concatenate shapes {:?} and {:?} along axis {axis}",
+                first.shape(),
+                a.shape()
+            )));
+        }
+        dtype = dtype.promote(a.dtype());
+    }
+    // Common chunks on the other axes.
+    let mut common: Vec<Vec<usize>> = first.chunks().to_vec();
+    for a in &arrays[1..] {
+        for i in (0..ndim).filter(|&i| i != axis) {
+            common[i] = grid::refine(&common[i], &a.chunks()[i]);
+        }
+    }
+    let aligned: Vec<Array> = arrays
+        .iter()
+        .map(|a| {
+            let mut want = common.clone();
+            want[axis] = a.chunks()[axis].clone();
+            a.astype(dtype).rechunk(ChunkSpec::Explicit(want))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut shape = first.shape().to_vec();
+    shape[axis] = aligned.iter().map(|a| a.shape()[axis]).sum();
+    let mut chunks = common;
+    chunks[axis] = aligned
+        .iter()
+        .flat_map(|a| a.chunks()[axis].clone())
+        .collect();
+    // Which input and which of its blocks each output block along `axis` is.
+    let owners: Vec<(usize, usize)> = aligned
+        .iter()
+        .enumerate()
+        .flat_map(|(n, a)| (0..a.numblocks()[axis]).map(move |b| (n, b)))
+        .collect();
+    let mut out = Array::build("concatenate", shape, chunks, dtype, |_, index| {
+        let (n, b) = owners[index[axis]];
+        let mut source = index.to_vec();
+        source[axis] = b;
+        aligned[n].block(&source).clone()
+    });
+    // Keys stay the inputs' (no new tasks); the name is only for display.
+    out.name = Arc::from(format!("concatenate-{}", crate::graph::fresh_token()));
+    Ok(out)
+}
+
+/// Joins arrays of one shape along a new axis (NumPy's `stack`).
+pub fn stack(arrays: &[Array], axis: usize) -> Result<Array, ArrayError> {
+    let expanded: Vec<Array> = arrays
+        .iter()
+        .map(|a| a.expand_dims(axis))
+        .collect::<Result<_, _>>()?;
+    concatenate(&expanded, axis)
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+impl Array {
+    /// The same elements in C order with another shape (NumPy's `reshape`).
+    ///
+    /// Chunk-aware: the input is cut into row blocks whose flat ranges are whole
+    /// rows of both shapes, each block is reshaped on its own, and the result
+    /// keeps those row blocks (rechunk it afterwards for other chunks). Blocks
+    /// are as small as the row lengths allow, so no task holds more than needed.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Array, ArrayError> {
+        if shape.iter().product::<usize>() != self.size() {
+            return Err(ArrayError::Shape(format!(
+                "cannot reshape {:?} ({} elements) into {shape:?}",
+                self.shape,
+                self.size()
+            )));
+        }
+        if shape == self.shape.as_slice() {
+            return Ok(self.clone());
+        }
+        let row = |s: &[usize]| s.iter().skip(1).product::<usize>().max(1);
+        let (in_row, out_row) = (row(&self.shape), row(shape));
+        // A flat boundary every `unit` elements is a row boundary of both shapes.
+        let unit = in_row / gcd(in_row, out_row) * out_row;
+        let total = self.size();
+        let lead_chunk = self
+            .chunks
+            .first()
+            .map_or(1, |c| c.iter().copied().max().unwrap_or(1));
+        let target_elements = (lead_chunk * in_row).max(unit);
+        let step = target_elements / unit * unit;
+        let mut flat_cuts: Vec<usize> = Vec::new();
+        let mut at = 0;
+        while at < total {
+            let next = (at + step).min(total);
+            flat_cuts.push(next - at);
+            at = next;
+        }
+        if flat_cuts.is_empty() || self.ndim() == 0 || shape.is_empty() {
+            flat_cuts = vec![total];
+        }
+        // Input row blocks covering those flat ranges.
+        let mut in_chunks: Vec<Vec<usize>> = self.shape.iter().map(|&d| vec![d]).collect();
+        if let Some(first) = in_chunks.first_mut() {
+            *first = flat_cuts.iter().map(|&n| n / in_row).collect();
+        }
+        let rows = if self.ndim() == 0 {
+            self.clone()
+        } else {
+            self.rechunk(ChunkSpec::Explicit(in_chunks))?
+        };
+        let mut out_chunks: Vec<Vec<usize>> = shape.iter().map(|&d| vec![d]).collect();
+        if let Some(first) = out_chunks.first_mut() {
+            *first = flat_cuts.iter().map(|&n| n / out_row).collect();
+        }
+        let block_chunks = out_chunks.clone();
+        let ndim_in = rows.ndim();
+        Ok(Array::build(
+            "reshape",
+            shape.to_vec(),
+            out_chunks,
+            self.dtype,
+            |name, index| {
+                let mut source = vec![0; ndim_in];
+                if ndim_in > 0 && !index.is_empty() {
+                    source[0] = index[0];
+                }
+                let params =
+                    kernel::params(Layout::Reshape(grid::block_shape(&block_chunks, index)));
+                Relayout::node(
+                    Key::new(name).indexed(index),
+                    &params,
+                    vec![rows.block(&source).clone()],
+                )
+            },
+        ))
+    }
+}

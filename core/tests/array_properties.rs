@@ -1,0 +1,90 @@
+//! Property tests of `rask::array` on an in-process cluster: every operation
+//! equals the direct `ndarray` computation on random shapes and chunkings.
+
+mod array_cases;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use rask::prelude::*;
+
+#[test]
+fn array_operations_match_ndarray_on_random_shapes_and_chunks() {
+    let client = Client::local(LocalCluster::new().workers(2).threads_per_worker(2)).unwrap();
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 128,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    runner
+        .run(&any::<u64>(), |seed| {
+            array_cases::run_case(&client, seed)
+                .map_err(|e| TestCaseError::fail(format!("seed {seed}: {e}")))
+        })
+        .unwrap();
+}
+
+#[test]
+fn npy_files_round_trip_and_read_lazily_by_block() {
+    use rask::array::{self, DType};
+    let client = Client::local(LocalCluster::new().workers(2)).unwrap();
+    let dir = std::env::temp_dir().join(format!("rask-npy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let x = array::arange(0i64, 7 * 9 * 5, 1, 50)
+        .reshape(&[7, 9, 5])
+        .unwrap();
+    let path = dir.join("x.npy");
+    x.to_npy(&path, &client).unwrap();
+    let back = array::read_npy(&path).unwrap();
+    assert_eq!(back, x.compute_chunk(&client).unwrap());
+    let lazy = array::from_npy(&path, [3, 4, 2]).unwrap();
+    assert_eq!(lazy.dtype(), DType::I64);
+    assert_eq!(lazy.compute_chunk(&client).unwrap(), back);
+    let part = lazy
+        .slice(ndarray::s![2..5, 3, ..;2])
+        .unwrap()
+        .compute::<i64>(&client)
+        .unwrap();
+    let direct = back
+        .view::<i64>()
+        .unwrap()
+        .slice(ndarray::s![2..5, 3, ..;2])
+        .to_owned();
+    assert_eq!(part, direct.into_dyn());
+    // A file that is not .npy is a clear error naming it.
+    let bogus = dir.join("bogus.npy");
+    std::fs::write(&bogus, b"hello").unwrap();
+    let error = array::from_npy(&bogus, 4).unwrap_err().to_string();
+    assert!(
+        error.contains("bogus.npy") && error.contains("not a .npy file"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn summaries_show_shape_type_chunks_and_tasks() {
+    use rask::array::{self, DType};
+    let x = array::ones(&[20000, 20000], 1000, DType::F64);
+    let y = (&x + &x.t()).mean_axis(0).unwrap();
+    let line = x.to_string();
+    assert!(
+        line.contains("shape=(20000, 20000)")
+            && line.contains("float64")
+            && line.contains("chunksize=(1000, 1000)"),
+        "{line}"
+    );
+    let table = y.summary();
+    assert!(
+        table.contains("156.2 KiB") || table.contains("KiB"),
+        "{table}"
+    );
+    assert!(y.ntasks() > 1200, "{}", y.ntasks());
+    let html = x.to_html();
+    assert!(
+        html.contains("<svg") && html.contains("3.0 GiB") && html.contains("400 chunks"),
+        "{html}"
+    );
+}
