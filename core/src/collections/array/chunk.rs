@@ -185,12 +185,16 @@ fn element_bytes<T: Element>(array: &ArrayD<T>) -> std::borrow::Cow<'_, [u8]> {
 
 /// Little-endian element bytes into numbers (one copy; any alignment).
 fn pod_elements<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
-    let mut out: Vec<T> = bytemuck::pod_collect_to_vec(bytes);
     #[cfg(target_endian = "big")]
-    for value in &mut out {
-        bytemuck::bytes_of_mut(value).reverse();
+    {
+        let mut out: Vec<T> = bytemuck::pod_collect_to_vec(bytes);
+        for value in &mut out {
+            bytemuck::bytes_of_mut(value).reverse();
+        }
+        out
     }
-    out
+    #[cfg(target_endian = "little")]
+    bytemuck::pod_collect_to_vec(bytes)
 }
 
 /// Rebuilds a chunk from its dtype, shape and little-endian element bytes;
