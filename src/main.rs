@@ -1,5 +1,6 @@
 //! The `rask` command line.
 
+mod arraybench;
 mod demo;
 mod microbench;
 mod nanny;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the showcase workload on an embedded local cluster and check its results.
     Demo(demo::Args),
+    /// Time the dask.array comparison workloads on a local cluster.
+    Arraybench(arraybench::Args),
     /// Measure scheduling throughput (map + gather, and a tree reduction).
     Microbench(microbench::Args),
     /// Run a scheduler that workers and clients connect to over TCP.
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args).map(|()| 0),
         Command::Microbench(args) => microbench::run(args).map(|()| 0),
+        Command::Arraybench(args) => arraybench::run(args).map(|()| 0),
         Command::Scheduler(args) => scheduler::run(args).map(|()| 0),
         Command::Worker(args) => worker::run(args),
     };

@@ -28,11 +28,17 @@ fn array_operations_match_ndarray_on_worker_processes() {
     let x = array::random_normal(7, 0.0, 1.0, &[1500, 1500], [250, 300]);
     let remote_std = x.std().unwrap().compute_scalar::<f64>(&client).unwrap();
     let local_std = x.std().unwrap().compute_scalar::<f64>(&local).unwrap();
-    assert!((remote_std - local_std).abs() < 1e-12, "{remote_std} vs {local_std}");
+    assert!(
+        (remote_std - local_std).abs() < 1e-12,
+        "{remote_std} vs {local_std}"
+    );
     let sums = (&x + &x.t()).sum_axis(1).unwrap();
     assert_eq!(sums.dtype(), DType::F64);
     let remote = sums.compute::<f64>(&client).unwrap();
     let direct = sums.compute::<f64>(&local).unwrap();
     assert_eq!(remote.len(), 1500);
-    assert!(remote.iter().zip(direct.iter()).all(|(a, b)| (a - b).abs() < 1e-9));
+    assert!(remote
+        .iter()
+        .zip(direct.iter())
+        .all(|(a, b)| (a - b).abs() < 1e-9));
 }

@@ -1,0 +1,142 @@
+//! `rask arraybench`: the dask.array comparison workloads on a local cluster.
+//!
+//! 1. `(x + x.T).mean(axis=0)` of a 20000×20000 random float64 array in 1000×1000
+//!    chunks; 2. `sum()` and `std()` of a persisted 4 GB float64 array in 100 MB
+//!    chunks, with this machine's memory-bandwidth bound (a plain multi-threaded
+//!    streaming sum over the same bytes); 3. rechunking 20000×20000 from row to
+//!    column chunks; 4. an 8000×8000 matmul; 5. `std()` of 1e9 random normal
+//!    numbers (8 GB, never all in memory). `--fraction` shrinks every size.
+
+use anyhow::{Context, Result};
+use rask::array::{self, Array};
+use rask::prelude::*;
+use std::time::Instant;
+
+/// Options of `rask arraybench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Scale every workload's element count by this factor (1 = full size).
+    #[arg(long, default_value_t = 1.0)]
+    fraction: f64,
+    /// Workers in the local cluster.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Threads per worker.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Run only these workloads (1-5), e.g. `--only 2,5`.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<u32>,
+    /// Print one JSON line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn seconds<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    let start = Instant::now();
+    let value = f()?;
+    Ok((value, start.elapsed().as_secs_f64()))
+}
+
+/// Computes every block and waits (Dask's `persist` + `wait`).
+fn persist(client: &Client, x: &Array) -> Result<Array> {
+    let persisted = x.persist(client)?;
+    for future in persisted.compute_blocks(client)? {
+        future.shared()?;
+    }
+    Ok(persisted)
+}
+
+/// A multi-threaded streaming sum over `values`: the memory-bandwidth bound.
+fn streaming_sum(values: &[f64], threads: usize) -> f64 {
+    let piece = values.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = values
+            .chunks(piece)
+            .map(|part| scope.spawn(move || part.iter().sum::<f64>()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+    })
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let client = Client::local(
+        LocalCluster::new()
+            .workers(args.workers)
+            .threads_per_worker(args.threads),
+    )?;
+    let threads = args.workers * args.threads;
+    let wanted = |n: u32| args.only.is_empty() || args.only.contains(&n);
+    let side = |n: f64| ((n * args.fraction.sqrt()).round() as usize).max(1);
+    let count = |n: f64| ((n * args.fraction).round() as usize).max(1);
+    let mut results = serde_json::Map::new();
+    let mut record = |name: &str, value: f64| {
+        results.insert(name.to_string(), serde_json::json!(value));
+    };
+
+    if wanted(1) {
+        let n = side(20000.0);
+        let c = side(1000.0);
+        let x = array::random_uniform(1, 0.0, 1.0, &[n, n], c);
+        let (_, t) = seconds(|| Ok((&x + &x.t()).mean_axis(0)?.compute::<f64>(&client)?))?;
+        record("transpose_mean_s", t);
+    }
+    if wanted(2) {
+        let len = count(500e6);
+        let chunk = count(12.5e6);
+        let x = persist(&client, &array::random_uniform(2, 0.0, 1.0, &[len], chunk))?;
+        let (total, t_sum) = seconds(|| Ok(x.sum()?.compute_scalar::<f64>(&client)?))?;
+        let (_, t_std) = seconds(|| Ok(x.std()?.compute_scalar::<f64>(&client)?))?;
+        drop(x);
+        // The bound: the same bytes summed by plain threads.
+        let values: Vec<f64> = (0..len).map(|i| (i % 1000) as f64).collect();
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let (_, t) = seconds(|| Ok(streaming_sum(&values, threads)))?;
+            best = best.min(t);
+        }
+        record("persisted_sum_s", t_sum);
+        record("persisted_std_s", t_std);
+        record("bandwidth_sum_s", best);
+        record("bandwidth_gb_per_s", (len * 8) as f64 / best / 1e9);
+        anyhow::ensure!(total.is_finite(), "the sum is {total}");
+    }
+    if wanted(3) {
+        let n = side(20000.0);
+        let c = side(1000.0);
+        let x = persist(
+            &client,
+            &array::random_uniform(3, 0.0, 1.0, &[n, n], [c, n]),
+        )?;
+        let (_, t) = seconds(|| persist(&client, &x.rechunk([n, c])?))?;
+        record("rechunk_s", t);
+    }
+    if wanted(4) {
+        let n = side(8000.0);
+        let c = side(1000.0);
+        let a = persist(&client, &array::random_uniform(4, 0.0, 1.0, &[n, n], c))?;
+        let b = persist(&client, &array::random_uniform(5, 0.0, 1.0, &[n, n], c))?;
+        let (_, t) = seconds(|| persist(&client, &a.matmul(&b)?))?;
+        record("matmul_s", t);
+    }
+    if wanted(5) {
+        let len = count(1e9);
+        let chunk = count(12.5e6);
+        let x = array::random_normal(6, 0.0, 1.0, &[len], chunk);
+        let (std, t) = seconds(|| Ok(x.std()?.compute_scalar::<f64>(&client)?))?;
+        anyhow::ensure!((std - 1.0).abs() < 0.01, "std of normal numbers is {std}");
+        record("normal_std_s", t);
+    }
+    results.insert("fraction".into(), serde_json::json!(args.fraction));
+    results.insert("threads".into(), serde_json::json!(threads));
+    let json = serde_json::Value::Object(results);
+    if args.json {
+        println!("{json}");
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).context("printing")?
+        );
+    }
+    Ok(())
+}
