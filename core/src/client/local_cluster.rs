@@ -57,13 +57,16 @@ impl LocalCluster {
         self
     }
 
-    /// Starts the scheduler and the workers.
+    /// Starts the scheduler and the workers. On Linux it also tells the
+    /// allocator to keep freed memory for reuse (an in-process cluster has no
+    /// memory limit to honour, and fresh pages for every chunk are slow).
     pub fn start(self) -> Result<RunningCluster, Error> {
         if self.threads_per_worker == 0 {
             return Err(Error::Config(
                 "threads_per_worker must be at least 1".into(),
             ));
         }
+        crate::worker::memory::tune_allocator_for_throughput();
         let (scheduler, inbox) = crossbeam_channel::unbounded();
         let config = self.config.clone();
         let scheduler_thread = std::thread::Builder::new()

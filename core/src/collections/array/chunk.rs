@@ -2,6 +2,7 @@
 //! compact encoding (a small header and the raw little-endian elements).
 
 use super::dtype::{DType, Element};
+use crate::value::{Data, ValueError};
 use ndarray::{ArrayD, IxDyn};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeTuple, Serializer};
@@ -118,6 +119,23 @@ impl Chunk {
         with_dtype!(dtype, T => T::wrap(self.cast::<T>()))
     }
 
+    /// The chunk as `dtype`, without a copy when it already is.
+    pub fn into_dtype(self, dtype: DType) -> Chunk {
+        if self.dtype() == dtype {
+            self
+        } else {
+            self.astype(dtype)
+        }
+    }
+
+    /// The chunk as an array of `T`, borrowed when it already is one.
+    pub fn as_type<T: Element>(&self) -> ndarray::CowArray<'_, T, IxDyn> {
+        match T::view(self) {
+            Some(array) => array.view().into(),
+            None => self.cast::<T>().into(),
+        }
+    }
+
     /// The elements cast to `T`.
     pub fn cast<T: Element>(&self) -> ArrayD<T> {
         with_chunk!(self, a => a.mapv(T::cast))
@@ -231,15 +249,22 @@ impl Chunk {
     }
 }
 
-/// Wire form: `(dtype code, shape, element bytes)`; the bytes are written as
-/// one block, so encoding costs a copy at memory speed.
-impl Serialize for Chunk {
+/// A chunk borrowed for serde, in its wire form: `(dtype code, shape, element
+/// bytes)`; the bytes are written as one block, so encoding costs one copy at
+/// memory speed.
+pub struct WireRef<'a>(pub &'a Chunk);
+
+/// A chunk decoded from its wire form.
+pub struct Wire(pub Chunk);
+
+impl Serialize for WireRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let shape: Vec<u64> = self.shape().iter().map(|&d| d as u64).collect();
+        let chunk = self.0;
+        let shape: Vec<u64> = chunk.shape().iter().map(|&d| d as u64).collect();
         let mut tuple = serializer.serialize_tuple(3)?;
-        tuple.serialize_element(&dtype_code(self.dtype()))?;
+        tuple.serialize_element(&dtype_code(chunk.dtype()))?;
         tuple.serialize_element(&shape)?;
-        tuple.serialize_element(&BytesRef(&self.to_le_bytes()))?;
+        tuple.serialize_element(&BytesRef(&chunk.to_le_bytes()))?;
         tuple.end()
     }
 }
@@ -279,7 +304,7 @@ impl<'de> Deserialize<'de> for Bytes<'de> {
     }
 }
 
-impl<'de> Deserialize<'de> for Chunk {
+impl<'de> Deserialize<'de> for Wire {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ChunkVisitor;
         impl<'de> Visitor<'de> for ChunkVisitor {
@@ -307,14 +332,74 @@ impl<'de> Deserialize<'de> for Chunk {
                 chunk_from_bytes(dtype, &shape, &bytes.0).map_err(de::Error::custom)
             }
         }
-        deserializer.deserialize_tuple(3, ChunkVisitor)
+        deserializer.deserialize_tuple(3, ChunkVisitor).map(Wire)
+    }
+}
+
+/// `#[serde(with = "wire")]` for chunk fields of serde structs.
+pub mod wire {
+    use super::{Chunk, Wire, WireRef};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Serializes a chunk in its wire form.
+    pub fn serialize<S: Serializer>(chunk: &Chunk, serializer: S) -> Result<S::Ok, S::Error> {
+        WireRef(chunk).serialize(serializer)
+    }
+
+    /// Deserializes a chunk from its wire form.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Chunk, D::Error> {
+        Wire::deserialize(deserializer).map(|w| w.0)
+    }
+}
+
+/// `#[serde(with = "wire_option")]` for optional chunk fields.
+pub mod wire_option {
+    use super::{Chunk, Wire, WireRef};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Serializes an optional chunk.
+    pub fn serialize<S: Serializer>(
+        chunk: &Option<Chunk>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        chunk.as_ref().map(WireRef).serialize(serializer)
+    }
+
+    /// Deserializes an optional chunk.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Chunk>, D::Error> {
+        Option::<Wire>::deserialize(deserializer).map(|w| w.map(|w| w.0))
+    }
+}
+
+/// Chunks encode to their wire form and count their elements' bytes (never
+/// encoding to measure themselves).
+impl Data for Chunk {
+    fn encode(&self) -> Result<Vec<u8>, ValueError> {
+        crate::value::encode(&WireRef(self))
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, ValueError> {
+        crate::value::decode::<Wire>(bytes).map(|w| w.0)
+    }
+
+    fn nbytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.nbytes() + 8 * self.shape().len()
+    }
+
+    fn type_name(&self) -> &'static str {
+        "rask::array::Chunk"
+    }
+
+    fn into_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn std::any::Any + Send + Sync> {
+        self
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::{decode, encode};
 
     #[test]
     fn chunks_round_trip_through_their_encoding() {
@@ -331,8 +416,8 @@ mod tests {
             ),
         ];
         for chunk in chunks {
-            let bytes = encode(&chunk).unwrap();
-            let back: Chunk = decode(&bytes).unwrap();
+            let bytes = Data::encode(&chunk).unwrap();
+            let back = <Chunk as Data>::decode(&bytes).unwrap();
             assert_eq!(back, chunk);
         }
     }

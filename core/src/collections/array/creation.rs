@@ -97,11 +97,16 @@ fn generate(p: &Generate) -> Chunk {
             }
         }),
         Fill::Uniform { seed, low, high } => {
+            use rand::RngCore;
             let mut rng = block_rng(seed, p.block);
-            let between = rand_distr::Uniform::new(low, high)
-                .unwrap_or_else(|_| rand_distr::Uniform::new_inclusive(low, low).expect("a point"));
-            let values: Vec<f64> = (0..p.shape.iter().product::<usize>())
-                .map(|_| between.sample(&mut rng))
+            let scale = high - low;
+            let n: usize = p.shape.iter().product();
+            // 52 random mantissa bits give a float in [1, 2); shift it to [0, 1).
+            let values: Vec<f64> = (0..n)
+                .map(|_| {
+                    let unit = f64::from_bits(0x3FF0_0000_0000_0000 | (rng.next_u64() >> 12)) - 1.0;
+                    low + unit * scale
+                })
                 .collect();
             ArrayD::from_shape_vec(shape, values).expect("sized to the shape")
         }
@@ -116,7 +121,7 @@ fn generate(p: &Generate) -> Chunk {
             ArrayD::from_shape_vec(shape, values).expect("sized to the shape")
         }
     };
-    Chunk::F64(values).astype(p.dtype)
+    Chunk::F64(values).into_dtype(p.dtype)
 }
 
 /// A generator for one block: the same seed and block give the same numbers,

@@ -381,11 +381,7 @@ fn apply(p: &Params, inputs: &[std::sync::Arc<Chunk>]) -> Result<Chunk, TaskFail
         }),
         Elementwise::AsType => arg(0)?.astype(p.out),
     };
-    Ok(if result.dtype() == p.out {
-        result
-    } else {
-        result.astype(p.out)
-    })
+    Ok(result.into_dtype(p.out))
 }
 
 fn with_number(

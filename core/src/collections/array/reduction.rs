@@ -115,10 +115,13 @@ struct Partial {
     /// How many elements each cell stands for.
     count: f64,
     /// The running value: sum, product, extreme, flag, mean, or best value.
+    #[serde(with = "super::chunk::wire")]
     value: Chunk,
     /// Variance: the sum of squared deviations from `value` (the mean).
+    #[serde(with = "super::chunk::wire_option")]
     m2: Option<Chunk>,
     /// Arg reductions: where `value` was found (flat, or along the axis).
+    #[serde(with = "super::chunk::wire_option")]
     index: Option<Chunk>,
 }
 
@@ -188,6 +191,22 @@ fn fold_axes<T: Element>(
     out
 }
 
+/// Sums over `axes`, keeping them with length 1; the first sum reads the
+/// input where it lies.
+fn sum_axes<T>(a: &ndarray::ArrayViewD<'_, T>, axes: &[usize]) -> ArrayD<T>
+where
+    T: Clone + std::ops::Add<Output = T> + num_traits::Zero,
+{
+    let Some((&first, rest)) = axes.split_first() else {
+        return a.to_owned();
+    };
+    let mut out = a.sum_axis(Axis(first)).insert_axis(Axis(first));
+    for &axis in rest {
+        out = out.sum_axis(Axis(axis)).insert_axis(Axis(axis));
+    }
+    out
+}
+
 /// Folds every element (fast path for a whole block).
 fn fold_all<T: Element>(a: &ArrayD<T>, init: T, f: impl Fn(T, T) -> T) -> T {
     match a.as_slice_memory_order() {
@@ -241,11 +260,7 @@ fn sum_chunk(chunk: &Chunk, axes: &[usize], all: bool, work: DType) -> Chunk {
                 };
                 <$t>::wrap(ArrayD::from_elem(IxDyn(&shape), total))
             } else {
-                let mut out = a.to_owned();
-                for &axis in axes {
-                    out = out.sum_axis(Axis(axis)).insert_axis(Axis(axis));
-                }
-                <$t>::wrap(out)
+                <$t>::wrap(sum_axes(&a.view(), axes))
             }
         }};
     }
@@ -340,7 +355,7 @@ fn block_partial(p: &Step, chunk: &Chunk) -> Result<Partial, TaskFailure> {
             |a, b| a && b,
         ))),
         Reduction::Var { .. } | Reduction::Std { .. } => {
-            let x = chunk.cast::<f64>();
+            let x = chunk.as_type::<f64>();
             if all {
                 let (n, mean, m2) = match x.as_slice_memory_order() {
                     Some(values) => moments_of(values),
@@ -353,16 +368,10 @@ fn block_partial(p: &Step, chunk: &Chunk) -> Result<Partial, TaskFailure> {
                     index: None,
                 }
             } else {
-                let mut mean = x.clone();
-                for &axis in axes {
-                    mean = mean.sum_axis(Axis(axis)).insert_axis(Axis(axis));
-                }
+                let mut mean = sum_axes(&x.view(), axes);
                 mean.mapv_inplace(|s| s / count);
                 let deviations = &x - &mean;
-                let mut m2 = deviations.mapv(|d| d * d);
-                for &axis in axes {
-                    m2 = m2.sum_axis(Axis(axis)).insert_axis(Axis(axis));
-                }
+                let m2 = sum_axes(&deviations.mapv(|d| d * d).view(), axes);
                 Partial {
                     count,
                     value: Chunk::F64(mean),
