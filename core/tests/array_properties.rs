@@ -88,3 +88,53 @@ fn summaries_show_shape_type_chunks_and_tasks() {
         "{html}"
     );
 }
+
+rask::op! {
+    /// Doubles a block (a user op for map_blocks).
+    fn double(block: rask::array::Chunk) -> rask::array::Chunk {
+        rask::array::Chunk::from(block.cast::<f64>() * 2.0)
+    }
+}
+
+rask::op! {
+    /// `a + b` with broadcasting.
+    fn add_blocks(a: rask::array::Chunk, b: rask::array::Chunk) -> rask::array::Chunk {
+        rask::array::Chunk::from(&a.cast::<f64>() + &b.cast::<f64>())
+    }
+}
+
+rask::op! {
+    /// `a + b.T` for 2-D blocks.
+    fn add_transposed(a: rask::array::Chunk, b: rask::array::Chunk) -> rask::array::Chunk {
+        rask::array::Chunk::from(&a.cast::<f64>() + &b.cast::<f64>().t())
+    }
+}
+
+#[test]
+fn map_blocks_and_blockwise_run_registered_ops_on_aligned_blocks() {
+    use rask::array::{self, DType};
+    let client = Client::local(LocalCluster::new().workers(2)).unwrap();
+    let mut rng = array_cases::Rng(99);
+    for _ in 0..16 {
+        let shape = rng.shape(2);
+        let (x, xa) = rng.array(&shape);
+        let (row, rowa) = rng.array(&[shape[1]]);
+        let doubled = xa.map_blocks(double, &[], DType::F64).unwrap();
+        assert_eq!(doubled.compute::<f64>(&client).unwrap(), &x * 2.0);
+        let summed = xa.map_blocks(add_blocks, &[&rowa], DType::F64).unwrap();
+        assert_eq!(summed.compute::<f64>(&client).unwrap(), &x + &row);
+        let t_shape = [shape[1], shape[0]];
+        let (y, ya) = rng.array(&t_shape);
+        let both = array::blockwise(
+            add_transposed,
+            "ij",
+            &[(&xa, "ij"), (&ya, "ji")],
+            DType::F64,
+        )
+        .unwrap();
+        assert_eq!(both.compute::<f64>(&client).unwrap(), &x + &y.t());
+    }
+    let (_, xa) = rng.array(&[3, 4]);
+    let error = array::blockwise(double, "i", &[(&xa, "ij")], DType::F64).unwrap_err();
+    assert!(error.to_string().contains("contraction"), "{error}");
+}

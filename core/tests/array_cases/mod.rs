@@ -309,6 +309,16 @@ fn reductions(client: &Client, rng: &mut Rng) -> Result<(), String> {
             ),
         )?;
     }
+    // Cumulative sums along a random axis.
+    let axis = rng.range(0, ndim - 1);
+    let mut want = x.clone();
+    want.accumulate_axis_inplace(Axis(axis), |&prev, cur| *cur += prev);
+    check(
+        client,
+        &xa.cumsum(axis as isize).map_err(|e| e.to_string())?,
+        &want,
+        &format!("cumsum over {axis}"),
+    )?;
     // Integer sums accumulate in int64.
     let ints = (&xa * 10.0).astype(DType::I32);
     let total = ints.sum().map_err(|e| e.to_string())?;

@@ -384,26 +384,23 @@ fn apply(p: &Params, inputs: &[std::sync::Arc<Chunk>]) -> Result<Chunk, TaskFail
     Ok(result.into_dtype(p.out))
 }
 
-fn with_number(
-    dtype: DType,
-    bool_error: TaskFailure,
-    body: impl FnOnce(DType) -> Result<Chunk, TaskFailure>,
-) -> Result<Chunk, TaskFailure> {
-    if dtype == DType::Bool {
-        return Err(bool_error);
-    }
-    body(dtype)
+/// Inputs brought to one broadcast shape and one chunk grid.
+pub(crate) struct Aligned {
+    /// The broadcast shape.
+    pub shape: Vec<usize>,
+    /// The common chunks.
+    pub chunks: Vec<Vec<usize>>,
+    /// The inputs, rechunked where they were cut differently.
+    pub arrays: Vec<Array>,
 }
 
-impl Array {
-    /// Applies `params` to the blocks of `inputs` at each position, after
-    /// broadcasting their shapes and aligning their chunks.
-    fn elementwise(prefix: &str, inputs: &[&Array], params: Params) -> Result<Array, ArrayError> {
+impl Aligned {
+    /// Broadcasts `inputs` and aligns their chunks (the common refinement of
+    /// every input that is not broadcast along an axis).
+    pub(crate) fn new(inputs: &[&Array]) -> Result<Aligned, ArrayError> {
         let shapes: Vec<&[usize]> = inputs.iter().map(|a| a.shape()).collect();
         let shape = broadcast_shape(&shapes).map_err(ArrayError::Shape)?;
         let ndim = shape.len();
-        // Chunks per output axis: the common refinement of every input that is
-        // not broadcast along it.
         let mut chunks: Vec<Option<Vec<usize>>> = vec![None; ndim];
         for a in inputs {
             for (i, sizes) in a.chunks().iter().enumerate() {
@@ -422,8 +419,7 @@ impl Array {
             .zip(&shape)
             .map(|(c, &d)| c.unwrap_or_else(|| vec![d]))
             .collect();
-        // Inputs cut differently are rechunked to the common grid first.
-        let aligned: Vec<Array> = inputs
+        let arrays = inputs
             .iter()
             .map(|a| {
                 let want: Vec<Vec<usize>> = (0..a.ndim())
@@ -442,30 +438,66 @@ impl Array {
                 }
             })
             .collect::<Result<_, _>>()?;
+        Ok(Aligned {
+            shape,
+            chunks,
+            arrays,
+        })
+    }
+
+    /// Each input's block at output block `index` (broadcast axes use block 0).
+    pub(crate) fn blocks(
+        &self,
+        index: &[usize],
+    ) -> Vec<std::sync::Arc<crate::collections::delayed::Node>> {
+        let ndim = self.shape.len();
+        self.arrays
+            .iter()
+            .map(|a| {
+                let at: Vec<usize> = (0..a.ndim())
+                    .map(|i| {
+                        if a.shape()[i] == 1 {
+                            0
+                        } else {
+                            index[ndim - a.ndim() + i]
+                        }
+                    })
+                    .collect();
+                a.block(&at).clone()
+            })
+            .collect()
+    }
+}
+
+fn with_number(
+    dtype: DType,
+    bool_error: TaskFailure,
+    body: impl FnOnce(DType) -> Result<Chunk, TaskFailure>,
+) -> Result<Chunk, TaskFailure> {
+    if dtype == DType::Bool {
+        return Err(bool_error);
+    }
+    body(dtype)
+}
+
+impl Array {
+    /// Applies `params` to the blocks of `inputs` at each position, after
+    /// broadcasting their shapes and aligning their chunks.
+    fn elementwise(prefix: &str, inputs: &[&Array], params: Params) -> Result<Array, ArrayError> {
+        let aligned = Aligned::new(inputs)?;
         let out = params.out;
         let params = kernel::params(params);
         Ok(Array::build(
             prefix,
-            shape.clone(),
-            chunks,
+            aligned.shape.clone(),
+            aligned.chunks.clone(),
             out,
             |name, index| {
-                let deps = aligned
-                    .iter()
-                    .map(|a| {
-                        let at: Vec<usize> = (0..a.ndim())
-                            .map(|i| {
-                                if a.shape()[i] == 1 {
-                                    0
-                                } else {
-                                    index[ndim - a.ndim() + i]
-                                }
-                            })
-                            .collect();
-                        a.block(&at).clone()
-                    })
-                    .collect();
-                Map::node(Key::new(name).indexed(index), &params, deps)
+                Map::node(
+                    Key::new(name).indexed(index),
+                    &params,
+                    aligned.blocks(index),
+                )
             },
         ))
     }

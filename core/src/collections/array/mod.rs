@@ -18,6 +18,7 @@
 //! Every block is a task whose op is one of a few registered kernels, so arrays
 //! run on worker processes too; parameters travel with the task.
 
+mod blockwise;
 mod chunk;
 mod creation;
 mod dtype;
@@ -28,9 +29,11 @@ mod linalg;
 mod npy;
 mod reduction;
 mod reshape;
+mod scan;
 mod slicing;
 mod summary;
 
+pub use blockwise::blockwise;
 pub use chunk::{chunk_from_bytes, Chunk};
 pub use creation::{
     arange, from_array, from_fn, full, linspace, ones, random_normal, random_uniform, zeros,
