@@ -91,6 +91,9 @@ pub fn tune_allocator_for_throughput() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        // Per-thread arenas are at most 64 MiB, so bigger chunks would still be
+        // fresh mappings; one arena serves them from the reusable main heap.
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
