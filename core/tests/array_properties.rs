@@ -138,3 +138,70 @@ fn map_blocks_and_blockwise_run_registered_ops_on_aligned_blocks() {
     let error = array::blockwise(double, "i", &[(&xa, "ij")], DType::F64).unwrap_err();
     assert!(error.to_string().contains("contraction"), "{error}");
 }
+
+/// The five-point stencil (cells beyond the block count as 0).
+fn five_point(a: &ndarray::ArrayD<f64>) -> ndarray::ArrayD<f64> {
+    let (n, m) = (a.shape()[0] as isize, a.shape()[1] as isize);
+    let at = |i: isize, j: isize| {
+        if i < 0 || j < 0 || i >= n || j >= m {
+            0.0
+        } else {
+            a[[i as usize, j as usize]]
+        }
+    };
+    ndarray::ArrayD::from_shape_fn(a.raw_dim(), |ix| {
+        let (i, j) = (ix[0] as isize, ix[1] as isize);
+        at(i, j) + at(i - 1, j) + at(i + 1, j) + at(i, j - 1) + at(i, j + 1)
+    })
+}
+
+rask::op! {
+    /// The five-point stencil on a block.
+    fn stencil(block: rask::array::Chunk) -> rask::array::Chunk {
+        rask::array::Chunk::from(five_point(&block.cast::<f64>()))
+    }
+}
+
+#[test]
+fn map_overlap_matches_the_stencil_on_the_whole_array() {
+    use rask::array::{Boundary, DType};
+    let client = Client::local(LocalCluster::new().workers(2)).unwrap();
+    let mut rng = array_cases::Rng(7);
+    for _ in 0..16 {
+        let shape = [rng.range(2, 12), rng.range(2, 12)];
+        let (x, xa) = rng.array(&shape);
+        let got = xa
+            .map_overlap(stencil, &[1, 1], Boundary::None, DType::F64)
+            .unwrap();
+        assert_eq!(got.compute::<f64>(&client).unwrap(), five_point(&x), "{xa}");
+        let zero = xa
+            .map_overlap(stencil, &[1, 1], Boundary::Constant(0.0), DType::F64)
+            .unwrap();
+        assert_eq!(zero.compute::<f64>(&client).unwrap(), five_point(&x));
+        // Periodic: the stencil on the wrapped array.
+        let (n, m) = (shape[0], shape[1]);
+        let wrapped = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[n + 2, m + 2]), |ix| {
+            x[[(ix[0] + n - 1) % n, (ix[1] + m - 1) % m]]
+        });
+        let want = five_point(&wrapped)
+            .slice(ndarray::s![1..n + 1, 1..m + 1])
+            .to_owned()
+            .into_dyn();
+        let periodic = xa
+            .map_overlap(stencil, &[1, 1], Boundary::Periodic, DType::F64)
+            .unwrap();
+        let got = periodic.compute::<f64>(&client).unwrap();
+        assert!(
+            got.iter()
+                .zip(want.iter())
+                .all(|(a, b)| (a - b).abs() < 1e-12),
+            "periodic {xa}"
+        );
+    }
+    let (_, xa) = rng.array(&[6, 6]);
+    let thin = xa.rechunk([1, 6]).unwrap();
+    let error = thin
+        .map_overlap(stencil, &[2, 0], Boundary::None, DType::F64)
+        .unwrap_err();
+    assert!(error.to_string().contains("smallest chunk"), "{error}");
+}

@@ -14,19 +14,21 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Assemble {
+pub(crate) struct Assemble {
     /// The output block's shape.
-    shape: Vec<usize>,
+    pub shape: Vec<usize>,
     /// Where each input goes in it.
-    offsets: Vec<Vec<usize>>,
+    pub offsets: Vec<Vec<usize>>,
+    /// The value of cells no input covers.
+    pub fill: f64,
 }
 
 kernel! {
     /// Puts pieces together into one block.
-    AssembleBlock(Assemble) => |p, inputs| {
+    pub(crate) AssembleBlock(Assemble) => |p, inputs| {
         let pieces = chunks(inputs)?;
         let first = pieces.first().ok_or_else(|| fail("assemble: no pieces"))?;
-        let mut out = Chunk::full(first.dtype(), &p.shape, 0.0);
+        let mut out = Chunk::full(first.dtype(), &p.shape, p.fill);
         if pieces.len() != p.offsets.len() {
             return Err(fail("assemble: pieces and offsets differ in number"));
         }
@@ -200,6 +202,7 @@ impl Array {
                 let params = kernel::params(Assemble {
                     shape: grid::block_shape(&out_chunks, index),
                     offsets,
+                    fill: 0.0,
                 });
                 AssembleBlock::node(Key::new(name).indexed(index), &params, inputs)
             },
