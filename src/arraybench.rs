@@ -90,14 +90,14 @@ pub fn run(args: Args) -> Result<()> {
     if wanted(1) {
         let n = side(20000.0);
         let c = side(1000.0);
-        let x = array::random_uniform(1, 0.0, 1.0, &[n, n], c);
+        let x = array::random_uniform(1, 0.0, 1.0, &[n, n], c)?;
         let (_, t) = seconds(|| Ok((&x + &x.t()).mean_axis(0)?.compute::<f64>(&client)?))?;
         record("transpose_mean_s", t);
     }
     if wanted(2) {
         let len = count(500e6);
         let chunk = count(12.5e6);
-        let x = persist(&client, &array::random_uniform(2, 0.0, 1.0, &[len], chunk))?;
+        let x = persist(&client, &array::random_uniform(2, 0.0, 1.0, &[len], chunk)?)?;
         // Sub-second runs: the best of three, on both sides.
         let mut t_sum = f64::INFINITY;
         let mut t_std = f64::INFINITY;
@@ -128,7 +128,7 @@ pub fn run(args: Args) -> Result<()> {
         let c = side(1000.0);
         let x = persist(
             &client,
-            &array::random_uniform(3, 0.0, 1.0, &[n, n], [c, n]),
+            &array::random_uniform(3, 0.0, 1.0, &[n, n], [c, n])?,
         )?;
         let (_, t) = seconds(|| persist(&client, &x.rechunk([n, c])?))?;
         record("rechunk_s", t);
@@ -136,15 +136,15 @@ pub fn run(args: Args) -> Result<()> {
     if wanted(4) {
         let n = side(8000.0);
         let c = side(1000.0);
-        let a = persist(&client, &array::random_uniform(4, 0.0, 1.0, &[n, n], c))?;
-        let b = persist(&client, &array::random_uniform(5, 0.0, 1.0, &[n, n], c))?;
+        let a = persist(&client, &array::random_uniform(4, 0.0, 1.0, &[n, n], c)?)?;
+        let b = persist(&client, &array::random_uniform(5, 0.0, 1.0, &[n, n], c)?)?;
         let (_, t) = seconds(|| persist(&client, &a.matmul(&b)?))?;
         record("matmul_s", t);
     }
     if wanted(5) {
         let len = count(1e9);
         let chunk = count(12.5e6);
-        let x = array::random_normal(6, 0.0, 1.0, &[len], chunk);
+        let x = array::random_normal(6, 0.0, 1.0, &[len], chunk)?;
         let (std, t) = seconds(|| Ok(x.std()?.compute_scalar::<f64>(&client)?))?;
         anyhow::ensure!((std - 1.0).abs() < 0.01, "std of normal numbers is {std}");
         record("normal_std_s", t);

@@ -158,7 +158,7 @@ fn arrays(client: &Client) -> Result<()> {
     use ndarray::Axis;
     use rask::array::{self, UnaryOp};
     let started = Instant::now();
-    let x = array::random_normal(2026, 0.0, 1.0, &[4000, 4000], 500);
+    let x = array::random_normal(2026, 0.0, 1.0, &[4000, 4000], 500)?;
     let symmetric = &(&x + &x.t()) * 0.5;
     let means = symmetric.mean_axis(0)?;
     let spread = symmetric.map(UnaryOp::Abs)?.max()?;

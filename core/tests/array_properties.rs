@@ -67,7 +67,11 @@ fn npy_files_round_trip_and_read_lazily_by_block() {
 #[test]
 fn summaries_show_shape_type_chunks_and_tasks() {
     use rask::array::{self, DType};
-    let x = array::ones(&[20000, 20000], 1000, DType::F64);
+    let x = array::ones(&[20000, 20000], 1000, DType::F64).unwrap();
+    assert!(array::ones(&[10], 0, DType::F64)
+        .unwrap_err()
+        .to_string()
+        .contains("chunk size of 0"));
     let y = (&x + &x.t()).mean_axis(0).unwrap();
     let line = x.to_string();
     assert!(

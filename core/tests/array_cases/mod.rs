@@ -496,20 +496,22 @@ fn creation(client: &Client, rng: &mut Rng) -> Result<(), String> {
     let want = ndarray::Array1::linspace(-1.0, 2.0, n).into_dyn();
     check(client, &l, &want, "linspace")?;
     let shape = rng.shape(2);
-    let f = array::full(&shape, c, DType::I32, 7.0);
+    let f = array::full(&shape, c, DType::I32, 7.0).map_err(|e| e.to_string())?;
     check(client, &f, &ArrayD::from_elem(IxDyn(&shape), 7.0), "full")?;
     // Same seed and chunks: same numbers; a sane distribution.
     let seed = rng.next();
     let u1 = array::random_uniform(seed, 2.0, 3.0, &[200], 30)
+        .map_err(|e| e.to_string())?
         .compute::<f64>(client)
         .map_err(|e| e.to_string())?;
     let u2 = array::random_uniform(seed, 2.0, 3.0, &[200], 30)
+        .map_err(|e| e.to_string())?
         .compute::<f64>(client)
         .map_err(|e| e.to_string())?;
     if u1 != u2 || u1.iter().any(|&v| !(2.0..3.0).contains(&v)) {
         return Err("random_uniform is not reproducible or out of range".into());
     }
-    let normal = array::random_normal(seed, 5.0, 2.0, &[20000], 5000);
+    let normal = array::random_normal(seed, 5.0, 2.0, &[20000], 5000).map_err(|e| e.to_string())?;
     let mean = normal
         .mean()
         .unwrap()

@@ -138,38 +138,59 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn generated(prefix: &str, shape: &[usize], chunks: ChunkSpec, dtype: DType, fill: Fill) -> Array {
-    // A bad chunk spec falls back to automatic chunks; `try_` variants would
-    // report it, but a constant's chunks are rarely wrong.
-    let chunks = grid::normalize(&chunks, shape, dtype.itemsize()).unwrap_or_else(|_| {
-        grid::normalize(&ChunkSpec::Auto, shape, dtype.itemsize()).expect("auto")
-    });
+fn generated(
+    prefix: &str,
+    shape: &[usize],
+    chunks: ChunkSpec,
+    dtype: DType,
+    fill: Fill,
+) -> Result<Array, super::ArrayError> {
+    let chunks = grid::normalize(&chunks, shape, dtype.itemsize())?;
     let numblocks = grid::numblocks(&chunks);
     let grid_chunks = chunks.clone();
-    Array::build(prefix, shape.to_vec(), chunks, dtype, |name, index| {
-        let params = kernel::params(Generate {
-            fill: fill.clone(),
-            dtype,
-            shape: grid::block_shape(&grid_chunks, index),
-            offset: grid::block_offset(&grid_chunks, index),
-            block: grid::flat_index(index, &numblocks) as u64,
-        });
-        Generated::node(Key::new(name).indexed(index), &params, Vec::new())
-    })
+    Ok(Array::build(
+        prefix,
+        shape.to_vec(),
+        chunks,
+        dtype,
+        |name, index| {
+            let params = kernel::params(Generate {
+                fill: fill.clone(),
+                dtype,
+                shape: grid::block_shape(&grid_chunks, index),
+                offset: grid::block_offset(&grid_chunks, index),
+                block: grid::flat_index(index, &numblocks) as u64,
+            });
+            Generated::node(Key::new(name).indexed(index), &params, Vec::new())
+        },
+    ))
 }
 
 /// An array of `value` (Dask's `full`).
-pub fn full(shape: &[usize], chunks: impl Into<ChunkSpec>, dtype: DType, value: f64) -> Array {
+pub fn full(
+    shape: &[usize],
+    chunks: impl Into<ChunkSpec>,
+    dtype: DType,
+    value: f64,
+) -> Result<Array, super::ArrayError> {
     generated("full", shape, chunks.into(), dtype, Fill::Constant(value))
 }
 
 /// An array of zeros.
-pub fn zeros(shape: &[usize], chunks: impl Into<ChunkSpec>, dtype: DType) -> Array {
+pub fn zeros(
+    shape: &[usize],
+    chunks: impl Into<ChunkSpec>,
+    dtype: DType,
+) -> Result<Array, super::ArrayError> {
     generated("zeros", shape, chunks.into(), dtype, Fill::Constant(0.0))
 }
 
 /// An array of ones.
-pub fn ones(shape: &[usize], chunks: impl Into<ChunkSpec>, dtype: DType) -> Array {
+pub fn ones(
+    shape: &[usize],
+    chunks: impl Into<ChunkSpec>,
+    dtype: DType,
+) -> Result<Array, super::ArrayError> {
     generated("ones", shape, chunks.into(), dtype, Fill::Constant(1.0))
 }
 
@@ -189,6 +210,7 @@ pub fn arange<T: Number>(start: T, stop: T, step: T, chunks: usize) -> Array {
         T::DTYPE,
         Fill::Range { start, step },
     )
+    .expect("a uniform chunk size of at least 1 is valid")
 }
 
 /// `num` evenly spaced `float64` values from `start` to `stop` inclusive
@@ -211,6 +233,7 @@ pub fn linspace(start: f64, stop: f64, num: usize, chunks: usize) -> Array {
             stop,
         },
     )
+    .expect("a uniform chunk size of at least 1 is valid")
 }
 
 /// Uniform `float64` numbers in `[low, high)`; the same seed and chunks give the
@@ -221,7 +244,7 @@ pub fn random_uniform(
     high: f64,
     shape: &[usize],
     chunks: impl Into<ChunkSpec>,
-) -> Array {
+) -> Result<Array, super::ArrayError> {
     generated(
         "uniform",
         shape,
@@ -239,7 +262,7 @@ pub fn random_normal(
     std: f64,
     shape: &[usize],
     chunks: impl Into<ChunkSpec>,
-) -> Array {
+) -> Result<Array, super::ArrayError> {
     generated(
         "normal",
         shape,

@@ -7,7 +7,7 @@
 //! use rask::prelude::*;
 //!
 //! let client = Client::local(LocalCluster::new().workers(2))?;
-//! let x = array::ones(&[1000, 1000], 250, DType::F64);
+//! let x = array::ones(&[1000, 1000], 250, DType::F64)?;
 //! let y = (&x + &x.t()).mean_axis(0)?;
 //! assert_eq!(y.shape(), &[1000]);
 //! let values = y.compute::<f64>(&client)?;
