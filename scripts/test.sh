@@ -17,6 +17,15 @@ if ! command -v cargo-fuzz >/dev/null; then
   cargo install cargo-fuzz --locked --version 0.13.2
 fi
 
+# Python's zarr (with NumPy) writes and reads the stores of the Zarr interop tests.
+venv=target/test-venv
+if ! "$venv/bin/python" -c 'import zarr, numcodecs, numpy' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --upgrade pip
+  "$venv/bin/pip" install --quiet 'zarr>=3,<4' numpy
+fi
+export RASK_TEST_PYTHON="$PWD/$venv/bin/python"
+
 echo "== rustfmt"
 cargo fmt --all -- --check
 

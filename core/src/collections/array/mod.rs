@@ -33,6 +33,7 @@ mod reshape;
 mod scan;
 mod slicing;
 mod summary;
+mod zarr;
 
 pub use blockwise::blockwise;
 pub use chunk::{chunk_from_bytes, Chunk};
@@ -50,6 +51,7 @@ pub use reduction::{ReduceOptions, Reduction};
 pub use reshape::{concatenate, stack};
 pub use slicing::Slice;
 pub use summary::human_bytes;
+pub use zarr::{from_zarr, read_layout, Compression, ZarrLayout, ZarrOptions};
 
 use crate::client::{Client, Error};
 use crate::collections::delayed::{Delayed, Node};
@@ -96,6 +98,16 @@ pub enum ArrayError {
     /// Computing failed on the cluster.
     #[error(transparent)]
     Compute(#[from] Error),
+}
+
+impl ArrayError {
+    /// A failure reading or writing `path`.
+    pub(crate) fn io(path: &std::path::Path, message: impl std::fmt::Display) -> Self {
+        ArrayError::Io {
+            path: path.display().to_string(),
+            message: message.to_string(),
+        }
+    }
 }
 
 /// A lazy, chunked N-dimensional array.
@@ -267,6 +279,28 @@ impl Array {
             .next()
             .copied()
             .ok_or_else(|| ArrayError::Shape("an empty result".into()))
+    }
+
+    /// Runs one task per block that consumes it (a write to storage), made by
+    /// `make(key, index, block)`, and waits for all of them.
+    pub(crate) fn for_each_block(
+        &self,
+        client: &Client,
+        prefix: &str,
+        mut make: impl FnMut(Key, &[usize], &Arc<Node>) -> Arc<Node>,
+    ) -> Result<(), ArrayError> {
+        let token = crate::graph::fresh_token();
+        let tasks: Vec<Delayed<Chunk>> = grid::block_indices(&self.numblocks())
+            .iter()
+            .map(|index| {
+                let key = Key::new(format!("{prefix}-{token}")).indexed(index);
+                Delayed::from_arc(make(key, index, self.block(index)))
+            })
+            .collect();
+        for future in client.compute_many(&tasks)? {
+            future.shared()?;
+        }
+        Ok(())
     }
 
     /// Computes every block and keeps them on the cluster; the returned array

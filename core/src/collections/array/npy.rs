@@ -27,48 +27,48 @@ pub struct NpyHeader {
     pub data_offset: u64,
 }
 
-fn io_error(path: &Path, message: impl std::fmt::Display) -> ArrayError {
-    ArrayError::Io {
-        path: path.display().to_string(),
-        message: message.to_string(),
-    }
-}
-
 /// Reads and checks a `.npy` header.
 pub fn read_header(path: &Path) -> Result<NpyHeader, ArrayError> {
-    let mut file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| ArrayError::io(path, e))?;
     let mut prefix = [0u8; 10];
     file.read_exact(&mut prefix)
-        .map_err(|e| io_error(path, format!("not a .npy file: {e}")))?;
+        .map_err(|e| ArrayError::io(path, format!("not a .npy file: {e}")))?;
     if &prefix[..6] != MAGIC {
-        return Err(io_error(path, "not a .npy file (bad magic)"));
+        return Err(ArrayError::io(path, "not a .npy file (bad magic)"));
     }
     let major = prefix[6];
     let (len, start) = match major {
         1 => (u64::from(u16::from_le_bytes([prefix[8], prefix[9]])), 10u64),
         2 | 3 => {
             let mut more = [0u8; 2];
-            file.read_exact(&mut more).map_err(|e| io_error(path, e))?;
+            file.read_exact(&mut more)
+                .map_err(|e| ArrayError::io(path, e))?;
             (
                 u64::from(u32::from_le_bytes([prefix[8], prefix[9], more[0], more[1]])),
                 12u64,
             )
         }
-        v => return Err(io_error(path, format!(".npy version {v} is not supported"))),
+        v => {
+            return Err(ArrayError::io(
+                path,
+                format!(".npy version {v} is not supported"),
+            ))
+        }
     };
     if len > 1 << 20 {
-        return Err(io_error(
+        return Err(ArrayError::io(
             path,
             format!("a {len}-byte .npy header is too long"),
         ));
     }
     let mut text = vec![0u8; len as usize];
-    file.read_exact(&mut text).map_err(|e| io_error(path, e))?;
+    file.read_exact(&mut text)
+        .map_err(|e| ArrayError::io(path, e))?;
     let text = String::from_utf8_lossy(&text);
     let field = |name: &str| -> Result<String, ArrayError> {
         let at = text
             .find(&format!("'{name}'"))
-            .ok_or_else(|| io_error(path, format!("the header has no '{name}'")))?;
+            .ok_or_else(|| ArrayError::io(path, format!("the header has no '{name}'")))?;
         let rest = &text[at + name.len() + 2..];
         let rest = rest
             .trim_start()
@@ -81,11 +81,11 @@ pub fn read_header(path: &Path) -> Result<NpyHeader, ArrayError> {
     let descr = descr_text
         .strip_prefix('\'')
         .and_then(|r| r.split('\'').next())
-        .ok_or_else(|| io_error(path, "cannot read 'descr'"))?;
+        .ok_or_else(|| ArrayError::io(path, "cannot read 'descr'"))?;
     let dtype = DType::from_npy_descr(descr)
-        .ok_or_else(|| io_error(path, format!("element type {descr:?} is not supported")))?;
+        .ok_or_else(|| ArrayError::io(path, format!("element type {descr:?} is not supported")))?;
     if field("fortran_order")?.starts_with("True") {
-        return Err(io_error(
+        return Err(ArrayError::io(
             path,
             "Fortran-ordered .npy files are not supported",
         ));
@@ -94,14 +94,14 @@ pub fn read_header(path: &Path) -> Result<NpyHeader, ArrayError> {
     let inside = shape_text
         .strip_prefix('(')
         .and_then(|r| r.split(')').next())
-        .ok_or_else(|| io_error(path, "cannot read 'shape'"))?;
+        .ok_or_else(|| ArrayError::io(path, "cannot read 'shape'"))?;
     let shape = inside
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| s.trim_end_matches('L').parse::<usize>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| io_error(path, format!("bad shape ({inside}): {e}")))?;
+        .map_err(|e| ArrayError::io(path, format!("bad shape ({inside}): {e}")))?;
     Ok(NpyHeader {
         dtype,
         shape,
@@ -210,18 +210,18 @@ pub fn from_npy(path: impl AsRef<Path>, chunks: impl Into<ChunkSpec>) -> Result<
     let path = path.as_ref();
     let header = read_header(path)?;
     let length = std::fs::metadata(path)
-        .map_err(|e| io_error(path, e))?
+        .map_err(|e| ArrayError::io(path, e))?
         .len();
     let need = header.data_offset
         + header.shape.iter().product::<usize>() as u64 * header.dtype.itemsize() as u64;
     if length < need {
-        return Err(io_error(
+        return Err(ArrayError::io(
             path,
             format!("the file has {length} bytes; its header needs {need}"),
         ));
     }
     let chunks = grid::normalize(&chunks.into(), &header.shape, header.dtype.itemsize())?;
-    let absolute = std::fs::canonicalize(path).map_err(|e| io_error(path, e))?;
+    let absolute = std::fs::canonicalize(path).map_err(|e| ArrayError::io(path, e))?;
     let block_chunks = chunks.clone();
     Ok(Array::build(
         "from-npy",
@@ -244,27 +244,27 @@ pub fn from_npy(path: impl AsRef<Path>, chunks: impl Into<ChunkSpec>) -> Result<
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Chunk, ArrayError> {
     let path = path.as_ref();
     let header = read_header(path)?;
-    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| ArrayError::io(path, e))?;
     let data = bytes
         .get(header.data_offset as usize..)
-        .ok_or_else(|| io_error(path, "the file ends inside its header"))?;
+        .ok_or_else(|| ArrayError::io(path, "the file ends inside its header"))?;
     let need = header.shape.iter().product::<usize>() * header.dtype.itemsize();
     let data = data.get(..need).ok_or_else(|| {
-        io_error(
+        ArrayError::io(
             path,
             format!("{} data bytes; the header needs {need}", data.len()),
         )
     })?;
-    chunk_from_bytes(header.dtype, &header.shape, data).map_err(|e| io_error(path, e))
+    chunk_from_bytes(header.dtype, &header.shape, data).map_err(|e| ArrayError::io(path, e))
 }
 
 /// Writes a chunk to a `.npy` file.
 pub fn write_npy(path: impl AsRef<Path>, chunk: &Chunk) -> Result<(), ArrayError> {
     let path = path.as_ref();
-    let mut file = std::fs::File::create(path).map_err(|e| io_error(path, e))?;
+    let mut file = std::fs::File::create(path).map_err(|e| ArrayError::io(path, e))?;
     file.write_all(&header_bytes(chunk.dtype(), chunk.shape()))
         .and_then(|()| file.write_all(&chunk.to_le_bytes()))
-        .map_err(|e| io_error(path, e))
+        .map_err(|e| ArrayError::io(path, e))
 }
 
 impl Array {
@@ -275,38 +275,25 @@ impl Array {
         let head = header_bytes(self.dtype(), self.shape());
         let total = head.len() as u64 + self.nbytes() as u64;
         {
-            let mut file = std::fs::File::create(path).map_err(|e| io_error(path, e))?;
-            file.write_all(&head).map_err(|e| io_error(path, e))?;
-            file.set_len(total).map_err(|e| io_error(path, e))?;
+            let mut file = std::fs::File::create(path).map_err(|e| ArrayError::io(path, e))?;
+            file.write_all(&head).map_err(|e| ArrayError::io(path, e))?;
+            file.set_len(total).map_err(|e| ArrayError::io(path, e))?;
         }
-        let absolute = std::fs::canonicalize(path).map_err(|e| io_error(path, e))?;
+        let absolute = std::fs::canonicalize(path).map_err(|e| ArrayError::io(path, e))?;
         let header = NpyHeader {
             dtype: self.dtype(),
             shape: self.shape().to_vec(),
             data_offset: head.len() as u64,
         };
         let chunks = self.chunks().to_vec();
-        let token = crate::graph::fresh_token();
-        let nodes: Vec<_> = grid::block_indices(&self.numblocks())
-            .iter()
-            .map(|index| {
-                let params = kernel::params(Region {
-                    path: absolute.display().to_string(),
-                    header: header.clone(),
-                    offset: grid::block_offset(&chunks, index),
-                    shape: grid::block_shape(&chunks, index),
-                });
-                let key = Key::new(format!("to-npy-{token}")).indexed(index);
-                crate::Delayed::<Chunk>::from_arc(NpyWrite::node(
-                    key,
-                    &params,
-                    vec![self.block(index).clone()],
-                ))
-            })
-            .collect();
-        for future in client.compute_many(&nodes)? {
-            future.shared()?;
-        }
-        Ok(())
+        self.for_each_block(client, "to-npy", |key, index, block| {
+            let params = kernel::params(Region {
+                path: absolute.display().to_string(),
+                header: header.clone(),
+                offset: grid::block_offset(&chunks, index),
+                shape: grid::block_shape(&chunks, index),
+            });
+            NpyWrite::node(key, &params, vec![block.clone()])
+        })
     }
 }

@@ -1,0 +1,146 @@
+//! Zarr stores across implementations: rask writes, rask reads back; Python's
+//! `zarr` package (installed by scripts/test.sh into target/test-venv) writes
+//! format 2 and 3 stores that rask reads, and reads the stores rask writes.
+
+mod support;
+
+use rask::array::{self, Compression, DType, ZarrOptions};
+use rask::prelude::*;
+use std::process::Command;
+use support::TempDir;
+
+/// The Python that has `zarr`: `$RASK_TEST_PYTHON` (set by scripts/test.sh).
+fn python() -> String {
+    let python = std::env::var("RASK_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{}/target/test-venv/bin/python", env!("CARGO_MANIFEST_DIR")));
+    let ok = Command::new(&python)
+        .args(["-c", "import zarr, numcodecs, numpy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{python} cannot import zarr: run scripts/test.sh, which installs it into target/test-venv"
+    );
+    python
+}
+
+fn run_python(script: &str) -> String {
+    let output = Command::new(python())
+        .args(["-c", script])
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+#[test]
+fn rask_reads_what_python_zarr_writes_and_the_reverse() {
+    let dir = TempDir::new("zarr");
+    let root = dir.path().display().to_string();
+    let client = Client::local(LocalCluster::new().workers(2)).unwrap();
+    // Python writes: format 2 gzip and zlib, format 3 gzip and raw, an all-zero
+    // chunk left unwritten (it reads as the fill value), and an int32 and a bool store.
+    run_python(&format!(
+        r#"
+import zarr, numcodecs, numpy as np
+x = np.arange(7 * 9, dtype="f8").reshape(7, 9) / 4.0
+x[:3, :4] = 0.0
+for name, fmt, comp in [("v2gzip", 2, numcodecs.GZip(level=1)), ("v2zlib", 2, numcodecs.Zlib(level=1)),
+                        ("v3gzip", 3, zarr.codecs.GzipCodec(level=1)), ("v3raw", 3, None)]:
+    a = zarr.create_array(store="{root}/" + name, shape=x.shape, chunks=(3, 4), dtype="f8",
+                          zarr_format=fmt, compressors=comp)
+    a[:] = x
+i = zarr.create_array(store="{root}/ints", shape=(10,), chunks=(4,), dtype="i4", zarr_format=3, compressors=None)
+i[:] = np.arange(10, dtype="i4") - 5
+b = zarr.create_array(store="{root}/flags", shape=(5, 2), chunks=(2, 2), dtype="bool", zarr_format=2, compressors=None)
+b[:] = np.arange(10).reshape(5, 2) % 3 == 0
+"#
+    ));
+    let expected = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[7, 9]), |i| {
+        if i[0] < 3 && i[1] < 4 {
+            0.0
+        } else {
+            (i[0] * 9 + i[1]) as f64 / 4.0
+        }
+    });
+    for name in ["v2gzip", "v2zlib", "v3gzip", "v3raw"] {
+        let x = array::from_zarr(dir.path().join(name)).unwrap();
+        assert_eq!(x.chunks(), &[vec![3, 3, 1], vec![4, 4, 1]], "{name}");
+        assert_eq!(x.compute::<f64>(&client).unwrap(), expected, "{name}");
+    }
+    let ints = array::from_zarr(dir.path().join("ints")).unwrap();
+    assert_eq!(ints.dtype(), DType::I32);
+    let ints: Vec<i32> = ints
+        .compute::<i32>(&client)
+        .unwrap()
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(ints, (-5..5).collect::<Vec<i32>>());
+    let flags = array::from_zarr(dir.path().join("flags")).unwrap();
+    assert_eq!(
+        flags
+            .compute::<bool>(&client)
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        (0..10).map(|i| i % 3 == 0).collect::<Vec<_>>()
+    );
+
+    // rask writes both formats (irregular chunks become regular); rask and Python read them.
+    let data = array::arange(0i64, 11 * 6, 1, 66)
+        .reshape(&[11, 6])
+        .unwrap()
+        .rechunk(vec![vec![4, 4, 3], vec![5, 1]])
+        .unwrap()
+        .astype(DType::F32);
+    let want = data.compute::<f32>(&client).unwrap();
+    for (name, format, compression) in [
+        ("out2", 2, Compression::Zlib(3)),
+        ("out3", 3, Compression::Gzip(1)),
+        ("out3raw", 3, Compression::None),
+    ] {
+        let path = dir.path().join(name);
+        data.to_zarr(
+            &path,
+            &client,
+            ZarrOptions {
+                format,
+                compression,
+            },
+        )
+        .unwrap();
+        let back = array::from_zarr(&path).unwrap();
+        assert_eq!(back.compute::<f32>(&client).unwrap(), want, "{name}");
+        let printed = run_python(&format!(
+            r#"
+import zarr, numpy as np
+a = zarr.open_array("{}", mode="r")
+assert a.dtype == np.float32, a.dtype
+print(a.shape, float(a[:].sum()), a[10, 5], a.chunks)
+"#,
+            path.display()
+        ));
+        assert_eq!(printed.trim(), "(11, 6) 2145.0 65.0 (4, 5)", "{name}");
+    }
+
+    // Broken metadata is an error naming the file and the place.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("zarr.json"),
+        "{\"zarr_format\": 3,\n \"shape\": [1,}",
+    )
+    .unwrap();
+    let error = array::from_zarr(&broken).unwrap_err().to_string();
+    assert!(
+        error.contains("zarr.json") && error.contains("line 2"),
+        "{error}"
+    );
+}
