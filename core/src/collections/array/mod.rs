@@ -100,6 +100,17 @@ pub enum ArrayError {
     Compute(#[from] Error),
 }
 
+/// Bytes of `shape` elements of `itemsize` bytes; `None` if that overflows.
+pub(crate) fn checked_bytes(shape: &[usize], itemsize: usize) -> Option<u64> {
+    shape
+        .iter()
+        .try_fold(itemsize as u64, |n, &d| n.checked_mul(d as u64))
+}
+
+/// The largest chunk a file's metadata may announce (a bigger one is refused
+/// rather than allocated).
+pub(crate) const MAX_CHUNK_BYTES: u64 = 16 << 30;
+
 impl ArrayError {
     /// A failure reading or writing `path`.
     pub(crate) fn io(path: &std::path::Path, message: impl std::fmt::Display) -> Self {

@@ -212,8 +212,9 @@ pub fn from_npy(path: impl AsRef<Path>, chunks: impl Into<ChunkSpec>) -> Result<
     let length = std::fs::metadata(path)
         .map_err(|e| ArrayError::io(path, e))?
         .len();
-    let need = header.data_offset
-        + header.shape.iter().product::<usize>() as u64 * header.dtype.itemsize() as u64;
+    let need = super::checked_bytes(&header.shape, header.dtype.itemsize())
+        .and_then(|n| n.checked_add(header.data_offset))
+        .ok_or_else(|| ArrayError::io(path, format!("shape {:?} is too large", header.shape)))?;
     if length < need {
         return Err(ArrayError::io(
             path,
@@ -248,7 +249,9 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Chunk, ArrayError> {
     let data = bytes
         .get(header.data_offset as usize..)
         .ok_or_else(|| ArrayError::io(path, "the file ends inside its header"))?;
-    let need = header.shape.iter().product::<usize>() * header.dtype.itemsize();
+    let need = super::checked_bytes(&header.shape, header.dtype.itemsize())
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| ArrayError::io(path, format!("shape {:?} is too large", header.shape)))?;
     let data = data.get(..need).ok_or_else(|| {
         ArrayError::io(
             path,

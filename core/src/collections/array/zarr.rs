@@ -397,7 +397,12 @@ pub fn from_zarr(path: impl AsRef<Path>) -> Result<Array, ArrayError> {
         .map_err(|e| ArrayError::io(path, e))?
         .display()
         .to_string();
-    if layout.chunks.len() != layout.shape.len() || layout.chunks.contains(&0) {
+    let chunk_bytes = super::checked_bytes(&layout.chunks, layout.dtype.itemsize());
+    if layout.chunks.len() != layout.shape.len()
+        || layout.chunks.contains(&0)
+        || super::checked_bytes(&layout.shape, layout.dtype.itemsize()).is_none()
+        || chunk_bytes.is_none_or(|n| n > super::MAX_CHUNK_BYTES)
+    {
         return Err(ArrayError::io(
             path,
             format!(
