@@ -111,7 +111,8 @@ impl Chunk {
         self.len() * self.dtype().itemsize()
     }
 
-    /// The chunk with every element cast to `dtype` (shared when it already is).
+    /// A copy of the chunk with every element cast to `dtype` (see
+    /// [`Chunk::into_dtype`] to avoid the copy when it already has that type).
     pub fn astype(&self, dtype: DType) -> Chunk {
         if self.dtype() == dtype {
             return self.clone();
