@@ -6,12 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fraction="${1:-1}"
-venv=benches/.venv
-if ! "$venv/bin/python" -c 'import dask.array, numpy' 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --upgrade pip
-  "$venv/bin/pip" install --quiet 'dask[distributed,array]' numpy
-fi
+. benches/venv.sh
 cargo build --release --locked --quiet
 rask=$(./target/release/rask arraybench --fraction "$fraction" --workers 1 --threads 2 --json)
 dask=$("$venv/bin/python" benches/dask_arraybench.py "$fraction" 2 2>/dev/null | tail -n 1)

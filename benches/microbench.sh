@@ -7,12 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-20000}"
-venv=benches/.venv
-if ! "$venv/bin/python" -c 'import dask.distributed' 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --upgrade pip
-  "$venv/bin/pip" install --quiet 'dask[distributed]'
-fi
+. benches/venv.sh
 cargo build --release --locked --quiet
 rask=$(./target/release/rask microbench --tasks "$n" --workers 2 --threads 1 --json)
 # A million tasks: throughput at scale, and the scheduler state's memory per task.

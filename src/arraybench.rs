@@ -19,10 +19,10 @@ pub struct Args {
     #[arg(long, default_value_t = 1.0)]
     fraction: f64,
     /// Workers in the local cluster.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 1)]
     workers: usize,
     /// Threads per worker.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 2)]
     threads: usize,
     /// Run only these workloads (1-5), e.g. `--only 2,5`.
     #[arg(long, value_delimiter = ',')]

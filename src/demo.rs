@@ -15,10 +15,10 @@ pub struct Args {
     #[arg(long, default_value_t = 10_000)]
     leaves: u64,
     /// Workers in the local cluster (default: one per core).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::counts::at_least_one)]
     workers: Option<usize>,
     /// Threads per worker.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 1)]
     threads: usize,
 }
 

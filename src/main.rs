@@ -1,6 +1,7 @@
 //! The `rask` command line.
 
 mod arraybench;
+mod counts;
 mod demo;
 mod microbench;
 mod nanny;

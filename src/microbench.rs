@@ -15,10 +15,10 @@ pub struct Args {
     #[arg(long, default_value_t = 100_000)]
     tasks: u64,
     /// Workers in the local cluster.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 2)]
     workers: usize,
     /// Threads per worker.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 1)]
     threads: usize,
     /// Print one JSON line instead of text.
     #[arg(long)]

@@ -58,7 +58,18 @@ fn bad_arguments_fail_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--leaves"));
 
-    let out = rask(&["demo", "--threads", "0"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("threads_per_worker must be at least 1"));
+    // Zero threads or workers would leave a local cluster waiting forever.
+    for args in [
+        ["demo", "--threads", "0"],
+        ["arraybench", "--workers", "0"],
+        ["microbench", "--workers", "0"],
+    ] {
+        let out = rask(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(args[1]) && stderr.contains("must be at least 1"),
+            "{stderr}"
+        );
+    }
 }
