@@ -6,36 +6,10 @@ mod support;
 
 use rask::array::{self, Compression, DType, ZarrOptions};
 use rask::prelude::*;
-use std::process::Command;
 use support::TempDir;
 
-/// The Python that has `zarr`: `$RASK_TEST_PYTHON` (set by scripts/test.sh).
-fn python() -> String {
-    let python = std::env::var("RASK_TEST_PYTHON")
-        .unwrap_or_else(|_| format!("{}/target/test-venv/bin/python", env!("CARGO_MANIFEST_DIR")));
-    let ok = Command::new(&python)
-        .args(["-c", "import zarr, numcodecs, numpy"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{python} cannot import zarr: run scripts/test.sh, which installs it into target/test-venv"
-    );
-    python
-}
-
 fn run_python(script: &str) -> String {
-    let output = Command::new(python())
-        .args(["-c", script])
-        .output()
-        .expect("python runs");
-    assert!(
-        output.status.success(),
-        "python failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).to_string()
+    support::run_python(script, &[])
 }
 
 #[test]
@@ -43,7 +17,8 @@ fn rask_reads_what_python_zarr_writes_and_the_reverse() {
     let dir = TempDir::new("zarr");
     let root = dir.path().display().to_string();
     let client = Client::local(LocalCluster::new().workers(2)).unwrap();
-    // Python writes: format 2 gzip and zlib, format 3 gzip and raw, an all-zero
+    // Python writes: format 2 gzip and zlib, format 3 gzip and raw, both formats
+    // with zarr's default codec, an all-zero
     // chunk left unwritten (it reads as the fill value), and an int32 and a bool store.
     run_python(&format!(
         r#"
@@ -51,7 +26,8 @@ import zarr, numcodecs, numpy as np
 x = np.arange(7 * 9, dtype="f8").reshape(7, 9) / 4.0
 x[:3, :4] = 0.0
 for name, fmt, comp in [("v2gzip", 2, numcodecs.GZip(level=1)), ("v2zlib", 2, numcodecs.Zlib(level=1)),
-                        ("v3gzip", 3, zarr.codecs.GzipCodec(level=1)), ("v3raw", 3, None)]:
+                        ("v3gzip", 3, zarr.codecs.GzipCodec(level=1)), ("v3raw", 3, None),
+                        ("v2default", 2, "auto"), ("v3default", 3, "auto")]:
     a = zarr.create_array(store="{root}/" + name, shape=x.shape, chunks=(3, 4), dtype="f8",
                           zarr_format=fmt, compressors=comp)
     a[:] = x
@@ -68,7 +44,15 @@ b[:] = np.arange(10).reshape(5, 2) % 3 == 0
             (i[0] * 9 + i[1]) as f64 / 4.0
         }
     });
-    for name in ["v2gzip", "v2zlib", "v3gzip", "v3raw"] {
+    // "auto" is zarr's default codec: zstd, in both formats.
+    for name in [
+        "v2gzip",
+        "v2zlib",
+        "v3gzip",
+        "v3raw",
+        "v2default",
+        "v3default",
+    ] {
         let x = array::from_zarr(dir.path().join(name)).unwrap();
         assert_eq!(x.chunks(), &[vec![3, 3, 1], vec![4, 4, 1]], "{name}");
         assert_eq!(x.compute::<f64>(&client).unwrap(), expected, "{name}");
@@ -105,6 +89,8 @@ b[:] = np.arange(10).reshape(5, 2) % 3 == 0
         ("out2", 2, Compression::Zlib(3)),
         ("out3", 3, Compression::Gzip(1)),
         ("out3raw", 3, Compression::None),
+        ("out2zstd", 2, Compression::Zstd(0)),
+        ("out3zstd", 3, Compression::Zstd(0)),
     ] {
         let path = dir.path().join(name);
         data.to_zarr(

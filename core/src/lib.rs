@@ -29,6 +29,7 @@ pub mod comm;
 pub mod coordination;
 pub mod diagnostics;
 pub mod graph;
+pub mod io;
 pub mod ops;
 pub mod scheduler;
 pub mod value;

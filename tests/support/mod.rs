@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod object_stores;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -225,25 +227,61 @@ impl Cluster {
 
     /// An HTTP GET or POST on the dashboard port; returns (status, body).
     pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        use std::io::{Read, Write};
-        let host = self.dashboard.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(host).expect("dashboard port");
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_string();
-        (status, body)
+        http(
+            self.dashboard.trim_start_matches("http://"),
+            method,
+            path,
+            body,
+        )
     }
+}
+
+/// One HTTP/1.1 request with a JSON body to `host` ("ip:port"), unsigned;
+/// returns (status, body).
+pub fn http(host: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(host).expect("server port");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// The test venv's Python: `$RASK_TEST_PYTHON` (set by scripts/test.sh, which
+/// installs zarr, moto, boto3 and fake-gcs-server into target/test-venv).
+pub fn python() -> PathBuf {
+    std::env::var("RASK_TEST_PYTHON").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python"),
+        PathBuf::from,
+    )
+}
+
+/// Runs a Python script with extra environment; returns its stdout, failing
+/// the test with its output if it fails.
+pub fn run_python(script: &str, env: &[(String, String)]) -> String {
+    let output = Command::new(python())
+        .args(["-c", script])
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/test.sh)", python().display()));
+    assert!(
+        output.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
 }

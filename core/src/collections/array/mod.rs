@@ -51,7 +51,7 @@ pub use reduction::{ReduceOptions, Reduction};
 pub use reshape::{concatenate, stack};
 pub use slicing::Slice;
 pub use summary::human_bytes;
-pub use zarr::{from_zarr, read_layout, Compression, ZarrLayout, ZarrOptions};
+pub use zarr::{from_zarr, read_layout, Compression, IntoLocation, ZarrLayout, ZarrOptions};
 
 use crate::client::{Client, Error};
 use crate::collections::delayed::{Delayed, Node};
@@ -114,9 +114,23 @@ pub(crate) const MAX_CHUNK_BYTES: u64 = 16 << 30;
 impl ArrayError {
     /// A failure reading or writing `path`.
     pub(crate) fn io(path: &std::path::Path, message: impl std::fmt::Display) -> Self {
+        Self::at(path.display(), message)
+    }
+
+    /// A failure reading or writing `location` (a path or URL).
+    pub(crate) fn at(location: impl std::fmt::Display, message: impl std::fmt::Display) -> Self {
         ArrayError::Io {
-            path: path.display().to_string(),
+            path: location.to_string(),
             message: message.to_string(),
+        }
+    }
+}
+
+impl From<crate::io::StoreError> for ArrayError {
+    fn from(e: crate::io::StoreError) -> Self {
+        ArrayError::Io {
+            path: e.location,
+            message: e.message,
         }
     }
 }

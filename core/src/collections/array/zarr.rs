@@ -1,8 +1,9 @@
-//! Zarr arrays (format 2 and 3) on local paths: `from_zarr` reads each block's
-//! chunk file on its worker, `to_zarr` has every block write its own chunk file.
-//! Chunks are stored raw or gzip/zlib-compressed; missing chunk files read as the
-//! fill value. rask's blocks are the store's chunks (edge chunks are padded on
-//! disk, as Zarr requires).
+//! Zarr arrays (format 2 and 3) on local paths and object stores (any
+//! [`Location`]: `s3://`, `gs://`, `memory://`): `from_zarr` reads each block's
+//! chunk on its worker, `to_zarr` has every block write its own chunk. Chunks
+//! are stored raw or gzip/zlib/zstd-compressed; missing chunks read as the fill
+//! value. rask's blocks are the store's chunks (edge chunks are padded in the
+//! store, as Zarr requires).
 
 use super::chunk::{chunk_from_bytes, with_chunk, Chunk};
 use super::dtype::{DType, Element};
@@ -11,6 +12,7 @@ use super::kernel::{self, chunk_at, fail, kernel, output};
 use super::{Array, ArrayError};
 use crate::client::Client;
 use crate::graph::Key;
+use crate::io::{Location, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 use std::io::{Read, Write};
@@ -25,6 +27,9 @@ pub enum Compression {
     Gzip(u32),
     /// zlib (numcodecs' `Zlib`, Zarr format 2 only), at this level.
     Zlib(u32),
+    /// Zstandard (Zarr's `zstd` codec, numcodecs' `Zstd`; Python zarr's
+    /// default). Any level reads; rask writes at zstd's fastest level.
+    Zstd(i32),
 }
 
 /// How `to_zarr` writes.
@@ -48,7 +53,7 @@ impl Default for ZarrOptions {
 /// What a Zarr array's metadata says, and where its chunks live.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ZarrLayout {
-    /// The store's directory.
+    /// The store: a local directory or an object-store URL.
     pub path: String,
     /// 2 or 3.
     pub format: u8,
@@ -91,7 +96,7 @@ fn fill_value(value: &Json) -> f64 {
     }
 }
 
-fn usizes(value: &Json, what: &str, path: &Path) -> Result<Vec<usize>, ArrayError> {
+fn usizes(value: &Json, what: &str, path: &Location) -> Result<Vec<usize>, ArrayError> {
     value
         .as_array()
         .and_then(|list| {
@@ -99,10 +104,10 @@ fn usizes(value: &Json, what: &str, path: &Path) -> Result<Vec<usize>, ArrayErro
                 .map(|v| v.as_u64().map(|n| n as usize))
                 .collect()
         })
-        .ok_or_else(|| ArrayError::io(path, format!("'{what}' is not a list of lengths")))
+        .ok_or_else(|| ArrayError::at(path, format!("'{what}' is not a list of lengths")))
 }
 
-fn compression_v2(value: &Json, path: &Path) -> Result<Compression, ArrayError> {
+fn compression_v2(value: &Json, path: &Location) -> Result<Compression, ArrayError> {
     if value.is_null() {
         return Ok(Compression::None);
     }
@@ -110,53 +115,118 @@ fn compression_v2(value: &Json, path: &Path) -> Result<Compression, ArrayError> 
     match value["id"].as_str() {
         Some("gzip") => Ok(Compression::Gzip(level)),
         Some("zlib") => Ok(Compression::Zlib(level)),
-        other => Err(ArrayError::io(
+        Some("zstd") => Ok(Compression::Zstd(
+            value["level"].as_i64().unwrap_or(0) as i32
+        )),
+        other => Err(ArrayError::at(
             path,
-            format!("compressor {other:?} is not supported (gzip, zlib or none)"),
+            format!("compressor {other:?} is not supported (gzip, zlib, zstd or none)"),
         )),
     }
 }
 
-/// Reads a Zarr array's metadata (`zarr.json` or `.zarray`).
-pub fn read_layout(path: impl AsRef<Path>) -> Result<ZarrLayout, ArrayError> {
-    let path = path.as_ref();
-    let root = path.display().to_string();
-    let v3 = path.join("zarr.json");
-    if v3.exists() {
-        let text = std::fs::read_to_string(&v3).map_err(|e| ArrayError::io(&v3, e))?;
-        let meta: Json = serde_json::from_str(&text).map_err(|e| {
-            ArrayError::io(
-                &v3,
-                format!("line {}, column {}: {e}", e.line(), e.column()),
-            )
-        })?;
+/// Anything that names a store: a path, or a string [`Location::parse`] reads
+/// (`s3://bucket/x.zarr`, `gs://…`, `memory://…`, `file://…`, a plain path).
+pub trait IntoLocation {
+    /// Parses or wraps the location.
+    fn into_location(self) -> Result<Location, StoreError>;
+}
+
+impl IntoLocation for &str {
+    fn into_location(self) -> Result<Location, StoreError> {
+        Location::parse(self)
+    }
+}
+
+impl IntoLocation for &String {
+    fn into_location(self) -> Result<Location, StoreError> {
+        Location::parse(self)
+    }
+}
+
+impl IntoLocation for String {
+    fn into_location(self) -> Result<Location, StoreError> {
+        Location::parse(&self)
+    }
+}
+
+impl IntoLocation for &Path {
+    fn into_location(self) -> Result<Location, StoreError> {
+        Ok(Location::Local(self.to_path_buf()))
+    }
+}
+
+impl IntoLocation for &PathBuf {
+    fn into_location(self) -> Result<Location, StoreError> {
+        Ok(Location::Local(self.clone()))
+    }
+}
+
+impl IntoLocation for PathBuf {
+    fn into_location(self) -> Result<Location, StoreError> {
+        Ok(Location::Local(self))
+    }
+}
+
+impl IntoLocation for Location {
+    fn into_location(self) -> Result<Location, StoreError> {
+        Ok(self)
+    }
+}
+
+impl IntoLocation for &Location {
+    fn into_location(self) -> Result<Location, StoreError> {
+        Ok(self.clone())
+    }
+}
+
+/// Parses a metadata document, naming the file and line of a syntax error.
+fn parse_json(bytes: &[u8], file: &Location) -> Result<Json, ArrayError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ArrayError::at(
+            file,
+            format!("line {}, column {}: {e}", e.line(), e.column()),
+        )
+    })
+}
+
+/// Reads a Zarr array's metadata (`zarr.json` or `.zarray`) from a local
+/// directory or an object-store prefix.
+pub fn read_layout(store: impl IntoLocation) -> Result<ZarrLayout, ArrayError> {
+    let store = store.into_location()?;
+    let root = store.to_url()?;
+    let v3 = store.join("zarr.json");
+    if let Some(bytes) = v3.read()? {
+        let meta = parse_json(&bytes, &v3)?;
         if meta["node_type"] != "array" {
-            return Err(ArrayError::io(
+            return Err(ArrayError::at(
                 &v3,
                 "not an array (node_type is not \"array\")",
             ));
         }
         let data_type = meta["data_type"].as_str().unwrap_or("?");
         let dtype = v3_dtype(data_type).ok_or_else(|| {
-            ArrayError::io(&v3, format!("data type {data_type:?} is not supported"))
+            ArrayError::at(&v3, format!("data type {data_type:?} is not supported"))
         })?;
         let mut compression = Compression::None;
         for codec in meta["codecs"].as_array().into_iter().flatten() {
+            let config = &codec["configuration"];
             match codec["name"].as_str() {
                 Some("bytes") => {
-                    if codec["configuration"]["endian"].as_str() == Some("big") {
-                        return Err(ArrayError::io(&v3, "big-endian chunks are not supported"));
+                    if config["endian"].as_str() == Some("big") {
+                        return Err(ArrayError::at(&v3, "big-endian chunks are not supported"));
                     }
                 }
                 Some("gzip") => {
-                    compression = Compression::Gzip(
-                        codec["configuration"]["level"].as_u64().unwrap_or(1) as u32,
-                    )
+                    compression = Compression::Gzip(config["level"].as_u64().unwrap_or(1) as u32)
+                }
+                Some("zstd") => {
+                    compression = Compression::Zstd(config["level"].as_i64().unwrap_or(0) as i32)
                 }
                 other => {
-                    return Err(ArrayError::io(
+                    return Err(ArrayError::at(
                         &v3,
-                        format!("codec {other:?} is not supported (bytes, gzip)"),
+                        format!("codec {other:?} is not supported (bytes, gzip, zstd)"),
                     ))
                 }
             }
@@ -181,26 +251,22 @@ pub fn read_layout(path: impl AsRef<Path>) -> Result<ZarrLayout, ArrayError> {
             prefixed: encoding["name"] != "v2",
         });
     }
-    let v2 = path.join(".zarray");
-    let text = std::fs::read_to_string(&v2)
-        .map_err(|e| ArrayError::io(path, format!("no zarr.json or .zarray: {e}")))?;
-    let meta: Json = serde_json::from_str(&text).map_err(|e| {
-        ArrayError::io(
-            &v2,
-            format!("line {}, column {}: {e}", e.line(), e.column()),
-        )
-    })?;
+    let v2 = store.join(".zarray");
+    let bytes = v2
+        .read()?
+        .ok_or_else(|| ArrayError::at(&store, "no zarr.json or .zarray: not a Zarr array"))?;
+    let meta = parse_json(&bytes, &v2)?;
     let descr = meta["dtype"].as_str().unwrap_or("?");
     let dtype = DType::from_npy_descr(descr)
-        .ok_or_else(|| ArrayError::io(&v2, format!("dtype {descr:?} is not supported")))?;
+        .ok_or_else(|| ArrayError::at(&v2, format!("dtype {descr:?} is not supported")))?;
     if meta["order"].as_str() == Some("F") {
-        return Err(ArrayError::io(
+        return Err(ArrayError::at(
             &v2,
             "Fortran-ordered chunks are not supported",
         ));
     }
     if !meta["filters"].is_null() && meta["filters"].as_array().is_none_or(|f| !f.is_empty()) {
-        return Err(ArrayError::io(&v2, "filters are not supported"));
+        return Err(ArrayError::at(&v2, "filters are not supported"));
     }
     Ok(ZarrLayout {
         path: root,
@@ -218,9 +284,7 @@ pub fn read_layout(path: impl AsRef<Path>) -> Result<ZarrLayout, ArrayError> {
     })
 }
 
-fn write_layout(layout: &ZarrLayout) -> Result<(), ArrayError> {
-    let dir = Path::new(&layout.path);
-    std::fs::create_dir_all(dir).map_err(|e| ArrayError::io(dir, e))?;
+fn write_layout(store: &Location, layout: &ZarrLayout) -> Result<(), ArrayError> {
     let fill = if layout.dtype == DType::Bool {
         json!(layout.fill != 0.0)
     } else if layout.dtype.is_float() {
@@ -230,8 +294,14 @@ fn write_layout(layout: &ZarrLayout) -> Result<(), ArrayError> {
     };
     let (file, meta) = if layout.format == 3 {
         let mut codecs = vec![json!({"name": "bytes", "configuration": {"endian": "little"}})];
-        if let Compression::Gzip(level) = layout.compression {
-            codecs.push(json!({"name": "gzip", "configuration": {"level": level}}));
+        match layout.compression {
+            Compression::Gzip(level) => {
+                codecs.push(json!({"name": "gzip", "configuration": {"level": level}}))
+            }
+            Compression::Zstd(level) => codecs.push(
+                json!({"name": "zstd", "configuration": {"level": level, "checksum": false}}),
+            ),
+            Compression::None | Compression::Zlib(_) => {}
         }
         (
             "zarr.json",
@@ -252,6 +322,7 @@ fn write_layout(layout: &ZarrLayout) -> Result<(), ArrayError> {
             Compression::None => Json::Null,
             Compression::Gzip(level) => json!({"id": "gzip", "level": level}),
             Compression::Zlib(level) => json!({"id": "zlib", "level": level}),
+            Compression::Zstd(level) => json!({"id": "zstd", "level": level}),
         };
         (
             ".zarray",
@@ -268,32 +339,30 @@ fn write_layout(layout: &ZarrLayout) -> Result<(), ArrayError> {
             }),
         )
     };
-    let target = dir.join(file);
-    std::fs::write(
-        &target,
-        serde_json::to_string_pretty(&meta).unwrap_or_default(),
-    )
-    .map_err(|e| ArrayError::io(&target, e))
+    let text = serde_json::to_string_pretty(&meta).unwrap_or_default();
+    Ok(store.join(file).write(text.into_bytes())?)
 }
 
 impl ZarrLayout {
-    /// The file holding chunk `index`.
-    pub fn chunk_path(&self, index: &[usize]) -> PathBuf {
+    /// The key of chunk `index` inside the store (`c/0/1`, `0.1`, …).
+    pub fn chunk_key(&self, index: &[usize]) -> String {
         let mut key: Vec<String> = index.iter().map(|i| i.to_string()).collect();
         if key.is_empty() {
             key.push("0".into());
         }
         let name = key.join(&self.separator);
-        let name = if self.prefixed {
-            if index.is_empty() {
-                "c".to_string()
-            } else {
-                format!("c{}{name}", self.separator)
-            }
-        } else {
+        if !self.prefixed {
             name
-        };
-        Path::new(&self.path).join(name)
+        } else if index.is_empty() {
+            "c".to_string()
+        } else {
+            format!("c{}{name}", self.separator)
+        }
+    }
+
+    /// Where chunk `index` lives.
+    pub fn chunk_location(&self, index: &[usize]) -> Result<Location, StoreError> {
+        Ok(Location::parse(&self.path)?.join(&self.chunk_key(index)))
     }
 }
 
@@ -305,12 +374,29 @@ struct Block {
     shape: Vec<usize>,
 }
 
-fn decompress(compression: Compression, bytes: Vec<u8>) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
+/// Decodes a chunk that should hold `expected` bytes.
+fn decompress(
+    compression: Compression,
+    bytes: Vec<u8>,
+    expected: usize,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(expected);
     match compression {
         Compression::None => return Ok(bytes),
-        Compression::Gzip(_) => flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut out)?,
-        Compression::Zlib(_) => flate2::read::ZlibDecoder::new(&bytes[..]).read_to_end(&mut out)?,
+        Compression::Gzip(_) => flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .map_err(|e| e.to_string())?,
+        Compression::Zlib(_) => flate2::read::ZlibDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .map_err(|e| e.to_string())?,
+        Compression::Zstd(_) => {
+            out.resize(expected, 0);
+            let written = ruzstd::decoding::FrameDecoder::new()
+                .decode_all(&bytes, &mut out)
+                .map_err(|e| format!("zstd: {e}"))?;
+            out.truncate(written);
+            written
+        }
     };
     Ok(out)
 }
@@ -330,6 +416,10 @@ fn compress(compression: Compression, bytes: &[u8]) -> std::io::Result<Vec<u8>> 
             encoder.write_all(bytes)?;
             encoder.finish()
         }
+        Compression::Zstd(_) => Ok(ruzstd::encoding::compress_to_vec(
+            bytes,
+            ruzstd::encoding::CompressionLevel::Fastest,
+        )),
     }
 }
 
@@ -342,27 +432,25 @@ fn cut(chunk: &Chunk, shape: &[usize]) -> Chunk {
 }
 
 kernel! {
-    /// Reads one chunk file (or the fill value when it is missing).
+    /// Reads one chunk (or the fill value when it is missing).
     ZarrRead(Block) => |b, _| {
-        let file = b.layout.chunk_path(&b.index);
-        let full = match std::fs::read(&file) {
-            Ok(bytes) => {
-                let raw = decompress(b.layout.compression, bytes)
-                    .map_err(|e| fail(format!("{}: {e}", file.display())))?;
+        let file = b.layout.chunk_location(&b.index).map_err(|e| fail(e.to_string()))?;
+        let full = match file.read().map_err(|e| fail(e.to_string()))? {
+            Some(bytes) => {
+                let expected = b.layout.chunks.iter().product::<usize>() * b.layout.dtype.itemsize();
+                let raw = decompress(b.layout.compression, bytes, expected)
+                    .map_err(|e| fail(format!("{file}: {e}")))?;
                 chunk_from_bytes(b.layout.dtype, &b.layout.chunks, &raw)
-                    .map_err(|e| fail(format!("{}: {e}", file.display())))?
+                    .map_err(|e| fail(format!("{file}: {e}")))?
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return output(Chunk::full(b.layout.dtype, &b.shape, b.layout.fill));
-            }
-            Err(e) => return Err(fail(format!("{}: {e}", file.display()))),
+            None => return output(Chunk::full(b.layout.dtype, &b.shape, b.layout.fill)),
         };
         output(if b.shape == b.layout.chunks { full } else { cut(&full, &b.shape) })
     }
 }
 
 kernel! {
-    /// Writes one block as a chunk file (edge blocks padded with the fill value).
+    /// Writes one block as a chunk (edge blocks padded with the fill value).
     ZarrWrite(Block) => |b, inputs| {
         let chunk = chunk_at(inputs, 0)?.astype(b.layout.dtype);
         let full = if chunk.shape() == b.layout.chunks.as_slice() {
@@ -377,34 +465,29 @@ kernel! {
             });
             padded
         };
-        let file = b.layout.chunk_path(&b.index);
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| fail(format!("{}: {e}", parent.display())))?;
-        }
+        let file = b.layout.chunk_location(&b.index).map_err(|e| fail(e.to_string()))?;
         let bytes = compress(b.layout.compression, &full.to_le_bytes())
-            .map_err(|e| fail(format!("{}: {e}", file.display())))?;
-        std::fs::write(&file, &bytes).map_err(|e| fail(format!("{}: {e}", file.display())))?;
-        output(Chunk::I64(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[]), bytes.len() as i64)))
+            .map_err(|e| fail(format!("{file}: {e}")))?;
+        let written = bytes.len() as i64;
+        file.write(bytes).map_err(|e| fail(e.to_string()))?;
+        output(Chunk::I64(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[]), written)))
     }
 }
 
-/// A lazy array over a Zarr store on a local path; its blocks are the store's
-/// chunks, each read on the worker that needs it.
-pub fn from_zarr(path: impl AsRef<Path>) -> Result<Array, ArrayError> {
-    let path = path.as_ref();
-    let mut layout = read_layout(path)?;
-    layout.path = std::fs::canonicalize(path)
-        .map_err(|e| ArrayError::io(path, e))?
-        .display()
-        .to_string();
+/// A lazy array over a Zarr store (a local directory, or a prefix in S3, GCS
+/// or memory); its blocks are the store's chunks, each read on the worker that
+/// needs it.
+pub fn from_zarr(store: impl IntoLocation) -> Result<Array, ArrayError> {
+    let store = store.into_location()?;
+    let layout = read_layout(&store)?;
     let chunk_bytes = super::checked_bytes(&layout.chunks, layout.dtype.itemsize());
     if layout.chunks.len() != layout.shape.len()
         || layout.chunks.contains(&0)
         || super::checked_bytes(&layout.shape, layout.dtype.itemsize()).is_none()
         || chunk_bytes.is_none_or(|n| n > super::MAX_CHUNK_BYTES)
     {
-        return Err(ArrayError::io(
-            path,
+        return Err(ArrayError::at(
+            &store,
             format!(
                 "chunk shape {:?} for shape {:?}",
                 layout.chunks, layout.shape
@@ -434,36 +517,36 @@ pub fn from_zarr(path: impl AsRef<Path>) -> Result<Array, ArrayError> {
 }
 
 impl Array {
-    /// Writes the array as a Zarr store at `path` (a directory): the client
-    /// writes the metadata, every block writes its own chunk file. Irregular
-    /// chunks are first made regular (the largest chunk shape).
+    /// Writes the array as a Zarr store at `store` (a local directory, or a
+    /// prefix such as `s3://bucket/x.zarr`): the client writes the metadata,
+    /// every block writes its own chunk. Irregular chunks are first made
+    /// regular (the largest chunk shape).
     pub fn to_zarr(
         &self,
-        path: impl AsRef<Path>,
+        store: impl IntoLocation,
         client: &Client,
         options: ZarrOptions,
     ) -> Result<(), ArrayError> {
-        let path = path.as_ref();
+        let store = store.into_location()?;
         if options.format != 2 && options.format != 3 {
-            return Err(ArrayError::io(
-                path,
+            return Err(ArrayError::at(
+                &store,
                 format!("Zarr format {} (2 or 3)", options.format),
             ));
         }
         if options.format == 3 && matches!(options.compression, Compression::Zlib(_)) {
-            return Err(ArrayError::io(
-                path,
-                "Zarr format 3 has no zlib codec; use gzip",
+            return Err(ArrayError::at(
+                &store,
+                "Zarr format 3 has no zlib codec; use gzip or zstd",
             ));
         }
         let chunk_shape: Vec<usize> = self.chunksize().iter().map(|&c| c.max(1)).collect();
         let regular = self.rechunk(ChunkSpec::PerAxis(chunk_shape.clone()))?;
-        std::fs::create_dir_all(path).map_err(|e| ArrayError::io(path, e))?;
+        if let Some(dir) = store.as_path() {
+            std::fs::create_dir_all(dir).map_err(|e| ArrayError::io(dir, e))?;
+        }
         let layout = ZarrLayout {
-            path: std::fs::canonicalize(path)
-                .map_err(|e| ArrayError::io(path, e))?
-                .display()
-                .to_string(),
+            path: store.to_url()?,
             format: options.format,
             shape: self.shape().to_vec(),
             chunks: chunk_shape,
@@ -477,7 +560,7 @@ impl Array {
             },
             prefixed: options.format == 3,
         };
-        write_layout(&layout)?;
+        write_layout(&store, &layout)?;
         let chunks = regular.chunks().to_vec();
         regular.for_each_block(client, "to-zarr", |key, index, block| {
             let params = kernel::params(Block {
