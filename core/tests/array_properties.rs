@@ -209,3 +209,40 @@ fn map_overlap_matches_the_stencil_on_the_whole_array() {
         .unwrap_err();
     assert!(error.to_string().contains("smallest chunk"), "{error}");
 }
+
+#[test]
+fn lazy_masks_have_unknown_lengths_and_refuse_what_needs_them() {
+    use rask::array::{self, CompareOp, DType, Reduction};
+    let x = array::arange(0i64, 12, 1, 5).reshape(&[3, 4]).unwrap();
+    let selection = x
+        .select(&x.compare_scalar(CompareOp::Ge, 5i64).unwrap())
+        .unwrap();
+    assert_eq!(selection.shape(), vec![None]);
+    assert!(
+        selection.to_string().contains("shape=(nan,)"),
+        "{selection}"
+    );
+    let arg = selection
+        .reduce(Reduction::ArgMax, Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(arg.contains("compute_chunk_sizes"), "{arg}");
+    let not_bool = x.select(&x).unwrap_err().to_string();
+    assert!(not_bool.contains("non-bool"), "{not_bool}");
+    let wrong = x
+        .select(&array::ones(&[4], 2, DType::Bool).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(wrong.contains("[4]") && wrong.contains("[3, 4]"), "{wrong}");
+    let client = rask::Client::local(rask::LocalCluster::new().workers(2)).unwrap();
+    let known = selection.compute_chunk_sizes(&client).unwrap();
+    assert_eq!(known.shape(), &[7]);
+    assert_eq!(
+        known
+            .argmax()
+            .unwrap()
+            .compute_scalar::<i64>(&client)
+            .unwrap(),
+        6
+    );
+}

@@ -402,6 +402,91 @@ fn slicing(client: &Client, rng: &mut Rng) -> Result<(), String> {
     Ok(())
 }
 
+/// `x[mask]` with lazy masks: one of `x`'s shape (picked elements in C order)
+/// and one along the first axis (whole rows), each chunked its own way.
+fn masks(client: &Client, rng: &mut Rng) -> Result<(), String> {
+    let ndim = rng.range(1, 3);
+    let shape = rng.shape(ndim);
+    let (x, xa) = rng.array(&shape);
+    let (y, ya) = rng.array(&shape);
+    let threshold = rng.float() * 10.0;
+    let mask = ya
+        .compare_scalar(CompareOp::Gt, threshold)
+        .map_err(|e| e.to_string())?;
+    let picked: Vec<f64> = x
+        .iter()
+        .zip(y.iter())
+        .filter(|(_, &m)| m > threshold)
+        .map(|(&v, _)| v)
+        .collect();
+    let want = ArrayD::from_shape_vec(IxDyn(&[picked.len()]), picked.clone()).unwrap();
+    let selection = xa.select(&mask).map_err(|e| format!("select: {e}"))?;
+    let what = format!("x[y > {threshold}] ({selection})");
+    let got = selection
+        .compute::<f64>(client)
+        .map_err(|e| format!("{what}: {e}"))?;
+    close(&got, &want, &what)?;
+    let known = selection
+        .compute_chunk_sizes(client)
+        .map_err(|e| format!("{what}: {e}"))?;
+    if known.shape() != [picked.len()] || known.chunks()[0].iter().sum::<usize>() != picked.len() {
+        return Err(format!("{what}: compute_chunk_sizes gave {known}"));
+    }
+    check(client, &known, &want, "compute_chunk_sizes")?;
+    let sum = picked.iter().sum::<f64>();
+    let doubled = selection
+        .binary_scalar(BinaryOp::Mul, 2.0)
+        .and_then(|s| s.sum())
+        .map_err(|e| e.to_string())?;
+    check(
+        client,
+        &doubled,
+        &ArrayD::from_elem(IxDyn(&[]), 2.0 * sum),
+        "2 * x[m] sum",
+    )?;
+    let mean = if picked.is_empty() {
+        f64::NAN
+    } else {
+        sum / picked.len() as f64
+    };
+    let got_mean = selection.mean().map_err(|e| e.to_string())?;
+    check(
+        client,
+        &got_mean,
+        &ArrayD::from_elem(IxDyn(&[]), mean),
+        "x[m].mean()",
+    )?;
+    let max = selection.max().map_err(|e| e.to_string())?;
+    match picked.iter().copied().reduce(f64::max) {
+        Some(want) => check(
+            client,
+            &max,
+            &ArrayD::from_elem(IxDyn(&[]), want),
+            "x[m].max()",
+        )?,
+        None => {
+            let error = compute(client, &max).expect_err("max of nothing fails");
+            if !error.contains("empty") {
+                return Err(format!("max of an empty selection: {error}"));
+            }
+        }
+    }
+    // Whole rows.
+    let rows: Vec<bool> = (0..shape[0]).map(|_| rng.range(0, 1) == 1).collect();
+    let row_chunks = rng.chunks(&[shape[0]]);
+    let row_mask = array::from_array(
+        &ArrayD::from_shape_vec(IxDyn(&[shape[0]]), rows.clone()).unwrap(),
+        row_chunks,
+    )
+    .map_err(|e| e.to_string())?;
+    let kept: Vec<usize> = (0..shape[0]).filter(|&i| rows[i]).collect();
+    let got = xa
+        .select(&row_mask)
+        .and_then(|s| s.compute::<f64>(client))
+        .map_err(|e| format!("x[rows]: {e}"))?;
+    close(&got, &x.select(Axis(0), &kept), "x[rows]")
+}
+
 fn layout(client: &Client, rng: &mut Rng) -> Result<(), String> {
     let ndim = rng.range(1, 3);
     let shape = rng.shape(ndim);
@@ -534,6 +619,7 @@ pub fn run_case(client: &Client, seed: u64) -> Result<(), String> {
     elementwise(client, &mut rng)?;
     reductions(client, &mut rng)?;
     slicing(client, &mut rng)?;
+    masks(client, &mut rng)?;
     layout(client, &mut rng)?;
     linalg(client, &mut rng)?;
     creation(client, &mut rng)?;

@@ -50,7 +50,7 @@ pub enum Reduction {
 }
 
 impl Reduction {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Reduction::Sum => "sum",
             Reduction::Prod => "prod",
@@ -66,7 +66,7 @@ impl Reduction {
         }
     }
 
-    fn is_arg(self) -> bool {
+    pub(crate) fn is_arg(self) -> bool {
         matches!(self, Reduction::ArgMin | Reduction::ArgMax)
     }
 
@@ -320,7 +320,9 @@ fn block_partial(p: &Step, chunk: &Chunk) -> Result<Partial, TaskFailure> {
         Reduction::Min | Reduction::Max => {
             let min = p.reduction == Reduction::Min;
             if chunk.is_empty() {
-                return Err(fail(format!("{} of an empty block", p.reduction.name())));
+                // Stands for nothing: combining skips it (empty blocks are
+                // common after a boolean mask).
+                return Ok(simple(Chunk::full(chunk.dtype(), &shape, 0.0)));
             }
             simple(with_chunk!(chunk, a => {
                 let first = *a.iter().next().expect("not empty");
@@ -380,6 +382,10 @@ fn block_partial(p: &Step, chunk: &Chunk) -> Result<Partial, TaskFailure> {
                 }
             }
         }
+        Reduction::ArgMin | Reduction::ArgMax if chunk.is_empty() => Partial {
+            index: Some(Chunk::full(DType::I64, &shape, 0.0)),
+            ..simple(Chunk::full(chunk.dtype(), &shape, 0.0))
+        },
         Reduction::ArgMin | Reduction::ArgMax => arg_partial(p, chunk, count)?,
     })
 }
@@ -473,6 +479,13 @@ fn zip_values(a: &Chunk, b: &Chunk, f: impl Fn(f64, f64) -> f64) -> Result<Chunk
 fn combine(reduction: Reduction, a: &Partial, b: &Partial) -> Result<Partial, TaskFailure> {
     if a.value.shape() != b.value.shape() || a.value.dtype() != b.value.dtype() {
         return Err(fail("reduce: partials do not line up"));
+    }
+    // A partial of no elements (an empty block) adds nothing.
+    if a.count == 0.0 {
+        return Ok(b.clone());
+    }
+    if b.count == 0.0 {
+        return Ok(a.clone());
     }
     let count = a.count + b.count;
     macro_rules! zip {
@@ -584,6 +597,16 @@ fn combine(reduction: Reduction, a: &Partial, b: &Partial) -> Result<Partial, Ta
 }
 
 fn finish(p: &Step, partial: &Partial) -> Result<Chunk, TaskFailure> {
+    let extreme = matches!(
+        p.reduction,
+        Reduction::Min | Reduction::Max | Reduction::ArgMin | Reduction::ArgMax
+    );
+    if extreme && partial.count == 0.0 {
+        return Err(fail(format!(
+            "{} of an empty array (it has no identity)",
+            p.reduction.name()
+        )));
+    }
     let value = match p.reduction {
         Reduction::Mean => {
             let n = partial.count;
