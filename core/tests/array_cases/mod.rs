@@ -487,6 +487,54 @@ fn masks(client: &Client, rng: &mut Rng) -> Result<(), String> {
     close(&got, &x.select(Axis(0), &kept), "x[rows]")
 }
 
+/// Sums and means of `a ± b` with matching chunks, some operands transposed
+/// (reductions push through these into their terms' blocks).
+fn linear_reductions(client: &Client, rng: &mut Rng) -> Result<(), String> {
+    let ndim = rng.range(2, 3);
+    let side = rng.range(1, 9);
+    let shape = vec![side; ndim];
+    let split = rng.chunks(&[side]).remove(0);
+    let chunks = vec![split; ndim];
+    let x = rng.data(&shape);
+    let y = rng.data(&shape);
+    let xa = array::from_array(&x, chunks.clone()).map_err(|e| e.to_string())?;
+    let ya = array::from_array(&y, chunks).map_err(|e| e.to_string())?;
+    let mut perm: Vec<usize> = (0..ndim).collect();
+    perm.rotate_left(rng.range(0, ndim - 1));
+    let xt = xa.transpose(&perm).map_err(|e| e.to_string())?;
+    let x_t = x.clone().permuted_axes(IxDyn(&perm)).to_owned();
+    let cases = [
+        (&xa + &xa.t(), &x + &x.t(), "x + x.T"),
+        (&xt - &ya, &x_t - &y, "x.transpose(p) - y"),
+        (&ya + &xt, &y + &x_t, "y + x.transpose(p)"),
+    ];
+    for (lazy, direct, what) in cases {
+        for r in [Reduction::Sum, Reduction::Mean] {
+            let axes: Vec<usize> = (0..ndim).filter(|_| rng.range(0, 1) == 1).collect();
+            let keepdims = rng.range(0, 1) == 1;
+            let signed: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+            let got = lazy
+                .reduce(
+                    r,
+                    Some(&signed),
+                    ReduceOptions {
+                        keepdims,
+                        split_every: rng.range(2, 4),
+                    },
+                )
+                .map_err(|e| format!("{what} {r:?} {axes:?}: {e}"))?;
+            let want = reduce_direct(&direct, r, &axes, keepdims);
+            check(
+                client,
+                &got,
+                &want,
+                &format!("({what}).{r:?}({axes:?}, perm {perm:?})"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn layout(client: &Client, rng: &mut Rng) -> Result<(), String> {
     let ndim = rng.range(1, 3);
     let shape = rng.shape(ndim);
@@ -620,6 +668,7 @@ pub fn run_case(client: &Client, seed: u64) -> Result<(), String> {
     reductions(client, &mut rng)?;
     slicing(client, &mut rng)?;
     masks(client, &mut rng)?;
+    linear_reductions(client, &mut rng)?;
     layout(client, &mut rng)?;
     linalg(client, &mut rng)?;
     creation(client, &mut rng)?;

@@ -519,7 +519,21 @@ impl Array {
             work,
             out: work,
         };
-        Array::elementwise(op_name(op), &[self, other], params)
+        let result = Array::elementwise(op_name(op), &[self, other], params)?;
+        let linear = matches!(op, BinaryOp::Add | BinaryOp::Sub)
+            && self.dtype == DType::F64
+            && other.dtype == DType::F64
+            && self.shape == other.shape
+            && self.chunks == other.chunks;
+        Ok(if linear {
+            result.with_origin(super::Origin::AddSub {
+                lhs: self.clone(),
+                rhs: other.clone(),
+                subtract: op == BinaryOp::Sub,
+            })
+        } else {
+            result
+        })
     }
 
     /// `self op scalar`.

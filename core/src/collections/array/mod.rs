@@ -146,6 +146,21 @@ pub struct Array {
     dtype: DType,
     /// One node per block, in C order over the block grid.
     blocks: Arc<[Arc<Node>]>,
+    /// How the array was made, when a reduction can use that instead of
+    /// the blocks (see `reduction::linear_terms`).
+    origin: Option<Arc<Origin>>,
+}
+
+/// What an array was made from, for reductions that push through it.
+pub(crate) enum Origin {
+    /// `source.transpose(perm)`.
+    Transpose { source: Array, perm: Vec<usize> },
+    /// `lhs + rhs` or `lhs - rhs` of float64 arrays with the same shape and chunks.
+    AddSub {
+        lhs: Array,
+        rhs: Array,
+        subtract: bool,
+    },
 }
 
 impl Array {
@@ -168,7 +183,14 @@ impl Array {
             chunks,
             dtype,
             blocks,
+            origin: None,
         }
+    }
+
+    /// The same array, remembering how it was made.
+    pub(crate) fn with_origin(mut self, origin: Origin) -> Array {
+        self.origin = Some(Arc::new(origin));
+        self
     }
 
     /// The array's name: the part of its keys before the block index.

@@ -222,12 +222,8 @@ impl Array {
         let shape = perm.iter().map(|&a| self.shape[a]).collect();
         let chunks = perm.iter().map(|&a| self.chunks[a].clone()).collect();
         let params = kernel::params(Layout::Transpose(perm.to_vec()));
-        Ok(Array::build(
-            "transpose",
-            shape,
-            chunks,
-            self.dtype,
-            |name, index| {
+        Ok(
+            Array::build("transpose", shape, chunks, self.dtype, |name, index| {
                 let mut source = vec![0; perm.len()];
                 for (out_axis, &in_axis) in perm.iter().enumerate() {
                     source[in_axis] = index[out_axis];
@@ -237,8 +233,12 @@ impl Array {
                     &params,
                     vec![self.block(&source).clone()],
                 )
-            },
-        ))
+            })
+            .with_origin(super::Origin::Transpose {
+                source: self.clone(),
+                perm: perm.to_vec(),
+            }),
+        )
     }
 
     /// The array with its axes reversed (NumPy's `.T`).
