@@ -1,6 +1,7 @@
 //! The `rask` command line.
 
 mod arraybench;
+mod cluster;
 mod counts;
 mod demo;
 mod microbench;
@@ -33,6 +34,8 @@ enum Command {
     Scheduler(scheduler::Args),
     /// Run a worker process that joins a scheduler.
     Worker(worker::Args),
+    /// Cluster configs: `check` one, print its `job-script`.
+    Cluster(cluster::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Arraybench(args) => arraybench::run(args).map(|()| 0),
         Command::Scheduler(args) => scheduler::run(args).map(|()| 0),
         Command::Worker(args) => worker::run(args),
+        Command::Cluster(args) => cluster::run(args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code),

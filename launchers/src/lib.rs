@@ -1,3 +1,7 @@
-//! Cluster managers for rask: job queues (SLURM, PBS, SGE, LSF), Kubernetes, cloud VMs and SSH.
-//!
-//! Empty until the launcher issues land; see `DESIGN.md` for the planned layout.
+//! Cluster managers for rask. This crate reads YAML cluster configs (the keys of
+//! dask-jobqueue's `jobqueue.yaml`, so a Dask user's file carries over key for
+//! key) and renders the batch job scripts that start rask workers on SLURM, PBS,
+//! Grid Engine and LSF.
+
+pub mod config;
+pub mod jobqueue;

@@ -1,0 +1,229 @@
+//! Job scripts rendered from a typed config. Every user value is either
+//! checked to be one line (directives, which the batch system parses) or
+//! single-quoted for the shell (the worker command), so no value can run a
+//! command. The prologue and epilogue lines are shell by design.
+
+use crate::config::{Backend, JobQueue};
+
+/// Quotes `text` for a POSIX shell: `'…'`, with each `'` as `'\''`.
+pub fn shell_quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+    {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Where the workers of a job connect to.
+#[derive(Clone, Debug)]
+pub enum ScriptTarget {
+    /// A scheduler address (`tcp://host:port`).
+    Address(String),
+    /// A scheduler file on a shared file system.
+    SchedulerFile(String),
+}
+
+/// The directive prefix and the batch system's job-id variable.
+fn dialect(backend: &Backend) -> Option<(&'static str, &'static str)> {
+    Some(match backend {
+        Backend::Slurm(_) => ("#SBATCH", "${SLURM_JOB_ID}"),
+        Backend::Pbs(_) => ("#PBS", "${PBS_JOBID}"),
+        Backend::Sge(_) => ("#$", "${JOB_ID}"),
+        Backend::Lsf(_) => ("#BSUB", "${LSB_JOBID}"),
+        Backend::Local(_) => return None,
+    })
+}
+
+/// The scheduler's own directives for `j`, before extras and skips.
+fn directives(backend: &Backend, j: &JobQueue) -> Vec<String> {
+    let log = j
+        .log_directory
+        .as_ref()
+        .map(|d| d.0.trim_end_matches('/').to_string());
+    let name = &j.name;
+    let mut out = Vec::new();
+    match backend {
+        Backend::Slurm(_) => {
+            out.push(format!("-J {name}"));
+            if let Some(log) = &log {
+                out.push(format!("-e {log}/{name}-%J.err"));
+                out.push(format!("-o {log}/{name}-%J.out"));
+            }
+            if let Some(q) = &j.queue {
+                out.push(format!("-p {q}"));
+            }
+            if let Some(a) = &j.account {
+                out.push(format!("-A {a}"));
+            }
+            out.push("-n 1".into());
+            out.push(format!("--cpus-per-task={}", j.job_cpu.unwrap_or(j.cores)));
+            out.push(format!(
+                "--mem={}M",
+                j.job_mem.unwrap_or(j.memory).mebibytes()
+            ));
+            if let Some(w) = j.walltime {
+                out.push(format!("-t {}", w.hms()));
+            }
+        }
+        Backend::Pbs(_) => {
+            out.push(format!("-N {name}"));
+            if let Some(q) = &j.queue {
+                out.push(format!("-q {q}"));
+            }
+            if let Some(a) = &j.account {
+                out.push(format!("-A {a}"));
+            }
+            match &j.resource_spec {
+                Some(spec) => out.push(format!("-l {spec}")),
+                None => out.push(format!(
+                    "-l select=1:ncpus={}:mem={}MB",
+                    j.cores,
+                    j.memory.mebibytes()
+                )),
+            }
+            if let Some(w) = j.walltime {
+                out.push(format!("-l walltime={}", w.hms()));
+            }
+            if let Some(log) = &log {
+                out.push(format!("-e {log}/"));
+                out.push(format!("-o {log}/"));
+            }
+        }
+        Backend::Sge(_) => {
+            out.push(format!("-N {name}"));
+            if let Some(q) = &j.queue {
+                out.push(format!("-q {q}"));
+            }
+            if let Some(p) = &j.project {
+                out.push(format!("-P {p}"));
+            }
+            if let Some(spec) = &j.resource_spec {
+                out.push(format!("-l {spec}"));
+            }
+            if let Some(w) = j.walltime {
+                out.push(format!("-l h_rt={}", w.hms()));
+            }
+            out.push("-cwd".into());
+            out.push("-j y".into());
+            if let Some(log) = &log {
+                out.push(format!("-e {log}/"));
+                out.push(format!("-o {log}/"));
+            }
+        }
+        Backend::Lsf(_) => {
+            out.push(format!("-J {name}"));
+            if let Some(log) = &log {
+                out.push(format!("-e {log}/{name}-%J.err"));
+                out.push(format!("-o {log}/{name}-%J.out"));
+            }
+            if let Some(q) = &j.queue {
+                out.push(format!("-q {q}"));
+            }
+            if let Some(p) = &j.project {
+                out.push(format!("-P {p}"));
+            }
+            out.push(format!("-n {}", j.cores));
+            match &j.resource_spec {
+                Some(spec) => out.push(format!("-R \"{spec}\"")),
+                None => out.push("-R \"span[hosts=1]\"".into()),
+            }
+            out.push(format!("-M {}MB", j.memory.mebibytes()));
+            if let Some(w) = j.walltime {
+                out.push(format!("-W {}", w.hm()));
+            }
+        }
+        Backend::Local(_) => {}
+    }
+    out
+}
+
+/// The `rask worker` command line(s) of one job: `processes` workers sharing
+/// the job's cores and memory, each named after the job id.
+fn worker_commands(j: &JobQueue, job_id: &str, target: &ScriptTarget) -> Vec<String> {
+    let threads = (j.cores / j.processes).max(1);
+    let memory = j.memory.0 / j.processes as u64;
+    (0..j.processes)
+        .map(|i| {
+            let mut args = vec![shell_quote(&j.rask.0), "worker".into()];
+            match target {
+                ScriptTarget::Address(a) => args.push(shell_quote(a)),
+                ScriptTarget::SchedulerFile(f) => {
+                    args.push("--scheduler-file".into());
+                    args.push(shell_quote(f));
+                }
+            }
+            args.push("--nthreads".into());
+            args.push(threads.to_string());
+            args.push("--memory-limit".into());
+            args.push(memory.to_string());
+            // The job id comes from the batch system: double quotes expand it
+            // and nothing else is inside them.
+            args.push("--name".into());
+            args.push(format!("\"{}-{job_id}-{i}\"", j.name));
+            if let Some(dir) = &j.local_directory {
+                args.push("--local-directory".into());
+                args.push(shell_quote(&dir.0));
+            }
+            if let Some(interface) = &j.interface {
+                args.push("--interface".into());
+                args.push(shell_quote(&interface.0));
+            }
+            if let Some(timeout) = j.death_timeout {
+                args.push("--death-timeout".into());
+                args.push(timeout.to_string());
+            }
+            args.extend(j.worker_extra_args.iter().map(|a| shell_quote(&a.0)));
+            args.join(" ")
+        })
+        .collect()
+}
+
+/// The script one job runs; `None` for the local backend (no jobs).
+pub fn job_script(backend: &Backend, target: &ScriptTarget) -> Option<String> {
+    let (prefix, job_id) = dialect(backend)?;
+    let (Backend::Slurm(j) | Backend::Pbs(j) | Backend::Sge(j) | Backend::Lsf(j)) = backend else {
+        return None;
+    };
+    let mut lines = vec![j.shebang.0.clone(), String::new()];
+    let skip = |d: &str| j.job_directives_skip.iter().any(|s| d.contains(&s.0));
+    for directive in directives(backend, j)
+        .into_iter()
+        .chain(j.job_extra_directives.iter().map(|d| d.0.clone()))
+    {
+        if !skip(&directive) {
+            lines.push(format!("{prefix} {directive}"));
+        }
+    }
+    lines.push(String::new());
+    lines.extend(j.job_script_prologue.iter().map(|l| l.0.clone()));
+    let commands = worker_commands(j, job_id, target);
+    if commands.len() == 1 {
+        lines.push(commands[0].clone());
+    } else {
+        // Several workers per job: start them all, stop them all together.
+        for command in &commands {
+            lines.push(format!("{command} &"));
+        }
+        lines.push("trap 'kill $(jobs -p) 2>/dev/null' TERM INT".into());
+        lines.push("wait".into());
+    }
+    lines.extend(j.job_script_epilogue.iter().map(|l| l.0.clone()));
+    lines.push(String::new());
+    Some(lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_keeps_everything_literal() {
+        assert_eq!(shell_quote("tcp://h:8786"), "tcp://h:8786");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's $(x)"), r"'it'\''s $(x)'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

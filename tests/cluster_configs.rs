@@ -1,0 +1,177 @@
+//! Cluster configs through the `rask` binary: every example in cluster-configs/
+//! checks and renders; bad configs fail with file:line:column; and hostile
+//! values in every string field of a config run nothing when the rendered job
+//! script runs under bash.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use support::{rask_binary, TempDir};
+
+fn rask(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(rask_binary())
+        .args(args)
+        .output()
+        .expect("rask runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn every_example_config_checks_and_renders() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-configs");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let file = path.display().to_string();
+        let (ok, out, err) = rask(&["cluster", "check", &file]);
+        assert!(ok, "{file}: {err}");
+        assert!(out.contains(": ok"), "{out}");
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        let (ok, script, err) = rask(&["cluster", "job-script", &file]);
+        if stem == "local" {
+            assert!(!ok && err.contains("submits no jobs"), "{err}");
+        } else {
+            assert!(ok, "{file}: {err}");
+            let prefix = match stem.as_str() {
+                "slurm" => "#SBATCH",
+                "pbs" => "#PBS",
+                "sge" => "#$",
+                _ => "#BSUB",
+            };
+            assert!(script.lines().any(|l| l.starts_with(prefix)), "{script}");
+            assert!(script.contains(" worker tcp://127.0.0.1:8786 "), "{script}");
+            let syntax = Command::new("bash")
+                .args(["-n", "-c", &script])
+                .status()
+                .unwrap();
+            assert!(syntax.success(), "{file}: bash -n rejects\n{script}");
+        }
+        seen.push(stem);
+    }
+    seen.sort();
+    assert_eq!(seen, ["local", "lsf", "pbs", "sge", "slurm"]);
+    let (_, slurm, _) = rask(&[
+        "cluster",
+        "job-script",
+        &dir.join("slurm.yaml").display().to_string(),
+    ]);
+    for line in [
+        "#SBATCH -J rask-worker",
+        "#SBATCH -p debug",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --mem=16384M",
+        "#SBATCH -t 01:00:00",
+        "#SBATCH --exclusive",
+        "#SBATCH -e logs/rask-worker-%J.err",
+    ] {
+        assert!(slurm.lines().any(|l| l == line), "no {line:?} in\n{slurm}");
+    }
+    let (_, pbs, _) = rask(&[
+        "cluster",
+        "job-script",
+        &dir.join("pbs.yaml").display().to_string(),
+    ]);
+    assert!(
+        pbs.contains("#PBS -l select=1:ncpus=8:mem=32768MB"),
+        "{pbs}"
+    );
+    assert_eq!(pbs.matches("--nthreads 4").count(), 2, "{pbs}");
+}
+
+#[test]
+fn bad_configs_name_file_line_and_column() {
+    let dir = TempDir::new("configs");
+    let cases = [
+        (
+            "slurm:\n  cores: 4\n  memroy: 8GiB\n",
+            ":3:3: ",
+            "did you mean `memory`?",
+        ),
+        ("slurm:\n  cores: 4\n  memory: lots\n", ":3:", "bad memory"),
+        (
+            "slurm:\n  cores: 4\n  memory: 8GiB\n  walltime: soon\n",
+            ":4:",
+            "bad walltime",
+        ),
+        (
+            "sge:\n  cores: 2\n  memory: 8GiB\n  account: x\n",
+            ":4:3: ",
+            "does not apply to sge",
+        ),
+        (
+            "slurm:\n  cores: 2\n  memory: 8GiB\n  name: \"a b\"\n",
+            ":4:",
+            "bad name",
+        ),
+        ("slurm: [\n", ":1:8: ", "invalid type: sequence"),
+        ("slurm:\n\tcores: 2\n", ":2:", "cannot start any token"),
+    ];
+    for (n, (text, place, message)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{n}.yaml"));
+        std::fs::write(&path, text).unwrap();
+        let file = path.display().to_string();
+        let (ok, _, err) = rask(&["cluster", "check", &file]);
+        assert!(!ok, "{text} was accepted");
+        assert!(err.contains(&format!("{file}{place}")), "{text}: {err}");
+        assert!(err.contains(message), "{text}: {err}");
+    }
+}
+
+#[test]
+fn hostile_values_run_nothing() {
+    let dir = TempDir::new("inject");
+    let marker = dir.path().join("pwned");
+    let m = marker.display();
+    let payloads = [
+        format!("$(touch {m})"),
+        format!("`touch {m}`"),
+        format!("'; touch {m}; '"),
+        format!("\"; touch {m}; \""),
+        format!("x && touch {m}"),
+    ];
+    // The rendered script's worker command is `echo`, so it prints its arguments.
+    for payload in &payloads {
+        let quoted = payload.replace('\\', "\\\\").replace('"', "\\\"");
+        let config = format!(
+            "slurm:\n  cores: 2\n  memory: 1GiB\n  rask: /bin/echo\n  local-directory: \"{quoted}\"\n  log-directory: \"{quoted}\"\n  job-extra-directives: [\"{quoted}\"]\n  job-directives-skip: [\"{quoted}\"]\n  worker-extra-args: [\"{quoted}\", \"--x={quoted}\"]\n  resource-spec: null\n"
+        );
+        let path = dir.path().join("hostile.yaml");
+        std::fs::write(&path, &config).unwrap();
+        let file = path.display().to_string();
+        let (ok, script, err) = rask(&["cluster", "job-script", &file, "--scheduler", payload]);
+        assert!(ok, "{config}: {err}");
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}");
+        assert!(!marker.exists(), "payload {payload:?} ran:\n{script}");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(printed.contains(payload.as_str()), "{printed}");
+    }
+    // Newlines (which would end a directive line) are refused, and so are
+    // names outside the safe set.
+    for (key, value) in [
+        ("log-directory", "\"a\\ntouch x\""),
+        ("name", "\"$(id)\""),
+        ("queue", "\"q;id\""),
+    ] {
+        let path = dir.path().join("newline.yaml");
+        std::fs::write(
+            &path,
+            format!("slurm:\n  cores: 2\n  memory: 1GiB\n  {key}: {value}\n"),
+        )
+        .unwrap();
+        let (ok, _, err) = rask(&["cluster", "check", &path.display().to_string()]);
+        assert!(!ok && err.contains(":4:"), "{key}: {err}");
+    }
+}
