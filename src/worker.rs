@@ -34,9 +34,19 @@ pub struct Args {
     /// Abstract resources, e.g. `GPU=1` or `GPU=2,MEMORY=10e9`.
     #[arg(long, value_name = "NAME=AMOUNT,...")]
     resources: Option<String>,
-    /// Interface to serve data on.
-    #[arg(long, default_value = "127.0.0.1")]
+    /// Address to serve data on.
+    #[arg(long, default_value = "127.0.0.1", conflicts_with = "interface")]
     host: String,
+    /// Serve data on this network interface's IPv4 address (e.g. `ib0`).
+    #[arg(long, value_name = "NAME")]
+    interface: Option<String>,
+    /// Retire gracefully after this many seconds (a batch job's walltime less
+    /// a margin); tasks that would outlive it go to other workers.
+    #[arg(long, value_name = "SECONDS")]
+    lifetime: Option<f64>,
+    /// Keep trying to reach the scheduler at start-up for this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    death_timeout: Option<f64>,
     /// Run the worker in this process, without a nanny process that restarts it
     /// when it dies (over its memory limit, or killed).
     #[arg(long)]
@@ -67,6 +77,20 @@ pub fn run(args: Args) -> Result<u8> {
     if nthreads == 0 {
         bail!("--nthreads must be at least 1");
     }
+    let seconds = |flag: &str, value: Option<f64>| -> Result<Option<std::time::Duration>> {
+        match value {
+            Some(s) if !(s.is_finite() && s > 0.0) => {
+                bail!("{flag} must be a positive number of seconds, not {s}")
+            }
+            other => Ok(other.map(std::time::Duration::from_secs_f64)),
+        }
+    };
+    let lifetime = seconds("--lifetime", args.lifetime)?;
+    let death_timeout = seconds("--death-timeout", args.death_timeout)?;
+    let host = match &args.interface {
+        Some(name) => crate::interface::ipv4_of(name)?.to_string(),
+        None => args.host,
+    };
     let options = WorkerOptions {
         scheduler,
         nthreads,
@@ -75,8 +99,10 @@ pub fn run(args: Args) -> Result<u8> {
         name: args.name,
         local_directory: args.local_directory.unwrap_or_else(std::env::temp_dir),
         resources,
-        host: args.host,
+        host,
         security: args.security.security()?,
+        lifetime,
+        death_timeout,
     };
     if !args.no_nanny {
         // Same arguments (already checked above), worker in a child process.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod batch;
 pub mod object_stores;
 
 use std::path::{Path, PathBuf};

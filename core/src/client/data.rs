@@ -3,6 +3,7 @@
 //! (`retire_workers`, `adaptive_target`, worker info).
 
 use super::{Backend, Client, ClientInner, Error, Future, FutureHandle, FutureStatus};
+use crate::comm::launcher::{ClusterRequest, ClusterStatus};
 use crate::comm::protocol::{Reply, Request, WorkerSummary};
 use crate::graph::Key;
 use crate::scheduler::{Event, WorkerId};
@@ -215,6 +216,31 @@ impl Client {
     pub fn workers(&self) -> Result<Vec<WorkerSummary>, Error> {
         match self.request(Request::Info)? {
             Reply::Workers(workers) => Ok(workers),
+            other => Err(Error::Scheduler(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// What the launcher that started the cluster (`rask cluster up`) reports:
+    /// its jobs, workers and target.
+    pub fn cluster_status(&self) -> Result<ClusterStatus, Error> {
+        self.cluster_request(ClusterRequest::Status)
+    }
+
+    /// Asks the launcher for `workers` workers (Dask's `cluster.scale`); adaptive
+    /// scaling stops.
+    pub fn scale(&self, workers: u32) -> Result<ClusterStatus, Error> {
+        self.cluster_request(ClusterRequest::Scale { workers })
+    }
+
+    /// Asks the launcher to scale between `minimum` and `maximum` workers by load
+    /// (Dask's `cluster.adapt`).
+    pub fn adapt(&self, minimum: u32, maximum: u32) -> Result<ClusterStatus, Error> {
+        self.cluster_request(ClusterRequest::Adapt { minimum, maximum })
+    }
+
+    fn cluster_request(&self, request: ClusterRequest) -> Result<ClusterStatus, Error> {
+        match self.request(Request::Cluster(request))? {
+            Reply::Cluster(status) => Ok(status),
             other => Err(Error::Scheduler(format!("unexpected reply {other:?}"))),
         }
     }

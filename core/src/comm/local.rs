@@ -76,6 +76,18 @@ pub enum ToScheduler {
         /// Where the text goes.
         reply: Sender<String>,
     },
+    /// The launcher that started this scheduler takes [`Request::Cluster`]s from now on.
+    AttachLauncher {
+        /// Where the requests go.
+        calls: Sender<super::launcher::LauncherCall>,
+    },
+    /// The launcher's answer to a [`super::launcher::LauncherCall`].
+    LauncherReply {
+        /// The call's token.
+        token: u64,
+        /// The answer.
+        reply: Reply,
+    },
     /// Stop the loop.
     Shutdown,
 }

@@ -5,11 +5,12 @@
 //! [`protocol`] (the messages), [`connection`] (reading, batched writing),
 //! [`security`] (mutual TLS, tokens), [`peers`] (data peer to peer), and the
 //! scheduler's [`scheduler_server`]. [`scheduler_loop`] drives the state machine
-//! for both.
+//! for both. [`launcher`] carries cluster requests to `rask cluster up`.
 
 pub mod address;
 pub mod connection;
 pub mod frame;
+pub mod launcher;
 pub mod local;
 pub mod peers;
 pub mod protocol;

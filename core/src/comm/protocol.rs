@@ -46,6 +46,8 @@ pub struct WorkerInfo {
     pub memory_limit: u64,
     /// Its process id, for people reading logs.
     pub pid: u32,
+    /// Seconds until it retires on its own (`--lifetime`, a job's walltime).
+    pub lifetime: Option<f64>,
 }
 
 /// A task to run, as sent to a worker.
@@ -145,6 +147,8 @@ pub enum Request {
     },
     /// The cluster's workers.
     Info,
+    /// About the cluster's jobs and size; answered by the launcher.
+    Cluster(super::launcher::ClusterRequest),
     /// Which workers hold these keys now.
     WhoHas {
         /// The keys.
@@ -169,6 +173,8 @@ pub enum Reply {
     Primitive(crate::coordination::PrimitiveReply),
     /// Holders of each key asked about, in order.
     WhoHas(Vec<Vec<WorkerId>>),
+    /// The cluster's jobs and workers (from the launcher).
+    Cluster(super::launcher::ClusterStatus),
     /// The request failed.
     Error(String),
 }

@@ -6,6 +6,7 @@
 //! coordination primitives, worker addresses and heartbeats, and the metrics.
 
 use super::connection::{Outbox, Outgoing};
+use super::launcher::LauncherCall;
 use super::local::{ToClient, ToScheduler, ToWorker};
 use super::protocol::{Message, Reply, Request, WorkerMetrics, WorkerOrder, WorkerSummary};
 use crate::coordination::Primitives;
@@ -58,6 +59,10 @@ struct Loop {
     clients: HashMap<ClientId, ClientLink>,
     datasets: HashMap<String, Vec<Key>>,
     primitives: Primitives<Waiter>,
+    /// The launcher that started this scheduler, if any, and requests waiting for it.
+    launcher: Option<Sender<LauncherCall>>,
+    launcher_waiters: HashMap<u64, Waiter>,
+    next_launcher_token: u64,
     /// Time spent handling events, seconds.
     busy_seconds: f64,
     events_handled: u64,
@@ -72,6 +77,9 @@ pub fn run_scheduler(config: SchedulerConfig, inbox: Receiver<ToScheduler>) {
         clients: HashMap::new(),
         datasets: HashMap::new(),
         primitives: Primitives::default(),
+        launcher: None,
+        launcher_waiters: HashMap::new(),
+        next_launcher_token: 0,
         busy_seconds: 0.0,
         events_handled: 0,
     };
@@ -179,6 +187,12 @@ impl Loop {
             }
             ToScheduler::Metrics { reply } => {
                 let _ = reply.send(render(&self.snapshot()));
+            }
+            ToScheduler::AttachLauncher { calls } => self.launcher = Some(calls),
+            ToScheduler::LauncherReply { token, reply } => {
+                if let Some(waiter) = self.launcher_waiters.remove(&token) {
+                    self.answer_one(waiter, reply);
+                }
             }
             ToScheduler::Shutdown => return true,
         }
@@ -345,6 +359,22 @@ impl Loop {
             Request::WorkersToClose { n } => {
                 let chosen = self.state.workers_to_close(n as usize);
                 Reply::Workers(self.summaries(&chosen))
+            }
+            Request::Cluster(request) => {
+                let token = self.next_launcher_token;
+                self.next_launcher_token += 1;
+                let call = LauncherCall { token, request };
+                match &self.launcher {
+                    Some(calls) if calls.send(call).is_ok() => {
+                        self.launcher_waiters.insert(token, waiter);
+                        return None;
+                    }
+                    _ => Reply::Error(
+                        "this scheduler has no launcher: cluster requests need a scheduler \
+                         started by `rask cluster up`"
+                            .into(),
+                    ),
+                }
             }
             Request::WhoHas { keys } => {
                 Reply::WhoHas(keys.iter().map(|k| self.state.who_has(k)).collect())

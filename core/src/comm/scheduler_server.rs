@@ -254,6 +254,7 @@ impl Acceptor {
                     .await?;
                 let outbox = Outbox::spawn(writer);
                 tracing::info!(%worker, name = %info.name, %peer, nthreads = info.nthreads, "worker joined");
+                let lifetime = info.lifetime;
                 let _ = self.inbox.send(ToScheduler::AddRemoteWorker {
                     event: Event::AddWorker {
                         worker,
@@ -266,6 +267,14 @@ impl Acceptor {
                     data_address: info.data_address,
                     pid: info.pid,
                 });
+                if let Some(seconds) = lifetime.filter(|s| s.is_finite()) {
+                    let _ = self
+                        .inbox
+                        .send(ToScheduler::Events(vec![Event::WorkerDeadline {
+                            worker,
+                            seconds,
+                        }]));
+                }
                 let result = self.worker_messages(worker, &mut reader).await;
                 let reason = match &result {
                     Ok(Some(goodbye)) => goodbye.clone(),

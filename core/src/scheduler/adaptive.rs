@@ -4,14 +4,14 @@
 use super::ids::WorkerId;
 use super::state::{State, TaskState};
 
-/// Seconds of queued work one worker should have (Dask's `target_duration`).
+/// Seconds of queued work one worker should have by default (Dask's `target_duration`).
 pub const TARGET_DURATION: f64 = 5.0;
 /// Stored data above this fraction of the memory limit asks for more workers.
 pub const MEMORY_FRACTION: f64 = 0.6;
 
 impl State {
     /// How many workers the scheduler would like: enough to finish the queued and
-    /// running work in [`TARGET_DURATION`] seconds (at most one per ready or running
+    /// running work in `config.target_duration` seconds (at most one per ready or running
     /// task), twice as many when stored data passes 60% of the memory limit, and
     /// at least one while anything is left to run.
     pub fn adaptive_target(&self) -> u32 {
@@ -41,7 +41,8 @@ impl State {
         } else {
             f64::from(self.total_threads.max(1)) / self.running_workers.len() as f64
         };
-        let cpu = ((occupancy / TARGET_DURATION / threads_per_worker).ceil() as usize)
+        let cpu = ((occupancy / self.config.target_duration.max(1e-3) / threads_per_worker).ceil()
+            as usize)
             .min(busy_tasks)
             .max(usize::from(busy_tasks > 0));
         let current = self.running_workers.len();

@@ -1,5 +1,7 @@
 //! Scheduler settings, with Dask's defaults where Dask has one.
 
+use super::adaptive::TARGET_DURATION;
+
 /// Tunables of the scheduler state machine.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -17,6 +19,9 @@ pub struct SchedulerConfig {
     pub bandwidth: f64,
     /// Duration assumed for a task whose kind has never run, seconds (Dask: 0.5).
     pub unknown_task_duration: f64,
+    /// Seconds of queued work one worker should have when adaptive scaling asks
+    /// for workers (Dask's `target_duration`, 5 s).
+    pub target_duration: f64,
 }
 
 impl Default for SchedulerConfig {
@@ -27,6 +32,7 @@ impl Default for SchedulerConfig {
             allowed_failures: 3,
             bandwidth: 100e6,
             unknown_task_duration: 0.5,
+            target_duration: TARGET_DURATION,
         }
     }
 }

@@ -30,6 +30,14 @@ pub enum Event {
         /// Why, for logs and errors.
         reason: String,
     },
+    /// A worker's lifetime ends in `seconds` (its job's walltime); it takes no
+    /// task estimated to run past that.
+    WorkerDeadline {
+        /// The worker.
+        worker: WorkerId,
+        /// Seconds left, from now.
+        seconds: f64,
+    },
     /// A client connected.
     AddClient {
         /// Its id.

@@ -40,12 +40,21 @@ impl State {
         base.max(pipelined) as usize
     }
 
+    /// Whether `t` would finish on `worker` before the worker's lifetime ends.
+    fn outlives(&self, worker: &WorkerRecord, t: TaskId) -> bool {
+        worker.deadline.is_none_or(|end| {
+            let queued = worker.occupancy / f64::from(worker.nthreads);
+            let needed = std::time::Duration::from_secs_f64(queued + self.duration_estimate(t));
+            std::time::Instant::now() + needed < end
+        })
+    }
+
     /// The least busy worker that still has room for root-ish task `t`.
     pub(crate) fn worker_with_room(&self, t: TaskId) -> Option<WorkerId> {
         self.running_workers
             .iter()
             .filter_map(|&w| self.worker(w).map(|r| (w, r)))
-            .filter(|(_, r)| r.processing.len() < self.slots(r, t))
+            .filter(|(_, r)| r.processing.len() < self.slots(r, t) && self.outlives(r, t))
             .min_by(|(a, ra), (b, rb)| {
                 let la = ra.processing.len() as f64 / f64::from(ra.nthreads);
                 let lb = rb.processing.len() as f64 / f64::from(rb.nthreads);
@@ -68,7 +77,7 @@ impl State {
                 continue;
             }
             let Some(worker) = self.worker(w) else { return };
-            if worker.processing.len() >= self.slots(worker, t) {
+            if worker.processing.len() >= self.slots(worker, t) || !self.outlives(worker, t) {
                 return;
             }
             self.queued.pop();
@@ -108,7 +117,10 @@ impl State {
             some.dedup();
             some
         };
-        candidates.retain(|&w| self.worker(w).is_some_and(allowed));
+        candidates.retain(|&w| {
+            self.worker(w)
+                .is_some_and(|r| allowed(r) && self.outlives(r, t))
+        });
         candidates
             .into_iter()
             .filter_map(|w| self.worker(w).map(|r| (w, r)))

@@ -104,6 +104,9 @@ pub(crate) struct WorkerRecord {
     pub nbytes: u64,
     /// Its memory limit (0: none).
     pub memory_limit: u64,
+    /// When its lifetime ends (a batch job's walltime): tasks that would not
+    /// finish by then go elsewhere.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// Tasks of one group: one collection's chunks, or one op's calls made together.
@@ -206,6 +209,14 @@ impl State {
                 memory_limit,
             } => self.add_worker(worker, name, nthreads, resources, memory_limit),
             Event::RemoveWorker { worker, reason } => self.remove_worker(worker, &reason),
+            Event::WorkerDeadline { worker, seconds } => {
+                if let Some(record) = self.worker_mut(worker) {
+                    record.deadline = Some(
+                        std::time::Instant::now()
+                            + std::time::Duration::from_secs_f64(seconds.max(0.0)),
+                    );
+                }
+            }
             Event::AddClient { client } => {
                 self.clients.entry(client).or_default();
             }
@@ -349,6 +360,7 @@ impl State {
             processing: HashSet::default(),
             occupancy: 0.0,
             has_what: HashSet::default(),
+            deadline: None,
             nbytes: 0,
             memory_limit,
         });

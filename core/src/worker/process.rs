@@ -48,6 +48,12 @@ pub struct WorkerOptions {
     pub host: String,
     /// TLS and token.
     pub security: Security,
+    /// Retire gracefully after this long (Dask's `--lifetime`; a batch job's
+    /// walltime less a margin). Tasks that would outlive it go elsewhere.
+    pub lifetime: Option<Duration>,
+    /// Keep trying to reach the scheduler at start-up for this long (Dask's
+    /// `--death-timeout`); `None` tries once.
+    pub death_timeout: Option<Duration>,
 }
 
 /// Why a worker process stopped.
@@ -145,8 +151,9 @@ async fn serve(options: WorkerOptions) -> Result<WorkerExit, CommError> {
         data_address: data_address.to_string(),
         memory_limit: options.memory_limit,
         pid: std::process::id(),
+        lifetime: options.lifetime.map(|l| l.as_secs_f64()),
     });
-    let (id, connection) = connect_as(&options.scheduler, &security, role).await?;
+    let (id, connection) = connect_patiently(&options, &security, role).await?;
     let id = WorkerId(id);
     let Connection {
         mut reader, writer, ..
@@ -210,6 +217,12 @@ async fn serve(options: WorkerOptions) -> Result<WorkerExit, CommError> {
     let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut retiring = false;
+    let lifetime = tokio::time::sleep(
+        options
+            .lifetime
+            .unwrap_or(Duration::from_secs(u64::MAX / 4)),
+    );
+    tokio::pin!(lifetime);
     let retire_deadline = tokio::time::sleep(Duration::from_secs(u64::MAX / 4));
     tokio::pin!(retire_deadline);
     let exit = loop {
@@ -241,6 +254,11 @@ async fn serve(options: WorkerOptions) -> Result<WorkerExit, CommError> {
             _ = interrupt.recv(), if !retiring => {
                 retiring = true;
                 retire(&scheduler, id, "SIGINT");
+                retire_deadline.as_mut().reset(tokio::time::Instant::now() + RETIRE_TIMEOUT);
+            }
+            _ = &mut lifetime, if !retiring => {
+                retiring = true;
+                retire(&scheduler, id, "lifetime over");
                 retire_deadline.as_mut().reset(tokio::time::Instant::now() + RETIRE_TIMEOUT);
             }
             _ = &mut retire_deadline, if retiring => {
@@ -276,6 +294,29 @@ async fn serve(options: WorkerOptions) -> Result<WorkerExit, CommError> {
     .await
     .map_err(|e| CommError::Config(format!("closing: {e}")))?;
     Ok(exit)
+}
+
+/// Connects to the scheduler, retrying every second within `death_timeout`.
+async fn connect_patiently(
+    options: &WorkerOptions,
+    security: &Security,
+    role: Role,
+) -> Result<(u32, Connection), CommError> {
+    let give_up = options
+        .death_timeout
+        .map(|t| tokio::time::Instant::now() + t);
+    loop {
+        match connect_as(&options.scheduler, security, role.clone()).await {
+            Ok(joined) => return Ok(joined),
+            Err(error) => match give_up {
+                Some(at) if tokio::time::Instant::now() + Duration::from_secs(1) < at => {
+                    tracing::info!(scheduler = %options.scheduler, %error, "scheduler not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                _ => return Err(error),
+            },
+        }
+    }
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, CommError> {

@@ -21,6 +21,9 @@ pub struct Adaptive {
     /// Seconds of work a worker should have queued.
     #[serde(default = "default_target_duration")]
     pub target_duration: f64,
+    /// Most jobs waiting in the queue at once (HyperQueue's backlog).
+    #[serde(default = "default_backlog")]
+    pub backlog: usize,
 }
 
 fn default_wait_count() -> usize {
@@ -31,6 +34,9 @@ fn default_interval() -> f64 {
 }
 fn default_target_duration() -> f64 {
     5.0
+}
+fn default_backlog() -> usize {
+    8
 }
 
 /// A batch-system backend's settings (dask-jobqueue's keys).
@@ -210,10 +216,15 @@ fn check_adaptive(adaptive: Option<&Adaptive>) -> Result<(), Invalid> {
             ));
         }
         let positive = |x: f64| x.is_finite() && x > 0.0;
-        if a.wait_count == 0 || !positive(a.interval) || !positive(a.target_duration) {
+        if a.wait_count == 0
+            || a.backlog == 0
+            || !positive(a.interval)
+            || !positive(a.target_duration)
+        {
             return Err((
                 Some("adaptive"),
-                "adaptive wait-count, interval and target-duration must be above zero".into(),
+                "adaptive wait-count, interval, target-duration and backlog must be above zero"
+                    .into(),
             ));
         }
     }
@@ -241,19 +252,6 @@ fn check_jobqueue(backend: &str, j: &JobQueue) -> Result<(), Invalid> {
                 j.memory, j.processes
             ),
         ));
-    }
-    // Accepted keys whose worker side is still missing: refused rather than
-    // rendered into scripts whose workers would reject them.
-    for (key, set) in [
-        ("interface", j.interface.is_some()),
-        ("death-timeout", j.death_timeout.is_some()),
-    ] {
-        if set {
-            return Err((
-                Some(key),
-                format!("`{key}` is not supported by `rask worker` yet; remove it"),
-            ));
-        }
     }
     let misplaced: &[(&'static str, bool, &str)] = &[
         (

@@ -26,15 +26,32 @@ pub enum ScriptTarget {
     SchedulerFile(String),
 }
 
-/// The directive prefix and the batch system's job-id variable.
+/// The directive prefix, and the POSIX shell line that sets `rask_job_id` to
+/// the id the launcher knows the job by (array tasks included). PBS jobs run
+/// by PBS-style wrappers over SLURM (slurm-wlm-torque) have no `PBS_JOBID`.
 fn dialect(backend: &Backend) -> Option<(&'static str, &'static str)> {
     Some(match backend {
-        Backend::Slurm(_) => ("#SBATCH", "${SLURM_JOB_ID}"),
-        Backend::Pbs(_) => ("#PBS", "${PBS_JOBID}"),
-        Backend::Sge(_) => ("#$", "${JOB_ID}"),
-        Backend::Lsf(_) => ("#BSUB", "${LSB_JOBID}"),
+        Backend::Slurm(_) => (
+            "#SBATCH",
+            "rask_job_id=${SLURM_JOB_ID}; if [ -n \"${SLURM_ARRAY_TASK_ID:-}\" ]; then rask_job_id=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}; fi",
+        ),
+        Backend::Pbs(_) => ("#PBS", "rask_job_id=${PBS_JOBID:-${SLURM_JOB_ID:-}}"),
+        Backend::Sge(_) => (
+            "#$",
+            "rask_job_id=${JOB_ID}; if [ \"${SGE_TASK_ID:-undefined}\" != undefined ]; then rask_job_id=${JOB_ID}.${SGE_TASK_ID}; fi",
+        ),
+        Backend::Lsf(_) => ("#BSUB", "rask_job_id=${LSB_JOBID}"),
         Backend::Local(_) => return None,
     })
+}
+
+/// How long before its walltime ends a worker retires: a tenth of the
+/// walltime, at least 5 s and at most 5 minutes (1 h → 55 min of work, as
+/// dask-jobqueue advises with `--lifetime`).
+pub fn walltime_margin(walltime_seconds: u64) -> u64 {
+    (walltime_seconds / 10)
+        .clamp(5, 300)
+        .min(walltime_seconds / 2)
 }
 
 /// The scheduler's own directives for `j`, before extras and skips.
@@ -142,7 +159,7 @@ fn directives(backend: &Backend, j: &JobQueue) -> Vec<String> {
 
 /// The `rask worker` command line(s) of one job: `processes` workers sharing
 /// the job's cores and memory, each named after the job id.
-fn worker_commands(j: &JobQueue, job_id: &str, target: &ScriptTarget) -> Vec<String> {
+fn worker_commands(j: &JobQueue, target: &ScriptTarget) -> Vec<String> {
     let threads = (j.cores / j.processes).max(1);
     let memory = j.memory.0 / j.processes as u64;
     (0..j.processes)
@@ -162,7 +179,12 @@ fn worker_commands(j: &JobQueue, job_id: &str, target: &ScriptTarget) -> Vec<Str
             // The job id comes from the batch system: double quotes expand it
             // and nothing else is inside them.
             args.push("--name".into());
-            args.push(format!("\"{}-{job_id}-{i}\"", j.name));
+            args.push(format!("\"{}-${{rask_job_id}}-{i}\"", j.name));
+            if let Some(w) = j.walltime {
+                // Retire (handing data and tasks over) before the batch system kills the job.
+                args.push("--lifetime".into());
+                args.push((w.0 - walltime_margin(w.0)).to_string());
+            }
             if let Some(dir) = &j.local_directory {
                 args.push("--local-directory".into());
                 args.push(shell_quote(&dir.0));
@@ -183,7 +205,7 @@ fn worker_commands(j: &JobQueue, job_id: &str, target: &ScriptTarget) -> Vec<Str
 
 /// The script one job runs; `None` for the local backend (no jobs).
 pub fn job_script(backend: &Backend, target: &ScriptTarget) -> Option<String> {
-    let (prefix, job_id) = dialect(backend)?;
+    let (prefix, job_id_line) = dialect(backend)?;
     let (Backend::Slurm(j) | Backend::Pbs(j) | Backend::Sge(j) | Backend::Lsf(j)) = backend else {
         return None;
     };
@@ -199,7 +221,8 @@ pub fn job_script(backend: &Backend, target: &ScriptTarget) -> Option<String> {
     }
     lines.push(String::new());
     lines.extend(j.job_script_prologue.iter().map(|l| l.0.clone()));
-    let commands = worker_commands(j, job_id, target);
+    lines.push(job_id_line.to_string());
+    let commands = worker_commands(j, target);
     if commands.len() == 1 {
         lines.push(commands[0].clone());
     } else {
@@ -225,5 +248,13 @@ mod tests {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's $(x)"), r"'it'\''s $(x)'");
         assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn margins_leave_most_of_the_walltime() {
+        assert_eq!(walltime_margin(3600), 300);
+        assert_eq!(walltime_margin(600), 60);
+        assert_eq!(walltime_margin(30), 5);
+        assert_eq!(walltime_margin(6), 3);
     }
 }

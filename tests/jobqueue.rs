@@ -1,0 +1,200 @@
+//! `rask cluster up` on a real single-node SLURM and a real Grid Engine,
+//! started by the test command (scripts/infra/*-up.sh): jobs are submitted,
+//! workers join and run graphs, scale by hand and adaptively, retire before
+//! their walltime ends without losing results, and teardown empties the queue.
+
+mod support;
+
+use rask::ops::builtin::{add, inc, sleep_then};
+use rask::prelude::*;
+use std::time::{Duration, Instant};
+use support::batch::{System, Up};
+use support::TempDir;
+
+/// `sum(inc(i) for i in 0..n)` as a tree, on the cluster.
+fn tree_sum(client: &Client, n: u64) -> u64 {
+    let mut level: Vec<Delayed<u64>> = (0..n).map(|i| delayed(inc, i)).collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => delayed(add, (a, b)),
+                [a] => a.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+    }
+    level[0].compute(client).expect("tree computes")
+}
+
+fn up_runs_a_graph_scales_and_tears_down(system: System) {
+    let _one_at_a_time = system.lock();
+    let dir = TempDir::new(&format!("{}-up", system.name()));
+    let config = system.config(&dir, "  walltime: \"00:10:00\"\n");
+    let up = Up::start(system, &dir, &config, &["--workers", "2"]);
+    up.wait_workers(2, Duration::from_secs(60));
+    assert_eq!(tree_sum(&up.client, 1000), (1..=1000).sum::<u64>());
+
+    let status = up.status_with(
+        &format!("{}: 2 worker(s) connected, target 2", system.name()),
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.matches(" running ").count(), 2, "{status}");
+    assert_eq!(system.queue().len(), 2, "{:?}", system.queue());
+
+    // By hand: down to 1 (a whole job retires and leaves the queue), up to 3.
+    up.cli(&["scale", "1"]);
+    up.wait_workers(1, Duration::from_secs(60));
+    assert_eq!(system.wait_queue_empty_but(1, Duration::from_secs(30)), 1);
+    up.cli(&["scale", "3"]);
+    up.wait_workers(3, Duration::from_secs(60));
+    assert_eq!(tree_sum(&up.client, 300), (1..=300).sum::<u64>());
+
+    let log = up.stop();
+    assert!(log.contains("submitted job(s)"), "{log}");
+    let left = system.wait_queue_empty(Duration::from_secs(30));
+    assert!(left.is_empty(), "jobs left after teardown: {left:?}");
+}
+
+fn adaptive_goes_from_0_to_3_and_back(system: System) {
+    let _one_at_a_time = system.lock();
+    let dir = TempDir::new(&format!("{}-adapt", system.name()));
+    let config = system.config(
+        &dir,
+        "  adaptive:\n    minimum: 0\n    maximum: 3\n    wait-count: 2\n    interval: 0.5\n",
+    );
+    let up = Up::start(system, &dir, &config, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(up.client.workers().unwrap().len(), 0);
+    assert!(system.queue().is_empty(), "{:?}", system.queue());
+
+    // 40 tasks of 0.5 s: 20 s of work asks for 4 workers, capped at 3.
+    let futures = up
+        .client
+        .map(sleep_then, (0..40u64).map(|i| (500u64, i)))
+        .unwrap();
+    let reached = up.wait_workers(3, Duration::from_secs(60));
+    let values = up.client.gather(&futures).unwrap();
+    assert_eq!(values, (0..40u64).collect::<Vec<_>>());
+    assert!(up.client.workers().unwrap().len() <= 3);
+    drop(futures);
+
+    // Idle: back to 0 workers and an empty queue.
+    up.wait_workers(0, Duration::from_secs(60));
+    let left = system.wait_queue_empty(Duration::from_secs(30));
+    assert!(left.is_empty(), "jobs left when idle: {left:?}");
+    let status = up.cli(&["status"]);
+    assert!(status.contains("(adaptive 0..3)"), "{status}");
+    eprintln!("{}: 3 workers {reached:?} after the burst", system.name());
+    up.stop();
+}
+
+fn walltime_end_retires_without_lost_results(system: System) {
+    let _one_at_a_time = system.lock();
+    let dir = TempDir::new(&format!("{}-walltime", system.name()));
+    // 30 s walltime: workers retire after 25 s; a replacement is submitted at 20 s.
+    let config = system.config(&dir, "  walltime: \"00:00:30\"\n");
+    let up = Up::start(system, &dir, &config, &["--workers", "1"]);
+    up.wait_workers(1, Duration::from_secs(60));
+    let started = Instant::now();
+    // 45 s of 0.5-s tasks on one thread: longer than a worker lives, and every
+    // result is held until the end.
+    let futures = up
+        .client
+        .map(sleep_then, (0..90u64).map(|i| (500u64, i)))
+        .unwrap();
+    let values = up.client.gather(&futures).unwrap();
+    assert_eq!(values, (0..90u64).collect::<Vec<_>>());
+    let elapsed = started.elapsed();
+    let status = up.cli(&["status"]);
+    let log = up.stop();
+    assert!(log.contains("nears its walltime"), "{log}");
+    assert!(log.contains("reason=\"retired\""), "{log}");
+    assert!(!log.contains("lost"), "a result was lost: {log}");
+    let submitted: u32 = status
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(submitted >= 2, "no replacement job was submitted: {status}");
+    eprintln!(
+        "{}: 90 tasks over {elapsed:?} through {submitted} jobs",
+        system.name()
+    );
+}
+
+fn failed_job_is_reported_with_its_stderr(system: System) {
+    let _one_at_a_time = system.lock();
+    let dir = TempDir::new(&format!("{}-failing", system.name()));
+    let config = dir.path().join("bad.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}:\n  cores: 1\n  memory: 400MiB\n  rask: /nonexistent/rask\n  log-directory: logs\n",
+            system.name()
+        ),
+    )
+    .unwrap();
+    let up = Up::start(system, &dir, &config, &["--workers", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let path = loop {
+        let log = up.proc.log_text();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains("before its workers connected"))
+        {
+            break line.rsplit("see ").next().unwrap().trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "no failure reported:\n{log}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stderr = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(stderr.contains("/nonexistent/rask"), "{path}: {stderr}");
+    up.stop();
+}
+
+#[test]
+fn slurm_up_runs_a_graph_scales_and_tears_down() {
+    up_runs_a_graph_scales_and_tears_down(System::Slurm);
+}
+
+#[test]
+fn slurm_adaptive_goes_from_0_to_3_and_back() {
+    adaptive_goes_from_0_to_3_and_back(System::Slurm);
+}
+
+#[test]
+fn slurm_walltime_end_retires_without_lost_results() {
+    walltime_end_retires_without_lost_results(System::Slurm);
+}
+
+#[test]
+fn slurm_failed_job_is_reported_with_its_stderr() {
+    failed_job_is_reported_with_its_stderr(System::Slurm);
+}
+
+#[test]
+fn sge_up_runs_a_graph_scales_and_tears_down() {
+    up_runs_a_graph_scales_and_tears_down(System::Sge);
+}
+
+#[test]
+fn sge_adaptive_goes_from_0_to_3_and_back() {
+    adaptive_goes_from_0_to_3_and_back(System::Sge);
+}
+
+#[test]
+fn sge_walltime_end_retires_without_lost_results() {
+    walltime_end_retires_without_lost_results(System::Sge);
+}
+
+#[test]
+fn sge_failed_job_is_reported_with_its_stderr() {
+    failed_job_is_reported_with_its_stderr(System::Sge);
+}
+
+#[test]
+fn pbs_up_runs_a_graph_scales_and_tears_down() {
+    up_runs_a_graph_scales_and_tears_down(System::Pbs);
+}
