@@ -6,6 +6,7 @@ mod cluster_up;
 mod counts;
 mod demo;
 mod interface;
+mod jobqueuebench;
 mod microbench;
 mod nanny;
 mod scheduler;
@@ -30,6 +31,8 @@ enum Command {
     Demo(demo::Args),
     /// Time the dask.array comparison workloads on a local cluster.
     Arraybench(arraybench::Args),
+    /// Time `cluster up` and adaptive scale-up on a batch system.
+    Jobqueuebench(jobqueuebench::Args),
     /// Measure scheduling throughput (map + gather, and a tree reduction).
     Microbench(microbench::Args),
     /// Run a scheduler that workers and clients connect to over TCP.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args).map(|()| 0),
         Command::Microbench(args) => microbench::run(args).map(|()| 0),
         Command::Arraybench(args) => arraybench::run(args).map(|()| 0),
+        Command::Jobqueuebench(args) => jobqueuebench::run(args).map(|()| 0),
         Command::Scheduler(args) => scheduler::run(args).map(|()| 0),
         Command::Worker(args) => worker::run(args),
         Command::Cluster(args) => cluster::run(args).map(|()| 0),

@@ -175,3 +175,93 @@ fn hostile_values_run_nothing() {
         assert!(!ok && err.contains(":4:"), "{key}: {err}");
     }
 }
+
+/// The `#PBS` directives of a script: option, and for `-l` the resource names
+/// with their values.
+fn pbs_directives(script: &str) -> Vec<(String, Vec<(String, String)>)> {
+    script
+        .lines()
+        .filter_map(|l| l.strip_prefix("#PBS "))
+        .map(|d| {
+            let (flag, value) = d.split_once(' ').unwrap_or((d, ""));
+            let resources = if flag == "-l" {
+                value
+                    .split([':', ','])
+                    .map(|kv| {
+                        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                        (k.to_string(), v.to_string())
+                    })
+                    .collect()
+            } else {
+                vec![(String::new(), value.to_string())]
+            };
+            (flag.to_string(), resources)
+        })
+        .collect()
+}
+
+/// PBS scripts have the structure dask-jobqueue (pip, in the test venv)
+/// renders for the same settings: the same directives in the same order, the
+/// same resource names and values (memory within rounding).
+#[test]
+fn pbs_script_has_dask_jobqueues_structure() {
+    let dir = TempDir::new("pbs-vs-jobqueue");
+    let config = dir.path().join("pbs.yaml");
+    std::fs::write(
+        &config,
+        "pbs:\n  name: rask-worker\n  cores: 2\n  memory: 4GiB\n  queue: regular\n  \
+         account: proj42\n  walltime: \"01:30:00\"\n  job-extra-directives: [\"-m n\"]\n",
+    )
+    .unwrap();
+    let (ok, ours, err) = rask(&["cluster", "job-script", config.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let theirs = support::run_python(
+        "from dask_jobqueue.pbs import PBSJob\n\
+         job = PBSJob(scheduler='tcp://127.0.0.1:8786', job_name='rask-worker', cores=2,\n\
+         \x20   memory='4GiB', queue='regular', account='proj42', walltime='01:30:00',\n\
+         \x20   job_extra_directives=['-m n'])\n\
+         print(job.job_script())\n",
+        &[],
+    );
+    let (ours, theirs) = (pbs_directives(&ours), pbs_directives(&theirs));
+    let flags = |d: &[(String, Vec<(String, String)>)]| -> Vec<String> {
+        d.iter()
+            .map(|(f, r)| {
+                format!(
+                    "{f} {}",
+                    r.iter()
+                        .map(|(k, _)| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(":")
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        flags(&ours),
+        flags(&theirs),
+        "ours {ours:?}\ntheirs {theirs:?}"
+    );
+    for ((_, a), (_, b)) in ours.iter().zip(&theirs) {
+        for ((key, x), (_, y)) in a.iter().zip(b) {
+            if key == "mem" {
+                let mb = |v: &str| -> f64 {
+                    let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
+                    let n: f64 = digits.parse().unwrap();
+                    if v.to_uppercase().ends_with("GB") {
+                        n * 1000.0
+                    } else {
+                        n
+                    }
+                };
+                let (x, y) = (mb(x), mb(y));
+                assert!(
+                    (x - y).abs() / y < 0.1,
+                    "mem {x} MB vs dask-jobqueue's {y} MB"
+                );
+            } else {
+                assert_eq!(x, y, "{key}: ours {x:?}, dask-jobqueue's {y:?}");
+            }
+        }
+    }
+}

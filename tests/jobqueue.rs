@@ -198,3 +198,48 @@ fn sge_failed_job_is_reported_with_its_stderr() {
 fn pbs_up_runs_a_graph_scales_and_tears_down() {
     up_runs_a_graph_scales_and_tears_down(System::Pbs);
 }
+
+/// cluster-configs/sbatch-allocation.sh: scheduler, two srun workers and a
+/// client program in one allocation, meeting through a scheduler file.
+#[test]
+fn slurm_sbatch_allocation_runs_scheduler_workers_and_program() {
+    let _one_at_a_time = System::Slurm.lock();
+    let dir = TempDir::new("sbatch-allocation");
+    let recipe = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("cluster-configs")
+        .join("sbatch-allocation.sh");
+    let rask = support::rask_binary();
+    let output = std::process::Command::new("sbatch")
+        .arg("--wait")
+        .arg("-o")
+        .arg(dir.path().join("job.out"))
+        .arg(&recipe)
+        .args([
+            "bash",
+            "-c",
+            r#""$0" microbench --scheduler-file "$RASK_SCHEDULER_FILE" --tasks 2000 --json"#,
+            rask,
+        ])
+        .current_dir(dir.path())
+        .env("RASK", rask)
+        .output()
+        .expect("sbatch runs");
+    let out = std::fs::read_to_string(dir.path().join("job.out")).unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "sbatch: {}\njob output:\n{out}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("{\"cluster\""))
+        .unwrap_or_else(|| panic!("no microbench result in:\n{out}"));
+    assert!(
+        line.contains("\"cluster\":\"tcp\"") && line.contains("\"n\":2000"),
+        "{line}"
+    );
+    // The scheduler's log (in the job's output) saw both srun workers.
+    assert_eq!(out.matches("worker joined").count(), 2, "{out}");
+    let left = System::Slurm.wait_queue_empty(Duration::from_secs(30));
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -575,14 +575,13 @@ impl Launcher {
     pub fn teardown(&mut self) -> Vec<String> {
         self.scaling = Scaling::Fixed(0);
         self.target = 0;
-        let _ = self.query(Request::RetireWorkers {
-            workers: self
-                .jobs
-                .values()
-                .flat_map(|j| j.workers.iter().map(|w| w.id))
-                .collect(),
-            n: 0,
-        });
+        // Every worker of this scheduler is ours, matched to a job yet or not.
+        if let Some(Reply::Workers(workers)) = self.query(Request::Info) {
+            let _ = self.query(Request::RetireWorkers {
+                workers: workers.iter().map(|w| w.id).collect(),
+                n: 0,
+            });
+        }
         let until = Instant::now() + Duration::from_secs(15);
         while Instant::now() < until {
             match self.query(Request::Info) {
