@@ -126,7 +126,8 @@ pub fn up(args: UpArgs) -> Result<()> {
         script,
         workdir,
         scaling: scaling.clone(),
-        interval: Duration::from_secs_f64(adaptive.as_ref().map_or(1.0, |a| a.interval)),
+        interval: Duration::try_from_secs_f64(adaptive.as_ref().map_or(1.0, |a| a.interval))
+            .with_context(|| format!("{}: adaptive interval", args.config.display()))?,
         backlog: adaptive.as_ref().map_or(8, |a| a.backlog),
         arrays: !args.no_arrays,
         job,

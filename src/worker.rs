@@ -79,10 +79,11 @@ pub fn run(args: Args) -> Result<u8> {
     }
     let seconds = |flag: &str, value: Option<f64>| -> Result<Option<std::time::Duration>> {
         match value {
-            Some(s) if !(s.is_finite() && s > 0.0) => {
-                bail!("{flag} must be a positive number of seconds, not {s}")
-            }
-            other => Ok(other.map(std::time::Duration::from_secs_f64)),
+            Some(s) => match std::time::Duration::try_from_secs_f64(s) {
+                Ok(d) if s > 0.0 => Ok(Some(d)),
+                _ => bail!("{flag} must be a positive number of seconds, not {s}"),
+            },
+            None => Ok(None),
         }
     };
     let lifetime = seconds("--lifetime", args.lifetime)?;

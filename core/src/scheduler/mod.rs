@@ -94,4 +94,48 @@ mod tests {
             Some(TaskState::NoWorker)
         );
     }
+
+    #[test]
+    fn tasks_avoid_workers_whose_lifetime_ends_first() {
+        let mut state = State::new(SchedulerConfig::default());
+        for (id, name) in [(0, "ending"), (1, "lasting")] {
+            state.handle(Event::AddWorker {
+                worker: WorkerId(id),
+                name: name.into(),
+                nthreads: 1,
+                resources: vec![],
+                memory_limit: 0,
+            });
+        }
+        // Ends now; the other's lifetime is too long for the clock (as a hostile
+        // peer might say), which must count as "no end", not a panic.
+        state.handle(Event::WorkerDeadline {
+            worker: WorkerId(0),
+            seconds: 0.0,
+        });
+        state.handle(Event::WorkerDeadline {
+            worker: WorkerId(1),
+            seconds: 1e30,
+        });
+        let out = state.handle(Event::UpdateGraph {
+            client: ClientId(0),
+            tasks: vec![TaskSpec::new(
+                Key::new("t-1"),
+                crate::ops::Op::op_ref(&unit),
+                vec![],
+                vec![],
+            )],
+            wanted: vec![Key::new("t-1")],
+        });
+        assert!(
+            matches!(
+                &out[..],
+                [Command::Compute {
+                    worker: WorkerId(1),
+                    ..
+                }]
+            ),
+            "{out:?}"
+        );
+    }
 }

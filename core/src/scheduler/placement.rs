@@ -41,11 +41,13 @@ impl State {
     }
 
     /// Whether `t` would finish on `worker` before the worker's lifetime ends.
-    fn outlives(&self, worker: &WorkerRecord, t: TaskId) -> bool {
+    fn finishes_in_time(&self, worker: &WorkerRecord, t: TaskId) -> bool {
         worker.deadline.is_none_or(|end| {
             let queued = worker.occupancy / f64::from(worker.nthreads);
-            let needed = std::time::Duration::from_secs_f64(queued + self.duration_estimate(t));
-            std::time::Instant::now() + needed < end
+            std::time::Duration::try_from_secs_f64(queued + self.duration_estimate(t))
+                .ok()
+                .and_then(|needed| std::time::Instant::now().checked_add(needed))
+                .is_some_and(|done| done < end)
         })
     }
 
@@ -54,7 +56,7 @@ impl State {
         self.running_workers
             .iter()
             .filter_map(|&w| self.worker(w).map(|r| (w, r)))
-            .filter(|(_, r)| r.processing.len() < self.slots(r, t) && self.outlives(r, t))
+            .filter(|(_, r)| r.processing.len() < self.slots(r, t) && self.finishes_in_time(r, t))
             .min_by(|(a, ra), (b, rb)| {
                 let la = ra.processing.len() as f64 / f64::from(ra.nthreads);
                 let lb = rb.processing.len() as f64 / f64::from(rb.nthreads);
@@ -77,7 +79,8 @@ impl State {
                 continue;
             }
             let Some(worker) = self.worker(w) else { return };
-            if worker.processing.len() >= self.slots(worker, t) || !self.outlives(worker, t) {
+            if worker.processing.len() >= self.slots(worker, t) || !self.finishes_in_time(worker, t)
+            {
                 return;
             }
             self.queued.pop();
@@ -119,7 +122,7 @@ impl State {
         };
         candidates.retain(|&w| {
             self.worker(w)
-                .is_some_and(|r| allowed(r) && self.outlives(r, t))
+                .is_some_and(|r| allowed(r) && self.finishes_in_time(r, t))
         });
         candidates
             .into_iter()

@@ -210,11 +210,12 @@ impl State {
             } => self.add_worker(worker, name, nthreads, resources, memory_limit),
             Event::RemoveWorker { worker, reason } => self.remove_worker(worker, &reason),
             Event::WorkerDeadline { worker, seconds } => {
+                // A lifetime too long for the clock (a hostile or silly value) is none.
+                let end = std::time::Duration::try_from_secs_f64(seconds.max(0.0))
+                    .ok()
+                    .and_then(|left| std::time::Instant::now().checked_add(left));
                 if let Some(record) = self.worker_mut(worker) {
-                    record.deadline = Some(
-                        std::time::Instant::now()
-                            + std::time::Duration::from_secs_f64(seconds.max(0.0)),
-                    );
+                    record.deadline = end;
                 }
             }
             Event::AddClient { client } => {
