@@ -68,14 +68,15 @@ fn adaptive_goes_from_0_to_3_and_back(system: System) {
     assert_eq!(up.client.workers().unwrap().len(), 0);
     assert!(system.queue().is_empty(), "{:?}", system.queue());
 
-    // 40 tasks of 0.5 s: 20 s of work asks for 4 workers, capped at 3.
+    // 60 tasks of 0.5 s: 30 s of work asks for 6 workers, capped at 3, and
+    // keeps asking for 3 while a busy batch system starts the last job.
     let futures = up
         .client
-        .map(sleep_then, (0..40u64).map(|i| (500u64, i)))
+        .map(sleep_then, (0..60u64).map(|i| (500u64, i)))
         .unwrap();
     let reached = up.wait_workers(3, Duration::from_secs(60));
     let values = up.client.gather(&futures).unwrap();
-    assert_eq!(values, (0..40u64).collect::<Vec<_>>());
+    assert_eq!(values, (0..60u64).collect::<Vec<_>>());
     assert!(up.client.workers().unwrap().len() <= 3);
     drop(futures);
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Single-node Son of Grid Engine 8.1.9 (Debian 12), no systemd. Run as root. Idempotent.
-# all.q has 8 slots so several 1-core worker jobs run at once on a 2-core machine.
+# all.q has 8 slots and no load threshold, so several 1-core worker jobs run at
+# once on a 2-core machine, however busy it is.
 set -euo pipefail
 W=${W:-/tmp/rask-infra/sge}; mkdir -p $W
 H=$(hostname)
@@ -21,5 +22,9 @@ ed "-e 's/^min_uid .*/min_uid 0/' -e 's/^min_gid .*/min_gid 0/' -e 's/flush_time
 ed "-e 's/^schedule_interval .*/schedule_interval 0:0:1/' -e 's/^flush_submit_sec .*/flush_submit_sec 1/' -e 's/^flush_finish_sec .*/flush_finish_sec 1/'" qconf -msconf
 /usr/sbin/sge_execd   # start AFTER min_uid change (execd caches conf); auto-registers as exec host
 qconf -sq all.q >/dev/null 2>&1 || ed "-e 's/^hostlist .*/hostlist $H/' -e 's/^slots .*/slots 8/' -e 's/^pe_list .*/pe_list NONE/' -e 's|^shell .*|shell /bin/sh|'" qconf -aq all.q
+# 8 slots, and no load threshold: a busy 2-core machine (a build beside the tests)
+# would otherwise put the queue in alarm state and stop dispatching jobs.
+qconf -mattr queue slots 8 all.q >/dev/null
+qconf -rattr queue load_thresholds NONE all.q >/dev/null
 for i in $(seq 100); do qstat -f | grep -qE "^all.q@$H +BI +0/0/[0-9]+ +[0-9.]+ +lx-amd64 *$" && exit 0; sleep 0.2; done
 qstat -f; exit 1
