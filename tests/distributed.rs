@@ -3,11 +3,12 @@
 
 mod support;
 
+use rask::client::FutureStatus;
 use rask::ops::builtin::{add, checksum, inc, noop, random_bytes, sleep_then};
 use rask::prelude::*;
 use rask::ConnectOptions;
 use std::time::Duration;
-use support::Cluster;
+use support::{free_port, spawn, Cluster, TempDir};
 
 fn connect(cluster: &Cluster) -> Client {
     Client::connect(&cluster.address).expect("client connects")
@@ -311,4 +312,74 @@ fn scheduler_file_and_token() {
         .contains("missing or invalid token"));
 }
 
-use rask::client::FutureStatus;
+/// `--death-timeout`: a worker started before its scheduler keeps trying and
+/// joins once the scheduler is up; with no scheduler at all it gives up after
+/// the timeout, naming the address.
+#[test]
+fn a_worker_waits_death_timeout_for_its_scheduler() {
+    let dir = TempDir::new("death-timeout");
+    let address = format!("tcp://127.0.0.1:{}", free_port());
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut early = spawn(
+        &args(&[
+            "worker",
+            &address,
+            "--name",
+            "early",
+            "--death-timeout",
+            "60",
+        ]),
+        dir.path().join("worker.log"),
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        early.child.try_wait().unwrap(),
+        None,
+        "{}",
+        early.log_text()
+    );
+    assert!(early.log_text().contains("scheduler not reachable yet"));
+
+    let port = address.rsplit(':').next().unwrap();
+    let _scheduler = spawn(
+        &args(&["scheduler", "--port", port, "--dashboard-port", "0"]),
+        dir.path().join("scheduler.log"),
+    );
+    let client = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            Client::connect(&address).ok()
+        })
+        .expect("the scheduler comes up");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while client.workers().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{}", early.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(client.workers().unwrap()[0].name, "early");
+    assert_eq!(client.submit(inc, 41u64).unwrap().result().unwrap(), 42);
+
+    let nobody = format!("tcp://127.0.0.1:{}", free_port());
+    let started = std::time::Instant::now();
+    let mut lonely = spawn(
+        &args(&["worker", &nobody, "--death-timeout", "2"]),
+        dir.path().join("lonely.log"),
+    );
+    let code = lonely.wait_exit(Duration::from_secs(30));
+    let waited = started.elapsed();
+    assert!(
+        code.is_some_and(|c| c != 0),
+        "{code:?}: {}",
+        lonely.log_text()
+    );
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10),
+        "gave up after {waited:?}"
+    );
+    assert!(
+        lonely.log_text().contains(&nobody[6..]),
+        "{}",
+        lonely.log_text()
+    );
+    drop(early);
+}

@@ -155,6 +155,101 @@ fn failed_job_is_reported_with_its_stderr(system: System) {
     up.stop();
 }
 
+/// Two workers per job, adaptive up to 3 workers: the burst brings two whole
+/// jobs (4 workers), which stay until the work is done and then leave as
+/// whole jobs; no job is resubmitted and no single worker is retired
+/// (dask-jobqueue #498).
+fn two_workers_per_job_adapt_without_flapping(system: System) {
+    let _one_at_a_time = system.lock();
+    let dir = TempDir::new(&format!("{}-processes", system.name()));
+    let config = dir.path().join("two.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}:\n  cores: 2\n  processes: 2\n  memory: 800MiB\n  rask: {}\n  log-directory: logs\n  \
+             adaptive:\n    minimum: 0\n    maximum: 3\n    wait-count: 2\n    interval: 0.5\n",
+            system.name(),
+            support::rask_binary()
+        ),
+    )
+    .unwrap();
+    let up = Up::start(system, &dir, &config, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(up.client.workers().unwrap().len(), 0);
+
+    // 80 tasks of 0.5 s: 10 s of work for 4 workers.
+    let futures = up
+        .client
+        .map(sleep_then, (0..80u64).map(|i| (500u64, i)))
+        .unwrap();
+    up.wait_workers(4, Duration::from_secs(60));
+    let mut fewest = 4;
+    while futures.iter().any(|f| !f.done()) {
+        fewest = fewest.min(up.client.workers().unwrap().len());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let values = up.client.gather(&futures).unwrap();
+    assert_eq!(values, (0..80u64).collect::<Vec<_>>());
+    assert_eq!(fewest, 4, "a worker left while there was work");
+    let log = up.proc.log_text();
+    assert!(!log.contains("scaling down"), "{log}");
+    assert_eq!(log.matches(" joined (").count(), 4, "{log}");
+    drop(futures);
+
+    up.wait_workers(0, Duration::from_secs(60));
+    let left = system.wait_queue_empty(Duration::from_secs(30));
+    assert!(left.is_empty(), "jobs left when idle: {left:?}");
+    let status = up.cli(&["status"]);
+    assert!(status.contains("  2 job(s) submitted in all"), "{status}");
+    up.stop();
+}
+
+/// `rask cluster dry-run`: a config the batch system accepts is submitted and
+/// cancelled at once; one naming a queue that does not exist is refused with
+/// the batch system's own words.
+fn dry_run_submits_and_cancels_or_reports_the_refusal(system: System) {
+    let _one_at_a_time = system.lock();
+    let dir = TempDir::new(&format!("{}-dry-run", system.name()));
+    let dry_run = |config: &std::path::Path| {
+        std::process::Command::new(support::rask_binary())
+            .args(["cluster", "dry-run"])
+            .arg(config)
+            .env("PATH", system.path())
+            .output()
+            .expect("rask cluster dry-run runs")
+    };
+    let good = system.config(&dir, "  walltime: \"00:05:00\"\n");
+    let output = dry_run(&good);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{} accepted the job (", system.name()))
+            && stdout.contains("cancelled it"),
+        "{stdout}"
+    );
+    let left = system.wait_queue_empty(Duration::from_secs(30));
+    assert!(left.is_empty(), "the dry run left jobs: {left:?}");
+
+    let bad = dir.path().join("bad-queue.yaml");
+    let text = std::fs::read_to_string(&good).unwrap() + "  queue: nosuchqueue\n";
+    std::fs::write(&bad, text).unwrap();
+    let output = dry_run(&bad);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a bad queue was accepted");
+    assert!(
+        stderr.contains(&format!(
+            "bad-queue.yaml: {} refused the job",
+            system.name()
+        )) && stderr.contains("nosuchqueue"),
+        "{stderr}"
+    );
+    assert!(system.queue().is_empty(), "{:?}", system.queue());
+}
+
 #[test]
 fn slurm_up_runs_a_graph_scales_and_tears_down() {
     up_runs_a_graph_scales_and_tears_down(System::Slurm);
@@ -198,6 +293,26 @@ fn sge_failed_job_is_reported_with_its_stderr() {
 #[test]
 fn pbs_up_runs_a_graph_scales_and_tears_down() {
     up_runs_a_graph_scales_and_tears_down(System::Pbs);
+}
+
+#[test]
+fn slurm_two_workers_per_job_adapt_without_flapping() {
+    two_workers_per_job_adapt_without_flapping(System::Slurm);
+}
+
+#[test]
+fn sge_two_workers_per_job_adapt_without_flapping() {
+    two_workers_per_job_adapt_without_flapping(System::Sge);
+}
+
+#[test]
+fn slurm_dry_run_submits_and_cancels_or_reports_the_refusal() {
+    dry_run_submits_and_cancels_or_reports_the_refusal(System::Slurm);
+}
+
+#[test]
+fn sge_dry_run_submits_and_cancels_or_reports_the_refusal() {
+    dry_run_submits_and_cancels_or_reports_the_refusal(System::Sge);
 }
 
 /// cluster-configs/sbatch-allocation.sh: scheduler, two srun workers and a

@@ -96,11 +96,20 @@ impl Drop for Proc {
     }
 }
 
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 pub fn rask_binary() -> &'static str {
     env!("CARGO_BIN_EXE_rask")
 }
 
-fn spawn(args: &[String], log: PathBuf) -> Proc {
+/// Starts `rask ARGS…` with its stderr in `log`.
+pub fn spawn(args: &[String], log: PathBuf) -> Proc {
     let file = std::fs::File::create(&log).expect("log file");
     let child = Command::new(rask_binary())
         .args(args)

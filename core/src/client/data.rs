@@ -80,14 +80,12 @@ impl Client {
         futures
             .iter()
             .map(|f| match fetched.remove(f.key()) {
-                Some(bytes) => {
-                    Value::Encoded(bytes)
-                        .extract::<T>()
-                        .map_err(|source| Error::Value {
-                            key: f.key().clone(),
-                            source,
-                        })
-                }
+                Some(bytes) => Value::Encoded(bytes)
+                    .extract::<T>()
+                    .map_err(|error| Error::Value {
+                        key: f.key().clone(),
+                        error,
+                    }),
                 None => f.result(),
             })
             .collect()

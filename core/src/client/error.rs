@@ -30,12 +30,12 @@ pub enum Error {
     #[error(transparent)]
     Graph(#[from] GraphError),
     /// A result is not of the type asked for.
-    #[error("result of task {key}: {source}")]
+    #[error("result of task {key}: {error}")]
     Value {
         /// The key.
         key: Key,
         /// The mismatch.
-        source: ValueError,
+        error: ValueError,
     },
     /// The cluster has shut down.
     #[error("the cluster has shut down")]

@@ -272,9 +272,9 @@ impl FutureHandle {
     pub(crate) fn fetch<T: Data + Clone>(&self) -> Result<T, Error> {
         self.fetch_value()?
             .extract::<T>()
-            .map_err(|source| Error::Value {
+            .map_err(|error| Error::Value {
                 key: self.0.key.clone(),
-                source,
+                error,
             })
     }
 
@@ -283,9 +283,9 @@ impl FutureHandle {
     pub(crate) fn fetch_shared<T: Data>(&self) -> Result<Arc<T>, Error> {
         self.fetch_value()?
             .get::<T>()
-            .map_err(|source| Error::Value {
+            .map_err(|error| Error::Value {
                 key: self.0.key.clone(),
-                source,
+                error,
             })
     }
 

@@ -18,12 +18,12 @@ use tokio::sync::mpsc;
 #[derive(Debug, thiserror::Error)]
 pub enum CommError {
     /// Socket trouble.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What was being done.
         context: String,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Bad bytes from the peer.
     #[error(transparent)]
@@ -40,12 +40,12 @@ pub enum CommError {
         expected: &'static str,
     },
     /// The TLS handshake failed (bad or missing certificate, wrong CA).
-    #[error("TLS handshake with {peer} failed: {source}")]
+    #[error("TLS handshake with {peer} failed: {error}")]
     Tls {
         /// The peer.
         peer: String,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The other side refused us.
     #[error("refused by {peer}: {reason}")]
@@ -69,7 +69,7 @@ pub enum CommError {
 impl CommError {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> CommError {
         let context = context.into();
-        move |source| CommError::Io { context, source }
+        move |error| CommError::Io { context, error }
     }
 }
 
@@ -104,9 +104,9 @@ pub async fn connect(address: &Address, security: &Security) -> Result<Connectio
         let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
             .await
             .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "in the TLS handshake"))?
-            .map_err(|source| CommError::Tls {
+            .map_err(|error| CommError::Tls {
                 peer: address.to_string(),
-                source,
+                error,
             })?;
         Box::new(tls)
     } else {
@@ -127,9 +127,9 @@ pub async fn accept(tcp: TcpStream, security: &Security) -> Result<Connection, C
             let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
                 .await
                 .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "in the TLS handshake"))?
-                .map_err(|source| CommError::Tls {
+                .map_err(|error| CommError::Tls {
                     peer: peer.clone(),
-                    source,
+                    error,
                 })?;
             Box::new(tls)
         }

@@ -56,12 +56,12 @@ pub enum GraphError {
         op: String,
     },
     /// An argument could not be encoded.
-    #[error("task {key}: {source}")]
+    #[error("task {key}: {error}")]
     Encode {
         /// The task.
         key: Key,
         /// What the encoder said.
-        source: crate::value::ValueError,
+        error: crate::value::ValueError,
     },
 }
 

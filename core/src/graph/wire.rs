@@ -102,9 +102,9 @@ pub(crate) fn run_to_wire(key: &Key, run: &RunSpec) -> Result<WireRun, GraphErro
             Arg::Value(v) => v
                 .to_bytes()
                 .map(|b| WireArg::Bytes(b.to_vec()))
-                .map_err(|source| GraphError::Encode {
+                .map_err(|error| GraphError::Encode {
                     key: key.clone(),
-                    source,
+                    error,
                 }),
         })
         .collect::<Result<_, _>>()?;

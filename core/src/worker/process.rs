@@ -296,7 +296,7 @@ async fn serve(options: WorkerOptions) -> Result<WorkerExit, CommError> {
     Ok(exit)
 }
 
-/// Connects to the scheduler, retrying every second within `death_timeout`.
+/// Connects to the scheduler, retrying every second until `death_timeout` has passed.
 async fn connect_patiently(
     options: &WorkerOptions,
     security: &Security,
@@ -309,9 +309,11 @@ async fn connect_patiently(
         match connect_as(&options.scheduler, security, role.clone()).await {
             Ok(joined) => return Ok(joined),
             Err(error) => match give_up {
-                Some(at) if tokio::time::Instant::now() + Duration::from_secs(1) < at => {
+                // One last try at the deadline itself, so the worker waits the whole timeout.
+                Some(at) if tokio::time::Instant::now() < at => {
                     tracing::info!(scheduler = %options.scheduler, %error, "scheduler not reachable yet; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let left = at - tokio::time::Instant::now();
+                    tokio::time::sleep(left.min(Duration::from_secs(1))).await;
                 }
                 _ => return Err(error),
             },
