@@ -120,9 +120,13 @@ pub fn up(args: UpArgs) -> Result<()> {
     let address = server.address().to_string();
     let script = job_script(&config.backend, &ScriptTarget::Address(address.clone()))
         .expect("job-queue backends have scripts");
+    let script_dir = workdir.join(format!("rask-{}", std::process::id()));
+    std::fs::create_dir_all(&script_dir)
+        .with_context(|| format!("creating {}", script_dir.display()))?;
     let options = LauncherOptions {
         system,
-        script_path: workdir.join(format!("rask-{}-job.sh", std::process::id())),
+        // Named as the job is: PBS-style wrappers name output files after the script.
+        script_path: script_dir.join(&job.name.0),
         script,
         workdir,
         scaling: scaling.clone(),
@@ -169,6 +173,7 @@ pub fn up(args: UpArgs) -> Result<()> {
         .map_err(|_| anyhow::anyhow!("the launcher thread panicked"))?;
     server.shutdown();
     let _ = std::fs::remove_file(script_path);
+    let _ = std::fs::remove_dir(script_dir);
     if !left.is_empty() {
         bail!(
             "these jobs were still queued after cancelling: {} (cancel them by hand)",
@@ -189,8 +194,14 @@ fn describe(event: &LauncherEvent) -> String {
             target,
         } => format!("worker {name} joined ({connected}/{target})"),
         LauncherEvent::WorkerLeft { name } => format!("worker {name} left"),
-        LauncherEvent::JobFailed { id, state, stderr } => format!(
-            "job {id} ended ({state}) before its workers connected; see {}",
+        LauncherEvent::JobFailed {
+            id,
+            state,
+            stderr,
+            retry_in,
+        } => format!(
+            "job {id} ended ({state}) before its workers connected; next submission in {} s; see {}",
+            retry_in.as_secs(),
             stderr.display()
         ),
         LauncherEvent::Replacing(id) => {

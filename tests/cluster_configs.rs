@@ -111,6 +111,11 @@ fn bad_configs_name_file_line_and_column() {
             ":4:",
             "bad name",
         ),
+        (
+            "slurm:\n  cores: 2\n  memory: 8GiB\n  name: ..\n",
+            ":4:",
+            "not dots alone",
+        ),
         ("slurm: [\n", ":1:8: ", "invalid type: sequence"),
         ("slurm:\n\tcores: 2\n", ":2:", "cannot start any token"),
     ];

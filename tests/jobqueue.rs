@@ -128,29 +128,33 @@ fn walltime_end_retires_without_lost_results(system: System) {
 fn failed_job_is_reported_with_its_stderr(system: System) {
     let _one_at_a_time = system.lock();
     let dir = TempDir::new(&format!("{}-failing", system.name()));
-    let config = dir.path().join("bad.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}:\n  cores: 1\n  memory: 400MiB\n  rask: /nonexistent/rask\n  log-directory: logs\n",
-            system.name()
-        ),
-    )
-    .unwrap();
+    let config = system.config(&dir, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("rask: {}", support::rask_binary()),
+        "rask: /nonexistent/rask",
+    );
+    std::fs::write(&config, text).unwrap();
     let up = Up::start(system, &dir, &config, &["--workers", "1"]);
+    // HyperQueue's backoff: the first failure is retried at once, the second
+    // waits a minute.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let path = loop {
-        let log = up.proc.log_text();
-        if let Some(line) = log
-            .lines()
-            .find(|l| l.contains("before its workers connected"))
-        {
-            break line.rsplit("see ").next().unwrap().trim().to_string();
-        }
-        assert!(Instant::now() < deadline, "no failure reported:\n{log}");
+    while !up.proc.log_text().contains("next submission in 60 s") {
+        assert!(
+            Instant::now() < deadline,
+            "no second failure reported:\n{}",
+            up.proc.log_text()
+        );
         std::thread::sleep(Duration::from_millis(200));
-    };
-    let stderr = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let log = up.proc.log_text();
+    assert_eq!(log.matches("submitted job(s)").count(), 2, "{log}");
+    let first = log
+        .lines()
+        .find(|l| l.contains("before its workers connected; next submission in 0 s"))
+        .unwrap_or_else(|| panic!("no first failure in:\n{log}"));
+    let path = first.rsplit("see ").next().unwrap().trim();
+    let stderr = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     assert!(stderr.contains("/nonexistent/rask"), "{path}: {stderr}");
     up.stop();
 }
@@ -293,6 +297,11 @@ fn sge_failed_job_is_reported_with_its_stderr() {
 #[test]
 fn pbs_up_runs_a_graph_scales_and_tears_down() {
     up_runs_a_graph_scales_and_tears_down(System::Pbs);
+}
+
+#[test]
+fn pbs_failed_job_is_reported_with_its_stderr() {
+    failed_job_is_reported_with_its_stderr(System::Pbs);
 }
 
 #[test]

@@ -148,7 +148,8 @@ impl fmt::Display for Text {
 }
 
 /// A name the batch system sees (job name, queue, account, project): letters,
-/// digits and `._-+@`, which every scheduler's directive parser takes as is.
+/// digits and `._-+@`, which every scheduler's directive parser takes as is,
+/// and not dots alone (it also names the job script file).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Name(pub String);
 
@@ -156,6 +157,7 @@ impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = String::deserialize(deserializer)?;
         let ok = !value.is_empty()
+            && value.chars().any(|c| c != '.')
             && value
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-+@".contains(c));
@@ -163,7 +165,7 @@ impl<'de> Deserialize<'de> for Name {
             Ok(Name(value))
         } else {
             Err(serde::de::Error::custom(format!(
-                "bad name {value:?}: use letters, digits and . _ - + @ only"
+                "bad name {value:?}: use letters, digits and . _ - + @ only, not dots alone"
             )))
         }
     }

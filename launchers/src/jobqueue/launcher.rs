@@ -54,6 +54,8 @@ pub enum LauncherEvent {
         state: String,
         /// Where its stderr went.
         stderr: PathBuf,
+        /// How long until the next submission (failures back off).
+        retry_in: Duration,
     },
     /// A job nears its walltime; a replacement is on its way.
     Replacing(String),
@@ -295,6 +297,7 @@ impl Launcher {
         };
         let system = self.options.system;
         let mut gone = Vec::new();
+        let mut failed = Vec::new();
         for (id, job) in &mut self.jobs {
             let key = system.poll_key(id);
             if let Some(plain) = queue.plain_ids.get(&key) {
@@ -314,15 +317,26 @@ impl Launcher {
             }
             if let JobState::Ended(word) = &state {
                 if !job.ever_connected && !job.cancelled {
-                    (self.events)(LauncherEvent::JobFailed {
-                        id: id.clone(),
-                        state: word.clone(),
-                        stderr: stderr_path(system, &self.options, id, job.plain_id.as_deref()),
-                    });
+                    let stderr = stderr_path(system, &self.options, id, job.plain_id.as_deref());
+                    failed.push((id.clone(), word.clone(), stderr));
                 }
                 gone.push(id.clone());
             }
             job.state = state;
+        }
+        // Jobs that die before any worker connects count as failed
+        // submissions (one per poll, so a failed array is one failure): the
+        // launcher backs off instead of resubmitting a broken job every tick.
+        if !failed.is_empty() {
+            let retry_in = self.backoff.failed(now);
+            for (id, state, stderr) in failed {
+                (self.events)(LauncherEvent::JobFailed {
+                    id,
+                    state,
+                    stderr,
+                    retry_in,
+                });
+            }
         }
         for id in gone {
             if let Some(job) = self.jobs.remove(&id) {
@@ -375,7 +389,11 @@ impl Launcher {
                     target: self.target,
                 });
             }
-            job.ever_connected |= !now_there.is_empty();
+            if !job.ever_connected && !now_there.is_empty() {
+                job.ever_connected = true;
+                // The config works: failures start counting afresh.
+                self.backoff.succeeded();
+            }
             if !now_there.is_empty() && job.running_since.is_none() {
                 job.running_since = Some(Instant::now());
             }
@@ -529,7 +547,6 @@ impl Launcher {
         for _ in 0..rounds {
             match self.submit_once(array) {
                 Ok(mut new) => {
-                    self.backoff.succeeded();
                     ids.append(&mut new);
                 }
                 Err(error) => {
