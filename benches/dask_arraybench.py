@@ -48,7 +48,10 @@ if wanted(2):
 if wanted(3):
     n, c = side(20000), side(1000)
     x = da.random.random((n, n), chunks=(c, n)).persist()
-    _, results["rechunk_s"] = seconds(lambda: x.rechunk((n, c)).persist())
+    # New memory costs a different amount from run to run in this VM (freed
+    # pages go back to the host): the median of three, on both sides.
+    times = sorted(seconds(lambda: x.rechunk((n, c)).persist())[1] for _ in range(3))
+    results["rechunk_s"] = times[1]
     del x
 if wanted(4):
     n, c = side(8000), side(1000)

@@ -130,8 +130,16 @@ pub fn run(args: Args) -> Result<()> {
             &client,
             &array::random_uniform(3, 0.0, 1.0, &[n, n], [c, n])?,
         )?;
-        let (_, t) = seconds(|| persist(&client, &x.rechunk([n, c])?))?;
-        record("rechunk_s", t);
+        // New memory costs a different amount from run to run in this VM
+        // (freed pages go back to the host): the median of three, on both sides.
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let (out, t) = seconds(|| persist(&client, &x.rechunk([n, c])?))?;
+            drop(out);
+            times.push(t);
+        }
+        times.sort_by(f64::total_cmp);
+        record("rechunk_s", times[1]);
     }
     if wanted(4) {
         let n = side(8000.0);
