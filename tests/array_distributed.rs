@@ -41,4 +41,11 @@ fn array_operations_match_ndarray_on_worker_processes() {
         .iter()
         .zip(direct.iter())
         .all(|(a, b)| (a - b).abs() < 1e-9));
+    // Rows to columns: each piece is a region sharing its row block's memory,
+    // and travels between processes as a plain block of just its elements.
+    let rows = array::random_uniform(8, 0.0, 1.0, &[600, 600], [100, 600]).unwrap();
+    let columns = rows.rechunk([600, 100]).unwrap();
+    assert_eq!(columns.chunks()[1], vec![100; 6]);
+    let remote = columns.compute::<f64>(&client).unwrap();
+    assert_eq!(remote, rows.compute::<f64>(&local).unwrap());
 }

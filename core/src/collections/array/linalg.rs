@@ -3,7 +3,7 @@
 //! then adds the partial sums as a tree.
 
 use super::chunk::Chunk;
-use super::dtype::DType;
+use super::dtype::{DType, Element};
 use super::grid::{self, ChunkSpec};
 use super::kernel::{self, chunks, fail, kernel, output};
 use super::{Array, ArrayError};
@@ -35,7 +35,7 @@ kernel! {
         let (a, b) = blocks.split_at(p.pairs);
         output(match p.out {
             DType::F32 => Chunk::F32(products::<f32>(a, b)?.into_dyn()),
-            out => Chunk::F64(products::<f64>(a, b)?.into_dyn()).astype(out),
+            out => Chunk::F64(products::<f64>(a, b)?.into_dyn()).into_dtype(out),
         })
     }
 }
@@ -51,9 +51,12 @@ kernel! {
             if block.shape() != total.shape() {
                 return Err(fail("add: blocks of different shapes"));
             }
-            total = total + block.cast::<f64>();
+            match <f64 as Element>::view(block) {
+                Some(values) => total += values,
+                None => total += &block.cast::<f64>(),
+            }
         }
-        output(Chunk::F64(total).astype(*out))
+        output(Chunk::F64(total).into_dtype(*out))
     }
 }
 

@@ -29,6 +29,7 @@ mod linalg;
 mod npy;
 mod overlap;
 mod reduction;
+mod region;
 mod reshape;
 mod scan;
 mod selection;

@@ -4,12 +4,13 @@
 use super::chunk::{with_chunk, Chunk};
 use super::dtype::Element;
 use super::grid::{self, ChunkSpec};
-use super::kernel::{self, chunks, fail, kernel, output};
+use super::kernel::{self, fail, kernel, output};
+use super::region::{ChunkRegion, RegionParams, TakeRegion};
 use super::slicing::Take;
 use super::{Array, ArrayError};
 use crate::collections::delayed::Node;
 use crate::graph::Key;
-use ndarray::{IxDyn, SliceInfoElem};
+use ndarray::IxDyn;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -26,14 +27,18 @@ pub(crate) struct Assemble {
 kernel! {
     /// Puts pieces together into one block.
     pub(crate) AssembleBlock(Assemble) => |p, inputs| {
-        let pieces = chunks(inputs)?;
-        let first = pieces.first().ok_or_else(|| fail("assemble: no pieces"))?;
-        let mut out = Chunk::full(first.dtype(), &p.shape, p.fill);
-        if pieces.len() != p.offsets.len() {
+        if inputs.is_empty() {
+            return Err(fail("assemble: no pieces"));
+        }
+        if inputs.len() != p.offsets.len() {
             return Err(fail("assemble: pieces and offsets differ in number"));
         }
+        let pieces = (0..inputs.len())
+            .map(|n| ChunkRegion::input(inputs, n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Chunk::full(pieces[0].dtype(), &p.shape, p.fill);
         for (piece, offset) in pieces.iter().zip(&p.offsets) {
-            paste(&mut out, piece, offset)?;
+            piece.paste_into(&mut out, offset)?;
         }
         output(out)
     }
@@ -68,30 +73,6 @@ kernel! {
     }
 }
 
-/// Copies `piece` into `out` at `offset`.
-fn paste(out: &mut Chunk, piece: &Chunk, offset: &[usize]) -> Result<(), crate::ops::TaskFailure> {
-    let region: Vec<SliceInfoElem> = offset
-        .iter()
-        .zip(piece.shape())
-        .map(|(&o, &l)| SliceInfoElem::from(o..o + l))
-        .collect();
-    if region.len() != out.shape().len()
-        || offset
-            .iter()
-            .zip(piece.shape())
-            .zip(out.shape())
-            .any(|((&o, &l), &d)| o + l > d)
-    {
-        return Err(fail("assemble: a piece does not fit"));
-    }
-    let piece = piece.astype(out.dtype());
-    with_chunk!(out, o => {
-        let p = Element::view(&piece).ok_or_else(|| fail("assemble: mixed types"))?;
-        o.slice_mut(region.as_slice()).assign(p);
-        Ok(())
-    })
-}
-
 /// For each piece of `fine` along one axis: which block of `coarse` holds it
 /// and where it starts inside that block.
 fn locate(coarse: &[usize], fine: &[usize]) -> Vec<(usize, usize)> {
@@ -124,7 +105,21 @@ impl Array {
             .zip(&target)
             .map(|(old, new)| grid::refine(old, new))
             .collect();
+        // Where each piece goes in the output, per axis: (output block, offset).
+        let placed: Vec<Vec<(usize, usize)>> = target
+            .iter()
+            .zip(&pieces)
+            .map(|(new, fine)| locate(new, fine))
+            .collect();
         // Stage 1: cut input blocks into pieces (whole blocks are used as they are).
+        // A piece that is a whole output block is copied out; the others are
+        // regions sharing their input block's memory until stage 2 copies them.
+        let alone = |index: &[usize]| {
+            index.iter().enumerate().all(|(a, &i)| {
+                let block = placed[a][i].0;
+                placed[a].iter().filter(|(b, _)| *b == block).count() == 1
+            })
+        };
         let token = crate::graph::fresh_token();
         let piece_numblocks = grid::numblocks(&pieces);
         let located: Vec<Vec<(usize, usize)>> = self
@@ -149,25 +144,28 @@ impl Array {
                 if whole {
                     return input;
                 }
-                let ranges: Vec<(isize, usize, isize)> = index
+                let key = Key::new(format!("rechunk-split-{token}")).indexed(index);
+                if alone(index) {
+                    let ranges: Vec<(isize, usize, isize)> = index
+                        .iter()
+                        .enumerate()
+                        .map(|(a, &i)| (located[a][i].1 as isize, pieces[a][i], 1))
+                        .collect();
+                    return Take::node(
+                        key,
+                        &kernel::params(super::slicing::TakeParams::from(ranges)),
+                        vec![input],
+                    );
+                }
+                let ranges = index
                     .iter()
                     .enumerate()
-                    .map(|(a, &i)| (located[a][i].1 as isize, pieces[a][i], 1))
+                    .map(|(a, &i)| (located[a][i].1, pieces[a][i]))
                     .collect();
-                let key = Key::new(format!("rechunk-split-{token}")).indexed(index);
-                Take::node(
-                    key,
-                    &kernel::params(super::slicing::TakeParams::from(ranges)),
-                    vec![input],
-                )
+                TakeRegion::node(key, &kernel::params(RegionParams { ranges }), vec![input])
             })
             .collect();
         // Stage 2: assemble output blocks from pieces.
-        let placed: Vec<Vec<(usize, usize)>> = target
-            .iter()
-            .zip(&pieces)
-            .map(|(new, fine)| locate(new, fine))
-            .collect();
         let dtype = self.dtype;
         let shape = self.shape.clone();
         let out_chunks = target.clone();
