@@ -12,7 +12,7 @@ rask=$(./target/release/rask arraybench --fraction "$fraction" --workers 1 --thr
 dask=$("$venv/bin/python" benches/dask_arraybench.py "$fraction" 2 2>/dev/null | tail -n 1)
 echo "rask: $rask"
 echo "dask: $dask"
-python3 - "$rask" "$dask" <<'PY'
+python3 - "$rask" "$dask" "$fraction" <<'PY'
 import json, sys
 r, d = (json.loads(a) for a in sys.argv[1:3])
 names = {
@@ -26,6 +26,12 @@ names = {
 for key, label in names.items():
     if key in r and key in d:
         print(f"{label}: rask {r[key]:.3f} s, dask {d[key]:.3f} s -> {d[key] / r[key]:.2f}x faster")
+if "numpy_matmul_s" in d and "matmul_s" in r:
+    n = round(8000 * float(sys.argv[3]) ** 0.5)
+    flops = 2 * n**3
+    print(f"one NumPy (OpenBLAS) matmul of the same matrices: {d['numpy_matmul_s']:.3f} s "
+          f"({flops / d['numpy_matmul_s'] / 1e9:.0f} GFLOP/s); rask reaches "
+          f"{flops / r['matmul_s'] / 1e9:.0f} GFLOP/s, Dask {flops / d['matmul_s'] / 1e9:.0f}")
 if "bandwidth_sum_s" in r:
     print(f"memory-bandwidth bound for the sum: {r['bandwidth_sum_s']:.3f} s "
           f"({r['bandwidth_gb_per_s']:.1f} GB/s); rask's sum is "

@@ -58,6 +58,10 @@ if wanted(4):
     a = da.random.random((n, n), chunks=(c, c)).persist()
     b = da.random.random((n, n), chunks=(c, c)).persist()
     _, results["matmul_s"] = seconds(lambda: (a @ b).persist())
+    # The bound: one NumPy call on the same matrices in memory (OpenBLAS, all threads).
+    a_np, b_np = a.compute(), b.compute()
+    _, results["numpy_matmul_s"] = seconds(lambda: a_np @ b_np)
+    del a_np, b_np
     del a, b
 if wanted(5):
     x = da.random.normal(0.0, 1.0, size=count(1e9), chunks=count(12.5e6))
