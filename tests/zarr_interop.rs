@@ -130,3 +130,83 @@ print(a.shape, float(a[:].sum()), a[10, 5], a.chunks)
         "{error}"
     );
 }
+
+/// Blosc, zarr-python 2's default compressor: every codec numcodecs builds in
+/// (blosclz, lz4, lz4hc, zlib, zstd), byte-shuffled or not, in both formats,
+/// read as the same values as an uncompressed copy. With a 16 KB block size a
+/// 120 KB chunk spans several Blosc blocks and a short last one; random data
+/// does not compress and is stored raw.
+#[test]
+fn rask_reads_blosc_chunks_python_zarr_writes() {
+    let dir = TempDir::new("zarr-blosc");
+    let root = dir.path().display().to_string();
+    let client = Client::local(LocalCluster::new().workers(1)).unwrap();
+    run_python(&format!(
+        r#"
+import zarr, numcodecs, numpy as np
+from numcodecs import Blosc
+rng = np.random.default_rng(1)
+x = (np.arange(250 * 310).reshape(250, 310) % 97) * 0.5
+x[::3] += rng.random((84, 310))
+def write(name, fmt, comp, data=x, dtype="f8"):
+    a = zarr.create_array(store="{root}/" + name, shape=data.shape, chunks=(100, 150),
+                          dtype=dtype, zarr_format=fmt, compressors=comp)
+    a[:] = data
+write("raw", 2, None)
+for cname in ["blosclz", "lz4", "lz4hc", "zlib", "zstd"]:
+    write("v2" + cname, 2, Blosc(cname=cname, clevel=5, shuffle=Blosc.SHUFFLE))
+write("v2noshuffle", 2, Blosc(cname="lz4", clevel=5, shuffle=Blosc.NOSHUFFLE))
+write("v2blocks", 2, Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE, blocksize=16384))
+write("v2random", 2, Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE), rng.random((250, 310)))
+write("rawrandom", 2, None, zarr.open_array("{root}/v2random")[:])
+write("v3lz4", 3, zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"))
+write("v3zstd", 3, zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="noshuffle"))
+ints = (np.arange(250 * 310).reshape(250, 310) % 1000 - 500).astype("i4")
+write("ints", 2, Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE), ints, "i4")
+write("rawints", 2, None, ints, "i4")
+write("bits", 2, Blosc(cname="lz4", clevel=5, shuffle=Blosc.BITSHUFFLE))
+"#
+    ));
+    let read = |name: &str| array::from_zarr(dir.path().join(name)).unwrap();
+    let want = read("raw").compute::<f64>(&client).unwrap();
+    for name in [
+        "v2blosclz",
+        "v2lz4",
+        "v2lz4hc",
+        "v2zlib",
+        "v2zstd",
+        "v2noshuffle",
+        "v2blocks",
+        "v3lz4",
+        "v3zstd",
+    ] {
+        assert_eq!(read(name).compute::<f64>(&client).unwrap(), want, "{name}");
+    }
+    assert_eq!(
+        read("v2random").compute::<f64>(&client).unwrap(),
+        read("rawrandom").compute::<f64>(&client).unwrap()
+    );
+    assert_eq!(
+        read("ints").compute::<i32>(&client).unwrap(),
+        read("rawints").compute::<i32>(&client).unwrap()
+    );
+    // Bit shuffling is named, not misread.
+    let error = read("bits")
+        .compute::<f64>(&client)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("bit-shuffled"), "{error}");
+    // Writing Blosc is refused up front.
+    let refused = read("raw")
+        .to_zarr(
+            dir.path().join("out"),
+            &client,
+            ZarrOptions {
+                format: 2,
+                compression: Compression::Blosc,
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("does not write them"), "{refused}");
+}

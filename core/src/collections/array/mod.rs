@@ -19,6 +19,7 @@
 //! run on worker processes too; parameters travel with the task.
 
 mod blockwise;
+mod blosc;
 mod chunk;
 mod creation;
 mod dtype;

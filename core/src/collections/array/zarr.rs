@@ -30,6 +30,10 @@ pub enum Compression {
     /// Zstandard (Zarr's `zstd` codec, numcodecs' `Zstd`; Python zarr's
     /// default). Any level reads; rask writes at zstd's fastest level.
     Zstd(i32),
+    /// Blosc (Zarr's `blosc` codec, numcodecs' `Blosc`; zarr-python 2's
+    /// default) with blosclz, lz4, lz4hc, zlib or zstd inside, byte-shuffled
+    /// or not. Read only: `to_zarr` refuses it.
+    Blosc,
 }
 
 /// How `to_zarr` writes.
@@ -118,9 +122,10 @@ fn compression_v2(value: &Json, path: &Location) -> Result<Compression, ArrayErr
         Some("zstd") => Ok(Compression::Zstd(
             value["level"].as_i64().unwrap_or(0) as i32
         )),
+        Some("blosc") => Ok(Compression::Blosc),
         other => Err(ArrayError::at(
             path,
-            format!("compressor {other:?} is not supported (gzip, zlib, zstd or none)"),
+            format!("compressor {other:?} is not supported (blosc, gzip, zlib, zstd or none)"),
         )),
     }
 }
@@ -223,10 +228,11 @@ pub fn read_layout(store: impl IntoLocation) -> Result<ZarrLayout, ArrayError> {
                 Some("zstd") => {
                     compression = Compression::Zstd(config["level"].as_i64().unwrap_or(0) as i32)
                 }
+                Some("blosc") => compression = Compression::Blosc,
                 other => {
                     return Err(ArrayError::at(
                         &v3,
-                        format!("codec {other:?} is not supported (bytes, gzip, zstd)"),
+                        format!("codec {other:?} is not supported (bytes, blosc, gzip, zstd)"),
                     ))
                 }
             }
@@ -301,7 +307,7 @@ fn write_layout(store: &Location, layout: &ZarrLayout) -> Result<(), ArrayError>
             Compression::Zstd(level) => codecs.push(
                 json!({"name": "zstd", "configuration": {"level": level, "checksum": false}}),
             ),
-            Compression::None | Compression::Zlib(_) => {}
+            Compression::None | Compression::Zlib(_) | Compression::Blosc => {}
         }
         (
             "zarr.json",
@@ -323,6 +329,7 @@ fn write_layout(store: &Location, layout: &ZarrLayout) -> Result<(), ArrayError>
             Compression::Gzip(level) => json!({"id": "gzip", "level": level}),
             Compression::Zlib(level) => json!({"id": "zlib", "level": level}),
             Compression::Zstd(level) => json!({"id": "zstd", "level": level}),
+            Compression::Blosc => Json::Null,
         };
         (
             ".zarray",
@@ -383,6 +390,7 @@ fn decompress(
     let mut out = Vec::with_capacity(expected);
     match compression {
         Compression::None => return Ok(bytes),
+        Compression::Blosc => return super::blosc::decompress(&bytes, expected),
         Compression::Gzip(_) => flate2::read::GzDecoder::new(&bytes[..])
             .read_to_end(&mut out)
             .map_err(|e| e.to_string())?,
@@ -419,6 +427,9 @@ fn compress(compression: Compression, bytes: &[u8]) -> std::io::Result<Vec<u8>> 
         Compression::Zstd(_) => Ok(ruzstd::encoding::compress_to_vec(
             bytes,
             ruzstd::encoding::CompressionLevel::Fastest,
+        )),
+        Compression::Blosc => Err(std::io::Error::other(
+            "rask reads Blosc chunks but does not write them (gzip, zlib, zstd or none)",
         )),
     }
 }
@@ -532,6 +543,12 @@ impl Array {
             return Err(ArrayError::at(
                 &store,
                 format!("Zarr format {} (2 or 3)", options.format),
+            ));
+        }
+        if options.compression == Compression::Blosc {
+            return Err(ArrayError::at(
+                &store,
+                "rask reads Blosc chunks but does not write them; use gzip or zstd",
             ));
         }
         if options.format == 3 && matches!(options.compression, Compression::Zlib(_)) {
