@@ -4,7 +4,7 @@
 //! A Blosc buffer is a 16-byte header, then either the raw bytes or a table of
 //! block offsets and the blocks. Each block is cut into `typesize` streams (or
 //! one), each compressed with blosclz, LZ4, zlib or Zstandard, and the block's
-//! bytes may be byte-shuffled. The decoders here check every length and
+//! bytes may be byte- or bit-shuffled. The decoders here check every length and
 //! offset: a corrupt or hostile chunk is an error, never a panic.
 
 use std::io::Read;
@@ -55,9 +55,6 @@ pub(crate) fn decompress(bytes: &[u8], expected: usize) -> Result<Vec<u8>, Strin
     if blocksize == 0 {
         return Err("blosc: a block size of 0".into());
     }
-    if flags & BITSHUFFLE != 0 {
-        return Err("blosc: bit-shuffled chunks are not supported (shuffle or noshuffle)".into());
-    }
     let codec = flags >> 5;
     let nblocks = nbytes.div_ceil(blocksize);
     let mut out = vec![0u8; nbytes];
@@ -102,6 +99,8 @@ pub(crate) fn decompress(bytes: &[u8], expected: usize) -> Result<Vec<u8>, Strin
         }
         if flags & SHUFFLE != 0 && typesize > 1 {
             unshuffle(typesize, &block, target);
+        } else if flags & BITSHUFFLE != 0 {
+            bit_unshuffle(typesize, &block, target);
         } else {
             target.copy_from_slice(&block);
         }
@@ -280,6 +279,34 @@ fn unshuffle(typesize: usize, shuffled: &[u8], out: &mut [u8]) {
     out[whole..].copy_from_slice(&shuffled[whole..]);
 }
 
+/// Undoes Blosc's bit shuffle (the bitshuffle library's transposition):
+/// row `8 * j + k` holds bit `k` of byte `j` of every element, eight elements
+/// to a byte, the first in the lowest bit. Blosc shuffles only blocks whose
+/// element count is a multiple of 8 (others are stored as they are), and
+/// leaves bytes that fill no whole element in place.
+fn bit_unshuffle(typesize: usize, shuffled: &[u8], out: &mut [u8]) {
+    let elements = shuffled.len() / typesize;
+    if !elements.is_multiple_of(8) {
+        out.copy_from_slice(shuffled);
+        return;
+    }
+    let row = elements / 8;
+    let whole = elements * typesize;
+    out[..whole].fill(0);
+    for j in 0..typesize {
+        for k in 0..8 {
+            let bits = &shuffled[(8 * j + k) * row..(8 * j + k + 1) * row];
+            for (q, &byte) in bits.iter().enumerate() {
+                for m in 0..8 {
+                    let bit = (byte >> m) & 1;
+                    out[(8 * q + m) * typesize + j] |= bit << k;
+                }
+            }
+        }
+    }
+    out[whole..].copy_from_slice(&shuffled[whole..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +335,26 @@ mod tests {
         let mut out = [0u8; 7];
         unshuffle(3, &[1, 4, 2, 5, 3, 6, 9], &mut out);
         assert_eq!(out, [1, 2, 3, 4, 5, 6, 9]);
+    }
+
+    #[test]
+    fn bit_shuffled_bytes_are_put_back_per_bit() {
+        // Eight 2-byte elements: element i is [i, 0x80]; bit k of byte 0 of
+        // the elements forms row k, byte 1's top bit forms row 15.
+        let elements: Vec<u8> = (0..8u8).flat_map(|i| [i, 0x80]).collect();
+        let mut shuffled = vec![0u8; 16];
+        for (i, pair) in elements.chunks(2).enumerate() {
+            for (j, &byte) in pair.iter().enumerate() {
+                for k in 0..8 {
+                    shuffled[8 * j + k] |= ((byte >> k) & 1) << i;
+                }
+            }
+        }
+        assert_eq!(shuffled[0], 0b1010_1010);
+        assert_eq!(shuffled[15], 0xff);
+        let mut out = vec![0u8; 16];
+        bit_unshuffle(2, &shuffled, &mut out);
+        assert_eq!(out, elements);
     }
 
     #[test]

@@ -31,8 +31,8 @@ pub enum Compression {
     /// default). Any level reads; rask writes at zstd's fastest level.
     Zstd(i32),
     /// Blosc (Zarr's `blosc` codec, numcodecs' `Blosc`; zarr-python 2's
-    /// default) with blosclz, lz4, lz4hc, zlib or zstd inside, byte-shuffled
-    /// or not. Read only: `to_zarr` refuses it.
+    /// default) with blosclz, lz4, lz4hc, zlib or zstd inside, byte-, bit- or
+    /// not shuffled. Read only: `to_zarr` refuses it.
     Blosc,
 }
 
