@@ -84,16 +84,56 @@ pub fn tune_allocator() {
 
 /// Keeps freed memory for reuse instead of returning every large block to the
 /// system: an in-process cluster without a memory limit then does not pay a
-/// page fault per page of every new chunk.
+/// page fault per page of every new chunk. The heap is never trimmed as blocks
+/// are freed; a background thread gives free memory back once the process has
+/// stopped allocating for a while (see [`trim_when_quiet`]).
 pub fn tune_allocator_for_throughput() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator thresholds.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-        // Per-thread arenas are at most 64 MiB, so bigger chunks would still be
-        // fresh mappings; one arena serves them from the reusable main heap.
-        libc::mallopt(libc::M_ARENA_MAX, 1);
+    {
+        // SAFETY: mallopt only changes allocator thresholds.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 20);
+            // -1: glibc never trims the heap top on free.
+            libc::mallopt(libc::M_TRIM_THRESHOLD, -1);
+            // Per-thread arenas are at most 64 MiB, so bigger chunks would still be
+            // fresh mappings; one arena serves them from the reusable main heap.
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+        static TRIMMER: std::sync::Once = std::sync::Once::new();
+        TRIMMER.call_once(|| {
+            let _ = std::thread::Builder::new()
+                .name("rask-trim".into())
+                .spawn(|| loop {
+                    std::thread::sleep(QUIET_CHECK);
+                    trim_when_quiet();
+                });
+        });
+    }
+}
+
+/// How often the trimmer looks at the heap.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const QUIET_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Returns free heap memory to the system once the bytes in use have not
+/// changed for three looks in a row and more than 64 MiB lie free: memory is
+/// reused while a computation runs and handed back when it is over (once,
+/// until the heap changes again).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_when_quiet() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static LAST_IN_USE: AtomicUsize = AtomicUsize::new(usize::MAX);
+    static QUIET_LOOKS: AtomicUsize = AtomicUsize::new(0);
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let info = unsafe { libc::mallinfo2() };
+    let in_use = info.uordblks;
+    if LAST_IN_USE.swap(in_use, Ordering::Relaxed) != in_use {
+        QUIET_LOOKS.store(0, Ordering::Relaxed);
+        return;
+    }
+    let looks = QUIET_LOOKS.fetch_add(1, Ordering::Relaxed) + 1;
+    if looks == 3 && info.fordblks > 64 << 20 {
+        trim();
     }
 }
 
