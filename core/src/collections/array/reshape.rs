@@ -114,11 +114,23 @@ impl Array {
         // Stage 1: cut input blocks into pieces (whole blocks are used as they are).
         // A piece that is a whole output block is copied out; the others are
         // regions sharing their input block's memory until stage 2 copies them.
-        let alone = |index: &[usize]| {
-            index.iter().enumerate().all(|(a, &i)| {
-                let block = placed[a][i].0;
-                placed[a].iter().filter(|(b, _)| *b == block).count() == 1
+        // The pieces inside each output block, per axis.
+        let pieces_of_block: Vec<Vec<Vec<usize>>> = placed
+            .iter()
+            .zip(&target)
+            .map(|(axis, blocks)| {
+                let mut of_block = vec![Vec::new(); blocks.len()];
+                for (piece, &(block, _)) in axis.iter().enumerate() {
+                    of_block[block].push(piece);
+                }
+                of_block
             })
+            .collect();
+        let alone = |index: &[usize]| {
+            index
+                .iter()
+                .enumerate()
+                .all(|(a, &i)| pieces_of_block[a][placed[a][i].0].len() == 1)
         };
         let token = crate::graph::fresh_token();
         let piece_numblocks = grid::numblocks(&pieces);
@@ -175,15 +187,10 @@ impl Array {
             target,
             dtype,
             |name, index| {
-                // The pieces inside this output block, per axis.
                 let per_axis: Vec<Vec<usize>> = index
                     .iter()
                     .enumerate()
-                    .map(|(a, &i)| {
-                        (0..pieces[a].len())
-                            .filter(|&p| placed[a][p].0 == i)
-                            .collect()
-                    })
+                    .map(|(a, &i)| pieces_of_block[a][i].clone())
                     .collect();
                 let members = grid::cartesian(&per_axis);
                 if members.len() == 1 {
