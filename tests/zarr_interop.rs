@@ -205,6 +205,42 @@ write("rawodd", 2, None, odd)
         read("bitsodd").compute::<f64>(&client).unwrap(),
         read("rawodd").compute::<f64>(&client).unwrap()
     );
+    // Corrupt chunks are errors (or wrong numbers), never panics: flipped and
+    // truncated bytes in the first chunk of stores of every kind of stream.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut errors = 0;
+    for name in ["v2blosclz", "v2lz4", "v2zlib", "v2zstd", "v2blocks", "bits"] {
+        let chunk = dir.path().join(name).join("0.0");
+        let original = std::fs::read(&chunk).unwrap();
+        for round in 0..40 {
+            let mut bytes = original.clone();
+            for _ in 0..=round % 4 {
+                let at = next() as usize % bytes.len();
+                bytes[at] ^= (next() as u8) | 1;
+            }
+            if round % 5 == 0 {
+                bytes.truncate(next() as usize % bytes.len());
+            }
+            std::fs::write(&chunk, &bytes).unwrap();
+            if let Err(error) = read(name).compute::<f64>(&client) {
+                let error = error.to_string();
+                assert!(!error.contains("panicked"), "{name}: {error}");
+                errors += 1;
+            }
+        }
+        std::fs::write(&chunk, &original).unwrap();
+    }
+    assert!(
+        errors > 100,
+        "only {errors} of 240 corrupt chunks were noticed"
+    );
+    eprintln!("{errors} of 240 corrupt chunks reported as errors");
     // Writing Blosc is refused up front.
     let refused = read("raw")
         .to_zarr(
