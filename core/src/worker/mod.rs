@@ -4,6 +4,7 @@
 //! in [`local`]; worker processes over TCP in [`process`], with their memory
 //! manager in [`memory`].
 
+mod fetcher;
 pub mod local;
 pub mod memory;
 pub mod process;

@@ -5,6 +5,7 @@
 //! SIGTERM or SIGINT retire the worker gracefully: the scheduler copies the data
 //! only it holds to other workers and then tells it to close.
 
+use super::fetcher::Fetcher;
 use super::memory::{tune_allocator, MemoryManager, MemoryVerdict, Thresholds};
 use super::runtime::{Links, WorkerCore, WorkerRuntime};
 use super::state::{WorkerEvent, WorkerMessage};
@@ -83,8 +84,7 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct RemoteLinks {
     scheduler: Outbox,
-    peers: Arc<PeerPool>,
-    runtime: tokio::runtime::Handle,
+    fetcher: Fetcher,
 }
 
 impl Links for RemoteLinks {
@@ -98,14 +98,7 @@ impl Links for RemoteLinks {
         key: Key,
         holders: Vec<WorkerId>,
     ) -> Option<Option<Value>> {
-        let peers = self.peers.clone();
-        let core = core.clone();
-        self.runtime.spawn(async move {
-            let mut got = peers.get(&holders, std::slice::from_ref(&key)).await;
-            let value = got.pop().map(|(_, bytes)| Value::Encoded(bytes));
-            // The store may spill on put: off the I/O threads.
-            let _ = tokio::task::spawn_blocking(move || core.fetched(key, value)).await;
-        });
+        self.fetcher.request(core, key, holders);
         None
     }
 }
@@ -173,8 +166,7 @@ async fn serve(options: WorkerOptions) -> Result<WorkerExit, CommError> {
     let peers = PeerPool::new(security.clone());
     let links = RemoteLinks {
         scheduler: scheduler.clone(),
-        peers: peers.clone(),
-        runtime: tokio::runtime::Handle::current(),
+        fetcher: Fetcher::new(peers.clone(), tokio::runtime::Handle::current()),
     };
     let worker = WorkerRuntime::start(
         id,
