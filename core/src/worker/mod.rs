@@ -4,7 +4,6 @@
 //! in [`local`]; worker processes over TCP in [`process`], with their memory
 //! manager in [`memory`].
 
-mod fetcher;
 pub mod local;
 pub mod memory;
 pub mod process;

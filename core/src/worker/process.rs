@@ -5,7 +5,6 @@
 //! SIGTERM or SIGINT retire the worker gracefully: the scheduler copies the data
 //! only it holds to other workers and then tells it to close.
 
-use super::fetcher::Fetcher;
 use super::memory::{tune_allocator, MemoryManager, MemoryVerdict, Thresholds};
 use super::runtime::{Links, WorkerCore, WorkerRuntime};
 use super::state::{WorkerEvent, WorkerMessage};
@@ -84,7 +83,8 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct RemoteLinks {
     scheduler: Outbox,
-    fetcher: Fetcher,
+    peers: Arc<PeerPool>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl Links for RemoteLinks {
@@ -98,7 +98,14 @@ impl Links for RemoteLinks {
         key: Key,
         holders: Vec<WorkerId>,
     ) -> Option<Option<Value>> {
-        self.fetcher.request(core, key, holders);
+        let peers = self.peers.clone();
+        let core = core.clone();
+        self.runtime.spawn(async move {
+            let mut got = peers.get(&holders, std::slice::from_ref(&key)).await;
+            let value = got.pop().map(|(_, bytes)| Value::Encoded(bytes));
+            // The store may spill on put: off the I/O threads.
+            let _ = tokio::task::spawn_blocking(move || core.fetched(key, value)).await;
+        });
         None
     }
 }
@@ -166,7 +173,8 @@ async fn serve(options: WorkerOptions) -> Result<WorkerExit, CommError> {
     let peers = PeerPool::new(security.clone());
     let links = RemoteLinks {
         scheduler: scheduler.clone(),
-        fetcher: Fetcher::new(peers.clone(), tokio::runtime::Handle::current()),
+        peers: peers.clone(),
+        runtime: tokio::runtime::Handle::current(),
     };
     let worker = WorkerRuntime::start(
         id,
