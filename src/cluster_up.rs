@@ -3,8 +3,8 @@
 //! is cancelled.
 
 use anyhow::{bail, Context, Result};
-use rask::comm::{SchedulerOptions, SchedulerServer};
 use rask::scheduler::SchedulerConfig;
+use rask::server::{SchedulerOptions, SchedulerServer};
 use rask_launchers::adaptive::AdaptivePolicy;
 use rask_launchers::config::{Backend, ClusterConfig};
 use rask_launchers::jobqueue::{

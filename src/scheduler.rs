@@ -2,7 +2,7 @@
 
 use crate::security_args::SecurityArgs;
 use anyhow::{Context, Result};
-use rask::comm::{SchedulerOptions, SchedulerServer};
+use rask::server::{SchedulerOptions, SchedulerServer};
 use std::path::PathBuf;
 
 /// Options of `rask scheduler`.

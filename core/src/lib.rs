@@ -32,6 +32,7 @@ pub mod graph;
 pub mod io;
 pub mod ops;
 pub mod scheduler;
+pub mod server;
 pub mod value;
 pub mod worker;
 

@@ -1,9 +1,9 @@
 //! Futures: handles to results on the cluster, and the client's table of them.
 
 use super::{ClientInner, Error};
-use crate::comm::local::ToScheduler;
 use crate::graph::Key;
 use crate::scheduler::{ClientId, Event, Report, TaskError, WorkerId};
+use crate::server::ToScheduler;
 use crate::value::{Data, Value};
 use crossbeam_channel::Sender;
 use std::collections::HashMap;

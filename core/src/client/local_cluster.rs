@@ -3,9 +3,10 @@
 //! distributed cluster.
 
 use super::Error;
-use crate::comm::local::{Peers, ToScheduler};
-use crate::comm::scheduler_loop::run_scheduler;
+use crate::comm::local::Peers;
 use crate::scheduler::{SchedulerConfig, WorkerId};
+use crate::server::run_scheduler;
+use crate::server::ToScheduler;
 use crate::worker::local::LocalWorker;
 use crossbeam_channel::Sender;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -21,9 +21,9 @@ pub use remote::{read_scheduler_file, ConnectOptions};
 pub use submit::GraphBuilder as GraphBuilderAccess;
 pub use waiting::{as_completed, wait, AsCompleted};
 
-use crate::comm::local::{ToClient, ToScheduler};
 use crate::comm::protocol::{Reply, Request};
 use crate::scheduler::{ClientId, Event};
+use crate::server::{ToClient, ToScheduler};
 use crossbeam_channel::Sender;
 use future::FutureTable;
 use remote::RemoteLink;

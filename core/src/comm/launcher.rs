@@ -1,6 +1,7 @@
 //! Requests about the cluster itself (its jobs, its size), which the scheduler
 //! passes on to the launcher that started it (`rask cluster up`), and the
-//! launcher's answers. A scheduler started alone answers them with an error.
+//! launcher's answers (the wire types). A scheduler started alone answers them
+//! with an error.
 
 use serde::{Deserialize, Serialize};
 
@@ -51,14 +52,4 @@ pub struct ClusterStatus {
     pub jobs: Vec<JobSummary>,
     /// Jobs submitted since the start.
     pub submitted: u32,
-}
-
-/// A [`ClusterRequest`] handed to the launcher; it answers with
-/// `ToScheduler::LauncherReply` carrying the same `token`.
-#[derive(Debug)]
-pub struct LauncherCall {
-    /// Matches the answer to the waiting client.
-    pub token: u64,
-    /// The request.
-    pub request: ClusterRequest,
 }

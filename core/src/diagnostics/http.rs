@@ -2,9 +2,9 @@
 //! and the API the launchers use (`/api/v1/adaptive_target`,
 //! `/api/v1/workers_to_close`, `/api/v1/retire_workers`).
 
-use crate::comm::local::ToScheduler;
 use crate::comm::protocol::{Reply, Request, WorkerSummary};
 use crate::scheduler::WorkerId;
+use crate::server::ToScheduler;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -4,9 +4,10 @@
 use super::runtime::{Links, WorkerCore, WorkerRuntime};
 use super::state::WorkerMessage;
 use super::store::DataStore;
-use crate::comm::local::{Peers, ToScheduler, ToWorker};
+use crate::comm::local::Peers;
 use crate::graph::Key;
 use crate::scheduler::{Event, WorkerId};
+use crate::server::{ToScheduler, ToWorker};
 use crate::value::Value;
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;

@@ -5,10 +5,9 @@
 //! Beside the state machine it keeps what is not about tasks: published datasets,
 //! coordination primitives, worker addresses and heartbeats, and the metrics.
 
-use super::connection::{Outbox, Outgoing};
-use super::launcher::LauncherCall;
-use super::local::{ToClient, ToScheduler, ToWorker};
-use super::protocol::{Message, Reply, Request, WorkerMetrics, WorkerOrder, WorkerSummary};
+use super::channels::{LauncherCall, ToClient, ToScheduler, ToWorker};
+use crate::comm::connection::{Outbox, Outgoing};
+use crate::comm::protocol::{Message, Reply, Request, WorkerMetrics, WorkerOrder, WorkerSummary};
 use crate::coordination::Primitives;
 use crate::diagnostics::metrics::{render, MetricsSnapshot};
 use crate::graph::Key;
@@ -546,7 +545,7 @@ impl Order {
 
     fn remote(self) -> Result<WorkerOrder, crate::graph::GraphError> {
         Ok(match self {
-            Order::Compute(task) => WorkerOrder::Compute(super::protocol::WireCompute {
+            Order::Compute(task) => WorkerOrder::Compute(crate::comm::protocol::WireCompute {
                 run: crate::graph::wire::run_to_wire(&task.key, &task.run)?,
                 key: task.key,
                 inputs: task.inputs,

@@ -6,12 +6,12 @@
 //! undecodable or unexpected message) is closed with a log line; everything
 //! else keeps running.
 
-use super::address::Address;
-use super::connection::{accept, CommError, Connection, Outbox, HANDSHAKE_TIMEOUT};
-use super::local::ToScheduler;
-use super::protocol::{Hello, Message, Role};
-use super::scheduler_loop::run_scheduler;
-use super::security::Security;
+use super::channels::ToScheduler;
+use super::event_loop::run_scheduler;
+use crate::comm::address::Address;
+use crate::comm::connection::{accept, CommError, Connection, Outbox, HANDSHAKE_TIMEOUT};
+use crate::comm::protocol::{Hello, Message, Role};
+use crate::comm::security::Security;
 use crate::scheduler::{ClientId, Event, Report, SchedulerConfig, WorkerId};
 use crossbeam_channel::Sender;
 use std::net::SocketAddr;
@@ -181,7 +181,7 @@ fn write_scheduler_file(
         "address": address.to_string(),
         "dashboard_address": dashboard.map(|d| format!("http://{d}")),
         "pid": std::process::id(),
-        "protocol_version": super::frame::PROTOCOL_VERSION,
+        "protocol_version": crate::comm::frame::PROTOCOL_VERSION,
     });
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&json).unwrap_or_default())
@@ -325,7 +325,7 @@ impl Acceptor {
     async fn worker_messages(
         &self,
         worker: WorkerId,
-        reader: &mut super::connection::PacketReader,
+        reader: &mut crate::comm::connection::PacketReader,
     ) -> Result<Option<String>, CommError> {
         while let Some((message, _)) = reader.message().await? {
             let sent = match message {
@@ -362,7 +362,7 @@ impl Acceptor {
         &self,
         client: ClientId,
         outbox: &Outbox,
-        reader: &mut super::connection::PacketReader,
+        reader: &mut crate::comm::connection::PacketReader,
     ) -> Result<(), CommError> {
         while let Some((message, _)) = reader.message().await? {
             let event = match message {

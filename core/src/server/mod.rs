@@ -1,0 +1,23 @@
+//! The scheduler's runtime: everything around the pure state machine in
+//! [`crate::scheduler`] that needs threads, clocks and sockets.
+//!
+//! - [`event_loop`]: one thread owns [`crate::scheduler::State`], folds incoming
+//!   messages into batches of events, stamps them with the time, and routes the
+//!   resulting commands to workers and clients (channels or TCP outboxes). Beside
+//!   the state machine it keeps datasets, coordination primitives, worker
+//!   addresses and metrics.
+//! - [`tcp`]: the scheduler as a TCP server ([`SchedulerServer`]): accepts
+//!   workers and clients, checks credentials, feeds their messages to the loop,
+//!   and serves the HTTP endpoints.
+//! - [`channels`]: the messages between the loop, in-process workers and
+//!   clients, and the connection tasks.
+//!
+//! The bytes themselves (framing, TLS, handshakes) are [`crate::comm`]'s.
+
+pub mod channels;
+pub mod event_loop;
+pub mod tcp;
+
+pub use channels::{LauncherCall, ToClient, ToScheduler, ToWorker};
+pub use event_loop::run_scheduler;
+pub use tcp::{SchedulerOptions, SchedulerServer};
