@@ -3,8 +3,12 @@
 //! fan-out), random worker counts and thread counts, injected task failures and
 //! worker losses, and random interleavings of every message.
 //!
+//! Workers may also retire gracefully at random moments, with any number of
+//! tasks queued on them (replaced by fresh workers).
+//!
 //! Checked: a task runs only when its inputs are on its worker; without worker
-//! losses every task runs at most once; every wanted key ends in memory with the
+//! losses every task runs at most once, retirements included (unstarted tasks
+//! move, unique results are copied, nothing is recomputed); every wanted key ends in memory with the
 //! value a sequential evaluation gives, or erred with the right cause; after the
 //! client leaves, the scheduler forgets everything and workers hold nothing.
 
@@ -25,6 +29,7 @@ use std::sync::Arc;
 /// loss test checks that it really exercised recovery.
 static KILLS: AtomicU64 = AtomicU64::new(0);
 static RERUNS: AtomicU64 = AtomicU64::new(0);
+static RETIRED: AtomicU64 = AtomicU64::new(0);
 
 /// A random DAG: task `i` depends on `deps[i]` (all < i); `fails[i]` makes it fail.
 #[derive(Debug, Clone)]
@@ -178,6 +183,10 @@ struct Sim {
     runs: HashMap<Key, u32>,
     kills_left: u32,
     kills: u32,
+    retires_left: u32,
+    /// Workers asked to retire and not closed yet.
+    retiring: HashSet<WorkerId>,
+    retired: u32,
 }
 
 impl Sim {
@@ -220,6 +229,9 @@ impl Sim {
                 } => self.to_worker(worker, WorkerEvent::Replicate { key, holders }),
                 Command::CloseWorker { worker } => {
                     self.workers.remove(&worker);
+                    if self.retiring.remove(&worker) {
+                        self.retired += 1;
+                    }
                 }
                 Command::Report { report, .. } => self.reports.push(report),
             }
@@ -295,6 +307,9 @@ impl Sim {
         if self.rng.below(50) == 0 {
             choices.push(4);
         }
+        if self.retires_left > 0 && self.rng.below(200) == 0 {
+            choices.push(5);
+        }
         match choices[self.rng.below(choices.len() as u64) as usize] {
             0 => {
                 let event = self.scheduler_inbox.pop_front().expect("non-empty");
@@ -350,6 +365,15 @@ impl Sim {
                 });
                 self.add_worker();
             }
+            5 => {
+                let id = ids[self.rng.below(ids.len() as u64) as usize];
+                if self.retiring.insert(id) {
+                    self.retires_left -= 1;
+                    self.scheduler_inbox
+                        .push_back(Event::RetireWorkers { workers: vec![id] });
+                    self.add_worker();
+                }
+            }
             _ => self.scheduler_inbox.push_back(Event::Balance),
         }
         true
@@ -360,6 +384,7 @@ fn simulate(
     dag: &Dag,
     nworkers: u32,
     kills: u32,
+    retires: u32,
     saturation: f64,
     seed: u64,
 ) -> Result<(), TestCaseError> {
@@ -377,6 +402,9 @@ fn simulate(
         runs: HashMap::new(),
         kills_left: kills,
         kills: 0,
+        retires_left: retires,
+        retiring: HashSet::new(),
+        retired: 0,
     };
     for _ in 0..nworkers {
         sim.add_worker();
@@ -449,13 +477,18 @@ fn simulate(
         }
     }
     KILLS.fetch_add(u64::from(sim.kills), Ordering::Relaxed);
+    RETIRED.fetch_add(u64::from(sim.retired), Ordering::Relaxed);
     RERUNS.fetch_add(
         sim.runs.values().filter(|&&n| n > 1).count() as u64,
         Ordering::Relaxed,
     );
     if sim.kills == 0 {
         for (k, n) in &sim.runs {
-            prop_assert!(*n == 1, "{k} ran {n} times without any worker loss");
+            prop_assert!(
+                *n == 1,
+                "{k} ran {n} times without any worker loss ({} retired)",
+                sim.retired
+            );
         }
     }
     // The client leaves: everything is forgotten and every worker is empty.
@@ -479,7 +512,7 @@ fn simulate(
     Ok(())
 }
 
-fn run(cases: u32, max_tasks: usize, max_kills: u32) {
+fn run(cases: u32, max_tasks: usize, max_kills: u32, max_retires: u32) {
     let config = Config {
         cases,
         failure_persistence: None,
@@ -491,24 +524,35 @@ fn run(cases: u32, max_tasks: usize, max_kills: u32) {
         dag(max_tasks),
         1..=4_u32,
         0..=max_kills,
+        0..=max_retires,
         prop_oneof![Just(1.1), Just(f64::INFINITY)],
         any::<u64>(),
     );
     runner
-        .run(&strategy, |(dag, nworkers, kills, saturation, seed)| {
-            simulate(&dag, nworkers, kills, saturation, seed)
-        })
+        .run(
+            &strategy,
+            |(dag, nworkers, kills, retires, saturation, seed)| {
+                simulate(&dag, nworkers, kills, retires, saturation, seed)
+            },
+        )
         .unwrap();
 }
 
 #[test]
 fn random_dags_complete_correctly() {
-    run(64, 300, 0);
+    run(64, 300, 0, 0);
+}
+
+#[test]
+fn random_dags_survive_retirements_without_recomputing_anything() {
+    run(64, 2000, 0, 4);
+    let retired = RETIRED.load(Ordering::Relaxed);
+    assert!(retired >= 20, "only {retired} workers retired");
 }
 
 #[test]
 fn random_dags_survive_worker_losses() {
-    run(64, 300, 4);
+    run(64, 300, 4, 2);
     let (kills, reruns) = (
         KILLS.load(Ordering::Relaxed),
         RERUNS.load(Ordering::Relaxed),
@@ -519,7 +563,7 @@ fn random_dags_survive_worker_losses() {
 
 #[test]
 fn large_random_dags_complete_correctly() {
-    run(4, 10_000, 2);
+    run(4, 10_000, 2, 2);
 }
 
 #[test]

@@ -77,6 +77,31 @@ impl Client {
                 fetched.extend(got);
             }
         }
+        // Results that moved (their worker retired and handed them on): ask
+        // where they are now in one request, and fetch them in batches again.
+        let moved: Vec<Key> = futures
+            .iter()
+            .filter(|f| !fetched.contains_key(f.key()) && f.status().is_done())
+            .map(|f| f.key().clone())
+            .collect();
+        if !moved.is_empty() {
+            if let Ok(Reply::WhoHas(holders)) = self.request(Request::WhoHas {
+                keys: moved.clone(),
+            }) {
+                let mut by_holder: HashMap<WorkerId, Vec<Key>> = HashMap::new();
+                for (key, holders) in moved.into_iter().zip(holders) {
+                    if let Some(&holder) = holders.first() {
+                        by_holder.entry(holder).or_default().push(key);
+                    }
+                }
+                for (worker, keys) in by_holder {
+                    for batch in keys.chunks(GATHER_BATCH) {
+                        let got = link.runtime.block_on(link.peers.get(&[worker], batch));
+                        fetched.extend(got);
+                    }
+                }
+            }
+        }
         futures
             .iter()
             .map(|f| match fetched.remove(f.key()) {

@@ -99,6 +99,8 @@ pub enum Event {
         key: Key,
         /// The input.
         missing: Key,
+        /// The holders it asked, none of which delivered.
+        tried: Vec<WorkerId>,
     },
     /// A worker answered a steal request.
     StealResponse {

@@ -46,7 +46,7 @@ impl State {
             let queued = worker.occupancy / f64::from(worker.nthreads);
             std::time::Duration::try_from_secs_f64(queued + self.duration_estimate(t))
                 .ok()
-                .and_then(|needed| std::time::Instant::now().checked_add(needed))
+                .and_then(|needed| self.now.checked_add(needed))
                 .is_some_and(|done| done < end)
         })
     }
@@ -67,7 +67,7 @@ impl State {
 
     /// Releases queued root-ish tasks to worker `w` while it has room.
     pub(crate) fn fill_from_queue(&mut self, w: WorkerId) {
-        if self.retiring.contains(&w) {
+        if self.retiring.contains_key(&w) {
             return;
         }
         while let Some(&std::cmp::Reverse((priority, t))) = self.queued.peek() {

@@ -15,6 +15,8 @@ impl State {
         };
         tracing::info!(worker = %w, name = %record.name, reason, "worker removed");
         self.running_workers.retain(|&x| x != w);
+        self.retiring.remove(&w);
+        self.forget_copies_of(w);
         self.total_threads -= record.nthreads;
 
         let mut rerun: Vec<TaskId> = Vec::new();
@@ -55,10 +57,27 @@ impl State {
         }
     }
 
-    pub(crate) fn missing_data(&mut self, w: WorkerId, key: &Key, missing: &Key) {
+    /// Worker `w` could not fetch `missing` (an input of `key`) from any of
+    /// `tried`. Those copies are treated as gone; copies elsewhere (made since
+    /// the task was sent, e.g. by a retiring worker) still count, and the task
+    /// is placed again with the holders known now.
+    pub(crate) fn missing_data(
+        &mut self,
+        w: WorkerId,
+        key: &Key,
+        missing: &Key,
+        tried: &[WorkerId],
+    ) {
         let Some(m) = self.id_of(missing) else { return };
-        tracing::debug!(worker = %w, %key, %missing, "worker could not fetch an input");
-        let holders: Vec<WorkerId> = self.task(m).who_has.as_slice().to_vec();
+        tracing::debug!(worker = %w, %key, %missing, ?tried, "worker could not fetch an input");
+        let holders: Vec<WorkerId> = self
+            .task(m)
+            .who_has
+            .as_slice()
+            .iter()
+            .copied()
+            .filter(|h| tried.contains(h))
+            .collect();
         let mut rerun = Vec::new();
         if let Some(t) = self.id_of(key) {
             let task = self.task(t);
@@ -67,7 +86,6 @@ impl State {
                 rerun.push(t);
             }
         }
-        // The holders did not deliver: treat their copies as gone.
         for &h in &holders {
             if let Some(worker) = self.worker_mut(h) {
                 worker.has_what.remove(&m);

@@ -3,12 +3,14 @@
 use super::config::SchedulerConfig;
 use super::ids::{ClientId, Priority, WorkerId};
 use super::messages::{Command, Event, TaskError};
+use super::retirement::{Copy, Retirement};
 use super::small_set::SmallSet;
 use crate::graph::{Annotations, Key, RunSpec};
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Index of a task in the scheduler's table.
 pub(crate) type TaskId = u32;
@@ -104,9 +106,9 @@ pub(crate) struct WorkerRecord {
     pub nbytes: u64,
     /// Its memory limit (0: none).
     pub memory_limit: u64,
-    /// When its lifetime ends (a batch job's walltime): tasks that would not
-    /// finish by then go elsewhere.
-    pub deadline: Option<std::time::Instant>,
+    /// When its lifetime ends (a batch job's walltime), on the scheduler's
+    /// clock: tasks that would not finish by then go elsewhere.
+    pub deadline: Option<Duration>,
 }
 
 /// Tasks of one group: one collection's chunks, or one op's calls made together.
@@ -148,9 +150,12 @@ pub struct State {
     pub(crate) queued: BinaryHeap<Reverse<(Priority, TaskId)>>,
     pub(crate) no_worker: HashSet<TaskId>,
     /// Workers being retired: they get no new work.
-    pub(crate) retiring: HashSet<WorkerId>,
+    pub(crate) retiring: HashMap<WorkerId, Retirement>,
     /// Keys being copied off retiring workers.
-    pub(crate) replicating: HashSet<TaskId>,
+    pub(crate) replicating: HashMap<TaskId, Copy>,
+    /// The time of the event being handled, on the runtime's clock (time since
+    /// it started); the state machine reads no clock of its own.
+    pub(crate) now: Duration,
     pub(crate) generation: u32,
     pub(crate) out: Vec<Command>,
 }
@@ -174,29 +179,49 @@ impl State {
             prefix_ids: HashMap::new(),
             queued: BinaryHeap::new(),
             no_worker: HashSet::default(),
-            retiring: HashSet::default(),
-            replicating: HashSet::default(),
+            retiring: HashMap::default(),
+            replicating: HashMap::default(),
+            now: Duration::ZERO,
             generation: 0,
             out: Vec::new(),
         }
     }
 
-    /// Applies one event and returns what to do about it.
+    /// Applies one event at the time of the last one and returns what to do about it.
     pub fn handle(&mut self, event: Event) -> Vec<Command> {
         self.apply(event);
         std::mem::take(&mut self.out)
     }
 
-    /// Applies several events; their commands are appended to `out`.
+    /// Applies one event that happened at `now` (time since the runtime
+    /// started; it never goes back) and returns what to do about it.
+    pub fn handle_at(&mut self, now: Duration, event: Event) -> Vec<Command> {
+        self.advance_clock(now);
+        self.handle(event)
+    }
+
+    /// Applies several events that happened at `now`; their commands are
+    /// appended to `out`.
     pub fn handle_batch(
         &mut self,
+        now: Duration,
         events: impl IntoIterator<Item = Event>,
         out: &mut Vec<Command>,
     ) {
+        self.advance_clock(now);
         for event in events {
             self.apply(event);
         }
         out.append(&mut self.out);
+    }
+
+    fn advance_clock(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+    }
+
+    /// The time of the latest event, on the runtime's clock.
+    pub fn now(&self) -> Duration {
+        self.now
     }
 
     fn apply(&mut self, event: Event) {
@@ -211,9 +236,9 @@ impl State {
             Event::RemoveWorker { worker, reason } => self.remove_worker(worker, &reason),
             Event::WorkerDeadline { worker, seconds } => {
                 // A lifetime too long for the clock (a hostile or silly value) is none.
-                let end = std::time::Duration::try_from_secs_f64(seconds.max(0.0))
+                let end = Duration::try_from_secs_f64(seconds.max(0.0))
                     .ok()
-                    .and_then(|left| std::time::Instant::now().checked_add(left));
+                    .and_then(|left| self.now.checked_add(left));
                 if let Some(record) = self.worker_mut(worker) {
                     record.deadline = end;
                 }
@@ -250,7 +275,8 @@ impl State {
                 worker,
                 key,
                 missing,
-            } => self.missing_data(worker, &key, &missing),
+                tried,
+            } => self.missing_data(worker, &key, &missing, &tried),
             Event::StealResponse {
                 worker,
                 key,
@@ -376,5 +402,6 @@ impl State {
             }
         }
         self.fill_from_queue(id);
+        self.worker_joined_for_retirements();
     }
 }

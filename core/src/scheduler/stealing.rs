@@ -111,11 +111,13 @@ impl State {
         }
         self.detach(t);
         self.task_mut(t).state = TaskState::Waiting;
-        if self.worker(thief).is_some() {
+        // A steal to the victim itself gives the task back to placement (retirement).
+        if thief != victim && self.worker(thief).is_some() && !self.is_retiring(thief) {
             self.assign(t, thief);
         } else {
             self.ready(t);
         }
         self.fill_from_queue(victim);
+        self.advance_retirement(victim);
     }
 }

@@ -25,6 +25,8 @@ pub enum ToScheduler {
         event: Event,
         /// Its connection's outbox.
         outbox: Outbox,
+        /// Stamped by its connection's reader whenever something arrives.
+        liveness: std::sync::Arc<super::liveness::Liveness>,
         /// Where it serves data to peers.
         data_address: String,
         /// Its process id.

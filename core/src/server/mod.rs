@@ -14,8 +14,12 @@
 //!
 //! The bytes themselves (framing, TLS, handshakes) are [`crate::comm`]'s.
 
+mod acceptor;
 pub mod channels;
 pub mod event_loop;
+pub mod liveness;
+mod requests;
+mod routing;
 pub mod tcp;
 
 pub use channels::{LauncherCall, ToClient, ToScheduler, ToWorker};

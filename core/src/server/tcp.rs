@@ -1,22 +1,17 @@
-//! The scheduler as a TCP server: accepts workers and clients, checks their
-//! credentials, turns their messages into events for the scheduler loop, and
-//! serves the HTTP endpoints on the dashboard port.
-//!
-//! A connection that sends anything malformed (bad preamble, oversized frame,
-//! undecodable or unexpected message) is closed with a log line; everything
-//! else keeps running.
+//! The scheduler as a TCP server: binds its ports, starts the scheduler loop
+//! and the connection [`acceptor`](super::acceptor), serves the HTTP endpoints
+//! on the dashboard port, and writes the scheduler file.
 
+use super::acceptor::Acceptor;
 use super::channels::ToScheduler;
 use super::event_loop::run_scheduler;
 use crate::comm::address::Address;
-use crate::comm::connection::{accept, CommError, Connection, Outbox, HANDSHAKE_TIMEOUT};
-use crate::comm::protocol::{Hello, Message, Role};
+use crate::comm::connection::CommError;
 use crate::comm::security::Security;
-use crate::scheduler::{ClientId, Event, Report, SchedulerConfig, WorkerId};
+use crate::scheduler::SchedulerConfig;
 use crossbeam_channel::Sender;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -106,12 +101,7 @@ impl SchedulerServer {
             }
             None => None,
         };
-        let shared = Arc::new(Acceptor {
-            inbox: inbox.clone(),
-            security: options.security.clone(),
-            next_worker: AtomicU32::new(0),
-            next_client: AtomicU32::new(0),
-        });
+        let shared = Arc::new(Acceptor::new(inbox.clone(), options.security.clone()));
         runtime.spawn(shared.serve(listener));
         tracing::info!(%address, "scheduler listening");
         if let Some(at) = dashboard {
@@ -190,227 +180,4 @@ fn write_scheduler_file(
             "writing the scheduler file {}",
             path.display()
         )))
-}
-
-struct Acceptor {
-    inbox: Sender<ToScheduler>,
-    security: Security,
-    next_worker: AtomicU32,
-    next_client: AtomicU32,
-}
-
-impl Acceptor {
-    async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) {
-        loop {
-            let (tcp, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let this = self.clone();
-            tokio::spawn(async move {
-                if let Err(error) = this.connection(tcp).await {
-                    tracing::warn!(%peer, %error, "connection closed");
-                }
-            });
-        }
-    }
-
-    async fn connection(&self, tcp: tokio::net::TcpStream) -> Result<(), CommError> {
-        let Connection {
-            mut reader,
-            mut writer,
-            peer,
-        } = accept(tcp, &self.security).await?;
-        let (hello, _) = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.expect())
-            .await
-            .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "waiting for Hello"))??;
-        let Message::Hello(Hello { role, token }) = hello else {
-            return Err(CommError::Unexpected {
-                got: hello.name(),
-                expected: "Hello",
-            });
-        };
-        if !self.security.token_matches(token.as_deref()) {
-            tracing::warn!(%peer, "refused: missing or invalid token");
-            let _ = writer
-                .send(
-                    Message::Refused {
-                        reason: "missing or invalid token".into(),
-                    }
-                    .into(),
-                )
-                .await;
-            return Ok(());
-        }
-        match role {
-            Role::Worker(info) => {
-                let worker = WorkerId(self.next_worker.fetch_add(1, Ordering::Relaxed));
-                writer
-                    .send(Message::Welcome { id: worker.0 }.into())
-                    .await?;
-                let outbox = Outbox::spawn(writer);
-                tracing::info!(%worker, name = %info.name, %peer, nthreads = info.nthreads, "worker joined");
-                let lifetime = info.lifetime;
-                let _ = self.inbox.send(ToScheduler::AddRemoteWorker {
-                    event: Event::AddWorker {
-                        worker,
-                        name: info.name,
-                        nthreads: info.nthreads,
-                        resources: info.resources,
-                        memory_limit: info.memory_limit,
-                    },
-                    outbox,
-                    data_address: info.data_address,
-                    pid: info.pid,
-                });
-                if let Some(seconds) = lifetime.filter(|s| s.is_finite()) {
-                    let _ = self
-                        .inbox
-                        .send(ToScheduler::Events(vec![Event::WorkerDeadline {
-                            worker,
-                            seconds,
-                        }]));
-                }
-                let result = self.worker_messages(worker, &mut reader).await;
-                let reason = match &result {
-                    Ok(Some(goodbye)) => goodbye.clone(),
-                    Ok(None) => "connection closed".to_string(),
-                    Err(error) => error.to_string(),
-                };
-                let _ = self
-                    .inbox
-                    .send(ToScheduler::Events(vec![Event::RemoveWorker {
-                        worker,
-                        reason,
-                    }]));
-                result.map(|_| ())
-            }
-            Role::Client => {
-                let client = ClientId(self.next_client.fetch_add(1, Ordering::Relaxed));
-                writer
-                    .send(Message::Welcome { id: client.0 }.into())
-                    .await?;
-                let outbox = Outbox::spawn(writer);
-                tracing::info!(%client, %peer, "client connected");
-                let _ = self.inbox.send(ToScheduler::AddRemoteClient {
-                    client,
-                    outbox: outbox.clone(),
-                });
-                let result = self.client_messages(client, &outbox, &mut reader).await;
-                let _ = self
-                    .inbox
-                    .send(ToScheduler::Events(vec![Event::RemoveClient { client }]));
-                result
-            }
-            Role::Peer => {
-                let _ = writer
-                    .send(
-                        Message::Refused {
-                            reason: "the scheduler does not serve data; connect to a worker".into(),
-                        }
-                        .into(),
-                    )
-                    .await;
-                Ok(())
-            }
-        }
-    }
-
-    /// Feeds a worker's messages to the scheduler until it closes; a worker
-    /// that says goodbye gives its reason.
-    async fn worker_messages(
-        &self,
-        worker: WorkerId,
-        reader: &mut crate::comm::connection::PacketReader,
-    ) -> Result<Option<String>, CommError> {
-        while let Some((message, _)) = reader.message().await? {
-            let sent = match message {
-                Message::WorkerMessages(messages) => self.inbox.send(ToScheduler::Events(
-                    messages.into_iter().map(|m| m.into_event(worker)).collect(),
-                )),
-                Message::Heartbeat(metrics) => {
-                    self.inbox.send(ToScheduler::Heartbeat { worker, metrics })
-                }
-                Message::Request { request, .. } => {
-                    // A worker asks (to retire itself); the answer it needs is a Close.
-                    let (reply, _) = crossbeam_channel::bounded(1);
-                    self.inbox.send(ToScheduler::Query { request, reply })
-                }
-                Message::Goodbye { reason } => {
-                    tracing::warn!(%worker, %reason, "worker is leaving");
-                    return Ok(Some(reason));
-                }
-                other => {
-                    return Err(CommError::Unexpected {
-                        got: other.name(),
-                        expected: "WorkerMessages, Heartbeat, Request or Goodbye",
-                    })
-                }
-            };
-            if sent.is_err() {
-                return Ok(None);
-            }
-        }
-        Ok(None)
-    }
-
-    async fn client_messages(
-        &self,
-        client: ClientId,
-        outbox: &Outbox,
-        reader: &mut crate::comm::connection::PacketReader,
-    ) -> Result<(), CommError> {
-        while let Some((message, _)) = reader.message().await? {
-            let event = match message {
-                Message::UpdateGraph { tasks, wanted } => {
-                    let specs: Result<Vec<_>, _> =
-                        tasks.into_iter().map(|t| t.into_spec()).collect();
-                    match specs {
-                        Ok(tasks) => Event::UpdateGraph {
-                            client,
-                            tasks,
-                            wanted,
-                        },
-                        Err(error) => {
-                            outbox.send(Message::Reports(vec![Report::GraphRejected {
-                                keys: wanted,
-                                error: error.to_string(),
-                            }]));
-                            continue;
-                        }
-                    }
-                }
-                Message::ReleaseKeys(keys) => Event::ReleaseKeys { client, keys },
-                Message::Cancel(keys) => Event::Cancel { client, keys },
-                Message::Request { id, request } => {
-                    if self
-                        .inbox
-                        .send(ToScheduler::Request {
-                            client,
-                            id,
-                            request,
-                        })
-                        .is_err()
-                    {
-                        return Ok(());
-                    }
-                    continue;
-                }
-                other => {
-                    return Err(CommError::Unexpected {
-                        got: other.name(),
-                        expected: "UpdateGraph, ReleaseKeys, Cancel or Request",
-                    })
-                }
-            };
-            if self.inbox.send(ToScheduler::Events(vec![event])).is_err() {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
 }

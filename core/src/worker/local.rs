@@ -161,10 +161,15 @@ impl WorkerMessage {
                 key,
                 failure,
             },
-            WorkerMessage::MissingData { key, missing } => Event::MissingData {
+            WorkerMessage::MissingData {
+                key,
+                missing,
+                tried,
+            } => Event::MissingData {
                 worker,
                 key,
                 missing,
+                tried,
             },
             WorkerMessage::StealResponse { key, stolen } => Event::StealResponse {
                 worker,

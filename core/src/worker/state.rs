@@ -103,6 +103,8 @@ pub enum WorkerMessage {
         key: Key,
         /// The input.
         missing: Key,
+        /// The holders asked (none of them delivered).
+        tried: Vec<WorkerId>,
     },
     /// Answer to a steal request.
     StealResponse {
@@ -146,6 +148,15 @@ struct Held {
     users: u32,
 }
 
+/// A fetch under way.
+#[derive(Default)]
+struct InFlight {
+    /// Local tasks waiting for the value.
+    waiters: Vec<Key>,
+    /// The holders it was asked from.
+    holders: Vec<WorkerId>,
+}
+
 /// One worker's state machine.
 pub struct WorkerState {
     nthreads: u32,
@@ -157,8 +168,8 @@ pub struct WorkerState {
     constrained: Vec<Key>,
     executing: u32,
     data: HashMap<Key, Held>,
-    /// Inputs being fetched, and the tasks waiting for each.
-    in_flight: HashMap<Key, Vec<Key>>,
+    /// Inputs being fetched: the tasks waiting for each, and the holders asked.
+    in_flight: HashMap<Key, InFlight>,
     /// Keys being fetched to keep (replicas for a retiring peer).
     replicating: std::collections::HashSet<Key>,
     out: Vec<WorkerCommand>,
@@ -243,10 +254,13 @@ impl WorkerState {
             } else {
                 missing += 1;
                 match self.in_flight.get_mut(&input.key) {
-                    Some(waiters) => waiters.push(task.key.clone()),
+                    Some(fetch) => fetch.waiters.push(task.key.clone()),
                     None => {
-                        self.in_flight
-                            .insert(input.key.clone(), vec![task.key.clone()]);
+                        let fetch = InFlight {
+                            waiters: vec![task.key.clone()],
+                            holders: input.holders.clone(),
+                        };
+                        self.in_flight.insert(input.key.clone(), fetch);
                         self.out.push(WorkerCommand::Fetch {
                             key: input.key.clone(),
                             holders: input.holders,
@@ -291,13 +305,17 @@ impl WorkerState {
         }
         self.replicating.insert(key.clone());
         if !self.in_flight.contains_key(&key) {
-            self.in_flight.insert(key.clone(), Vec::new());
+            let fetch = InFlight {
+                waiters: Vec::new(),
+                holders: holders.clone(),
+            };
+            self.in_flight.insert(key.clone(), fetch);
             self.out.push(WorkerCommand::Fetch { key, holders });
         }
     }
 
     fn fetched(&mut self, key: Key, nbytes: Option<u64>) {
-        let waiters = self.in_flight.remove(&key).unwrap_or_default();
+        let InFlight { waiters, holders } = self.in_flight.remove(&key).unwrap_or_default();
         if self.replicating.remove(&key) {
             self.out
                 .push(WorkerCommand::Send(WorkerMessage::Replicated {
@@ -358,6 +376,7 @@ impl WorkerState {
                             .push(WorkerCommand::Send(WorkerMessage::MissingData {
                                 key: w,
                                 missing: key.clone(),
+                                tried: holders.clone(),
                             }));
                     }
                 }
@@ -454,8 +473,8 @@ impl WorkerState {
                     self.data.remove(input);
                     self.out.push(WorkerCommand::Free(input.clone()));
                 }
-            } else if let Some(waiters) = self.in_flight.get_mut(input) {
-                waiters.retain(|w| w != key);
+            } else if let Some(fetch) = self.in_flight.get_mut(input) {
+                fetch.waiters.retain(|w| w != key);
             }
         }
     }
@@ -599,7 +618,7 @@ mod tests {
         );
         assert!(matches!(
             &out[..],
-            [WorkerCommand::Send(WorkerMessage::MissingData { key, missing })] if key.as_str() == "y" && missing.as_str() == "x"
+            [WorkerCommand::Send(WorkerMessage::MissingData { key, missing, tried })] if key.as_str() == "y" && missing.as_str() == "x" && tried == &[WorkerId(7)]
         ));
         assert_eq!(worker.npending(), 0);
     }

@@ -1,0 +1,254 @@
+//! The scheduler's side of each TCP connection: the handshake (preamble,
+//! `Hello`, token), then a worker's or client's messages turned into events for
+//! the scheduler loop. A connection that sends anything malformed is closed
+//! with a log line; everyone else keeps being served.
+
+use super::channels::ToScheduler;
+use super::liveness::Liveness;
+use crate::comm::connection::{
+    accept, CommError, Connection, Outbox, PacketReader, HANDSHAKE_TIMEOUT,
+};
+use crate::comm::protocol::{Hello, Message, Role};
+use crate::comm::security::Security;
+use crate::scheduler::{ClientId, Event, Report, WorkerId};
+use crossbeam_channel::Sender;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// Accepts connections and serves each in its own task.
+pub(super) struct Acceptor {
+    inbox: Sender<ToScheduler>,
+    security: Security,
+    next_worker: AtomicU32,
+    next_client: AtomicU32,
+}
+
+impl Acceptor {
+    pub(super) fn new(inbox: Sender<ToScheduler>, security: Security) -> Self {
+        Acceptor {
+            inbox,
+            security,
+            next_worker: AtomicU32::new(0),
+            next_client: AtomicU32::new(0),
+        }
+    }
+
+    pub(super) async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) {
+        loop {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = this.connection(tcp).await {
+                    tracing::warn!(%peer, %error, "connection closed");
+                }
+            });
+        }
+    }
+
+    async fn connection(&self, tcp: tokio::net::TcpStream) -> Result<(), CommError> {
+        let Connection {
+            mut reader,
+            mut writer,
+            peer,
+        } = accept(tcp, &self.security).await?;
+        let (hello, _) = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.expect())
+            .await
+            .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "waiting for Hello"))??;
+        let Message::Hello(Hello { role, token }) = hello else {
+            return Err(CommError::Unexpected {
+                got: hello.name(),
+                expected: "Hello",
+            });
+        };
+        if !self.security.token_matches(token.as_deref()) {
+            tracing::warn!(%peer, "refused: missing or invalid token");
+            let _ = writer
+                .send(
+                    Message::Refused {
+                        reason: "missing or invalid token".into(),
+                    }
+                    .into(),
+                )
+                .await;
+            return Ok(());
+        }
+        match role {
+            Role::Worker(info) => {
+                let worker = WorkerId(self.next_worker.fetch_add(1, Ordering::Relaxed));
+                writer
+                    .send(Message::Welcome { id: worker.0 }.into())
+                    .await?;
+                let outbox = Outbox::spawn(writer);
+                tracing::info!(%worker, name = %info.name, %peer, nthreads = info.nthreads, "worker joined");
+                let lifetime = info.lifetime;
+                let liveness = Arc::new(Liveness::default());
+                liveness.heard();
+                let _ = self.inbox.send(ToScheduler::AddRemoteWorker {
+                    liveness: liveness.clone(),
+                    event: Event::AddWorker {
+                        worker,
+                        name: info.name,
+                        nthreads: info.nthreads,
+                        resources: info.resources,
+                        memory_limit: info.memory_limit,
+                    },
+                    outbox,
+                    data_address: info.data_address,
+                    pid: info.pid,
+                });
+                if let Some(seconds) = lifetime.filter(|s| s.is_finite()) {
+                    let _ = self
+                        .inbox
+                        .send(ToScheduler::Events(vec![Event::WorkerDeadline {
+                            worker,
+                            seconds,
+                        }]));
+                }
+                let result = self.worker_messages(worker, &liveness, &mut reader).await;
+                let reason = match &result {
+                    Ok(Some(goodbye)) => goodbye.clone(),
+                    Ok(None) => "connection closed".to_string(),
+                    Err(error) => error.to_string(),
+                };
+                let _ = self
+                    .inbox
+                    .send(ToScheduler::Events(vec![Event::RemoveWorker {
+                        worker,
+                        reason,
+                    }]));
+                result.map(|_| ())
+            }
+            Role::Client => {
+                let client = ClientId(self.next_client.fetch_add(1, Ordering::Relaxed));
+                writer
+                    .send(Message::Welcome { id: client.0 }.into())
+                    .await?;
+                let outbox = Outbox::spawn(writer);
+                tracing::info!(%client, %peer, "client connected");
+                let _ = self.inbox.send(ToScheduler::AddRemoteClient {
+                    client,
+                    outbox: outbox.clone(),
+                });
+                let result = self.client_messages(client, &outbox, &mut reader).await;
+                let _ = self
+                    .inbox
+                    .send(ToScheduler::Events(vec![Event::RemoveClient { client }]));
+                result
+            }
+            Role::Peer => {
+                let _ = writer
+                    .send(
+                        Message::Refused {
+                            reason: "the scheduler does not serve data; connect to a worker".into(),
+                        }
+                        .into(),
+                    )
+                    .await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Feeds a worker's messages to the scheduler until it closes; a worker
+    /// that says goodbye gives its reason.
+    async fn worker_messages(
+        &self,
+        worker: WorkerId,
+        liveness: &Liveness,
+        reader: &mut PacketReader,
+    ) -> Result<Option<String>, CommError> {
+        while let Some((message, _)) = reader.message().await? {
+            liveness.heard();
+            let sent = match message {
+                Message::WorkerMessages(messages) => self.inbox.send(ToScheduler::Events(
+                    messages.into_iter().map(|m| m.into_event(worker)).collect(),
+                )),
+                Message::Heartbeat(metrics) => {
+                    self.inbox.send(ToScheduler::Heartbeat { worker, metrics })
+                }
+                Message::Request { request, .. } => {
+                    // A worker asks (to retire itself); the answer it needs is a Close.
+                    let (reply, _) = crossbeam_channel::bounded(1);
+                    self.inbox.send(ToScheduler::Query { request, reply })
+                }
+                Message::Goodbye { reason } => {
+                    tracing::warn!(%worker, %reason, "worker is leaving");
+                    return Ok(Some(reason));
+                }
+                other => {
+                    return Err(CommError::Unexpected {
+                        got: other.name(),
+                        expected: "WorkerMessages, Heartbeat, Request or Goodbye",
+                    })
+                }
+            };
+            if sent.is_err() {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn client_messages(
+        &self,
+        client: ClientId,
+        outbox: &Outbox,
+        reader: &mut PacketReader,
+    ) -> Result<(), CommError> {
+        while let Some((message, _)) = reader.message().await? {
+            let event = match message {
+                Message::UpdateGraph { tasks, wanted } => {
+                    let specs: Result<Vec<_>, _> =
+                        tasks.into_iter().map(|t| t.into_spec()).collect();
+                    match specs {
+                        Ok(tasks) => Event::UpdateGraph {
+                            client,
+                            tasks,
+                            wanted,
+                        },
+                        Err(error) => {
+                            outbox.send(Message::Reports(vec![Report::GraphRejected {
+                                keys: wanted,
+                                error: error.to_string(),
+                            }]));
+                            continue;
+                        }
+                    }
+                }
+                Message::ReleaseKeys(keys) => Event::ReleaseKeys { client, keys },
+                Message::Cancel(keys) => Event::Cancel { client, keys },
+                Message::Request { id, request } => {
+                    if self
+                        .inbox
+                        .send(ToScheduler::Request {
+                            client,
+                            id,
+                            request,
+                        })
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                other => {
+                    return Err(CommError::Unexpected {
+                        got: other.name(),
+                        expected: "UpdateGraph, ReleaseKeys, Cancel or Request",
+                    })
+                }
+            };
+            if self.inbox.send(ToScheduler::Events(vec![event])).is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! Requests to the scheduler that get one reply: datasets, coordination
+//! primitives, retirement, adaptive scaling, cluster requests for the launcher,
+//! and information about workers and keys.
+
+use super::channels::{LauncherCall, ToClient};
+use super::event_loop::{ClientLink, Loop, Waiter, DATASETS};
+use crate::comm::protocol::{Message, Reply, Request, WorkerSummary};
+use crate::scheduler::{Event, WorkerId};
+
+impl Loop {
+    /// Handles a request; returns the reply when it is due now.
+    pub(super) fn request(
+        &mut self,
+        waiter: Waiter,
+        request: Request,
+        events: &mut Vec<Event>,
+    ) -> Option<(Waiter, Reply)> {
+        // Requests see the effects of events that came before them.
+        let mut commands = Vec::new();
+        self.events_handled += events.len() as u64;
+        let now = self.now();
+        self.state
+            .handle_batch(now, events.drain(..), &mut commands);
+        self.route(&mut commands);
+        let client = match &waiter {
+            Waiter::Client(c, _) => *c,
+            Waiter::Query(_) => DATASETS,
+        };
+        let reply = match request {
+            Request::Scatter { keys } => {
+                events.push(Event::Scatter { client, keys });
+                Reply::Ok
+            }
+            Request::Publish { name, keys } => {
+                if self.datasets.contains_key(&name) {
+                    Reply::Error(format!("a dataset named {name:?} already exists"))
+                } else if let Some(missing) =
+                    keys.iter().find(|k| self.state.task_state(k).is_none())
+                {
+                    Reply::Error(format!(
+                        "cannot publish {name:?}: {missing} is not on the cluster"
+                    ))
+                } else {
+                    events.push(Event::UpdateGraph {
+                        client: DATASETS,
+                        tasks: Vec::new(),
+                        wanted: keys.clone(),
+                    });
+                    self.datasets.insert(name, keys);
+                    Reply::Ok
+                }
+            }
+            Request::GetDataset { name } => match self.datasets.get(&name) {
+                Some(keys) => Reply::Keys(keys.clone()),
+                None => Reply::Error(format!("no dataset named {name:?}")),
+            },
+            Request::Unpublish { name } => match self.datasets.remove(&name) {
+                Some(keys) => {
+                    events.push(Event::ReleaseKeys {
+                        client: DATASETS,
+                        keys,
+                    });
+                    Reply::Ok
+                }
+                None => Reply::Error(format!("no dataset named {name:?}")),
+            },
+            Request::ListDatasets => {
+                let mut names: Vec<String> = self.datasets.keys().cloned().collect();
+                names.sort();
+                Reply::Names(names)
+            }
+            Request::Primitive(request) => {
+                let replies = self
+                    .primitives
+                    .handle(waiter, request, std::time::Instant::now());
+                self.answer(replies);
+                return None;
+            }
+            Request::RetireWorkers { workers, n } => {
+                let chosen = if workers.is_empty() {
+                    self.state.workers_to_close(n as usize)
+                } else {
+                    workers
+                };
+                let summaries = self.summaries(&chosen);
+                events.push(Event::RetireWorkers { workers: chosen });
+                Reply::Workers(summaries)
+            }
+            Request::AdaptiveTarget => Reply::Count(self.state.adaptive_target()),
+            Request::WorkersToClose { n } => {
+                let chosen = self.state.workers_to_close(n as usize);
+                Reply::Workers(self.summaries(&chosen))
+            }
+            Request::Cluster(request) => {
+                let token = self.next_launcher_token;
+                self.next_launcher_token += 1;
+                let call = LauncherCall { token, request };
+                match &self.launcher {
+                    Some(calls) if calls.send(call).is_ok() => {
+                        self.launcher_waiters.insert(token, waiter);
+                        return None;
+                    }
+                    _ => Reply::Error(
+                        "this scheduler has no launcher: cluster requests need a scheduler \
+                         started by `rask cluster up`"
+                            .into(),
+                    ),
+                }
+            }
+            Request::WhoHas { keys } => {
+                Reply::WhoHas(keys.iter().map(|k| self.state.who_has(k)).collect())
+            }
+            Request::Info => {
+                let mut ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+                ids.sort();
+                Reply::Workers(self.summaries(&ids))
+            }
+        };
+        Some((waiter, reply))
+    }
+
+    fn summaries(&self, ids: &[WorkerId]) -> Vec<WorkerSummary> {
+        ids.iter()
+            .filter_map(|id| {
+                self.workers.get(id).map(|e| WorkerSummary {
+                    id: *id,
+                    name: e.name.clone(),
+                    data_address: e.data_address.clone(),
+                    pid: e.pid,
+                    nthreads: e.nthreads,
+                    metrics: e.metrics.clone(),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn answer(&self, replies: Vec<(Waiter, crate::coordination::PrimitiveReply)>) {
+        for (waiter, reply) in replies {
+            self.answer_one(waiter, Reply::Primitive(reply));
+        }
+    }
+
+    pub(super) fn answer_one(&self, waiter: Waiter, reply: Reply) {
+        match waiter {
+            Waiter::Client(client, id) => match self.clients.get(&client) {
+                Some(ClientLink::Local(inbox)) => {
+                    let _ = inbox.send(ToClient::Reply { id, reply });
+                }
+                Some(ClientLink::Remote(outbox)) => {
+                    outbox.send(Message::Reply { id, reply });
+                }
+                None => {}
+            },
+            Waiter::Query(sender) => {
+                let _ = sender.send(reply);
+            }
+        }
+    }
+}
