@@ -54,17 +54,17 @@ fn frame(len: u32, kind: u8, blobs: u16, payload: &[u8]) -> Vec<u8> {
 
 /// Every kind of bad input, as (name, bytes).
 fn attacks() -> Vec<(&'static str, Vec<u8>)> {
-    let mut truncated = preamble(1);
+    let mut truncated = preamble(rask::comm::frame::PROTOCOL_VERSION);
     truncated.extend(frame(100, 1, 0, b"only a few bytes"));
-    let mut oversized = preamble(1);
+    let mut oversized = preamble(rask::comm::frame::PROTOCOL_VERSION);
     oversized.extend(frame(u32::MAX, 1, 0, b""));
-    let mut undecodable = preamble(1);
+    let mut undecodable = preamble(rask::comm::frame::PROTOCOL_VERSION);
     undecodable.extend(frame(6, 1, 0, &[0xff; 6]));
-    let mut stray_blob = preamble(1);
+    let mut stray_blob = preamble(rask::comm::frame::PROTOCOL_VERSION);
     stray_blob.extend(frame(3, 2, 0, b"abc"));
-    let mut unknown_kind = preamble(1);
+    let mut unknown_kind = preamble(rask::comm::frame::PROTOCOL_VERSION);
     unknown_kind.extend(frame(0, 9, 0, b""));
-    let mut many_blobs = preamble(1);
+    let mut many_blobs = preamble(rask::comm::frame::PROTOCOL_VERSION);
     many_blobs.extend(frame(1, 1, 60_000, b"x"));
     vec![
         ("garbage", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
@@ -126,7 +126,10 @@ fn malformed_connections_are_closed_and_other_work_completes() {
     let mut theirs = [0u8; 8];
     stream.read_exact(&mut theirs).unwrap();
     assert_eq!(&theirs[..4], b"RASK");
-    assert_eq!(u32::from_le_bytes(theirs[4..].try_into().unwrap()), 1);
+    assert_eq!(
+        u32::from_le_bytes(theirs[4..].try_into().unwrap()),
+        rask::comm::frame::PROTOCOL_VERSION
+    );
 
     assert_eq!(total.result().unwrap(), 20_000 * 19_999 / 2);
     let futures = client.map(inc, 0..1000u64).unwrap();
@@ -280,7 +283,10 @@ fn mutual_tls_refuses_clients_without_a_valid_certificate() {
     // Plain bytes at a worker's TLS data port: closed.
     let worker = client.workers().unwrap()[0].data_address.clone();
     assert!(worker.starts_with("tls://"));
-    assert!(closed_after(&worker, &preamble(1)));
+    assert!(closed_after(
+        &worker,
+        &preamble(rask::comm::frame::PROTOCOL_VERSION)
+    ));
     std::thread::sleep(Duration::from_millis(200));
     let log = cluster.scheduler.log_text();
     assert!(

@@ -75,36 +75,56 @@ impl PeerPool {
     }
 
     /// Fetches values from the first of `holders` that answers; returns the keys
-    /// it had with their bytes (as sent, to be kept as they are).
+    /// it had with their bytes (as sent, to be kept as they are). The holder
+    /// may answer in several `Data` messages.
     pub async fn get(&self, holders: &[WorkerId], keys: &[Key]) -> Vec<(Key, Arc<[u8]>)> {
         for &holder in holders {
             let Some(address) = self.address(holder) else {
                 continue;
             };
-            match self
-                .exchange(
-                    &address,
-                    Message::GetData {
-                        keys: keys.to_vec(),
-                    }
-                    .into(),
-                )
-                .await
-            {
-                Ok((Message::Data { keys }, blobs)) if keys.len() == blobs.len() => {
-                    let bytes: u64 = blobs.iter().map(|b| b.len() as u64).sum();
+            match self.get_from(&address, keys).await {
+                Ok(got) if !got.is_empty() => {
+                    let bytes: u64 = got.iter().map(|(_, b)| b.len() as u64).sum();
                     self.bytes_received.fetch_add(bytes, Ordering::Relaxed);
-                    if !keys.is_empty() {
-                        return keys.into_iter().zip(blobs).collect();
-                    }
+                    return got;
                 }
-                Ok((other, _)) => {
-                    tracing::warn!(%address, got = other.name(), "bad answer to GetData")
-                }
+                Ok(_) => {}
                 Err(error) => tracing::debug!(%address, %error, "fetch failed"),
             }
         }
         Vec::new()
+    }
+
+    /// One `GetData` on a pooled connection, and every `Data` that answers it.
+    async fn get_from(
+        &self,
+        address: &Address,
+        keys: &[Key],
+    ) -> Result<Vec<(Key, Arc<[u8]>)>, CommError> {
+        let mut connection = self.checkout(address).await?;
+        let request = Message::GetData {
+            keys: keys.to_vec(),
+        };
+        connection.writer.send(request.into()).await?;
+        let mut got = Vec::new();
+        loop {
+            match connection.reader.expect().await? {
+                (Message::Data { keys, more }, blobs) if keys.len() == blobs.len() => {
+                    got.extend(keys.into_iter().zip(blobs));
+                    if !more {
+                        break;
+                    }
+                }
+                (other, _) => {
+                    return Err(CommError::Unexpected {
+                        got: other.name(),
+                        expected: "Data with one blob per key",
+                    })
+                }
+            }
+        }
+        self.checkin(address, connection);
+        Ok(got)
     }
 
     /// Stores values on `worker` (scatter); returns their sizes there.
@@ -136,25 +156,35 @@ impl PeerPool {
         address: &Address,
         request: Outgoing,
     ) -> Result<(Message, Vec<Arc<[u8]>>), CommError> {
+        let mut connection = self.checkout(address).await?;
+        connection.writer.send(request).await?;
+        let answer = connection.reader.expect().await?;
+        self.checkin(address, connection);
+        Ok(answer)
+    }
+
+    /// An idle pooled connection to `address`, or a new one.
+    async fn checkout(&self, address: &Address) -> Result<Connection, CommError> {
         let pooled = self
             .connections
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get_mut(address)
             .and_then(|idle| idle.pop());
-        let mut connection = match pooled {
-            Some(connection) => connection,
-            None => self.open(address).await?,
-        };
-        connection.writer.send(request).await?;
-        let answer = connection.reader.expect().await?;
+        match pooled {
+            Some(connection) => Ok(connection),
+            None => self.open(address).await,
+        }
+    }
+
+    /// Returns a connection whose exchange completed to the pool.
+    fn checkin(&self, address: &Address, connection: Connection) {
         self.connections
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(address.clone())
             .or_default()
             .push(connection);
-        Ok(answer)
     }
 
     async fn open(&self, address: &Address) -> Result<Connection, CommError> {

@@ -7,7 +7,7 @@
 
 use crate::graph::wire::{WireRun, WireTask};
 use crate::graph::Key;
-use crate::scheduler::{Input, Priority, Report, WorkerId};
+use crate::scheduler::{Input, Priority, Report, RunId, WorkerId};
 use crate::worker::WorkerMessage;
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +55,8 @@ pub struct WorkerInfo {
 pub struct WireCompute {
     /// The task.
     pub key: Key,
+    /// This assignment (echoed in the worker's answers).
+    pub run_id: RunId,
     /// What to run.
     pub run: WireRun,
     /// Inputs and where they are.
@@ -73,13 +75,15 @@ pub enum WorkerOrder {
     /// Drop a key.
     Release(Key),
     /// Give up a task that has not started.
-    Steal(Key),
+    Steal(Key, RunId),
     /// Copy a key from one of `holders` and keep it (graceful retirement).
     Replicate {
         /// The key.
         key: Key,
         /// Workers holding it.
         holders: Vec<WorkerId>,
+        /// Its size (for batching fetches).
+        nbytes: u64,
     },
 }
 
@@ -267,10 +271,15 @@ pub enum Message {
         /// The keys.
         keys: Vec<Key>,
     },
-    /// Worker → peer: values, one blob per key in `keys` (keys not held are left out).
+    /// Worker → peer: values, one blob per key in `keys` (keys not held are
+    /// left out). A holder answers one `GetData` with as many `Data` messages
+    /// as it takes to keep each under its transfer limit, loading values only
+    /// as it sends them; all but the last say `more`.
     Data {
         /// Keys whose values follow as blobs.
         keys: Vec<Key>,
+        /// Another `Data` for the same request follows.
+        more: bool,
     },
     /// Client → worker: store these values (scatter), one blob per key.
     PutData {

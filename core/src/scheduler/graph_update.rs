@@ -1,6 +1,6 @@
 //! `update_graph`: a client's new tasks and wanted keys enter the scheduler.
 
-use super::ids::{ClientId, Priority};
+use super::ids::{ClientId, Priority, RunId};
 use super::messages::{Command, Report};
 use super::small_set::SmallSet;
 use super::state::{State, Task, TaskExtra, TaskId, TaskState};
@@ -230,6 +230,7 @@ impl State {
                 who_wants: SmallSet::Empty,
                 who_has: SmallSet::Empty,
                 processing_on: None,
+                run_id: RunId::default(),
                 nbytes: 0,
                 retries_left: spec.annotations.retries,
                 suspicious: 0,

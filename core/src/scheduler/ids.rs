@@ -23,6 +23,12 @@ impl fmt::Display for ClientId {
     }
 }
 
+/// One assignment of a task to a worker. Every `Compute` carries a fresh one and
+/// the worker's answers echo it, so an answer to an assignment the scheduler has
+/// since withdrawn (the task moved, or was run again) is recognised as stale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RunId(pub u32);
+
 /// Scheduling priority: lower runs first. User priority (higher first), then
 /// submission order, then graph order — as Dask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

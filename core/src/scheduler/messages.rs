@@ -1,6 +1,6 @@
 //! What goes into the scheduler state machine ([`Event`]) and what comes out ([`Command`]).
 
-use super::ids::{ClientId, Priority, WorkerId};
+use super::ids::{ClientId, Priority, RunId, WorkerId};
 use crate::graph::{Key, RunSpec, TaskSpec};
 use crate::ops::TaskFailure;
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,8 @@ pub enum Event {
         worker: WorkerId,
         /// The task.
         key: Key,
+        /// The assignment it answers.
+        run_id: RunId,
         /// The result's size in memory.
         nbytes: u64,
         /// How long it ran, in microseconds.
@@ -88,6 +90,8 @@ pub enum Event {
         worker: WorkerId,
         /// The task.
         key: Key,
+        /// The assignment it answers.
+        run_id: RunId,
         /// Why.
         failure: TaskFailure,
     },
@@ -97,6 +101,8 @@ pub enum Event {
         worker: WorkerId,
         /// The task that needed the input.
         key: Key,
+        /// The task's assignment.
+        run_id: RunId,
         /// The input.
         missing: Key,
         /// The holders it asked, none of which delivered.
@@ -108,6 +114,8 @@ pub enum Event {
         worker: WorkerId,
         /// The task.
         key: Key,
+        /// The assignment asked about.
+        run_id: RunId,
         /// Whether it gave it up (it had not started it).
         stolen: bool,
     },
@@ -159,6 +167,8 @@ pub enum Command {
         worker: WorkerId,
         /// The task.
         key: Key,
+        /// The assignment to give up.
+        run_id: RunId,
     },
     /// A worker should copy a key from one of `holders` and keep it.
     Replicate {
@@ -168,6 +178,8 @@ pub enum Command {
         key: Key,
         /// Workers holding it.
         holders: Vec<WorkerId>,
+        /// Its size.
+        nbytes: u64,
     },
     /// A retired worker may exit: nothing it holds is needed only there.
     CloseWorker {
@@ -188,6 +200,8 @@ pub enum Command {
 pub struct ComputeTask {
     /// The task's key.
     pub key: Key,
+    /// This assignment; the worker's answers about the task echo it.
+    pub run_id: RunId,
     /// What to run.
     pub run: Arc<RunSpec>,
     /// Its inputs, in `Arg::Dep` order, with the workers that hold them.

@@ -37,7 +37,7 @@ mod transitions;
 
 pub use adaptive::{MEMORY_FRACTION, TARGET_DURATION};
 pub use config::SchedulerConfig;
-pub use ids::{ClientId, Priority, WorkerId};
+pub use ids::{ClientId, Priority, RunId, WorkerId};
 pub use messages::{Command, ComputeTask, Event, Input, Report, TaskError};
 pub use small_set::SmallSet;
 pub use state::{State, TaskState};

@@ -2,7 +2,7 @@
 //! tasks are rescheduled, lost results that are still needed are recomputed from
 //! lineage, and a task whose workers keep dying fails with "killed worker".
 
-use super::ids::WorkerId;
+use super::ids::{RunId, WorkerId};
 use super::messages::{Command, Report, TaskError};
 use super::state::{State, TaskId, TaskState};
 use crate::graph::Key;
@@ -35,10 +35,14 @@ impl State {
                 rerun.push(t);
             }
         }
-        let held: Vec<TaskId> = record.has_what.iter().copied().collect();
-        self.lose_replicas(&held, &[w], rerun);
+        // Tasks that killed too many workers fail first, so that placing the
+        // others again (below) cannot pick them up as well.
         for t in killed {
             let task = self.task(t);
+            if task.state != TaskState::Processing {
+                // Failed already, as a dependent of another killed task.
+                continue;
+            }
             let names = task
                 .extra
                 .as_ref()
@@ -55,6 +59,9 @@ impl State {
             self.task_mut(t).state = TaskState::Waiting;
             self.mark_erred(t, error);
         }
+        rerun.retain(|&t| self.task(t).state == TaskState::Processing);
+        let held: Vec<TaskId> = record.has_what.iter().copied().collect();
+        self.lose_replicas(&held, &[w], rerun);
     }
 
     /// Worker `w` could not fetch `missing` (an input of `key`) from any of
@@ -65,6 +72,7 @@ impl State {
         &mut self,
         w: WorkerId,
         key: &Key,
+        run_id: RunId,
         missing: &Key,
         tried: &[WorkerId],
     ) {
@@ -80,8 +88,7 @@ impl State {
             .collect();
         let mut rerun = Vec::new();
         if let Some(t) = self.id_of(key) {
-            let task = self.task(t);
-            if task.state == TaskState::Processing && task.processing_on == Some(w) {
+            if self.is_current(t, w, run_id) {
                 self.detach(t);
                 rerun.push(t);
             }

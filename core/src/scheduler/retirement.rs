@@ -12,30 +12,42 @@ use super::messages::Command;
 use super::state::{State, TaskId, TaskState};
 use crate::graph::Key;
 
-/// Copy rounds a retirement tries before it gives up on data that will not
-/// move (it is then recomputed from lineage if needed).
-const MAX_COPY_ROUNDS: u32 = 3;
+/// Rounds with failed copies a retirement tolerates before it gives up on
+/// data that will not move (it is then recomputed from lineage if needed).
+/// Rounds whose copies landed on workers that then retired themselves do not
+/// count: the data moved, just not far enough.
+const MAX_FAILED_ROUNDS: u32 = 3;
+/// How long a retiring worker whose data no other worker can take waits for
+/// one to join (a batch job's replacement) before it leaves anyway.
+pub const WAIT_FOR_WORKERS: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where one worker's retirement stands.
 #[derive(Debug, Default)]
 pub(crate) struct Retirement {
     /// Copies this retirement asked for and not yet answered.
     copying: u32,
-    /// Rounds of copies asked for so far.
-    rounds: u32,
+    /// A copy of the current round failed.
+    round_failed: bool,
+    /// Rounds in which a copy failed.
+    failed_rounds: u32,
     /// Some of its unique keys are being copied for another retiring worker.
     waiting_on_others: bool,
-    /// No other worker runs to take its data: it waits for one to join.
-    waiting_for_workers: bool,
+    /// No other worker runs to take its data: it waits for one to join,
+    /// since this time (on the scheduler's clock).
+    waiting_for_workers: Option<std::time::Duration>,
 }
 
-/// One key being copied off a retiring worker.
+/// One key being copied off a retiring worker. Copies are tracked by key, not
+/// task id: the task may be forgotten (its client let go) while the copy is
+/// under way, and the answer must still count.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Copy {
     /// The retiring worker that asked for it.
     from: WorkerId,
     /// The worker making the copy.
     to: WorkerId,
+    /// The bytes counted ahead on `to`.
+    nbytes: u64,
 }
 
 impl State {
@@ -65,8 +77,12 @@ impl State {
             }
             // A steal "to the victim itself" means: back to the scheduler.
             task.extra_mut().steal_to = Some(w);
-            let key = task.key.clone();
-            self.out.push(Command::Steal { worker: w, key });
+            let (key, run_id) = (task.key.clone(), task.run_id);
+            self.out.push(Command::Steal {
+                worker: w,
+                key,
+                run_id,
+            });
         }
     }
 
@@ -84,7 +100,7 @@ impl State {
         if retirement.copying > 0 {
             return;
         }
-        let rounds = retirement.rounds;
+        let failed_rounds = retirement.failed_rounds;
         let Some(record) = self.worker(w) else {
             self.retiring.remove(&w);
             return;
@@ -104,21 +120,31 @@ impl State {
                     .all(|h| self.retiring.contains_key(h))
             })
             .collect();
-        if !unique.is_empty() && self.running_workers.is_empty() && rounds < MAX_COPY_ROUNDS {
-            // Keep the data until a worker joins (a batch job's replacement) or
-            // the worker gives up waiting on its own.
+        let now = self.now;
+        let waited_out = self
+            .retiring
+            .get(&w)
+            .and_then(|r| r.waiting_for_workers)
+            .is_some_and(|since| now.saturating_sub(since) >= WAIT_FOR_WORKERS);
+        if !unique.is_empty()
+            && self.running_workers.is_empty()
+            && failed_rounds < MAX_FAILED_ROUNDS
+            && !waited_out
+        {
+            // Keep the data until a worker joins (a batch job's replacement),
+            // for a while.
             if let Some(retirement) = self.retiring.get_mut(&w) {
-                if !retirement.waiting_for_workers {
+                if retirement.waiting_for_workers.is_none() {
                     tracing::info!(worker = %w, keys = unique.len(),
-                        "retiring worker holds data no other worker has; waiting for a worker to join");
+                        "retiring worker holds data no other worker has; waiting up to {WAIT_FOR_WORKERS:?} for a worker to join");
+                    retirement.waiting_for_workers = Some(now);
                 }
-                retirement.waiting_for_workers = true;
             }
             return;
         }
-        if unique.is_empty() || rounds >= MAX_COPY_ROUNDS {
+        if unique.is_empty() || failed_rounds >= MAX_FAILED_ROUNDS || waited_out {
             if !unique.is_empty() {
-                tracing::warn!(worker = %w, keys = unique.len(), rounds,
+                tracing::warn!(worker = %w, keys = unique.len(), failed_rounds,
                     "no worker took this worker's data; it will be recomputed if needed");
             }
             self.close_retired(w);
@@ -127,47 +153,72 @@ impl State {
         let mut copying = 0;
         let mut waiting_on_others = false;
         for t in unique {
-            if self.replicating.contains_key(&t) {
+            let key = self.task(t).key.clone();
+            if self.replicating.contains_key(&key) {
                 waiting_on_others = true;
                 continue;
             }
             let Some(target) = self.replica_target() else {
                 break;
             };
-            let key = self.task(t).key.clone();
             let nbytes = self.task(t).nbytes;
             if let Some(record) = self.worker_mut(target) {
                 // Count the copy now, so the next choice spreads the load.
                 record.nbytes += nbytes;
             }
-            self.replicating.insert(
-                t,
-                Copy {
-                    from: w,
-                    to: target,
-                },
-            );
+            let copy = Copy {
+                from: w,
+                to: target,
+                nbytes,
+            };
+            self.replicating.insert(key.clone(), copy);
             copying += 1;
             self.out.push(Command::Replicate {
                 worker: target,
                 key,
                 holders: vec![w],
+                nbytes,
             });
         }
         if let Some(retirement) = self.retiring.get_mut(&w) {
             retirement.copying = copying;
-            retirement.rounds += u32::from(copying > 0);
+            retirement.round_failed = false;
             retirement.waiting_on_others = waiting_on_others;
-            retirement.waiting_for_workers = false;
+            retirement.waiting_for_workers = None;
         }
     }
 
-    /// A worker joined: retirements that had nowhere to copy to go on.
+    /// Retirements that may move on now: their worker runs nothing and none of
+    /// their copies is outstanding. Checked after every event, so no path that
+    /// empties a worker's queue (a finish, a release, a cascade of failures)
+    /// leaves a retirement waiting; waiting ones are woken by what they wait for.
+    pub(crate) fn advance_ready_retirements(&mut self) {
+        if self.retiring.is_empty() {
+            return;
+        }
+        let ready: Vec<WorkerId> = self
+            .retiring
+            .iter()
+            .filter(|(w, r)| {
+                r.copying == 0
+                    && !r.waiting_on_others
+                    && r.waiting_for_workers.is_none()
+                    && self.worker(**w).is_none_or(|rec| rec.processing.is_empty())
+            })
+            .map(|(&w, _)| w)
+            .collect();
+        for w in ready {
+            self.advance_retirement(w);
+        }
+    }
+
+    /// A worker joined, or time passed: retirements that had nowhere to copy
+    /// to go on (and those that waited long enough leave).
     pub(crate) fn worker_joined_for_retirements(&mut self) {
         let waiting: Vec<WorkerId> = self
             .retiring
             .iter()
-            .filter(|(_, r)| r.waiting_for_workers)
+            .filter(|(_, r)| r.waiting_for_workers.is_some())
             .map(|(&w, _)| w)
             .collect();
         for w in waiting {
@@ -192,27 +243,22 @@ impl State {
     }
 
     pub(crate) fn replicated(&mut self, w: WorkerId, key: &Key, nbytes: Option<u64>) {
-        let Some(t) = self.id_of(key) else {
-            if nbytes.is_some() {
-                self.out.push(Command::Release {
-                    worker: w,
-                    key: key.clone(),
-                });
-            }
-            return;
-        };
-        let copy = match self.replicating.get(&t) {
-            Some(copy) if copy.to == w => self.replicating.remove(&t),
+        let copy = match self.replicating.get(key) {
+            Some(copy) if copy.to == w => self.replicating.remove(key),
             _ => None,
         };
-        if copy.is_some() {
-            let task_bytes = self.task(t).nbytes;
+        if let Some(copy) = copy {
             if let Some(record) = self.worker_mut(w) {
-                record.nbytes = record.nbytes.saturating_sub(task_bytes);
+                record.nbytes = record.nbytes.saturating_sub(copy.nbytes);
             }
         }
-        match nbytes {
-            Some(nbytes)
+        match (self.id_of(key), nbytes) {
+            (None, Some(_)) => self.out.push(Command::Release {
+                worker: w,
+                key: key.clone(),
+            }),
+            (None, None) | (Some(_), None) => {}
+            (Some(t), Some(nbytes))
                 if self.task(t).state == TaskState::Memory
                     && self.worker(w).is_some()
                     && self.task_mut(t).who_has.insert(w) =>
@@ -222,29 +268,38 @@ impl State {
                     record.nbytes += nbytes;
                 }
             }
-            Some(_) if self.task(t).who_has.contains(w) => {}
-            Some(_) => self.out.push(Command::Release {
+            (Some(t), Some(_)) if self.task(t).who_has.contains(w) => {}
+            // The key is being recomputed on this very worker (its source died
+            // and the copy's answer came late): a Release would cancel the task.
+            (Some(t), Some(_)) if self.task(t).processing_on == Some(w) => {}
+            (Some(_), Some(_)) => self.out.push(Command::Release {
                 worker: w,
                 key: key.clone(),
             }),
-            None => {}
         }
         if let Some(copy) = copy {
-            self.copy_done(copy.from);
+            self.copy_done(copy.from, nbytes.is_some());
         }
     }
 
     /// One copy asked for by `from`'s retirement was answered (or can never be).
-    fn copy_done(&mut self, from: WorkerId) {
+    fn copy_done(&mut self, from: WorkerId, copied: bool) {
         let Some(retirement) = self.retiring.get_mut(&from) else {
             return;
         };
         retirement.copying = retirement.copying.saturating_sub(1);
+        retirement.round_failed |= !copied;
         if retirement.copying > 0 {
             return;
         }
+        retirement.failed_rounds += u32::from(retirement.round_failed);
         self.advance_retirement(from);
-        // Retirements that waited for keys this one was copying may go on now.
+        self.wake_retirements_waiting_on_others();
+    }
+
+    /// Retirements that waited for keys another retirement was copying may go
+    /// on now (that one finished a round, or its worker is gone).
+    fn wake_retirements_waiting_on_others(&mut self) {
         let waiting: Vec<WorkerId> = self
             .retiring
             .iter()
@@ -262,23 +317,164 @@ impl State {
     /// Worker `w` is gone: copies it was making will never arrive, and copies
     /// off it (if it was retiring) are moot.
     pub(crate) fn forget_copies_of(&mut self, w: WorkerId) {
-        let affected: Vec<(TaskId, Copy)> = self
+        let affected: Vec<(Key, Copy)> = self
             .replicating
             .iter()
             .filter(|(_, c)| c.to == w || c.from == w)
-            .map(|(&t, &c)| (t, c))
+            .map(|(k, &c)| (k.clone(), c))
             .collect();
-        for (t, copy) in affected {
-            self.replicating.remove(&t);
+        let dropped = !affected.is_empty();
+        for (key, copy) in affected {
+            self.replicating.remove(&key);
             if copy.to == w && copy.from != w {
-                self.copy_done(copy.from);
+                self.copy_done(copy.from, false);
             } else if copy.to != w {
                 // The bytes counted ahead on the copying worker will not come.
-                let nbytes = self.task(t).nbytes;
                 if let Some(record) = self.worker_mut(copy.to) {
-                    record.nbytes = record.nbytes.saturating_sub(nbytes);
+                    record.nbytes = record.nbytes.saturating_sub(copy.nbytes);
                 }
             }
         }
+        if dropped {
+            self.wake_retirements_waiting_on_others();
+        }
+    }
+}
+
+impl State {
+    #[doc(hidden)]
+    pub fn debug_retirement(&self, w: WorkerId) -> String {
+        let r = self.retiring.get(&w);
+        let rec = self.worker(w);
+        format!(
+            "retirement {:?}; processing {:?}; has_what {:?}; copies {:?}; running {:?}",
+            r,
+            rec.map(|r| r
+                .processing
+                .iter()
+                .map(|&t| (
+                    self.task(t).key.to_string(),
+                    self.task(t).state,
+                    self.task(t).extra.as_ref().and_then(|e| e.steal_to)
+                ))
+                .collect::<Vec<_>>()),
+            rec.map(|r| r
+                .has_what
+                .iter()
+                .map(|&t| (
+                    self.task(t).key.to_string(),
+                    self.task(t).who_has.as_slice().to_vec()
+                ))
+                .collect::<Vec<_>>()),
+            self.replicating,
+            self.running_workers
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::TaskSpec;
+    use crate::scheduler::{ClientId, Event};
+    use std::time::Duration;
+
+    crate::op! { fn unit() -> u8 { 0 } }
+
+    fn add_worker(state: &mut State, id: u32, at: Duration) -> Vec<Command> {
+        state.handle_at(
+            at,
+            Event::AddWorker {
+                worker: WorkerId(id),
+                name: format!("w{id}"),
+                nthreads: 1,
+                resources: vec![],
+                memory_limit: 0,
+            },
+        )
+    }
+
+    /// One worker holding the result of `one-1`, which a client wants.
+    fn one_result() -> State {
+        let mut state = State::new(Default::default());
+        add_worker(&mut state, 0, Duration::ZERO);
+        let key = Key::new("one-1");
+        let task = TaskSpec::new(key.clone(), crate::ops::Op::op_ref(&unit), vec![], vec![]);
+        let out = state.handle(Event::UpdateGraph {
+            client: ClientId(0),
+            tasks: vec![task],
+            wanted: vec![key.clone()],
+        });
+        let Some(Command::Compute { task, .. }) = out.first() else {
+            panic!("{out:?}")
+        };
+        let run_id = task.run_id;
+        state.handle(Event::TaskFinished {
+            worker: WorkerId(0),
+            key,
+            run_id,
+            nbytes: 8,
+            duration_us: 1,
+        });
+        state
+    }
+
+    fn closed(out: &[Command]) -> bool {
+        out.iter().any(|c| {
+            matches!(
+                c,
+                Command::CloseWorker {
+                    worker: WorkerId(0)
+                }
+            )
+        })
+    }
+
+    #[test]
+    fn the_last_worker_keeps_unique_data_for_a_worker_that_joins() {
+        let mut state = one_result();
+        let out = state.handle_at(
+            Duration::from_secs(1),
+            Event::RetireWorkers {
+                workers: vec![WorkerId(0)],
+            },
+        );
+        assert!(!closed(&out), "nowhere to copy to yet: {out:?}");
+        let out = add_worker(&mut state, 1, Duration::from_secs(5));
+        assert!(
+            matches!(
+                &out[..],
+                [Command::Replicate {
+                    worker: WorkerId(1),
+                    ..
+                }]
+            ),
+            "{out:?}"
+        );
+        let out = state.handle_at(
+            Duration::from_secs(6),
+            Event::Replicated {
+                worker: WorkerId(1),
+                key: Key::new("one-1"),
+                nbytes: Some(8),
+            },
+        );
+        assert!(closed(&out), "{out:?}");
+        assert_eq!(state.who_has(&Key::new("one-1")), [WorkerId(1)]);
+    }
+
+    #[test]
+    fn the_last_worker_leaves_after_waiting_for_a_worker() {
+        let mut state = one_result();
+        state.handle_at(
+            Duration::from_secs(1),
+            Event::RetireWorkers {
+                workers: vec![WorkerId(0)],
+            },
+        );
+        let out = state.handle_at(Duration::from_secs(5), Event::Balance);
+        assert!(!closed(&out), "still waiting: {out:?}");
+        let out = state.handle_at(Duration::from_secs(1) + WAIT_FOR_WORKERS, Event::Balance);
+        assert!(closed(&out), "{out:?}");
     }
 }

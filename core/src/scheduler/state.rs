@@ -1,7 +1,7 @@
 //! The scheduler's tables (tasks, workers, clients, groups) and the event dispatch.
 
 use super::config::SchedulerConfig;
-use super::ids::{ClientId, Priority, WorkerId};
+use super::ids::{ClientId, Priority, RunId, WorkerId};
 use super::messages::{Command, Event, TaskError};
 use super::retirement::{Copy, Retirement};
 use super::small_set::SmallSet;
@@ -55,6 +55,8 @@ pub(crate) struct Task {
     pub who_wants: SmallSet<ClientId>,
     pub who_has: SmallSet<WorkerId>,
     pub processing_on: Option<WorkerId>,
+    /// The latest assignment to a worker.
+    pub run_id: RunId,
     pub nbytes: u64,
     pub retries_left: u32,
     /// How many workers died while running it.
@@ -152,11 +154,13 @@ pub struct State {
     /// Workers being retired: they get no new work.
     pub(crate) retiring: HashMap<WorkerId, Retirement>,
     /// Keys being copied off retiring workers.
-    pub(crate) replicating: HashMap<TaskId, Copy>,
+    pub(crate) replicating: HashMap<Key, Copy>,
     /// The time of the event being handled, on the runtime's clock (time since
     /// it started); the state machine reads no clock of its own.
     pub(crate) now: Duration,
     pub(crate) generation: u32,
+    /// The last assignment handed out.
+    pub(crate) last_run_id: u32,
     pub(crate) out: Vec<Command>,
 }
 
@@ -183,6 +187,7 @@ impl State {
             replicating: HashMap::default(),
             now: Duration::ZERO,
             generation: 0,
+            last_run_id: 0,
             out: Vec::new(),
         }
     }
@@ -257,31 +262,35 @@ impl State {
             Event::TaskFinished {
                 worker,
                 key,
+                run_id,
                 nbytes,
                 duration_us,
             } => {
-                self.task_finished(worker, &key, nbytes, duration_us);
+                self.task_finished(worker, &key, run_id, nbytes, duration_us);
                 self.advance_retirement(worker);
             }
             Event::TaskErred {
                 worker,
                 key,
+                run_id,
                 failure,
             } => {
-                self.task_erred(worker, &key, failure);
+                self.task_erred(worker, &key, run_id, failure);
                 self.advance_retirement(worker);
             }
             Event::MissingData {
                 worker,
                 key,
+                run_id,
                 missing,
                 tried,
-            } => self.missing_data(worker, &key, &missing, &tried),
+            } => self.missing_data(worker, &key, run_id, &missing, &tried),
             Event::StealResponse {
                 worker,
                 key,
+                run_id,
                 stolen,
-            } => self.steal_response(worker, &key, stolen),
+            } => self.steal_response(worker, &key, run_id, stolen),
             Event::Scatter { client, keys } => self.scatter(client, keys),
             Event::RetireWorkers { workers } => self.retire_workers(workers),
             Event::Replicated {
@@ -291,6 +300,7 @@ impl State {
             } => self.replicated(worker, &key, nbytes),
             Event::Balance => self.balance(),
         }
+        self.advance_ready_retirements();
     }
 
     // ---- lookups -------------------------------------------------------------
@@ -403,5 +413,82 @@ impl State {
         }
         self.fill_from_queue(id);
         self.worker_joined_for_retirements();
+    }
+}
+
+impl State {
+    /// Checks the tables against each other (for tests; linear in the graph):
+    /// every result's `waiters` count equals its dependents that still need it,
+    /// and the workers' `has_what` and `processing` agree with the tasks.
+    #[doc(hidden)]
+    pub fn check_consistency(&self) -> Result<(), String> {
+        for task in self.tasks.iter().flatten() {
+            let needing = task
+                .dependents
+                .iter()
+                .filter(|&&d| {
+                    matches!(
+                        self.task(d).state,
+                        TaskState::Waiting
+                            | TaskState::Queued
+                            | TaskState::NoWorker
+                            | TaskState::Processing
+                    )
+                })
+                .count() as u32;
+            if task.waiters != needing {
+                let dependents: Vec<String> = task
+                    .dependents
+                    .iter()
+                    .map(|&d| format!("{} {:?}", self.task(d).key, self.task(d).state))
+                    .collect();
+                return Err(format!(
+                    "{} ({:?}) has {} waiters, but {needing} dependents need it: {dependents:?}",
+                    task.key, task.state, task.waiters
+                ));
+            }
+        }
+        for (id, task) in self.tasks.iter().enumerate() {
+            let Some(task) = task else { continue };
+            for &w in task.who_has.as_slice() {
+                if !self
+                    .worker(w)
+                    .is_some_and(|r| r.has_what.contains(&(id as TaskId)))
+                {
+                    return Err(format!(
+                        "{} lists {w} as a holder that does not list it",
+                        task.key
+                    ));
+                }
+            }
+            if task.state == TaskState::Processing {
+                if let Some(&d) = task
+                    .deps
+                    .iter()
+                    .find(|&&d| self.task(d).state != TaskState::Memory)
+                {
+                    return Err(format!(
+                        "{} is processing, but its input {} is {:?}",
+                        task.key,
+                        self.task(d).key,
+                        self.task(d).state
+                    ));
+                }
+                let on = task.processing_on;
+                if !on
+                    .and_then(|w| self.worker(w))
+                    .is_some_and(|r| r.processing.contains(&(id as TaskId)))
+                {
+                    return Err(format!(
+                        "{} is processing on {on:?}, which does not list it",
+                        task.key
+                    ));
+                }
+            }
+            if task.state == TaskState::Memory && task.who_has.is_empty() {
+                return Err(format!("{} is in memory with no holder", task.key));
+            }
+        }
+        Ok(())
     }
 }

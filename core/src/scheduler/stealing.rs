@@ -2,7 +2,7 @@
 //! have not started, preferring tasks cheap to move (few input bytes for their
 //! expected run time), as Dask's stealing does.
 
-use super::ids::WorkerId;
+use super::ids::{RunId, WorkerId};
 use super::messages::Command;
 use super::state::{State, TaskId, TaskState};
 
@@ -13,6 +13,7 @@ const SCAN_LIMIT: usize = 256;
 
 impl State {
     pub(crate) fn balance(&mut self) {
+        self.worker_joined_for_retirements();
         let mut thieves: Vec<(WorkerId, usize)> = self
             .running_workers
             .iter()
@@ -42,11 +43,12 @@ impl State {
             for (thief, room) in thieves.iter_mut() {
                 while *room > 0 && budget > 0 {
                     let Some(t) = movable.pop() else { break };
-                    let key = self.task(t).key.clone();
+                    let (key, run_id) = (self.task(t).key.clone(), self.task(t).run_id);
                     self.task_mut(t).extra_mut().steal_to = Some(*thief);
                     self.out.push(Command::Steal {
                         worker: victim,
                         key,
+                        run_id,
                     });
                     *room -= 1;
                     budget -= 1;
@@ -94,14 +96,14 @@ impl State {
         &mut self,
         victim: WorkerId,
         key: &crate::graph::Key,
+        run_id: RunId,
         stolen: bool,
     ) {
         let Some(t) = self.id_of(key) else { return };
-        let task = self.task(t);
-        let thief = task.extra.as_ref().and_then(|e| e.steal_to);
-        if task.state != TaskState::Processing || task.processing_on != Some(victim) {
+        if !self.is_current(t, victim, run_id) {
             return;
         }
+        let thief = self.task(t).extra.as_ref().and_then(|e| e.steal_to);
         let Some(thief) = thief else { return };
         if let Some(extra) = self.task_mut(t).extra.as_mut() {
             extra.steal_to = None;

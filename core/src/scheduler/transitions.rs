@@ -1,7 +1,7 @@
 //! Task transitions: waiting → ready → processing → memory / erred, and the
 //! release-and-forget cascade that frees results nobody needs any more.
 
-use super::ids::WorkerId;
+use super::ids::{RunId, WorkerId};
 use super::messages::{Command, Report, TaskError};
 use super::state::{State, TaskId, TaskState};
 
@@ -116,9 +116,12 @@ impl State {
                 worker.used_resources[at] += amount;
             }
         }
+        self.last_run_id = self.last_run_id.wrapping_add(1);
+        let run_id = RunId(self.last_run_id);
         let task = self.task_mut(t);
         task.state = TaskState::Processing;
         task.processing_on = Some(w);
+        task.run_id = run_id;
         let (key, run, priority) = (task.key.clone(), task.run.clone(), task.priority);
         let inputs = task
             .deps
@@ -137,6 +140,7 @@ impl State {
             worker: w,
             task: super::messages::ComputeTask {
                 key,
+                run_id,
                 run,
                 inputs,
                 priority,
@@ -174,10 +178,21 @@ impl State {
         Some(w)
     }
 
+    /// Whether `t`'s current assignment is `run_id` on worker `w`. Anything
+    /// else a worker says about the task answers an assignment withdrawn since
+    /// (and the worker was, or will be, told to release it): it is ignored.
+    pub(crate) fn is_current(&self, t: TaskId, w: WorkerId, run_id: RunId) -> bool {
+        let task = self.task(t);
+        task.state == TaskState::Processing
+            && task.processing_on == Some(w)
+            && task.run_id == run_id
+    }
+
     pub(crate) fn task_finished(
         &mut self,
         w: WorkerId,
         key: &crate::graph::Key,
+        run_id: RunId,
         nbytes: u64,
         duration_us: u64,
     ) {
@@ -189,26 +204,9 @@ impl State {
             });
             return;
         };
-        let task = self.task(t);
-        match task.state {
-            TaskState::Processing if task.processing_on == Some(w) => {}
-            TaskState::Memory => {
-                // Another copy (a steal that raced with completion): keep it as a replica.
-                if self.worker(w).is_some() && self.task_mut(t).who_has.insert(w) {
-                    if let Some(worker) = self.worker_mut(w) {
-                        worker.has_what.insert(t);
-                        worker.nbytes += nbytes;
-                    }
-                }
-                return;
-            }
-            _ => {
-                self.out.push(Command::Release {
-                    worker: w,
-                    key: key.clone(),
-                });
-                return;
-            }
+        if !self.is_current(t, w, run_id) {
+            tracing::debug!(%key, worker = %w, "ignoring the result of a withdrawn assignment");
+            return;
         }
         self.detach(t);
         self.learn_duration(t, duration_us as f64 * 1e-6);
@@ -247,15 +245,11 @@ impl State {
         &mut self,
         w: WorkerId,
         key: &crate::graph::Key,
+        run_id: RunId,
         failure: crate::ops::TaskFailure,
     ) {
         let Some(t) = self.id_of(key) else { return };
-        let task = self.task(t);
-        if task.state != TaskState::Processing || task.processing_on != Some(w) {
-            self.out.push(Command::Release {
-                worker: w,
-                key: key.clone(),
-            });
+        if !self.is_current(t, w, run_id) {
             return;
         }
         self.detach(t);

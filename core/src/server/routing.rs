@@ -5,7 +5,7 @@ use super::channels::{ToClient, ToWorker};
 use super::event_loop::{ClientLink, Loop, WorkerLink};
 use crate::comm::protocol::{Message, WorkerOrder};
 use crate::graph::Key;
-use crate::scheduler::{ClientId, Command, Report, WorkerId};
+use crate::scheduler::{ClientId, Command, Report, RunId, WorkerId};
 use crate::worker::WorkerEvent;
 use std::collections::HashMap;
 
@@ -27,12 +27,17 @@ impl Loop {
                 }
                 Command::Compute { worker, task } => (worker, Order::Compute(task)),
                 Command::Release { worker, key } => (worker, Order::Release(key)),
-                Command::Steal { worker, key } => (worker, Order::Steal(key)),
+                Command::Steal {
+                    worker,
+                    key,
+                    run_id,
+                } => (worker, Order::Steal(key, run_id)),
                 Command::Replicate {
                     worker,
                     key,
                     holders,
-                } => (worker, Order::Replicate(key, holders)),
+                    nbytes,
+                } => (worker, Order::Replicate(key, holders, nbytes)),
             };
             // A worker that is gone has its RemoveWorker event on the way; drop its mail.
             match self.workers.get(&worker).map(|e| &e.link) {
@@ -88,8 +93,8 @@ impl Loop {
 enum Order {
     Compute(crate::scheduler::ComputeTask),
     Release(Key),
-    Steal(Key),
-    Replicate(Key, Vec<WorkerId>),
+    Steal(Key, RunId),
+    Replicate(Key, Vec<WorkerId>, u64),
 }
 
 impl Order {
@@ -97,8 +102,12 @@ impl Order {
         match self {
             Order::Compute(task) => WorkerEvent::Compute(task),
             Order::Release(key) => WorkerEvent::Release(key),
-            Order::Steal(key) => WorkerEvent::Steal(key),
-            Order::Replicate(key, holders) => WorkerEvent::Replicate { key, holders },
+            Order::Steal(key, run_id) => WorkerEvent::Steal(key, run_id),
+            Order::Replicate(key, holders, nbytes) => WorkerEvent::Replicate {
+                key,
+                holders,
+                nbytes,
+            },
         }
     }
 
@@ -106,14 +115,19 @@ impl Order {
         Ok(match self {
             Order::Compute(task) => WorkerOrder::Compute(crate::comm::protocol::WireCompute {
                 run: crate::graph::wire::run_to_wire(&task.key, &task.run)?,
+                run_id: task.run_id,
                 key: task.key,
                 inputs: task.inputs,
                 priority: task.priority,
                 resources: task.resources,
             }),
             Order::Release(key) => WorkerOrder::Release(key),
-            Order::Steal(key) => WorkerOrder::Steal(key),
-            Order::Replicate(key, holders) => WorkerOrder::Replicate { key, holders },
+            Order::Steal(key, run_id) => WorkerOrder::Steal(key, run_id),
+            Order::Replicate(key, holders, nbytes) => WorkerOrder::Replicate {
+                key,
+                holders,
+                nbytes,
+            },
         })
     }
 }

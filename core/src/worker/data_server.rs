@@ -4,9 +4,13 @@
 
 use super::runtime::WorkerCore;
 use super::state::WorkerEvent;
-use crate::comm::connection::{accept, CommError, Connection, HANDSHAKE_TIMEOUT};
+use super::store::DataStore;
+use crate::comm::connection::{
+    accept, CommError, Connection, Outgoing, PacketWriter, HANDSHAKE_TIMEOUT,
+};
 use crate::comm::protocol::{Hello, Message};
 use crate::comm::security::Security;
+use crate::graph::Key;
 use crate::value::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,31 +69,7 @@ async fn data_connection(
     while let Some((message, blobs)) = reader.message().await? {
         match message {
             Message::GetData { keys } => {
-                let store = core.store().clone();
-                // Reading spilled values touches the disk: off the I/O threads.
-                let found = tokio::task::spawn_blocking(move || {
-                    let mut found = Vec::new();
-                    for key in keys {
-                        if let Some(value) = store.get(&key) {
-                            match value.to_bytes() {
-                                Ok(bytes) => found.push((key, bytes)),
-                                Err(error) => tracing::error!(%key, %error, "cannot send a value"),
-                            }
-                        }
-                    }
-                    found
-                })
-                .await
-                .unwrap_or_default();
-                let bytes: u64 = found.iter().map(|(_, b)| b.len() as u64).sum();
-                sent.fetch_add(bytes, Ordering::Relaxed);
-                let (keys, blobs) = found.into_iter().unzip();
-                writer
-                    .send(crate::comm::connection::Outgoing {
-                        message: Message::Data { keys },
-                        blobs,
-                    })
-                    .await?;
+                send_values(&mut writer, core.store(), keys, &sent).await?;
             }
             Message::PutData { keys } if keys.len() == blobs.len() => {
                 let core = core.clone();
@@ -119,4 +99,60 @@ async fn data_connection(
         }
     }
     Ok(())
+}
+
+/// The most value bytes a holder loads before it sends them: an answer to a
+/// large `GetData` goes out in pieces of about this size, each loaded (from
+/// memory or disk) only when the one before it is written.
+pub const DATA_CHUNK_BYTES: usize = 8 << 20;
+
+/// Answers a `GetData`: values of the keys held here, streamed in `Data`
+/// messages of about [`DATA_CHUNK_BYTES`] each.
+async fn send_values(
+    writer: &mut PacketWriter,
+    store: &Arc<DataStore>,
+    keys: Vec<Key>,
+    sent: &AtomicU64,
+) -> Result<(), CommError> {
+    let mut rest = keys.into_iter();
+    loop {
+        let store = store.clone();
+        // Reading spilled values touches the disk: off the I/O threads.
+        let (chunk, left) = tokio::task::spawn_blocking(move || {
+            let mut chunk: Vec<(Key, Arc<[u8]>)> = Vec::new();
+            let mut bytes = 0;
+            for key in rest.by_ref() {
+                let Some(value) = store.get(&key) else {
+                    continue;
+                };
+                match value.to_bytes() {
+                    Ok(encoded) => {
+                        bytes += encoded.len();
+                        chunk.push((key, encoded));
+                    }
+                    Err(error) => tracing::error!(%key, %error, "cannot send a value"),
+                }
+                if bytes >= DATA_CHUNK_BYTES {
+                    break;
+                }
+            }
+            (chunk, rest)
+        })
+        .await
+        .map_err(|e| CommError::Config(format!("reading values: {e}")))?;
+        rest = left;
+        let more = rest.len() > 0;
+        let bytes: u64 = chunk.iter().map(|(_, b)| b.len() as u64).sum();
+        sent.fetch_add(bytes, Ordering::Relaxed);
+        let (keys, blobs) = chunk.into_iter().unzip();
+        writer
+            .send(Outgoing {
+                message: Message::Data { keys, more },
+                blobs,
+            })
+            .await?;
+        if !more {
+            return Ok(());
+        }
+    }
 }

@@ -29,6 +29,7 @@ impl Links for LocalLinks {
         _core: &Arc<WorkerCore>,
         key: Key,
         holders: Vec<WorkerId>,
+        _nbytes: u64,
     ) -> Option<Option<Value>> {
         Some(self.peers.fetch(&key, &holders))
     }
@@ -148,32 +149,46 @@ impl WorkerMessage {
         match self {
             WorkerMessage::TaskFinished {
                 key,
+                run_id,
                 nbytes,
                 duration_us,
             } => Event::TaskFinished {
                 worker,
                 key,
+                run_id,
                 nbytes,
                 duration_us,
             },
-            WorkerMessage::TaskErred { key, failure } => Event::TaskErred {
+            WorkerMessage::TaskErred {
+                key,
+                run_id,
+                failure,
+            } => Event::TaskErred {
                 worker,
                 key,
+                run_id,
                 failure,
             },
             WorkerMessage::MissingData {
                 key,
+                run_id,
                 missing,
                 tried,
             } => Event::MissingData {
                 worker,
                 key,
+                run_id,
                 missing,
                 tried,
             },
-            WorkerMessage::StealResponse { key, stolen } => Event::StealResponse {
+            WorkerMessage::StealResponse {
+                key,
+                run_id,
+                stolen,
+            } => Event::StealResponse {
                 worker,
                 key,
+                run_id,
                 stolen,
             },
             WorkerMessage::Replicated { key, nbytes } => Event::Replicated {

@@ -2,10 +2,12 @@
 //! to run next and what to tell the scheduler; the runtime around it (a thread
 //! pool and a data store that spills to disk) in [`runtime`]; in-process workers
 //! in [`local`]; worker processes over TCP in [`process`] (one [`session`] per
-//! connection to a scheduler, a data port in `data_server`), with their memory
+//! connection to a scheduler, a data port in `data_server`, batched fetches from
+//! peers in `fetcher`), with their memory
 //! manager in [`memory`].
 
 mod data_server;
+mod fetcher;
 pub mod local;
 pub mod memory;
 pub mod process;

@@ -26,14 +26,16 @@ pub const FLUSH_AFTER: Duration = Duration::from_millis(1);
 pub trait Links: Send + Sync + 'static {
     /// Sends messages to the scheduler, in order.
     fn send(&self, worker: WorkerId, messages: Vec<WorkerMessage>);
-    /// Fetches `key` from one of `holders`. Returns the outcome when it is known
-    /// at once (`Some(None)`: no holder had it); otherwise returns `None` and
-    /// later calls [`WorkerCore::fetched`].
+    /// Fetches `key` (about `nbytes` big; 0 when unknown) from one of
+    /// `holders`. Returns the outcome when it is known at once (`Some(None)`: no
+    /// holder had it); otherwise returns `None` and later calls
+    /// [`WorkerCore::fetched_many`].
     fn fetch(
         &self,
         core: &Arc<WorkerCore>,
         key: Key,
         holders: Vec<WorkerId>,
+        nbytes: u64,
     ) -> Option<Option<Value>>;
 }
 
@@ -188,12 +190,23 @@ impl WorkerCore {
 
     /// An asynchronous fetch finished: the value (stored here), or `None`.
     pub fn fetched(self: &Arc<Self>, key: Key, value: Option<Value>) {
-        let nbytes = value.map(|value| {
-            let nbytes = value.nbytes() as u64;
-            self.store.put(key.clone(), value);
-            nbytes
-        });
-        self.deliver([WorkerEvent::Fetched { key, nbytes }]);
+        self.fetched_many(vec![(key, value)]);
+    }
+
+    /// Asynchronous fetches finished: each value (stored here), or `None`.
+    pub fn fetched_many(self: &Arc<Self>, results: Vec<(Key, Option<Value>)>) {
+        let events: Vec<WorkerEvent> = results
+            .into_iter()
+            .map(|(key, value)| {
+                let nbytes = value.map(|value| {
+                    let nbytes = value.nbytes() as u64;
+                    self.store.put(key.clone(), value);
+                    nbytes
+                });
+                WorkerEvent::Fetched { key, nbytes }
+            })
+            .collect();
+        self.deliver(events);
     }
 
     /// Runs jobs until the worker stops.
@@ -273,8 +286,13 @@ impl WorkerCore {
                     WorkerCommand::Execute { key, run, inputs } => {
                         inner.jobs.push_back(Job { key, run, inputs })
                     }
-                    WorkerCommand::Fetch { key, holders } => {
-                        if let Some(outcome) = self.links.fetch(self, key.clone(), holders) {
+                    WorkerCommand::Fetch {
+                        key,
+                        holders,
+                        nbytes,
+                    } => {
+                        if let Some(outcome) = self.links.fetch(self, key.clone(), holders, nbytes)
+                        {
                             let nbytes = outcome.map(|value| {
                                 let nbytes = value.nbytes() as u64;
                                 self.store.put(key.clone(), value);

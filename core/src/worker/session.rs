@@ -5,6 +5,7 @@
 //! heartbeats and watches its memory. Everything it held ends with it.
 
 use super::data_server::serve_data;
+use super::fetcher::Fetcher;
 use super::memory::{MemoryManager, MemoryVerdict};
 use super::process::{WorkerExit, WorkerOptions};
 use super::runtime::{Links, WorkerCore, WorkerRuntime};
@@ -83,8 +84,7 @@ impl Stop {
 
 struct RemoteLinks {
     scheduler: Outbox,
-    peers: Arc<PeerPool>,
-    runtime: tokio::runtime::Handle,
+    fetcher: Fetcher,
 }
 
 impl Links for RemoteLinks {
@@ -97,15 +97,9 @@ impl Links for RemoteLinks {
         core: &Arc<WorkerCore>,
         key: Key,
         holders: Vec<WorkerId>,
+        nbytes: u64,
     ) -> Option<Option<Value>> {
-        let peers = self.peers.clone();
-        let core = core.clone();
-        self.runtime.spawn(async move {
-            let mut got = peers.get(&holders, std::slice::from_ref(&key)).await;
-            let value = got.pop().map(|(_, bytes)| Value::Encoded(bytes));
-            // The store may spill on put: off the I/O threads.
-            let _ = tokio::task::spawn_blocking(move || core.fetched(key, value)).await;
-        });
+        self.fetcher.request(core, key, holders, nbytes);
         None
     }
 }
@@ -143,8 +137,11 @@ pub(super) async fn run_session(
     let peers = PeerPool::new(security.clone());
     let links = RemoteLinks {
         scheduler: scheduler.clone(),
-        peers: peers.clone(),
-        runtime: tokio::runtime::Handle::current(),
+        fetcher: Fetcher::new(
+            peers.clone(),
+            tokio::runtime::Handle::current(),
+            options.memory_limit,
+        ),
     };
     let worker = WorkerRuntime::start(
         id,
@@ -283,14 +280,23 @@ fn order_event(order: WorkerOrder) -> WorkerEvent {
     match order {
         WorkerOrder::Compute(task) => WorkerEvent::Compute(ComputeTask {
             key: task.key,
+            run_id: task.run_id,
             run: Arc::new(run_from_wire(task.run)),
             inputs: task.inputs,
             priority: task.priority,
             resources: task.resources,
         }),
         WorkerOrder::Release(key) => WorkerEvent::Release(key),
-        WorkerOrder::Steal(key) => WorkerEvent::Steal(key),
-        WorkerOrder::Replicate { key, holders } => WorkerEvent::Replicate { key, holders },
+        WorkerOrder::Steal(key, run_id) => WorkerEvent::Steal(key, run_id),
+        WorkerOrder::Replicate {
+            key,
+            holders,
+            nbytes,
+        } => WorkerEvent::Replicate {
+            key,
+            holders,
+            nbytes,
+        },
     }
 }
 

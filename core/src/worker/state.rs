@@ -7,7 +7,7 @@
 
 use crate::graph::{Key, RunSpec};
 use crate::ops::TaskFailure;
-use crate::scheduler::{ComputeTask, Priority, WorkerId};
+use crate::scheduler::{ComputeTask, Priority, RunId, WorkerId};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -19,8 +19,9 @@ pub enum WorkerEvent {
     Compute(ComputeTask),
     /// The scheduler says to drop a key (free the result, or forget the task).
     Release(Key),
-    /// The scheduler asks to give up a task that has not started.
-    Steal(Key),
+    /// The scheduler asks to give up a task that has not started (its
+    /// assignment `RunId`).
+    Steal(Key, RunId),
     /// A client put a value here directly (scatter); the runtime has stored it.
     Stored {
         /// The key.
@@ -34,6 +35,8 @@ pub enum WorkerEvent {
         key: Key,
         /// Workers holding it.
         holders: Vec<WorkerId>,
+        /// Its size.
+        nbytes: u64,
     },
     /// A task finished running; on success the runtime has stored its result.
     Executed {
@@ -71,6 +74,8 @@ pub enum WorkerCommand {
         key: Key,
         /// Workers that hold it.
         holders: Vec<WorkerId>,
+        /// Its size as the scheduler knows it (0 when unknown), for batching.
+        nbytes: u64,
     },
     /// Drop a value from the store.
     Free(Key),
@@ -85,6 +90,8 @@ pub enum WorkerMessage {
     TaskFinished {
         /// The task.
         key: Key,
+        /// The assignment this answers.
+        run_id: RunId,
         /// The result's size.
         nbytes: u64,
         /// How long it ran, in microseconds.
@@ -94,6 +101,8 @@ pub enum WorkerMessage {
     TaskErred {
         /// The task.
         key: Key,
+        /// The assignment this answers.
+        run_id: RunId,
         /// Why.
         failure: TaskFailure,
     },
@@ -101,6 +110,8 @@ pub enum WorkerMessage {
     MissingData {
         /// The task.
         key: Key,
+        /// The task's assignment.
+        run_id: RunId,
         /// The input.
         missing: Key,
         /// The holders asked (none of them delivered).
@@ -110,6 +121,8 @@ pub enum WorkerMessage {
     StealResponse {
         /// The task.
         key: Key,
+        /// The assignment asked about.
+        run_id: RunId,
         /// Whether it was given up.
         stolen: bool,
     },
@@ -130,6 +143,8 @@ enum Phase {
 }
 
 struct Pending {
+    /// The scheduler's assignment this task runs for.
+    run_id: RunId,
     run: Arc<RunSpec>,
     inputs: Vec<Key>,
     priority: Priority,
@@ -199,8 +214,12 @@ impl WorkerState {
         match event {
             WorkerEvent::Compute(task) => self.compute(task),
             WorkerEvent::Release(key) => self.release(&key),
-            WorkerEvent::Steal(key) => self.steal(key),
-            WorkerEvent::Replicate { key, holders } => self.replicate(key, holders),
+            WorkerEvent::Steal(key, run_id) => self.steal(key, run_id),
+            WorkerEvent::Replicate {
+                key,
+                holders,
+                nbytes,
+            } => self.replicate(key, holders, nbytes),
             WorkerEvent::Stored { key, nbytes } => {
                 let held = self.data.entry(key).or_insert(Held {
                     nbytes,
@@ -231,7 +250,11 @@ impl WorkerState {
     }
 
     fn compute(&mut self, task: ComputeTask) {
-        if self.pending.contains_key(&task.key) {
+        if let Some(pending) = self.pending.get_mut(&task.key) {
+            // Assigned again while still here (released while it ran, then given
+            // back): the run under way serves the new assignment.
+            pending.run_id = task.run_id;
+            pending.cancelled = false;
             return;
         }
         if let Some(held) = self.data.get_mut(&task.key) {
@@ -241,6 +264,7 @@ impl WorkerState {
             self.out
                 .push(WorkerCommand::Send(WorkerMessage::TaskFinished {
                     key: task.key,
+                    run_id: task.run_id,
                     nbytes,
                     duration_us: 0,
                 }));
@@ -264,6 +288,7 @@ impl WorkerState {
                         self.out.push(WorkerCommand::Fetch {
                             key: input.key.clone(),
                             holders: input.holders,
+                            nbytes: input.nbytes,
                         });
                     }
                 }
@@ -281,6 +306,7 @@ impl WorkerState {
         self.pending.insert(
             task.key,
             Pending {
+                run_id: task.run_id,
                 run: task.run,
                 inputs,
                 priority: task.priority,
@@ -292,7 +318,7 @@ impl WorkerState {
         );
     }
 
-    fn replicate(&mut self, key: Key, holders: Vec<WorkerId>) {
+    fn replicate(&mut self, key: Key, holders: Vec<WorkerId>, nbytes: u64) {
         if let Some(held) = self.data.get_mut(&key) {
             held.scheduler_owned = true;
             let nbytes = Some(held.nbytes);
@@ -310,7 +336,11 @@ impl WorkerState {
                 holders: holders.clone(),
             };
             self.in_flight.insert(key.clone(), fetch);
-            self.out.push(WorkerCommand::Fetch { key, holders });
+            self.out.push(WorkerCommand::Fetch {
+                key,
+                holders,
+                nbytes,
+            });
         }
     }
 
@@ -366,19 +396,22 @@ impl WorkerState {
             }
             None => {
                 for w in waiters {
-                    if self
+                    let Some(run_id) = self
                         .pending
                         .get(&w)
-                        .is_some_and(|t| t.phase == Phase::Waiting)
-                    {
-                        self.drop_pending(&w);
-                        self.out
-                            .push(WorkerCommand::Send(WorkerMessage::MissingData {
-                                key: w,
-                                missing: key.clone(),
-                                tried: holders.clone(),
-                            }));
-                    }
+                        .filter(|t| t.phase == Phase::Waiting)
+                        .map(|t| t.run_id)
+                    else {
+                        continue;
+                    };
+                    self.drop_pending(&w);
+                    self.out
+                        .push(WorkerCommand::Send(WorkerMessage::MissingData {
+                            key: w,
+                            run_id,
+                            missing: key.clone(),
+                            tried: holders.clone(),
+                        }));
                 }
             }
         }
@@ -395,6 +428,7 @@ impl WorkerState {
             return;
         }
         let cancelled = task.cancelled;
+        let run_id = task.run_id;
         self.executing -= 1;
         self.drop_pending(&key);
         match result {
@@ -411,6 +445,7 @@ impl WorkerState {
                 self.out
                     .push(WorkerCommand::Send(WorkerMessage::TaskFinished {
                         key,
+                        run_id,
                         nbytes,
                         duration_us,
                     }));
@@ -418,6 +453,7 @@ impl WorkerState {
             Err(_) if cancelled => {}
             Err(failure) => self.out.push(WorkerCommand::Send(WorkerMessage::TaskErred {
                 key,
+                run_id,
                 failure,
             })),
         }
@@ -441,9 +477,9 @@ impl WorkerState {
         }
     }
 
-    fn steal(&mut self, key: Key) {
+    fn steal(&mut self, key: Key, run_id: RunId) {
         let stolen = match self.pending.get(&key) {
-            Some(task) if task.phase != Phase::Executing => {
+            Some(task) if task.phase != Phase::Executing && task.run_id == run_id => {
                 self.drop_pending(&key);
                 true
             }
@@ -452,6 +488,7 @@ impl WorkerState {
         self.out
             .push(WorkerCommand::Send(WorkerMessage::StealResponse {
                 key,
+                run_id,
                 stolen,
             }));
     }
@@ -547,6 +584,7 @@ mod tests {
     fn task(key: &str, inputs: Vec<Input>, resources: &[(&str, f64)]) -> ComputeTask {
         ComputeTask {
             key: Key::new(key),
+            run_id: RunId(0),
             run: Arc::new(RunSpec {
                 op: OpRef::Missing("test".into()),
                 args: vec![],
@@ -606,7 +644,7 @@ mod tests {
         };
         worker.handle(WorkerEvent::Compute(task("y", vec![input], &[])), &mut out);
         assert!(
-            matches!(&out[..], [WorkerCommand::Fetch { key, holders }] if key.as_str() == "x" && holders == &[WorkerId(7)])
+            matches!(&out[..], [WorkerCommand::Fetch { key, holders, nbytes: 8 }] if key.as_str() == "x" && holders == &[WorkerId(7)])
         );
         out.clear();
         worker.handle(
@@ -618,7 +656,7 @@ mod tests {
         );
         assert!(matches!(
             &out[..],
-            [WorkerCommand::Send(WorkerMessage::MissingData { key, missing, tried })] if key.as_str() == "y" && missing.as_str() == "x" && tried == &[WorkerId(7)]
+            [WorkerCommand::Send(WorkerMessage::MissingData { key, missing, tried, .. })] if key.as_str() == "y" && missing.as_str() == "x" && tried == &[WorkerId(7)]
         ));
         assert_eq!(worker.npending(), 0);
     }
@@ -630,12 +668,12 @@ mod tests {
         worker.handle(WorkerEvent::Compute(task("a", vec![], &[])), &mut out);
         worker.handle(WorkerEvent::Compute(task("b", vec![], &[])), &mut out);
         out.clear();
-        worker.handle(WorkerEvent::Steal(Key::new("a")), &mut out);
-        worker.handle(WorkerEvent::Steal(Key::new("b")), &mut out);
+        worker.handle(WorkerEvent::Steal(Key::new("a"), RunId(0)), &mut out);
+        worker.handle(WorkerEvent::Steal(Key::new("b"), RunId(0)), &mut out);
         let answers: Vec<(String, bool)> = out
             .iter()
             .filter_map(|c| match c {
-                WorkerCommand::Send(WorkerMessage::StealResponse { key, stolen }) => {
+                WorkerCommand::Send(WorkerMessage::StealResponse { key, stolen, .. }) => {
                     Some((key.to_string(), *stolen))
                 }
                 _ => None,
