@@ -296,3 +296,110 @@ fn mutual_tls_refuses_clients_without_a_valid_certificate() {
     // Work still completes for the good client.
     assert_eq!(client.submit(inc, 41u64).unwrap().result().unwrap(), 42);
 }
+
+/// Resident memory of process `pid` now (VmRSS), in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A message frame (and the blobs it announces are left to the caller).
+fn message_frame(message: &rask::comm::protocol::Message, blobs: u16) -> Vec<u8> {
+    let payload = message.encode().expect("encodes");
+    frame(payload.len() as u32, 1, blobs, &payload)
+}
+
+fn hello(role: rask::comm::protocol::Role) -> rask::comm::protocol::Message {
+    rask::comm::protocol::Message::Hello(rask::comm::protocol::Hello { role, token: None })
+}
+
+/// Opens a connection, sends `bytes`, and keeps it open (stalled) — the
+/// peer announced more than it sends.
+fn stall(address: &str, bytes: &[u8]) -> Option<TcpStream> {
+    let mut stream = TcpStream::connect(host_port(address)).ok()?;
+    stream.write_all(bytes).ok()?;
+    Some(stream)
+}
+
+#[test]
+fn stalled_peers_announcing_the_largest_frames_cost_little_memory() {
+    use rask::comm::frame::{HANDSHAKE_MESSAGE_LIMIT, PROTOCOL_VERSION};
+    use rask::comm::protocol::{Message, Role};
+    let mut cluster = Cluster::start("stalled", &[]);
+    cluster.add_worker(&["--nthreads", "1"]);
+    let client = Client::connect(&cluster.address).unwrap();
+    cluster.wait_for_workers(&client, 1);
+    let worker = client.workers().unwrap()[0].clone();
+    let scheduler_pid = cluster.scheduler.pid() as u32;
+    let (scheduler_before, worker_before) = (rss(scheduler_pid), rss(worker.pid));
+
+    // Before Hello only small frames are accepted: announce the largest allowed.
+    let mut before_hello = preamble(PROTOCOL_VERSION);
+    before_hello.extend_from_slice(&HANDSHAKE_MESSAGE_LIMIT.to_le_bytes());
+    before_hello.extend_from_slice(&[1, 0, 0, 0, 0x42]);
+    // After a Hello (no token is set, so anyone passes), announce a 64 MiB
+    // message to the scheduler...
+    let mut after_hello = preamble(PROTOCOL_VERSION);
+    after_hello.extend(message_frame(&hello(Role::Client), 0));
+    after_hello.extend_from_slice(&(64u32 << 20).to_le_bytes());
+    after_hello.extend_from_slice(&[1, 0, 0, 0, 0x42]);
+    // ... and to the worker's data port a PutData whose blob is announced at
+    // almost 4 GiB.
+    let mut big_blob = preamble(PROTOCOL_VERSION);
+    big_blob.extend(message_frame(&hello(Role::Peer), 0));
+    let put = Message::PutData {
+        keys: vec![rask::Key::new("x")],
+    };
+    big_blob.extend(message_frame(&put, 1));
+    big_blob.extend_from_slice(&u32::MAX.to_le_bytes());
+    big_blob.extend_from_slice(&[2, 0, 0, 0, 0x42]);
+
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        stalled.extend(stall(&cluster.address, &before_hello));
+        stalled.extend(stall(&cluster.address, &after_hello));
+        stalled.extend(stall(&worker.data_address, &before_hello));
+        stalled.extend(stall(&worker.data_address, &big_blob));
+    }
+    assert!(
+        stalled.len() >= 700,
+        "only {} connections opened",
+        stalled.len()
+    );
+
+    // Work goes on meanwhile, for this client and a new one.
+    let futures = client.map(inc, 0..2000u64).unwrap();
+    assert_eq!(
+        client.gather(&futures).unwrap(),
+        (1..=2000).collect::<Vec<u64>>()
+    );
+    let late = Client::connect(&cluster.address).expect("a new client gets in");
+    assert_eq!(late.submit(inc, 1u64).unwrap().result().unwrap(), 2);
+
+    let (scheduler_after, worker_after) = (rss(scheduler_pid), rss(worker.pid));
+    let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+    println!(
+        "scheduler {:.1} -> {:.1} MiB, worker {:.1} -> {:.1} MiB, with {} stalled connections",
+        mib(scheduler_before),
+        mib(scheduler_after),
+        mib(worker_before),
+        mib(worker_after),
+        stalled.len()
+    );
+    assert!(
+        scheduler_after.saturating_sub(scheduler_before) < 50 << 20,
+        "the scheduler grew by {:.1} MiB",
+        mib(scheduler_after.saturating_sub(scheduler_before))
+    );
+    assert!(
+        worker_after.saturating_sub(worker_before) < 50 << 20,
+        "the worker grew by {:.1} MiB",
+        mib(worker_after.saturating_sub(worker_before))
+    );
+    drop(stalled);
+}

@@ -10,7 +10,6 @@ use crate::scheduler::{Event, WorkerId};
 use crate::value::{Data, Value};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 /// Keys per data request when gathering from one worker.
 const GATHER_BATCH: usize = 8192;
@@ -70,7 +69,7 @@ impl Client {
                 by_worker.entry(worker).or_default().push(f.key().clone());
             }
         }
-        let mut fetched: HashMap<Key, Arc<[u8]>> = HashMap::new();
+        let mut fetched: HashMap<Key, bytes::Bytes> = HashMap::new();
         for (worker, keys) in by_worker {
             for batch in keys.chunks(GATHER_BATCH) {
                 let got = link.runtime.block_on(link.peers.get(&[worker], batch));

@@ -8,7 +8,7 @@ use super::frame::{
 };
 use super::protocol::Message;
 use super::security::Security;
-use std::sync::Arc;
+use bytes::Bytes;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
@@ -155,7 +155,10 @@ pub async fn connect_as(
         .await
         .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "waiting for Welcome"))??;
     match answer {
-        (Message::Welcome { id }, _) => Ok((id, connection)),
+        (Message::Welcome { id }, _) => {
+            connection.reader.handshake_done();
+            Ok((id, connection))
+        }
         (Message::Refused { reason }, _) => Err(CommError::Refused {
             peer: address.to_string(),
             reason,
@@ -167,6 +170,9 @@ pub async fn connect_as(
     }
 }
 
+/// Exchanges preambles. Until the caller raises them with
+/// [`PacketReader::set_limits`] once the handshake is done, the reader accepts
+/// only [`Limits::handshake`] frames.
 async fn establish(
     mut stream: Box<dyn Stream>,
     peer: String,
@@ -186,7 +192,8 @@ async fn establish(
     Ok(Connection {
         reader: PacketReader {
             io: read,
-            limits,
+            limits: Limits::handshake(),
+            after_handshake: limits,
             assembler: PacketAssembler::default(),
         },
         writer: PacketWriter {
@@ -197,17 +204,32 @@ async fn establish(
     })
 }
 
-/// Frames up to this size get an exactly sized buffer.
-const EXACT_ALLOCATION: usize = 64 << 20;
+/// A frame's buffer starts this large (or at the frame's size, if smaller)
+/// and doubles as its bytes arrive: an announced length costs memory only
+/// once the bytes are really sent.
+const FIRST_READ: usize = 64 << 10;
 
 /// The reading half of a connection.
 pub struct PacketReader {
     io: ReadHalf<Box<dyn Stream>>,
     limits: Limits,
+    /// The limits once the handshake is done.
+    after_handshake: Limits,
     assembler: PacketAssembler,
 }
 
 impl PacketReader {
+    /// The handshake is done: frames up to the connection's full limits are
+    /// accepted from now on.
+    pub fn handshake_done(&mut self) {
+        self.limits = self.after_handshake;
+    }
+
+    /// Sets the frame limits.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// The next packet; `Ok(None)` when the peer closed cleanly between packets.
     pub async fn packet(&mut self) -> Result<Option<Packet>, CommError> {
         loop {
@@ -231,46 +253,40 @@ impl PacketReader {
         }
     }
 
-    /// Reads one frame's payload: up to 64 MiB straight into an exactly sized
-    /// shared buffer (blobs are kept as they are, with no second copy); beyond that
-    /// the buffer grows as bytes arrive, so a large announced length costs memory
-    /// only once the bytes are really sent.
-    async fn payload(&mut self, len: usize) -> Result<Arc<[u8]>, CommError> {
-        if len <= EXACT_ALLOCATION {
-            let mut payload: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
-            let buffer = Arc::get_mut(&mut payload).ok_or(FrameError::Truncated)?;
-            return match self.io.read_exact(buffer).await {
-                Ok(_) => Ok(payload),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    Err(FrameError::Truncated.into())
-                }
-                Err(e) => Err(CommError::io("reading")(e)),
-            };
+    /// Reads one frame's payload into a buffer that grows as the bytes arrive
+    /// (and ends exactly the payload's size); it becomes the blob as it is.
+    async fn payload(&mut self, len: usize) -> Result<Bytes, CommError> {
+        let mut buffer: Vec<u8> = Vec::with_capacity(len.min(FIRST_READ));
+        while buffer.len() < len {
+            if buffer.len() == buffer.capacity() {
+                let more = buffer.capacity().max(FIRST_READ).min(len - buffer.len());
+                buffer.reserve_exact(more);
+            }
+            let room = (buffer.capacity() - buffer.len()).min(len - buffer.len());
+            let read = (&mut self.io)
+                .take(room as u64)
+                .read_buf(&mut buffer)
+                .await
+                .map_err(CommError::io("reading"))?;
+            if read == 0 {
+                return Err(FrameError::Truncated.into());
+            }
         }
-        let mut payload = Vec::new();
-        let mut limited = (&mut self.io).take(len as u64);
-        limited
-            .read_to_end(&mut payload)
-            .await
-            .map_err(CommError::io("reading"))?;
-        if payload.len() != len {
-            return Err(FrameError::Truncated.into());
-        }
-        Ok(payload.into())
+        Ok(Bytes::from(buffer))
     }
 
     /// The next message and its blobs; `Ok(None)` at a clean close.
-    pub async fn message(&mut self) -> Result<Option<(Message, Vec<Arc<[u8]>>)>, CommError> {
+    pub async fn message(&mut self) -> Result<Option<(Message, Vec<Bytes>)>, CommError> {
         let Some(packet) = self.packet().await? else {
             return Ok(None);
         };
         let message =
-            postcard::from_bytes(&packet.message).map_err(|e| CommError::Decode(e.to_string()))?;
+            Message::decode(&packet.message).map_err(|e| CommError::Decode(e.to_string()))?;
         Ok(Some((message, packet.blobs)))
     }
 
     /// Like [`PacketReader::message`], but a close is an error too.
-    pub async fn expect(&mut self) -> Result<(Message, Vec<Arc<[u8]>>), CommError> {
+    pub async fn expect(&mut self) -> Result<(Message, Vec<Bytes>), CommError> {
         self.message().await?.ok_or(CommError::Closed)
     }
 }
@@ -287,7 +303,7 @@ pub struct Outgoing {
     /// The message.
     pub message: Message,
     /// Payloads sent as blob frames, as they are.
-    pub blobs: Vec<Arc<[u8]>>,
+    pub blobs: Vec<Bytes>,
 }
 
 impl From<Message> for Outgoing {
@@ -318,7 +334,9 @@ impl PacketWriter {
     /// Encodes a packet: small parts gather in the buffer; a large blob is written
     /// from where it lies, never copied.
     async fn write(&mut self, outgoing: &Outgoing) -> Result<(), CommError> {
-        let message = postcard::to_stdvec(&outgoing.message)
+        let message = outgoing
+            .message
+            .encode()
             .map_err(|e| CommError::Decode(format!("cannot encode a message: {e}")))?;
         encode_packet(&message, &[], &mut self.buffer);
         // Fix the blob count in the message header just written.

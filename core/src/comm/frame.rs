@@ -15,8 +15,8 @@
 //! Lengths are checked against [`Limits`] before anything is allocated, so an
 //! oversized length prefix costs the sender its connection, not our memory.
 
+use bytes::Bytes;
 use std::fmt;
-use std::sync::Arc;
 
 /// The first four bytes every rask connection begins with.
 pub const MAGIC: [u8; 4] = *b"RASK";
@@ -47,6 +47,22 @@ impl Default for Limits {
             max_message: 64 << 20,
             max_blob: u32::MAX,
             max_blobs: u16::MAX,
+        }
+    }
+}
+
+/// The largest message a peer may send before its `Hello` is accepted (a
+/// `Hello`, a `Welcome` or a `Refused` is a few hundred bytes).
+pub const HANDSHAKE_MESSAGE_LIMIT: u32 = 16 << 10;
+
+impl Limits {
+    /// What a connection allows until the handshake is done: one small
+    /// message, no blobs. An unauthenticated peer cannot make us hold more.
+    pub fn handshake() -> Self {
+        Limits {
+            max_message: HANDSHAKE_MESSAGE_LIMIT,
+            max_blob: 0,
+            max_blobs: 0,
         }
     }
 }
@@ -187,9 +203,9 @@ pub fn check_preamble(bytes: &[u8; PREAMBLE_LEN]) -> Result<(), FrameError> {
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Packet {
     /// The encoded message.
-    pub message: Arc<[u8]>,
+    pub message: Bytes,
     /// Raw payloads, in order, kept as received.
-    pub blobs: Vec<Arc<[u8]>>,
+    pub blobs: Vec<Bytes>,
 }
 
 impl fmt::Debug for Packet {
@@ -215,7 +231,7 @@ impl PacketAssembler {
     pub fn frame(
         &mut self,
         header: FrameHeader,
-        payload: Arc<[u8]>,
+        payload: Bytes,
     ) -> Result<Option<Packet>, FrameError> {
         match (header.is_message, self.current.is_some()) {
             (true, false) => {
@@ -326,7 +342,7 @@ impl FrameDecoder {
             if self.buffer.len() < end {
                 return Ok(None);
             }
-            let payload: Arc<[u8]> = Arc::from(&self.buffer[HEADER_LEN..end]);
+            let payload = Bytes::copy_from_slice(&self.buffer[HEADER_LEN..end]);
             self.buffer.drain(..end);
             if let Some(packet) = self.assembler.frame(header, payload)? {
                 return Ok(Some(packet));

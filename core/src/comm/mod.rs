@@ -3,11 +3,13 @@
 //! [`local`] connects them with in-process channels: the embedded local cluster.
 //! Over TCP (optionally TLS): [`frame`] (preamble, length-prefixed frames, blobs),
 //! [`protocol`] (the messages), [`connection`] (reading, batched writing),
-//! [`security`] (mutual TLS, tokens), [`peers`] (data peer to peer).
+//! [`security`] (mutual TLS, tokens), [`admission`] (a cap on connections
+//! still handshaking), [`peers`] (data peer to peer).
 //! [`launcher`] has the wire types of cluster requests for `rask cluster up`.
 //! The scheduler's runtime that uses them is [`crate::server`].
 
 pub mod address;
+pub mod admission;
 pub mod connection;
 pub mod frame;
 pub mod launcher;

@@ -7,6 +7,7 @@ use super::protocol::{Message, Role};
 use super::security::Security;
 use crate::graph::Key;
 use crate::scheduler::WorkerId;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -77,7 +78,7 @@ impl PeerPool {
     /// Fetches values from the first of `holders` that answers; returns the keys
     /// it had with their bytes (as sent, to be kept as they are). The holder
     /// may answer in several `Data` messages.
-    pub async fn get(&self, holders: &[WorkerId], keys: &[Key]) -> Vec<(Key, Arc<[u8]>)> {
+    pub async fn get(&self, holders: &[WorkerId], keys: &[Key]) -> Vec<(Key, Bytes)> {
         for &holder in holders {
             let Some(address) = self.address(holder) else {
                 continue;
@@ -100,7 +101,7 @@ impl PeerPool {
         &self,
         address: &Address,
         keys: &[Key],
-    ) -> Result<Vec<(Key, Arc<[u8]>)>, CommError> {
+    ) -> Result<Vec<(Key, Bytes)>, CommError> {
         let mut connection = self.checkout(address).await?;
         let request = Message::GetData {
             keys: keys.to_vec(),
@@ -132,7 +133,7 @@ impl PeerPool {
         &self,
         worker: WorkerId,
         keys: Vec<Key>,
-        blobs: Vec<Arc<[u8]>>,
+        blobs: Vec<Bytes>,
     ) -> Result<Vec<u64>, CommError> {
         let address = self
             .address(worker)
@@ -155,7 +156,7 @@ impl PeerPool {
         &self,
         address: &Address,
         request: Outgoing,
-    ) -> Result<(Message, Vec<Arc<[u8]>>), CommError> {
+    ) -> Result<(Message, Vec<Bytes>), CommError> {
         let mut connection = self.checkout(address).await?;
         connection.writer.send(request).await?;
         let answer = connection.reader.expect().await?;

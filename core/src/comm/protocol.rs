@@ -294,6 +294,21 @@ pub enum Message {
 }
 
 impl Message {
+    /// The message's bytes in a message frame (postcard).
+    pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(self)
+    }
+
+    /// A message from a message frame's bytes; trailing bytes are an error.
+    pub fn decode(bytes: &[u8]) -> Result<Message, postcard::Error> {
+        let (message, rest) = postcard::take_from_bytes(bytes)?;
+        if rest.is_empty() {
+            Ok(message)
+        } else {
+            Err(postcard::Error::DeserializeBadEncoding)
+        }
+    }
+
     /// The message's name, for logs and errors.
     pub fn name(&self) -> &'static str {
         match self {

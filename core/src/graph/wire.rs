@@ -125,7 +125,7 @@ pub(crate) fn run_from_wire(run: WireRun) -> RunSpec {
         .into_iter()
         .map(|a| match a {
             WireArg::Dep(n) => Arg::Dep(n),
-            WireArg::Bytes(b) => Arg::Value(Value::Encoded(Arc::from(b))),
+            WireArg::Bytes(b) => Arg::Value(Value::Encoded(b.into())),
         })
         .collect();
     RunSpec { op, args }

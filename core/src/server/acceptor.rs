@@ -5,6 +5,7 @@
 
 use super::channels::ToScheduler;
 use super::liveness::Liveness;
+use crate::comm::admission::{Admission, MAX_HANDSHAKES};
 use crate::comm::connection::{
     accept, CommError, Connection, Outbox, PacketReader, HANDSHAKE_TIMEOUT,
 };
@@ -14,11 +15,13 @@ use crate::scheduler::{ClientId, Event, Report, WorkerId};
 use crossbeam_channel::Sender;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Accepts connections and serves each in its own task.
 pub(super) struct Acceptor {
     inbox: Sender<ToScheduler>,
     security: Security,
+    admission: Arc<Admission>,
     next_worker: AtomicU32,
     next_client: AtomicU32,
 }
@@ -28,6 +31,7 @@ impl Acceptor {
         Acceptor {
             inbox,
             security,
+            admission: Admission::new(MAX_HANDSHAKES, "scheduler"),
             next_worker: AtomicU32::new(0),
             next_client: AtomicU32::new(0),
         }
@@ -43,16 +47,24 @@ impl Acceptor {
                     continue;
                 }
             };
+            // Beyond the cap, the connection closes at once (dropped here).
+            let Some(slot) = self.admission.admit() else {
+                continue;
+            };
             let this = self.clone();
             tokio::spawn(async move {
-                if let Err(error) = this.connection(tcp).await {
+                if let Err(error) = this.connection(tcp, slot).await {
                     tracing::warn!(%peer, %error, "connection closed");
                 }
             });
         }
     }
 
-    async fn connection(&self, tcp: tokio::net::TcpStream) -> Result<(), CommError> {
+    async fn connection(
+        &self,
+        tcp: tokio::net::TcpStream,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<(), CommError> {
         let Connection {
             mut reader,
             mut writer,
@@ -79,6 +91,9 @@ impl Acceptor {
                 .await;
             return Ok(());
         }
+        // Welcome: the slot goes to the next stranger, and frames may be large now.
+        drop(slot);
+        reader.handshake_done();
         match role {
             Role::Worker(info) => {
                 let worker = WorkerId(self.next_worker.fetch_add(1, Ordering::Relaxed));

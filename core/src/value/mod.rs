@@ -96,8 +96,9 @@ where
 pub enum Value {
     /// A live object in this process.
     Object(Arc<dyn Data>),
-    /// Bytes from another process, decoded when a task or client asks for a type.
-    Encoded(Arc<[u8]>),
+    /// Bytes from another process (or a disk), kept as they arrived and
+    /// decoded when a task or client asks for a type.
+    Encoded(bytes::Bytes),
 }
 
 impl Value {
@@ -130,10 +131,11 @@ impl Value {
     }
 
     /// The bytes that carry this value to another process.
-    pub fn to_bytes(&self) -> Result<Arc<[u8]>, ValueError> {
+    pub fn to_bytes(&self) -> Result<bytes::Bytes, ValueError> {
         match self {
-            Value::Object(object) => object.encode().map(Arc::from),
-            Value::Encoded(bytes) => Ok(Arc::clone(bytes)),
+            // The encoded buffer becomes the bytes as it is: no copy.
+            Value::Object(object) => object.encode().map(bytes::Bytes::from),
+            Value::Encoded(bytes) => Ok(bytes.clone()),
         }
     }
 
@@ -182,7 +184,7 @@ mod tests {
 
     #[test]
     fn garbage_bytes_are_a_decode_error() {
-        let err = Value::Encoded(Arc::from(&[0xff_u8; 3][..]))
+        let err = Value::Encoded(bytes::Bytes::from_static(&[0xff_u8; 3]))
             .get::<String>()
             .unwrap_err();
         assert!(matches!(err, ValueError::Decode { .. }), "{err}");

@@ -5,6 +5,7 @@
 use super::runtime::WorkerCore;
 use super::state::WorkerEvent;
 use super::store::DataStore;
+use crate::comm::admission::{Admission, MAX_HANDSHAKES};
 use crate::comm::connection::{
     accept, CommError, Connection, Outgoing, PacketWriter, HANDSHAKE_TIMEOUT,
 };
@@ -15,6 +16,7 @@ use crate::value::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Serves `GetData` and `PutData` to peers and clients.
 pub(super) async fn serve_data(
@@ -23,16 +25,21 @@ pub(super) async fn serve_data(
     core: Arc<WorkerCore>,
     sent: Arc<AtomicU64>,
 ) {
+    let admission = Admission::new(MAX_HANDSHAKES, "worker data port");
     loop {
         let Ok((tcp, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        // Beyond the cap, the connection closes at once (dropped here).
+        let Some(slot) = admission.admit() else {
             continue;
         };
         let security = security.clone();
         let core = core.clone();
         let sent = sent.clone();
         tokio::spawn(async move {
-            if let Err(error) = data_connection(tcp, &security, core, sent).await {
+            if let Err(error) = data_connection(tcp, slot, &security, core, sent).await {
                 tracing::warn!(%peer, %error, "data connection closed");
             }
         });
@@ -41,6 +48,7 @@ pub(super) async fn serve_data(
 
 async fn data_connection(
     tcp: tokio::net::TcpStream,
+    slot: OwnedSemaphorePermit,
     security: &Security,
     core: Arc<WorkerCore>,
     sent: Arc<AtomicU64>,
@@ -66,6 +74,8 @@ async fn data_connection(
         return Ok(());
     }
     writer.send(Message::Welcome { id: 0 }.into()).await?;
+    drop(slot);
+    reader.handshake_done();
     while let Some((message, blobs)) = reader.message().await? {
         match message {
             Message::GetData { keys } => {
@@ -119,7 +129,7 @@ async fn send_values(
         let store = store.clone();
         // Reading spilled values touches the disk: off the I/O threads.
         let (chunk, left) = tokio::task::spawn_blocking(move || {
-            let mut chunk: Vec<(Key, Arc<[u8]>)> = Vec::new();
+            let mut chunk: Vec<(Key, bytes::Bytes)> = Vec::new();
             let mut bytes = 0;
             for key in rest.by_ref() {
                 let Some(value) = store.get(&key) else {

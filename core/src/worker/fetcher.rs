@@ -159,7 +159,8 @@ fn requests(batch: Vec<Wanted>) -> Vec<Vec<Wanted>> {
 /// lacks are asked of their other holders one by one.
 async fn fetch(peers: &PeerPool, core: &Arc<WorkerCore>, request: Vec<Wanted>) {
     let keys: Vec<Key> = request.iter().map(|w| w.key.clone()).collect();
-    let mut got: HashMap<Key, Arc<[u8]>> = match request.first().and_then(|w| w.holders.first()) {
+    let mut got: HashMap<Key, bytes::Bytes> = match request.first().and_then(|w| w.holders.first())
+    {
         Some(&holder) => peers.get(&[holder], &keys).await.into_iter().collect(),
         None => HashMap::new(),
     };

@@ -251,15 +251,8 @@ impl DataStore {
 }
 
 /// Reads a file straight into shared bytes (no second copy of a large value).
-fn read_shared(path: &std::path::Path) -> std::io::Result<std::sync::Arc<[u8]>> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len() as usize;
-    let mut bytes: std::sync::Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
-    let buffer = std::sync::Arc::get_mut(&mut bytes)
-        .ok_or_else(|| std::io::Error::other("shared buffer"))?;
-    file.read_exact(buffer)?;
-    Ok(bytes)
+fn read_shared(path: &std::path::Path) -> std::io::Result<bytes::Bytes> {
+    std::fs::read(path).map(bytes::Bytes::from)
 }
 
 #[cfg(test)]

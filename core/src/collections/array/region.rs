@@ -169,7 +169,7 @@ mod tests {
         let chunk = Chunk::decode(&bytes).unwrap();
         assert_eq!(chunk.shape(), &[2, 3]);
         assert_eq!(chunk, region.to_chunk());
-        let back = ChunkRegion::input(&[Value::Encoded(Arc::from(bytes))], 0).unwrap();
+        let back = ChunkRegion::input(&[Value::Encoded(bytes::Bytes::from(bytes))], 0).unwrap();
         assert_eq!(back.to_chunk(), chunk);
         // A piece that does not fit is an error, not a panic.
         assert!(region.paste_into(&mut out, &[2, 2]).is_err());
