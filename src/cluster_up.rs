@@ -138,8 +138,8 @@ pub fn up(args: UpArgs) -> Result<()> {
     };
     let script_path = options.script_path.clone();
     eprintln!("rask cluster: scheduler at {address}");
-    if let Some(http) = server.dashboard() {
-        eprintln!("rask cluster: metrics and API at http://{http}");
+    if let Some(url) = server.dashboard_url() {
+        eprintln!("rask cluster: metrics and API at {url}");
     }
     match &scaling {
         Scaling::Fixed(n) => eprintln!("rask cluster: {n} worker(s) on {}", system.name()),

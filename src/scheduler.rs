@@ -20,6 +20,10 @@ pub struct Args {
     /// Serve no HTTP at all.
     #[arg(long, conflicts_with = "dashboard_port")]
     no_dashboard: bool,
+    /// Require the token for /metrics too (the /api/ endpoints always
+    /// require it when the cluster has one).
+    #[arg(long)]
+    protect_metrics: bool,
     /// Write the scheduler's address here (JSON with "address").
     #[arg(long, value_name = "PATH")]
     scheduler_file: Option<PathBuf>,
@@ -34,12 +38,13 @@ pub fn run(args: Args) -> Result<()> {
         dashboard_port: (!args.no_dashboard).then_some(args.dashboard_port),
         scheduler_file: args.scheduler_file,
         security: args.security.security()?,
+        protect_metrics: args.protect_metrics,
         ..Default::default()
     };
     let server = SchedulerServer::start(options).context("starting the scheduler")?;
     eprintln!("rask scheduler at {}", server.address());
-    if let Some(http) = server.dashboard() {
-        eprintln!("metrics and API at http://{http}");
+    if let Some(url) = server.dashboard_url() {
+        eprintln!("metrics and API at {url}");
     }
     crate::signals::wait_for_termination()?;
     eprintln!("shutting down");

@@ -312,6 +312,61 @@ fn scheduler_file_and_token() {
         .contains("missing or invalid token"));
 }
 
+/// With `--token`, every HTTP API endpoint wants `Authorization: Bearer`;
+/// `/metrics` stays readable unless `--protect-metrics` says otherwise.
+#[test]
+fn the_http_api_wants_the_token() {
+    let token = vec!["--token".to_string(), "s3cret".to_string()];
+    let mut cluster = Cluster::start("http-token", &token);
+    cluster.add_worker(&["--nthreads", "1"]);
+    let client = ConnectOptions::new(&cluster.address)
+        .token("s3cret")
+        .connect()
+        .unwrap();
+    cluster.wait_for_workers(&client, 1);
+    let good = [("Authorization", "Bearer s3cret")];
+    let bad = [("Authorization", "Bearer wrong")];
+    for (method, path, body) in [
+        ("POST", "/api/v1/retire_workers", r#"{"n": 1}"#),
+        ("GET", "/api/v1/workers", ""),
+        ("GET", "/api/v1/workers_to_close?n=1", ""),
+        ("GET", "/api/v1/adaptive_target", ""),
+    ] {
+        let (status, text) = cluster.http(method, path, body);
+        assert_eq!(status, 401, "{method} {path} without the token: {text}");
+        assert!(text.contains("Bearer"), "{text}");
+        let (status, _) = cluster.http_with(method, path, body, &bad);
+        assert_eq!(status, 401, "{method} {path} with a wrong token");
+    }
+    // Refused requests changed nothing: the worker is still there.
+    assert_eq!(client.workers().unwrap().len(), 1);
+    let (status, text) = cluster.http_with("GET", "/api/v1/workers", "", &good);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"name\":\"w0\""), "{text}");
+    let (status, _) = cluster.http("GET", "/metrics", "");
+    assert_eq!(
+        status, 200,
+        "/metrics stays readable without --protect-metrics"
+    );
+    let (status, text) = cluster.http_with("POST", "/api/v1/retire_workers", r#"{"n": 1}"#, &good);
+    assert_eq!(status, 200, "{text}");
+    cluster.wait_for_workers(&client, 0);
+
+    let protected = [
+        "--token".to_string(),
+        "s3cret".to_string(),
+        "--protect-metrics".to_string(),
+    ];
+    let strict = Cluster::start("http-metrics", &protected);
+    let (status, _) = strict.http("GET", "/metrics", "");
+    assert_eq!(status, 401, "/metrics with --protect-metrics and no token");
+    let (status, text) = strict.http_with("GET", "/metrics", "", &good);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("rask_workers"), "{text}");
+    let (status, _) = strict.http("GET", "/health", "");
+    assert_eq!(status, 200, "/health is always open");
+}
+
 /// `--death-timeout`: a worker started before its scheduler keeps trying and
 /// joins once the scheduler is up; with no scheduler at all it gives up after
 /// the timeout, naming the address.

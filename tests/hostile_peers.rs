@@ -295,6 +295,44 @@ fn mutual_tls_refuses_clients_without_a_valid_certificate() {
     );
     // Work still completes for the good client.
     assert_eq!(client.submit(inc, 41u64).unwrap().result().unwrap(), 42);
+
+    // The HTTP port speaks TLS too, with the same CA and client certificates.
+    assert!(
+        cluster.dashboard.starts_with("https://"),
+        "{}",
+        cluster.dashboard
+    );
+    let curl = |extra: &[String], url: &str| {
+        let output = Command::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "10"])
+            .args(extra)
+            .arg(url)
+            .output()
+            .expect("curl runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+        )
+    };
+    let dir = certs.path();
+    let with_cert = [
+        "--cacert".to_string(),
+        dir.join("ca.pem").display().to_string(),
+        "--cert".to_string(),
+        dir.join("client.pem").display().to_string(),
+        "--key".to_string(),
+        dir.join("client.key").display().to_string(),
+    ];
+    let url = format!("{}/api/v1/workers", cluster.dashboard);
+    let (ok, body) = curl(&with_cert, &url);
+    assert!(
+        ok && body.contains("\"nthreads\""),
+        "HTTPS with a client certificate: {body}"
+    );
+    let (ok, _) = curl(&with_cert[..2], &url);
+    assert!(!ok, "HTTPS without a client certificate was served");
+    let (ok, _) = curl(&[], &url.replace("https://", "http://"));
+    assert!(!ok, "plain HTTP was served on the TLS port");
 }
 
 /// Resident memory of process `pid` now (VmRSS), in bytes.

@@ -237,11 +237,23 @@ impl Cluster {
 
     /// An HTTP GET or POST on the dashboard port; returns (status, body).
     pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        http(
+        self.http_with(method, path, body, &[])
+    }
+
+    /// An HTTP request with extra headers (e.g. `Authorization`).
+    pub fn http_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
+        http_with(
             self.dashboard.trim_start_matches("http://"),
             method,
             path,
             body,
+            headers,
         )
     }
 }
@@ -249,10 +261,25 @@ impl Cluster {
 /// One HTTP/1.1 request with a JSON body to `host` ("ip:port"), unsigned;
 /// returns (status, body).
 pub fn http(host: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_with(host, method, path, body, &[])
+}
+
+/// [`http`] with extra headers.
+pub fn http_with(
+    host: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(host).expect("server port");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).expect("send");

@@ -4,7 +4,8 @@
 //! Over TCP (optionally TLS): [`frame`] (preamble, length-prefixed frames, blobs),
 //! [`protocol`] (the messages), [`connection`] (reading, batched writing),
 //! [`security`] (mutual TLS, tokens), [`admission`] (a cap on connections
-//! still handshaking), [`peers`] (data peer to peer).
+//! still handshaking), [`peers`] (data peer to peer), [`tls_listener`]
+//! (TLS for the HTTP port).
 //! [`launcher`] has the wire types of cluster requests for `rask cluster up`.
 //! The scheduler's runtime that uses them is [`crate::server`].
 
@@ -17,6 +18,7 @@ pub mod local;
 pub mod peers;
 pub mod protocol;
 pub mod security;
+pub mod tls_listener;
 
 pub use address::Address;
 pub use connection::CommError;

@@ -26,8 +26,10 @@ pub struct SchedulerOptions {
     pub dashboard_port: Option<u16>,
     /// Where to write the scheduler file (JSON with `"address"`).
     pub scheduler_file: Option<PathBuf>,
-    /// TLS and token.
+    /// TLS and token (the HTTP port uses both too).
     pub security: Security,
+    /// Whether `/metrics` needs the token as well (the API always does).
+    pub protect_metrics: bool,
     /// Scheduler tuning.
     pub config: SchedulerConfig,
 }
@@ -40,6 +42,7 @@ impl Default for SchedulerOptions {
             dashboard_port: Some(8787),
             scheduler_file: None,
             security: Security::none(),
+            protect_metrics: false,
             config: SchedulerConfig::default(),
         }
     }
@@ -49,6 +52,7 @@ impl Default for SchedulerOptions {
 pub struct SchedulerServer {
     address: Address,
     dashboard: Option<SocketAddr>,
+    dashboard_url: Option<String>,
     inbox: Sender<ToScheduler>,
     runtime: Option<tokio::runtime::Runtime>,
     scheduler_thread: Option<JoinHandle<()>>,
@@ -91,12 +95,30 @@ impl SchedulerServer {
                 let at = http
                     .local_addr()
                     .map_err(CommError::io("reading the bound address"))?;
-                let app = crate::diagnostics::http::router(inbox.clone());
-                runtime.spawn(async move {
-                    if let Err(error) = axum::serve(http, app).await {
-                        tracing::error!(%error, "the HTTP server stopped");
+                let auth = crate::diagnostics::http::HttpAuth {
+                    token: options.security.token.clone(),
+                    protect_metrics: options.protect_metrics,
+                };
+                let app = crate::diagnostics::http::router(inbox.clone(), auth);
+                match options.security.acceptor()? {
+                    Some(acceptor) => {
+                        let _guard = runtime.enter();
+                        let tls = crate::comm::tls_listener::TlsListener::new(http, acceptor)
+                            .map_err(CommError::io("reading the bound address"))?;
+                        runtime.spawn(async move {
+                            if let Err(error) = axum::serve(tls, app).await {
+                                tracing::error!(%error, "the HTTP server stopped");
+                            }
+                        });
                     }
-                });
+                    None => {
+                        runtime.spawn(async move {
+                            if let Err(error) = axum::serve(http, app).await {
+                                tracing::error!(%error, "the HTTP server stopped");
+                            }
+                        });
+                    }
+                }
                 Some(at)
             }
             None => None,
@@ -104,15 +126,22 @@ impl SchedulerServer {
         let shared = Arc::new(Acceptor::new(inbox.clone(), options.security.clone()));
         runtime.spawn(shared.serve(listener));
         tracing::info!(%address, "scheduler listening");
-        if let Some(at) = dashboard {
-            tracing::info!("HTTP (metrics, API) at http://{at}");
+        let scheme = if options.security.has_tls() {
+            "https"
+        } else {
+            "http"
+        };
+        let dashboard_url = dashboard.map(|at| format!("{scheme}://{at}"));
+        if let Some(url) = &dashboard_url {
+            tracing::info!("HTTP (metrics, API) at {url}");
         }
         if let Some(path) = &options.scheduler_file {
-            write_scheduler_file(path, &address, dashboard)?;
+            write_scheduler_file(path, &address, dashboard_url.as_deref())?;
         }
         Ok(SchedulerServer {
             address,
             dashboard,
+            dashboard_url,
             inbox,
             runtime: Some(runtime),
             scheduler_thread: Some(scheduler_thread),
@@ -128,6 +157,11 @@ impl SchedulerServer {
     /// Where the HTTP endpoints are, if enabled.
     pub fn dashboard(&self) -> Option<SocketAddr> {
         self.dashboard
+    }
+
+    /// The HTTP endpoints' URL (`https://` when the cluster uses TLS), if enabled.
+    pub fn dashboard_url(&self) -> Option<&str> {
+        self.dashboard_url.as_deref()
     }
 
     /// A channel into the scheduler loop.
@@ -164,12 +198,12 @@ impl Drop for SchedulerServer {
 fn write_scheduler_file(
     path: &std::path::Path,
     address: &Address,
-    dashboard: Option<SocketAddr>,
+    dashboard: Option<&str>,
 ) -> Result<(), CommError> {
     let json = serde_json::json!({
         "type": "Scheduler",
         "address": address.to_string(),
-        "dashboard_address": dashboard.map(|d| format!("http://{d}")),
+        "dashboard_address": dashboard,
         "pid": std::process::id(),
         "protocol_version": crate::comm::frame::PROTOCOL_VERSION,
     });

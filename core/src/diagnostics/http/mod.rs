@@ -1,6 +1,13 @@
 //! The scheduler's HTTP endpoints on the dashboard port: Prometheus `/metrics`,
 //! and the API the launchers use (`/api/v1/adaptive_target`,
 //! `/api/v1/workers_to_close`, `/api/v1/retire_workers`).
+//!
+//! When the cluster has a token, the API wants it as a bearer token
+//! ([`auth`]); when it has TLS, so does this port.
+
+mod auth;
+
+pub use auth::HttpAuth;
 
 use crate::comm::protocol::{Reply, Request, WorkerSummary};
 use crate::scheduler::WorkerId;
@@ -17,15 +24,25 @@ use std::time::Duration;
 /// How long an HTTP request waits for the scheduler loop.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The router, talking to the scheduler loop through `scheduler`.
-pub fn router(scheduler: Sender<ToScheduler>) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/health", get(|| async { "ok" }))
+/// The router, talking to the scheduler loop through `scheduler`, with
+/// access by `auth`.
+pub fn router(scheduler: Sender<ToScheduler>, auth: HttpAuth) -> Router {
+    let auth = std::sync::Arc::new(auth);
+    let require = || axum::middleware::from_fn_with_state(auth.clone(), auth::require_token);
+    let api = Router::new()
         .route("/api/v1/adaptive_target", get(adaptive_target))
         .route("/api/v1/workers_to_close", get(workers_to_close))
         .route("/api/v1/retire_workers", post(retire_workers))
         .route("/api/v1/workers", get(workers))
+        .layer(require());
+    let mut metrics_route = Router::new().route("/metrics", get(metrics));
+    if auth.protect_metrics {
+        metrics_route = metrics_route.layer(require());
+    }
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .merge(api)
+        .merge(metrics_route)
         .with_state(scheduler)
 }
 
