@@ -199,6 +199,38 @@ impl Location {
         }
     }
 
+    /// Reads the whole file or object, refusing one larger than `limit` bytes
+    /// before reading it (`None` when it does not exist).
+    pub fn read_at_most(&self, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let size = match self {
+            Location::Local(path) => match std::fs::metadata(path) {
+                Ok(meta) => Some(meta.len()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(StoreError::new(path.display(), e)),
+            },
+            Location::Object { bucket, key } => {
+                let (key, store) = (key.clone(), bucket.store.clone());
+                block_on(async move {
+                    match store.head(&key).await {
+                        Ok(meta) => Ok(Some(meta.size)),
+                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                })
+                .map_err(|e| StoreError::new(self, e))?
+                .map_err(|e| StoreError::new(self, e))?
+            }
+        };
+        match size {
+            None => Ok(None),
+            Some(size) if size > limit => Err(StoreError::new(
+                self,
+                format!("it is {size} bytes, more than the {limit} it may be"),
+            )),
+            Some(_) => self.read(),
+        }
+    }
+
     /// Writes the whole file or object, creating parent directories of local files.
     pub fn write(&self, bytes: Vec<u8>) -> Result<(), StoreError> {
         match self {

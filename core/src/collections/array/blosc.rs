@@ -58,7 +58,8 @@ pub(crate) fn decompress(bytes: &[u8], expected: usize) -> Result<Vec<u8>, Strin
     let codec = flags >> 5;
     let nblocks = nbytes.div_ceil(blocksize);
     let mut out = vec![0u8; nbytes];
-    let mut block = Vec::with_capacity(blocksize);
+    // No block is larger than the buffer (the header's block size is not trusted).
+    let mut block = Vec::with_capacity(blocksize.min(nbytes));
     for (j, target) in out.chunks_mut(blocksize).enumerate() {
         let start = u32_at(bytes, HEADER + 4 * j)?;
         let leftover = j == nblocks - 1 && nbytes % blocksize != 0;
@@ -320,6 +321,17 @@ mod tests {
         buffer.extend_from_slice(b"hello");
         assert_eq!(decompress(&buffer, 5).unwrap(), b"hello");
         assert!(decompress(&buffer, 6).is_err());
+    }
+
+    #[test]
+    fn a_block_size_from_the_header_is_not_trusted_for_allocation() {
+        // 32 bytes inside, but a block size of 4 GiB - 1 and no blocks.
+        let mut buffer = vec![2, 1, 0, 1];
+        buffer.extend_from_slice(&32u32.to_le_bytes());
+        buffer.extend_from_slice(&u32::MAX.to_le_bytes());
+        buffer.extend_from_slice(&16u32.to_le_bytes());
+        let err = decompress(&buffer, 32).unwrap_err();
+        assert!(err.starts_with("blosc:"), "{err}");
     }
 
     #[test]

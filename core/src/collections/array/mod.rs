@@ -48,14 +48,17 @@ pub use dtype::{DType, Element, Number};
 pub use elementwise::{where_, BinaryOp, CompareOp, Scalar, UnaryOp};
 pub use grid::ChunkSpec;
 pub use linalg::tensordot;
-pub use npy::{from_npy, read_header, read_npy, write_npy, NpyHeader};
+pub use npy::{from_npy, parse_header, read_header, read_npy, write_npy, NpyHeader};
 pub use overlap::Boundary;
 pub use reduction::{ReduceOptions, Reduction};
 pub use reshape::{concatenate, stack};
 pub use selection::Selection;
 pub use slicing::Slice;
 pub use summary::human_bytes;
-pub use zarr::{from_zarr, read_layout, Compression, IntoLocation, ZarrLayout, ZarrOptions};
+pub use zarr::{
+    decompress_chunk, from_zarr, parse_layout, read_layout, Compression, IntoLocation, ZarrLayout,
+    ZarrOptions,
+};
 
 use crate::client::{Client, Error};
 use crate::collections::delayed::{Delayed, Node};
@@ -112,8 +115,9 @@ pub(crate) fn checked_bytes(shape: &[usize], itemsize: usize) -> Option<u64> {
 }
 
 /// The largest chunk a file's metadata may announce (a bigger one is refused
-/// rather than allocated).
-pub(crate) const MAX_CHUNK_BYTES: u64 = 16 << 30;
+/// rather than allocated). Dask's chunks are about 128 MiB; Blosc cannot
+/// hold more than 2 GiB either.
+pub(crate) const MAX_CHUNK_BYTES: u64 = 2 << 30;
 
 impl ArrayError {
     /// A failure reading or writing `path`.

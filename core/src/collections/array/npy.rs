@@ -27,48 +27,78 @@ pub struct NpyHeader {
     pub data_offset: u64,
 }
 
+/// The longest `.npy` header accepted.
+pub const MAX_HEADER_BYTES: u64 = 1 << 20;
+
 /// Reads and checks a `.npy` header.
 pub fn read_header(path: &Path) -> Result<NpyHeader, ArrayError> {
     let mut file = std::fs::File::open(path).map_err(|e| ArrayError::io(path, e))?;
-    let mut prefix = [0u8; 10];
-    file.read_exact(&mut prefix)
-        .map_err(|e| ArrayError::io(path, format!("not a .npy file: {e}")))?;
-    if &prefix[..6] != MAGIC {
-        return Err(ArrayError::io(path, "not a .npy file (bad magic)"));
+    let mut head = vec![0u8; 12];
+    let got = read_up_to(&mut file, &mut head).map_err(|e| ArrayError::io(path, e))?;
+    head.truncate(got);
+    let (len, start) = header_extent(&head).map_err(|e| ArrayError::io(path, e))?;
+    let mut rest = vec![0u8; (start + len) as usize - head.len().min((start + len) as usize)];
+    file.read_exact(&mut rest)
+        .map_err(|e| ArrayError::io(path, format!("the file ends inside its header: {e}")))?;
+    head.extend_from_slice(&rest);
+    parse_header(&head).map_err(|e| ArrayError::io(path, e))
+}
+
+fn read_up_to(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
     }
-    let major = prefix[6];
-    let (len, start) = match major {
+    Ok(filled)
+}
+
+/// The header text's length and where it starts, from the first 10 or 12 bytes.
+fn header_extent(bytes: &[u8]) -> Result<(u64, u64), String> {
+    let prefix = bytes.get(..10).ok_or_else(|| {
+        format!(
+            "not a .npy file: {} bytes is shorter than its prefix",
+            bytes.len()
+        )
+    })?;
+    if &prefix[..6] != MAGIC {
+        return Err("not a .npy file (bad magic)".into());
+    }
+    let (len, start) = match prefix[6] {
         1 => (u64::from(u16::from_le_bytes([prefix[8], prefix[9]])), 10u64),
         2 | 3 => {
-            let mut more = [0u8; 2];
-            file.read_exact(&mut more)
-                .map_err(|e| ArrayError::io(path, e))?;
+            let more = bytes
+                .get(10..12)
+                .ok_or_else(|| "the file ends inside its header".to_string())?;
             (
                 u64::from(u32::from_le_bytes([prefix[8], prefix[9], more[0], more[1]])),
                 12u64,
             )
         }
-        v => {
-            return Err(ArrayError::io(
-                path,
-                format!(".npy version {v} is not supported"),
-            ))
-        }
+        v => return Err(format!(".npy version {v} is not supported")),
     };
-    if len > 1 << 20 {
-        return Err(ArrayError::io(
-            path,
-            format!("a {len}-byte .npy header is too long"),
+    if len > MAX_HEADER_BYTES {
+        return Err(format!(
+            "a {len}-byte .npy header is too long (at most {MAX_HEADER_BYTES})"
         ));
     }
-    let mut text = vec![0u8; len as usize];
-    file.read_exact(&mut text)
-        .map_err(|e| ArrayError::io(path, e))?;
-    let text = String::from_utf8_lossy(&text);
-    let field = |name: &str| -> Result<String, ArrayError> {
+    Ok((len, start))
+}
+
+/// Parses a `.npy` file's prefix and header (the file's first bytes; what
+/// follows the header is ignored).
+pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, String> {
+    let (len, start) = header_extent(bytes)?;
+    let text = bytes
+        .get(start as usize..(start + len) as usize)
+        .ok_or_else(|| "the file ends inside its header".to_string())?;
+    let text = String::from_utf8_lossy(text);
+    let field = |name: &str| -> Result<String, String> {
         let at = text
             .find(&format!("'{name}'"))
-            .ok_or_else(|| ArrayError::io(path, format!("the header has no '{name}'")))?;
+            .ok_or_else(|| format!("the header has no '{name}'"))?;
         let rest = &text[at + name.len() + 2..];
         let rest = rest
             .trim_start()
@@ -81,27 +111,27 @@ pub fn read_header(path: &Path) -> Result<NpyHeader, ArrayError> {
     let descr = descr_text
         .strip_prefix('\'')
         .and_then(|r| r.split('\'').next())
-        .ok_or_else(|| ArrayError::io(path, "cannot read 'descr'"))?;
+        .ok_or_else(|| "cannot read 'descr'".to_string())?;
     let dtype = DType::from_npy_descr(descr)
-        .ok_or_else(|| ArrayError::io(path, format!("element type {descr:?} is not supported")))?;
+        .ok_or_else(|| format!("element type {descr:?} is not supported"))?;
     if field("fortran_order")?.starts_with("True") {
-        return Err(ArrayError::io(
-            path,
-            "Fortran-ordered .npy files are not supported",
-        ));
+        return Err("Fortran-ordered .npy files are not supported".into());
     }
     let shape_text = field("shape")?;
     let inside = shape_text
         .strip_prefix('(')
         .and_then(|r| r.split(')').next())
-        .ok_or_else(|| ArrayError::io(path, "cannot read 'shape'"))?;
+        .ok_or_else(|| "cannot read 'shape'".to_string())?;
     let shape = inside
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| s.trim_end_matches('L').parse::<usize>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ArrayError::io(path, format!("bad shape ({inside}): {e}")))?;
+        .map_err(|e| format!("bad shape ({inside}): {e}"))?;
+    if super::checked_bytes(&shape, dtype.itemsize()).is_none() {
+        return Err(format!("shape {shape:?} is too large"));
+    }
     Ok(NpyHeader {
         dtype,
         shape,

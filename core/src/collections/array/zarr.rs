@@ -15,6 +15,7 @@ use crate::graph::Key;
 use crate::io::{Location, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
+use std::fmt::Display;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -100,7 +101,7 @@ fn fill_value(value: &Json) -> f64 {
     }
 }
 
-fn usizes(value: &Json, what: &str, path: &Location) -> Result<Vec<usize>, ArrayError> {
+fn usizes(value: &Json, what: &str, path: &dyn Display) -> Result<Vec<usize>, ArrayError> {
     value
         .as_array()
         .and_then(|list| {
@@ -111,7 +112,7 @@ fn usizes(value: &Json, what: &str, path: &Location) -> Result<Vec<usize>, Array
         .ok_or_else(|| ArrayError::at(path, format!("'{what}' is not a list of lengths")))
 }
 
-fn compression_v2(value: &Json, path: &Location) -> Result<Compression, ArrayError> {
+fn compression_v2(value: &Json, path: &dyn Display) -> Result<Compression, ArrayError> {
     if value.is_null() {
         return Ok(Compression::None);
     }
@@ -186,7 +187,7 @@ impl IntoLocation for &Location {
 }
 
 /// Parses a metadata document, naming the file and line of a syntax error.
-fn parse_json(bytes: &[u8], file: &Location) -> Result<Json, ArrayError> {
+fn parse_json(bytes: &[u8], file: &dyn Display) -> Result<Json, ArrayError> {
     serde_json::from_slice(bytes).map_err(|e| {
         ArrayError::at(
             file,
@@ -195,93 +196,144 @@ fn parse_json(bytes: &[u8], file: &Location) -> Result<Json, ArrayError> {
     })
 }
 
+/// The most bytes a metadata document (`zarr.json`, `.zarray`) may have.
+pub const MAX_METADATA_BYTES: u64 = 16 << 20;
+
 /// Reads a Zarr array's metadata (`zarr.json` or `.zarray`) from a local
 /// directory or an object-store prefix.
 pub fn read_layout(store: impl IntoLocation) -> Result<ZarrLayout, ArrayError> {
     let store = store.into_location()?;
     let root = store.to_url()?;
     let v3 = store.join("zarr.json");
-    if let Some(bytes) = v3.read()? {
-        let meta = parse_json(&bytes, &v3)?;
-        if meta["node_type"] != "array" {
-            return Err(ArrayError::at(
-                &v3,
-                "not an array (node_type is not \"array\")",
-            ));
-        }
-        let data_type = meta["data_type"].as_str().unwrap_or("?");
-        let dtype = v3_dtype(data_type).ok_or_else(|| {
-            ArrayError::at(&v3, format!("data type {data_type:?} is not supported"))
-        })?;
-        let mut compression = Compression::None;
-        for codec in meta["codecs"].as_array().into_iter().flatten() {
-            let config = &codec["configuration"];
-            match codec["name"].as_str() {
-                Some("bytes") => {
-                    if config["endian"].as_str() == Some("big") {
-                        return Err(ArrayError::at(&v3, "big-endian chunks are not supported"));
-                    }
-                }
-                Some("gzip") => {
-                    compression = Compression::Gzip(config["level"].as_u64().unwrap_or(1) as u32)
-                }
-                Some("zstd") => {
-                    compression = Compression::Zstd(config["level"].as_i64().unwrap_or(0) as i32)
-                }
-                Some("blosc") => compression = Compression::Blosc,
-                other => {
-                    return Err(ArrayError::at(
-                        &v3,
-                        format!("codec {other:?} is not supported (bytes, blosc, gzip, zstd)"),
-                    ))
-                }
-            }
-        }
-        let encoding = &meta["chunk_key_encoding"];
-        let separator = encoding["configuration"]["separator"]
-            .as_str()
-            .unwrap_or(if encoding["name"] == "v2" { "." } else { "/" });
-        return Ok(ZarrLayout {
-            path: root,
-            format: 3,
-            shape: usizes(&meta["shape"], "shape", &v3)?,
-            chunks: usizes(
-                &meta["chunk_grid"]["configuration"]["chunk_shape"],
-                "chunk_shape",
-                &v3,
-            )?,
-            dtype,
-            fill: fill_value(&meta["fill_value"]),
-            compression,
-            separator: separator.to_string(),
-            prefixed: encoding["name"] != "v2",
-        });
+    if let Some(bytes) = v3.read_at_most(MAX_METADATA_BYTES)? {
+        return parse_layout(3, &bytes, root, &v3);
     }
     let v2 = store.join(".zarray");
     let bytes = v2
-        .read()?
+        .read_at_most(MAX_METADATA_BYTES)?
         .ok_or_else(|| ArrayError::at(&store, "no zarr.json or .zarray: not a Zarr array"))?;
-    let meta = parse_json(&bytes, &v2)?;
+    parse_layout(2, &bytes, root, &v2)
+}
+
+/// Parses and checks an array's metadata document: `zarr.json` when `format`
+/// is 3, `.zarray` otherwise, read from `file`, for the array at `root`.
+/// Errors name `file`.
+pub fn parse_layout(
+    format: u8,
+    bytes: &[u8],
+    root: String,
+    file: &dyn Display,
+) -> Result<ZarrLayout, ArrayError> {
+    let layout = if format == 3 {
+        parse_v3(bytes, root, file)?
+    } else {
+        parse_v2(bytes, root, file)?
+    };
+    let chunk_bytes = super::checked_bytes(&layout.chunks, layout.dtype.itemsize());
+    if layout.chunks.len() != layout.shape.len()
+        || layout.chunks.contains(&0)
+        || super::checked_bytes(&layout.shape, layout.dtype.itemsize()).is_none()
+    {
+        return Err(ArrayError::at(
+            file,
+            format!(
+                "chunk shape {:?} for shape {:?}",
+                layout.chunks, layout.shape
+            ),
+        ));
+    }
+    if chunk_bytes.is_none_or(|n| n > super::MAX_CHUNK_BYTES) {
+        return Err(ArrayError::at(
+            file,
+            format!(
+                "chunks of {:?} {} elements are larger than rask's limit of {} GiB per chunk",
+                layout.chunks,
+                layout.dtype.name(),
+                super::MAX_CHUNK_BYTES >> 30
+            ),
+        ));
+    }
+    Ok(layout)
+}
+
+fn parse_v3(bytes: &[u8], root: String, file: &dyn Display) -> Result<ZarrLayout, ArrayError> {
+    let meta = parse_json(bytes, file)?;
+    if meta["node_type"] != "array" {
+        return Err(ArrayError::at(
+            file,
+            "not an array (node_type is not \"array\")",
+        ));
+    }
+    let data_type = meta["data_type"].as_str().unwrap_or("?");
+    let dtype = v3_dtype(data_type)
+        .ok_or_else(|| ArrayError::at(file, format!("data type {data_type:?} is not supported")))?;
+    let mut compression = Compression::None;
+    for codec in meta["codecs"].as_array().into_iter().flatten() {
+        let config = &codec["configuration"];
+        match codec["name"].as_str() {
+            Some("bytes") => {
+                if config["endian"].as_str() == Some("big") {
+                    return Err(ArrayError::at(file, "big-endian chunks are not supported"));
+                }
+            }
+            Some("gzip") => {
+                compression = Compression::Gzip(config["level"].as_u64().unwrap_or(1) as u32)
+            }
+            Some("zstd") => {
+                compression = Compression::Zstd(config["level"].as_i64().unwrap_or(0) as i32)
+            }
+            Some("blosc") => compression = Compression::Blosc,
+            other => {
+                return Err(ArrayError::at(
+                    file,
+                    format!("codec {other:?} is not supported (bytes, blosc, gzip, zstd)"),
+                ))
+            }
+        }
+    }
+    let encoding = &meta["chunk_key_encoding"];
+    let separator = encoding["configuration"]["separator"]
+        .as_str()
+        .unwrap_or(if encoding["name"] == "v2" { "." } else { "/" });
+    Ok(ZarrLayout {
+        path: root,
+        format: 3,
+        shape: usizes(&meta["shape"], "shape", file)?,
+        chunks: usizes(
+            &meta["chunk_grid"]["configuration"]["chunk_shape"],
+            "chunk_shape",
+            file,
+        )?,
+        dtype,
+        fill: fill_value(&meta["fill_value"]),
+        compression,
+        separator: separator.to_string(),
+        prefixed: encoding["name"] != "v2",
+    })
+}
+
+fn parse_v2(bytes: &[u8], root: String, file: &dyn Display) -> Result<ZarrLayout, ArrayError> {
+    let meta = parse_json(bytes, file)?;
     let descr = meta["dtype"].as_str().unwrap_or("?");
     let dtype = DType::from_npy_descr(descr)
-        .ok_or_else(|| ArrayError::at(&v2, format!("dtype {descr:?} is not supported")))?;
+        .ok_or_else(|| ArrayError::at(file, format!("dtype {descr:?} is not supported")))?;
     if meta["order"].as_str() == Some("F") {
         return Err(ArrayError::at(
-            &v2,
+            file,
             "Fortran-ordered chunks are not supported",
         ));
     }
     if !meta["filters"].is_null() && meta["filters"].as_array().is_none_or(|f| !f.is_empty()) {
-        return Err(ArrayError::at(&v2, "filters are not supported"));
+        return Err(ArrayError::at(file, "filters are not supported"));
     }
     Ok(ZarrLayout {
         path: root,
         format: 2,
-        shape: usizes(&meta["shape"], "shape", &v2)?,
-        chunks: usizes(&meta["chunks"], "chunks", &v2)?,
+        shape: usizes(&meta["shape"], "shape", file)?,
+        chunks: usizes(&meta["chunks"], "chunks", file)?,
         dtype,
         fill: fill_value(&meta["fill_value"]),
-        compression: compression_v2(&meta["compressor"], &v2)?,
+        compression: compression_v2(&meta["compressor"], file)?,
         separator: meta["dimension_separator"]
             .as_str()
             .unwrap_or(".")
@@ -381,31 +433,50 @@ struct Block {
     shape: Vec<usize>,
 }
 
-/// Decodes a chunk that should hold `expected` bytes.
-fn decompress(
+/// The most bytes a stored chunk of `expected` bytes may take: compressed
+/// data that does not shrink grows by a little framing, never by much.
+fn max_stored(expected: usize) -> u64 {
+    expected as u64 + expected as u64 / 16 + (64 << 10)
+}
+
+/// Decodes a chunk that must hold exactly `expected` bytes; no decoder writes
+/// more than that, whatever the stream says.
+pub fn decompress_chunk(
     compression: Compression,
     bytes: Vec<u8>,
     expected: usize,
 ) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(expected);
-    match compression {
-        Compression::None => return Ok(bytes),
-        Compression::Blosc => return super::blosc::decompress(&bytes, expected),
-        Compression::Gzip(_) => flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .map_err(|e| e.to_string())?,
-        Compression::Zlib(_) => flate2::read::ZlibDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .map_err(|e| e.to_string())?,
+    let out = match compression {
+        Compression::None => bytes,
+        Compression::Blosc => super::blosc::decompress(&bytes, expected)?,
+        Compression::Gzip(_) => inflate(flate2::read::GzDecoder::new(&bytes[..]), expected)?,
+        Compression::Zlib(_) => inflate(flate2::read::ZlibDecoder::new(&bytes[..]), expected)?,
         Compression::Zstd(_) => {
-            out.resize(expected, 0);
+            let mut out = vec![0u8; expected];
             let written = ruzstd::decoding::FrameDecoder::new()
                 .decode_all(&bytes, &mut out)
                 .map_err(|e| format!("zstd: {e}"))?;
             out.truncate(written);
-            written
+            out
         }
     };
+    if out.len() != expected {
+        return Err(format!(
+            "the chunk decodes to {} bytes; its metadata says {expected}",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads a deflate stream, stopping one byte past `expected` (enough to tell
+/// that it is too long).
+fn inflate(decoder: impl Read, expected: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(expected);
+    decoder
+        .take(expected as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
     Ok(out)
 }
 
@@ -446,10 +517,10 @@ kernel! {
     /// Reads one chunk (or the fill value when it is missing).
     ZarrRead(Block) => |b, _| {
         let file = b.layout.chunk_location(&b.index).map_err(|e| fail(e.to_string()))?;
-        let full = match file.read().map_err(|e| fail(e.to_string()))? {
+        let expected = b.layout.chunks.iter().product::<usize>() * b.layout.dtype.itemsize();
+        let full = match file.read_at_most(max_stored(expected)).map_err(|e| fail(e.to_string()))? {
             Some(bytes) => {
-                let expected = b.layout.chunks.iter().product::<usize>() * b.layout.dtype.itemsize();
-                let raw = decompress(b.layout.compression, bytes, expected)
+                let raw = decompress_chunk(b.layout.compression, bytes, expected)
                     .map_err(|e| fail(format!("{file}: {e}")))?;
                 chunk_from_bytes(b.layout.dtype, &b.layout.chunks, &raw)
                     .map_err(|e| fail(format!("{file}: {e}")))?
@@ -491,20 +562,6 @@ kernel! {
 pub fn from_zarr(store: impl IntoLocation) -> Result<Array, ArrayError> {
     let store = store.into_location()?;
     let layout = read_layout(&store)?;
-    let chunk_bytes = super::checked_bytes(&layout.chunks, layout.dtype.itemsize());
-    if layout.chunks.len() != layout.shape.len()
-        || layout.chunks.contains(&0)
-        || super::checked_bytes(&layout.shape, layout.dtype.itemsize()).is_none()
-        || chunk_bytes.is_none_or(|n| n > super::MAX_CHUNK_BYTES)
-    {
-        return Err(ArrayError::at(
-            &store,
-            format!(
-                "chunk shape {:?} for shape {:?}",
-                layout.chunks, layout.shape
-            ),
-        ));
-    }
     let chunks = grid::normalize(
         &ChunkSpec::PerAxis(layout.chunks.clone()),
         &layout.shape,
@@ -587,5 +644,56 @@ impl Array {
             });
             ZarrWrite::node(key, &params, vec![block.clone()])
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        compress(Compression::Gzip(9), bytes).unwrap()
+    }
+
+    #[test]
+    fn a_chunk_that_inflates_past_its_size_is_an_error_not_an_allocation() {
+        // 64 MiB of zeros compress to ~64 KiB; the metadata says 1 KiB.
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        let err = decompress_chunk(Compression::Gzip(1), bomb, 1024).unwrap_err();
+        assert!(err.contains("metadata says 1024"), "{err}");
+        let zstd = compress(Compression::Zstd(0), &vec![7u8; 1 << 20]).unwrap();
+        let err = decompress_chunk(Compression::Zstd(0), zstd, 1000).unwrap_err();
+        assert!(err.contains("zstd") || err.contains("1000"), "{err}");
+        let short = decompress_chunk(Compression::None, vec![1, 2, 3], 8).unwrap_err();
+        assert!(short.contains("3 bytes"), "{short}");
+        let good = decompress_chunk(Compression::Gzip(1), gzip(&[5u8; 4096]), 4096).unwrap();
+        assert_eq!(good, vec![5u8; 4096]);
+    }
+
+    #[test]
+    fn metadata_announcing_huge_chunks_is_refused_naming_the_file() {
+        let meta = br#"{"zarr_format": 2, "shape": [1000000, 1000000], "chunks": [100000, 100000],
+            "dtype": "<f8", "compressor": null, "fill_value": 0, "order": "C", "filters": null}"#;
+        let err = parse_layout(2, meta, "x.zarr".into(), &"x.zarr/.zarray").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("x.zarr/.zarray") && text.contains("2 GiB"),
+            "{text}"
+        );
+        let broken = parse_layout(3, b"{\"node_type\": ", "y".into(), &"y/zarr.json").unwrap_err();
+        assert!(broken.to_string().contains("y/zarr.json"), "{broken}");
+    }
+
+    #[test]
+    fn a_stored_chunk_larger_than_a_chunk_can_be_is_not_read() {
+        let dir = std::env::temp_dir().join(format!("rask-zarr-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("0");
+        std::fs::write(&file, vec![0u8; 200_000]).unwrap();
+        let err = Location::Local(file.clone())
+            .read_at_most(max_stored(1024))
+            .unwrap_err();
+        assert!(err.to_string().contains("200000 bytes"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
