@@ -312,6 +312,39 @@ fn scheduler_file_and_token() {
         .contains("missing or invalid token"));
 }
 
+/// Senders split what a frame cannot hold (issue 13, item 4): 100,000
+/// scattered values to one worker, a 130 MB graph, and a task too large for
+/// any message fails with an error naming it and the limit.
+#[test]
+fn large_scatters_and_graphs_are_split_and_a_huge_task_is_refused() {
+    let mut cluster = Cluster::start("split", &[]);
+    cluster.add_worker(&["--nthreads", "1"]);
+    let client = connect(&cluster);
+    cluster.wait_for_workers(&client, 1);
+
+    let values: Vec<u64> = (0..100_000).collect();
+    let futures = client.scatter(values.clone()).unwrap();
+    assert_eq!(client.gather(&futures).unwrap(), values);
+    drop(futures);
+
+    // 2,000 tasks carrying 64 KiB each: one graph of about 130 MB.
+    let blocks = (0..2000u64).map(|i| vec![(i % 251) as u8; 64 << 10]);
+    let sums = client.map(checksum, blocks).unwrap();
+    let expected: Vec<u64> = (0..2000u64).map(|i| (i % 251) * (64 << 10)).collect();
+    assert_eq!(client.gather(&sums).unwrap(), expected);
+
+    let huge = client.submit(checksum, vec![1u8; 40 << 20]).unwrap();
+    let err = huge.result().unwrap_err().to_string();
+    assert!(
+        err.contains("checksum")
+            && err.contains(&(32u64 << 20).to_string())
+            && err.contains("scatter"),
+        "{err}"
+    );
+    // The connection survived: more work goes through.
+    assert_eq!(client.submit(inc, 1u64).unwrap().result().unwrap(), 2);
+}
+
 /// With `--token`, every HTTP API endpoint wants `Authorization: Bearer`;
 /// `/metrics` stays readable unless `--protect-metrics` says otherwise.
 #[test]

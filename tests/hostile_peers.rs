@@ -66,6 +66,10 @@ fn attacks() -> Vec<(&'static str, Vec<u8>)> {
     unknown_kind.extend(frame(0, 9, 0, b""));
     let mut many_blobs = preamble(rask::comm::frame::PROTOCOL_VERSION);
     many_blobs.extend(frame(1, 1, 60_000, b"x"));
+    // A client's graph whose fused op nests 200,000 levels deep.
+    let mut deep = preamble(rask::comm::frame::PROTOCOL_VERSION);
+    deep.extend(message_frame(&hello(rask::comm::protocol::Role::Client), 0));
+    deep.extend(deeply_nested_graph(200_000));
     vec![
         ("garbage", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
         (
@@ -81,6 +85,7 @@ fn attacks() -> Vec<(&'static str, Vec<u8>)> {
         ("blob without a message", stray_blob),
         ("unknown frame kind", unknown_kind),
         ("blobs then close", many_blobs),
+        ("deeply nested fused op", deep),
     ]
 }
 
@@ -333,6 +338,43 @@ fn mutual_tls_refuses_clients_without_a_valid_certificate() {
     assert!(!ok, "HTTPS without a client certificate was served");
     let (ok, _) = curl(&[], &url.replace("https://", "http://"));
     assert!(!ok, "plain HTTP was served on the TLS port");
+}
+
+/// An `UpdateGraph` frame whose one task's op is fused `depth` levels deep
+/// (built as bytes: a value that deep could not even be encoded).
+fn deeply_nested_graph(depth: usize) -> Vec<u8> {
+    use rask::graph::wire::{WireOp, WireRun, WireTask};
+    let placeholder = "PLACEHOLDER-OP";
+    let message = rask::comm::protocol::Message::UpdateGraph {
+        tasks: vec![WireTask {
+            key: rask::Key::new("deep-1"),
+            run: WireRun {
+                op: WireOp::Named(placeholder.into()),
+                args: vec![],
+            },
+            deps: vec![],
+            annotations: Default::default(),
+        }],
+        wanted: vec![],
+    };
+    let shallow = message.encode().expect("encodes");
+    let mut run = vec![0u8, placeholder.len() as u8];
+    run.extend_from_slice(placeholder.as_bytes());
+    run.push(0);
+    let at = shallow
+        .windows(run.len())
+        .position(|w| w == run.as_slice())
+        .expect("the placeholder run is in the message");
+    let mut nested = Vec::new();
+    for _ in 0..depth {
+        nested.extend_from_slice(&[1, 1]);
+    }
+    nested.extend_from_slice(&[0, 1, b'x', 0]);
+    nested.extend(std::iter::repeat_n(0u8, depth));
+    let mut payload = shallow[..at].to_vec();
+    payload.extend(nested);
+    payload.extend_from_slice(&shallow[at + run.len()..]);
+    frame(payload.len() as u32, 1, 0, &payload)
 }
 
 /// Resident memory of process `pid` now (VmRSS), in bytes.

@@ -7,7 +7,7 @@ use super::{Backend, Client, ClientInner, Error};
 use crate::comm::address::Address;
 use crate::comm::connection::{connect_as, CommError, Connection, Outbox};
 use crate::comm::peers::PeerPool;
-use crate::comm::protocol::{Message, Role};
+use crate::comm::protocol::{graph_messages, Message, Role};
 use crate::comm::security::{Security, TlsFiles};
 use crate::graph::GraphError;
 use crate::scheduler::{ClientId, Event, Report};
@@ -218,16 +218,22 @@ fn forward(rx: Receiver<ToScheduler>, outbox: Outbox, table: Arc<FutureTable>) {
                         Event::UpdateGraph { tasks, wanted, .. } => {
                             let wire: Result<Vec<_>, GraphError> =
                                 tasks.iter().map(|t| t.to_wire()).collect();
-                            match wire {
-                                Ok(tasks) => Message::UpdateGraph { tasks, wanted },
-                                Err(error) => {
-                                    table.apply(vec![Report::GraphRejected {
-                                        keys: wanted,
-                                        error: error.to_string(),
-                                    }]);
-                                    continue;
+                            // A large graph goes in parts, none over the frame limit.
+                            let messages = wire.map_err(|e| e.to_string()).and_then(|tasks| {
+                                graph_messages(tasks, wanted.clone()).map_err(|e| e.to_string())
+                            });
+                            match messages {
+                                Ok(messages) => {
+                                    for message in messages {
+                                        outbox.send(message);
+                                    }
                                 }
+                                Err(error) => table.apply(vec![Report::GraphRejected {
+                                    keys: wanted,
+                                    error,
+                                }]),
                             }
+                            continue;
                         }
                         Event::ReleaseKeys { keys, .. } => Message::ReleaseKeys(keys),
                         Event::Cancel { keys, .. } => Message::Cancel(keys),

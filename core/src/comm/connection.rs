@@ -9,6 +9,8 @@ use super::frame::{
 use super::protocol::Message;
 use super::security::Security;
 use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
@@ -64,6 +66,17 @@ pub enum CommError {
     /// Nothing arrived in time.
     #[error("timed out after {0:?} {1}")]
     Timeout(Duration, &'static str),
+    /// A message this side will not send: it is larger than a frame may be.
+    /// Nothing was written; the connection is fine.
+    #[error("cannot send a {what}: {size} is more than the limit of {limit}")]
+    TooLarge {
+        /// Which message, or which part of it.
+        what: String,
+        /// Its size (bytes or count).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl CommError {
@@ -195,10 +208,12 @@ async fn establish(
             limits: Limits::handshake(),
             after_handshake: limits,
             assembler: PacketAssembler::default(),
+            last_bytes: 0,
         },
         writer: PacketWriter {
             io: write,
             buffer: Vec::new(),
+            limits,
         },
         peer,
     })
@@ -216,6 +231,8 @@ pub struct PacketReader {
     /// The limits once the handshake is done.
     after_handshake: Limits,
     assembler: PacketAssembler,
+    /// Bytes of the last packet read (message and blobs).
+    last_bytes: usize,
 }
 
 impl PacketReader {
@@ -223,6 +240,11 @@ impl PacketReader {
     /// accepted from now on.
     pub fn handshake_done(&mut self) {
         self.limits = self.after_handshake;
+    }
+
+    /// Bytes of the last message read, with its blobs.
+    pub fn last_bytes(&self) -> usize {
+        self.last_bytes
     }
 
     /// Sets the frame limits.
@@ -280,6 +302,8 @@ impl PacketReader {
         let Some(packet) = self.packet().await? else {
             return Ok(None);
         };
+        self.last_bytes =
+            packet.message.len() + packet.blobs.iter().map(|b| b.len()).sum::<usize>();
         let message =
             Message::decode(&packet.message).map_err(|e| CommError::Decode(e.to_string()))?;
         Ok(Some((message, packet.blobs)))
@@ -295,6 +319,8 @@ impl PacketReader {
 pub struct PacketWriter {
     io: WriteHalf<Box<dyn Stream>>,
     buffer: Vec<u8>,
+    /// What the peer accepts (both sides of a cluster use the same limits).
+    limits: Limits,
 }
 
 /// A message queued for sending, with its blobs.
@@ -338,8 +364,40 @@ impl PacketWriter {
             .message
             .encode()
             .map_err(|e| CommError::Decode(format!("cannot encode a message: {e}")))?;
+        // Everything is checked before a byte is written, so a refused message
+        // leaves the stream as it was.
+        let name = outgoing.message.name();
+        let too_large = |what: String, size: usize, limit: u64| CommError::TooLarge {
+            what,
+            size: size as u64,
+            limit,
+        };
+        let max_message = u64::from(self.limits.max_message);
+        if message.len() as u64 > max_message {
+            return Err(too_large(
+                format!("{name} message"),
+                message.len(),
+                max_message,
+            ));
+        }
+        let max_blobs = u64::from(self.limits.max_blobs);
+        if outgoing.blobs.len() as u64 > max_blobs {
+            return Err(too_large(
+                format!("{name} message's values"),
+                outgoing.blobs.len(),
+                max_blobs,
+            ));
+        }
+        let max_blob = u64::from(self.limits.max_blob);
+        if let Some(blob) = outgoing.blobs.iter().find(|b| b.len() as u64 > max_blob) {
+            return Err(too_large(
+                format!("value in a {name} message"),
+                blob.len(),
+                max_blob,
+            ));
+        }
         encode_packet(&message, &[], &mut self.buffer);
-        // Fix the blob count in the message header just written.
+        // Fix the blob count in the message header just written (checked above).
         let at = self.buffer.len() - message.len() - HEADER_LEN;
         self.buffer[at + 6..at + 8].copy_from_slice(&(outgoing.blobs.len() as u16).to_le_bytes());
         for blob in &outgoing.blobs {
@@ -381,8 +439,16 @@ impl PacketWriter {
 
     /// Sends everything queued on `queue` until it closes or the peer goes away;
     /// messages waiting together go out in one write.
-    async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Queued>) {
+    async fn run(
+        mut self,
+        mut queue: mpsc::UnboundedReceiver<Queued>,
+        queued_count: Arc<AtomicUsize>,
+        overflowed: Arc<AtomicBool>,
+    ) {
         while let Some(first) = queue.recv().await {
+            if overflowed.load(Ordering::Relaxed) {
+                break;
+            }
             self.buffer.clear();
             let mut next = Some(first);
             let mut batched = 0;
@@ -390,13 +456,17 @@ impl PacketWriter {
             while let Some(queued) = next {
                 match queued {
                     Queued::Packet(outgoing) => match self.write(&outgoing).await {
-                        Ok(()) => {}
-                        Err(CommError::Decode(error)) => {
+                        Ok(()) => {
+                            queued_count.fetch_sub(1, Ordering::Relaxed);
+                        }
+                        Err(error @ (CommError::Decode(_) | CommError::TooLarge { .. })) => {
+                            queued_count.fetch_sub(1, Ordering::Relaxed);
                             tracing::error!(%error, "dropping a message")
                         }
                         Err(_) => return,
                     },
                     Queued::Flushed(done) => flushed.push(done),
+                    Queued::Stop => break,
                 }
                 batched += 1;
                 next = if batched < MAX_BATCH && self.buffer.len() < (1 << 20) {
@@ -411,6 +481,9 @@ impl PacketWriter {
             for done in flushed {
                 let _ = done.send(());
             }
+            if overflowed.load(Ordering::Relaxed) {
+                break;
+            }
         }
         let _ = self.io.shutdown().await;
     }
@@ -421,37 +494,111 @@ enum Queued {
     Packet(Outgoing),
     /// Answered once everything queued before it is written.
     Flushed(tokio::sync::oneshot::Sender<()>),
+    /// The peer fell too far behind: stop and close.
+    Stop,
 }
+
+/// The most messages queued for one peer. A peer that falls this far behind
+/// (it stopped reading) is disconnected rather than buffered for without end.
+pub const MAX_QUEUED_MESSAGES: usize = 16_384;
 
 /// A queue into a connection's writer task. Sending never blocks; after the
 /// connection is gone, sends are dropped and return `false`.
 #[derive(Clone, Debug)]
-pub struct Outbox(mpsc::UnboundedSender<Queued>);
+pub struct Outbox {
+    queue: mpsc::UnboundedSender<Queued>,
+    /// Messages queued and not yet written.
+    queued: Arc<AtomicUsize>,
+    /// Set when the peer fell too far behind: the writer stops.
+    overflowed: Arc<AtomicBool>,
+}
 
 impl Outbox {
     /// Starts the writer task for `writer` on the current runtime.
     pub fn spawn(writer: PacketWriter) -> Outbox {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer.run(rx));
-        Outbox(tx)
+        let queued = Arc::new(AtomicUsize::new(0));
+        let overflowed = Arc::new(AtomicBool::new(false));
+        tokio::spawn(writer.run(rx, queued.clone(), overflowed.clone()));
+        Outbox {
+            queue: tx,
+            queued,
+            overflowed,
+        }
     }
 
-    /// Queues a message.
+    /// Queues a message; `false` when the connection is gone, or the peer is
+    /// [`MAX_QUEUED_MESSAGES`] behind (it is then disconnected).
     pub fn send(&self, outgoing: impl Into<Outgoing>) -> bool {
-        self.0.send(Queued::Packet(outgoing.into())).is_ok()
+        if self.overflowed.load(Ordering::Relaxed) {
+            return false;
+        }
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_MESSAGES {
+            if !self.overflowed.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "a peer stopped reading ({MAX_QUEUED_MESSAGES} messages queued for it); disconnecting it"
+                );
+            }
+            // Wake the writer so it sees the flag and closes.
+            let _ = self.queue.send(Queued::Stop);
+            return false;
+        }
+        self.queue.send(Queued::Packet(outgoing.into())).is_ok()
     }
 
     /// Waits until everything queued so far is written (or the connection is
     /// gone); for last words before a process exits.
     pub async fn flushed(&self) {
         let (done, written) = tokio::sync::oneshot::channel();
-        if self.0.send(Queued::Flushed(done)).is_ok() {
+        if self.queue.send(Queued::Flushed(done)).is_ok() {
             let _ = written.await;
         }
     }
 
     /// Whether the writer task has ended.
     pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.queue.is_closed() || self.overflowed.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_that_stops_reading_is_disconnected_not_buffered_for() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // The peer answers the preamble, then never reads again.
+        let peer = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            tcp.write_all(&preamble()).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(tcp);
+        });
+        let address: Address = format!("tcp://127.0.0.1:{port}").parse().unwrap();
+        let connection = connect(&address, &Security::none()).await.unwrap();
+        let outbox = Outbox::spawn(connection.writer);
+        let big = Message::Refused {
+            reason: "x".repeat(64 << 10),
+        };
+        let mut accepted = 0;
+        while outbox.send(big.clone()) {
+            accepted += 1;
+            // A few go into the socket's buffers before the writer blocks.
+            assert!(
+                accepted <= MAX_QUEUED_MESSAGES + 4096,
+                "the outbox never refused"
+            );
+            if accepted % 1024 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        assert!(
+            accepted >= MAX_QUEUED_MESSAGES - 64,
+            "refused after only {accepted}"
+        );
+        assert!(outbox.is_closed());
+        peer.abort();
     }
 }

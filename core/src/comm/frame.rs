@@ -351,7 +351,8 @@ impl FrameDecoder {
     }
 }
 
-/// Appends a packet's frames to `out`.
+/// Appends a packet's frames to `out`. The caller checks the sizes against
+/// [`Limits`] first (lengths are written as `u32`, the blob count as `u16`).
 pub fn encode_packet(message: &[u8], blobs: &[&[u8]], out: &mut Vec<u8>) {
     let header = FrameHeader {
         len: message.len() as u32,

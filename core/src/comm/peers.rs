@@ -3,7 +3,7 @@
 
 use super::address::Address;
 use super::connection::{connect_as, CommError, Connection, Outgoing};
-use super::protocol::{Message, Role};
+use super::protocol::{Message, Role, MAX_VALUES_PER_MESSAGE};
 use super::security::Security;
 use crate::graph::Key;
 use crate::scheduler::WorkerId;
@@ -138,17 +138,29 @@ impl PeerPool {
         let address = self
             .address(worker)
             .ok_or_else(|| CommError::Config(format!("no address known for {worker}")))?;
-        let outgoing = Outgoing {
-            message: Message::PutData { keys },
-            blobs,
-        };
-        match self.exchange(&address, outgoing).await? {
-            (Message::Stored { nbytes }, _) => Ok(nbytes),
-            (other, _) => Err(CommError::Unexpected {
-                got: other.name(),
-                expected: "Stored",
-            }),
+        // Many values go in several PutData messages.
+        let mut sizes = Vec::with_capacity(keys.len());
+        let mut blobs = blobs.into_iter();
+        for keys in keys.chunks(MAX_VALUES_PER_MESSAGE) {
+            let outgoing = Outgoing {
+                message: Message::PutData {
+                    keys: keys.to_vec(),
+                },
+                blobs: blobs.by_ref().take(keys.len()).collect(),
+            };
+            match self.exchange(&address, outgoing).await? {
+                (Message::Stored { nbytes }, _) if nbytes.len() == keys.len() => {
+                    sizes.extend(nbytes)
+                }
+                (other, _) => {
+                    return Err(CommError::Unexpected {
+                        got: other.name(),
+                        expected: "Stored with a size per value",
+                    })
+                }
+            }
         }
+        Ok(sizes)
     }
 
     /// Sends one request on a pooled connection and reads the answer.

@@ -11,6 +11,77 @@ use crate::scheduler::{Input, Priority, Report, RunId, WorkerId};
 use crate::worker::WorkerMessage;
 use serde::{Deserialize, Serialize};
 
+/// A graph is sent in messages of at most about this many bytes.
+pub const GRAPH_PART_BYTES: usize = 8 << 20;
+/// The most bytes one task (its key, op and literal arguments) may take on
+/// the wire; larger data goes by `scatter`, and the task takes its future.
+pub const MAX_TASK_BYTES: usize = 32 << 20;
+/// The most values (blobs) one message carries.
+pub const MAX_VALUES_PER_MESSAGE: usize = 16_384;
+
+/// A task too large to send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "task {key} takes {bytes} bytes on the wire, more than the {limit} a task may; \
+     put large values on the cluster with `scatter` and pass their futures"
+)]
+pub struct TaskTooLarge {
+    /// The task.
+    pub key: Key,
+    /// Its encoded size.
+    pub bytes: usize,
+    /// [`MAX_TASK_BYTES`].
+    pub limit: usize,
+}
+
+/// The messages that carry one graph: `GraphPart`s of about
+/// [`GRAPH_PART_BYTES`] each, then the `UpdateGraph` that completes them.
+pub fn graph_messages(
+    tasks: Vec<WireTask>,
+    wanted: Vec<Key>,
+) -> Result<Vec<Message>, TaskTooLarge> {
+    let mut messages = Vec::new();
+    let mut part: Vec<WireTask> = Vec::new();
+    let mut bytes = 0usize;
+    for task in tasks {
+        let size = postcard::experimental::serialized_size(&task).unwrap_or(usize::MAX);
+        if size > MAX_TASK_BYTES {
+            return Err(TaskTooLarge {
+                key: task.key,
+                bytes: size,
+                limit: MAX_TASK_BYTES,
+            });
+        }
+        if !part.is_empty() && bytes + size > GRAPH_PART_BYTES {
+            messages.push(Message::GraphPart {
+                tasks: std::mem::take(&mut part),
+                wanted: Vec::new(),
+            });
+            bytes = 0;
+        }
+        bytes += size;
+        part.push(task);
+    }
+    let mut keys: Vec<Key> = Vec::new();
+    for key in wanted {
+        let size = key.as_str().len() + 4;
+        if bytes + size > GRAPH_PART_BYTES {
+            messages.push(Message::GraphPart {
+                tasks: std::mem::take(&mut part),
+                wanted: std::mem::take(&mut keys),
+            });
+            bytes = 0;
+        }
+        bytes += size;
+        keys.push(key);
+    }
+    messages.push(Message::UpdateGraph {
+        tasks: part,
+        wanted: keys,
+    });
+    Ok(messages)
+}
+
 /// Who is connecting, and with what credentials.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hello {
@@ -239,7 +310,16 @@ pub enum Message {
         /// Why the worker is leaving.
         reason: String,
     },
-    /// Client → scheduler: new tasks and the keys wanted.
+    /// Client → scheduler: part of a graph too large for one message; the
+    /// parts are held until the `UpdateGraph` that completes them.
+    GraphPart {
+        /// Tasks.
+        tasks: Vec<WireTask>,
+        /// Keys the client holds futures for.
+        wanted: Vec<Key>,
+    },
+    /// Client → scheduler: new tasks and the keys wanted (with any
+    /// `GraphPart`s sent just before it: one graph).
     UpdateGraph {
         /// Tasks.
         tasks: Vec<WireTask>,
@@ -321,6 +401,7 @@ impl Message {
             Message::WorkerMessages(_) => "WorkerMessages",
             Message::Heartbeat(_) => "Heartbeat",
             Message::Goodbye { .. } => "Goodbye",
+            Message::GraphPart { .. } => "GraphPart",
             Message::UpdateGraph { .. } => "UpdateGraph",
             Message::ReleaseKeys(_) => "ReleaseKeys",
             Message::Cancel(_) => "Cancel",

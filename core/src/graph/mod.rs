@@ -55,6 +55,14 @@ pub enum GraphError {
         /// The closure's name.
         op: String,
     },
+    /// Fused chains nested deeper than the wire allows.
+    #[error("task {key}: fused chains nest deeper than {limit} levels")]
+    TooDeep {
+        /// The task.
+        key: Key,
+        /// The deepest nesting allowed.
+        limit: usize,
+    },
     /// An argument could not be encoded.
     #[error("task {key}: {error}")]
     Encode {

@@ -32,12 +32,49 @@ pub struct WireRun {
 }
 
 /// An op, as sent between processes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Fused chains may contain fused chains, but at most [`MAX_FUSED_DEPTH`]
+/// deep: decoding counts the depth as it goes, so a hostile message nested a
+/// million levels deep is an error, not a stack overflow.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum WireOp {
     /// A registered op's full name.
     Named(String),
     /// A fused chain.
     Fused(Vec<WireRun>),
+}
+
+/// How deep fused chains may nest on the wire.
+pub const MAX_FUSED_DEPTH: usize = 16;
+
+thread_local! {
+    /// Fused chains being decoded on this thread, outermost first.
+    static DECODING_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The decoded shape of [`WireOp`]; decoding goes through its depth check.
+#[derive(Deserialize)]
+enum WireOpRepr {
+    Named(String),
+    Fused(Vec<WireRun>),
+}
+
+impl<'de> Deserialize<'de> for WireOp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let depth = DECODING_DEPTH.with(|d| d.get());
+        if depth >= MAX_FUSED_DEPTH {
+            return Err(serde::de::Error::custom(format!(
+                "fused chains nest deeper than {MAX_FUSED_DEPTH} levels"
+            )));
+        }
+        DECODING_DEPTH.with(|d| d.set(depth + 1));
+        let decoded = WireOpRepr::deserialize(deserializer);
+        DECODING_DEPTH.with(|d| d.set(depth));
+        Ok(match decoded? {
+            WireOpRepr::Named(name) => WireOp::Named(name),
+            WireOpRepr::Fused(steps) => WireOp::Fused(steps),
+        })
+    }
 }
 
 /// An argument, as sent between processes.
@@ -78,6 +115,16 @@ impl WireTask {
 
 /// The wire form of one run spec (`key` names the task in errors).
 pub(crate) fn run_to_wire(key: &Key, run: &RunSpec) -> Result<WireRun, GraphError> {
+    run_to_wire_at(key, run, 0)
+}
+
+fn run_to_wire_at(key: &Key, run: &RunSpec, depth: usize) -> Result<WireRun, GraphError> {
+    if depth >= MAX_FUSED_DEPTH {
+        return Err(GraphError::TooDeep {
+            key: key.clone(),
+            limit: MAX_FUSED_DEPTH,
+        });
+    }
     let op = match &run.op {
         OpRef::Registered(entry) => WireOp::Named(entry.name.to_string()),
         OpRef::Missing(name) => WireOp::Named(name.to_string()),
@@ -90,7 +137,7 @@ pub(crate) fn run_to_wire(key: &Key, run: &RunSpec) -> Result<WireRun, GraphErro
         OpRef::Fused(steps) => WireOp::Fused(
             steps
                 .iter()
-                .map(|s| run_to_wire(key, s))
+                .map(|s| run_to_wire_at(key, s, depth + 1))
                 .collect::<Result<_, _>>()?,
         ),
     };
@@ -228,6 +275,42 @@ mod tests {
         assert!(matches!(
             wire.into_spec(),
             Err(GraphError::BadArgument { index: 3, .. })
+        ));
+    }
+
+    /// postcard bytes of a run whose op is fused `depth` levels deep.
+    fn nested(depth: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for _ in 0..depth {
+            bytes.extend_from_slice(&[1, 1]); // op: Fused, one step
+        }
+        bytes.extend_from_slice(&[0, 1, b'x', 0]); // op: Named("x"), no args
+        bytes.extend(std::iter::repeat_n(0u8, depth)); // each level: no args
+        bytes
+    }
+
+    #[test]
+    fn deeply_nested_fused_chains_are_an_error_not_a_stack_overflow() {
+        let shallow: WireRun = postcard::from_bytes(&nested(MAX_FUSED_DEPTH - 1)).unwrap();
+        assert!(matches!(shallow.op, WireOp::Fused(_)));
+        assert!(postcard::from_bytes::<WireRun>(&nested(1_000_000)).is_err());
+        // The depth count starts afresh after an error.
+        let again: Result<WireRun, _> = postcard::from_bytes(&nested(3));
+        assert!(again.is_ok());
+        // Encoding refuses what decoding would.
+        let mut run = RunSpec {
+            op: OpRef::Missing("x".into()),
+            args: vec![],
+        };
+        for _ in 0..MAX_FUSED_DEPTH {
+            run = RunSpec {
+                op: OpRef::Fused(Arc::from(vec![run])),
+                args: vec![],
+            };
+        }
+        assert!(matches!(
+            run_to_wire(&Key::new("deep"), &run),
+            Err(GraphError::TooDeep { .. })
         ));
     }
 }

@@ -41,12 +41,23 @@ pub struct TaskFailure {
     pub message: String,
 }
 
+/// The longest failure message kept (a longer one is cut, saying by how much).
+pub const MAX_FAILURE_MESSAGE: usize = 16 << 10;
+
 impl TaskFailure {
-    /// A failure with this message.
+    /// A failure with this message (cut to [`MAX_FAILURE_MESSAGE`] bytes).
     pub fn new(message: impl Into<String>) -> Self {
-        TaskFailure {
-            message: message.into(),
+        let mut message = message.into();
+        if message.len() > MAX_FAILURE_MESSAGE {
+            let mut end = MAX_FAILURE_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            let cut = message.len() - end;
+            message.truncate(end);
+            message.push_str(&format!("… ({cut} more bytes)"));
         }
+        TaskFailure { message }
     }
 }
 

@@ -3,6 +3,7 @@
 //! the scheduler loop. A connection that sends anything malformed is closed
 //! with a log line; everyone else keeps being served.
 
+use super::backpressure::InboxBudget;
 use super::channels::ToScheduler;
 use super::liveness::Liveness;
 use crate::comm::admission::{Admission, MAX_HANDSHAKES};
@@ -22,6 +23,7 @@ pub(super) struct Acceptor {
     inbox: Sender<ToScheduler>,
     security: Security,
     admission: Arc<Admission>,
+    budget: InboxBudget,
     next_worker: AtomicU32,
     next_client: AtomicU32,
 }
@@ -32,6 +34,7 @@ impl Acceptor {
             inbox,
             security,
             admission: Admission::new(MAX_HANDSHAKES, "scheduler"),
+            budget: InboxBudget::default(),
             next_worker: AtomicU32::new(0),
             next_client: AtomicU32::new(0),
         }
@@ -181,17 +184,16 @@ impl Acceptor {
     ) -> Result<Option<String>, CommError> {
         while let Some((message, _)) = reader.message().await? {
             liveness.heard();
-            let sent = match message {
-                Message::WorkerMessages(messages) => self.inbox.send(ToScheduler::Events(
+            let bytes = reader.last_bytes();
+            let to_loop = match message {
+                Message::WorkerMessages(messages) => ToScheduler::Events(
                     messages.into_iter().map(|m| m.into_event(worker)).collect(),
-                )),
-                Message::Heartbeat(metrics) => {
-                    self.inbox.send(ToScheduler::Heartbeat { worker, metrics })
-                }
+                ),
+                Message::Heartbeat(metrics) => ToScheduler::Heartbeat { worker, metrics },
                 Message::Request { request, .. } => {
                     // A worker asks (to retire itself); the answer it needs is a Close.
                     let (reply, _) = crossbeam_channel::bounded(1);
-                    self.inbox.send(ToScheduler::Query { request, reply })
+                    ToScheduler::Query { request, reply }
                 }
                 Message::Goodbye { reason } => {
                     tracing::warn!(%worker, %reason, "worker is leaving");
@@ -204,11 +206,35 @@ impl Acceptor {
                     })
                 }
             };
-            if sent.is_err() {
+            if !self.forward(to_loop, bytes, Some(liveness)).await {
                 return Ok(None);
             }
         }
         Ok(None)
+    }
+
+    /// Hands a message to the scheduler loop once the inbox budget has room
+    /// for its `bytes`; false when the loop is gone.
+    async fn forward(
+        &self,
+        message: ToScheduler,
+        bytes: usize,
+        liveness: Option<&Liveness>,
+    ) -> bool {
+        if let Some(liveness) = liveness {
+            liveness.set_waiting_for_loop(true);
+        }
+        let credit = self.budget.reserve(bytes).await;
+        if let Some(liveness) = liveness {
+            liveness.set_waiting_for_loop(false);
+        }
+        let Some(credit) = credit else {
+            return false;
+        };
+        let message = Box::new(message);
+        self.inbox
+            .send(ToScheduler::Inbound { message, credit })
+            .is_ok()
     }
 
     async fn client_messages(
@@ -217,22 +243,33 @@ impl Acceptor {
         outbox: &Outbox,
         reader: &mut PacketReader,
     ) -> Result<(), CommError> {
+        // A graph sent in parts: its tasks and wanted keys so far, or why it
+        // is already refused.
+        let mut parts = GraphParts::default();
         while let Some((message, _)) = reader.message().await? {
+            let mut bytes = reader.last_bytes();
             let event = match message {
+                Message::GraphPart { tasks, wanted } => {
+                    parts.add(tasks, wanted, bytes);
+                    continue;
+                }
                 Message::UpdateGraph { tasks, wanted } => {
-                    let specs: Result<Vec<_>, _> =
-                        tasks.into_iter().map(|t| t.into_spec()).collect();
-                    match specs {
-                        Ok(tasks) => Event::UpdateGraph {
+                    parts.add(tasks, wanted, bytes);
+                    // The whole graph waits for budget, not only its last part.
+                    bytes = parts.bytes;
+                    match std::mem::take(&mut parts).finish() {
+                        Ok((tasks, wanted)) => Event::UpdateGraph {
                             client,
                             tasks,
                             wanted,
                         },
-                        Err(error) => {
-                            outbox.send(Message::Reports(vec![Report::GraphRejected {
-                                keys: wanted,
-                                error: error.to_string(),
-                            }]));
+                        Err((keys, error)) => {
+                            for keys in keys.chunks(REPORT_KEYS) {
+                                outbox.send(Message::Reports(vec![Report::GraphRejected {
+                                    keys: keys.to_vec(),
+                                    error: error.clone(),
+                                }]));
+                            }
                             continue;
                         }
                     }
@@ -240,15 +277,12 @@ impl Acceptor {
                 Message::ReleaseKeys(keys) => Event::ReleaseKeys { client, keys },
                 Message::Cancel(keys) => Event::Cancel { client, keys },
                 Message::Request { id, request } => {
-                    if self
-                        .inbox
-                        .send(ToScheduler::Request {
-                            client,
-                            id,
-                            request,
-                        })
-                        .is_err()
-                    {
+                    let request = ToScheduler::Request {
+                        client,
+                        id,
+                        request,
+                    };
+                    if !self.forward(request, bytes, None).await {
                         return Ok(());
                     }
                     continue;
@@ -256,14 +290,70 @@ impl Acceptor {
                 other => {
                     return Err(CommError::Unexpected {
                         got: other.name(),
-                        expected: "UpdateGraph, ReleaseKeys, Cancel or Request",
+                        expected: "GraphPart, UpdateGraph, ReleaseKeys, Cancel or Request",
                     })
                 }
             };
-            if self.inbox.send(ToScheduler::Events(vec![event])).is_err() {
+            if !self
+                .forward(ToScheduler::Events(vec![event]), bytes, None)
+                .await
+            {
                 return Ok(());
             }
         }
         Ok(())
+    }
+}
+
+/// Wanted keys per report when a graph is refused (so no report is too large).
+const REPORT_KEYS: usize = 100_000;
+
+/// A graph arriving in `GraphPart`s, until the `UpdateGraph` that completes it.
+#[derive(Default)]
+struct GraphParts {
+    tasks: Vec<crate::graph::TaskSpec>,
+    wanted: Vec<crate::graph::Key>,
+    /// The first part that did not decode into tasks.
+    refused: Option<String>,
+    /// Bytes received for the graph so far.
+    bytes: usize,
+}
+
+impl GraphParts {
+    fn add(
+        &mut self,
+        tasks: Vec<crate::graph::wire::WireTask>,
+        wanted: Vec<crate::graph::Key>,
+        bytes: usize,
+    ) {
+        self.bytes += bytes;
+        self.wanted.extend(wanted);
+        if self.refused.is_some() {
+            return;
+        }
+        for task in tasks {
+            match task.into_spec() {
+                Ok(spec) => self.tasks.push(spec),
+                Err(error) => {
+                    self.refused = Some(error.to_string());
+                    self.tasks = Vec::new();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The whole graph, or the wanted keys and why it was refused.
+    #[allow(clippy::type_complexity)]
+    fn finish(
+        self,
+    ) -> Result<
+        (Vec<crate::graph::TaskSpec>, Vec<crate::graph::Key>),
+        (Vec<crate::graph::Key>, String),
+    > {
+        match self.refused {
+            None => Ok((self.tasks, self.wanted)),
+            Some(error) => Err((self.wanted, error)),
+        }
     }
 }

@@ -86,6 +86,14 @@ pub enum ToScheduler {
         /// The answer.
         reply: Reply,
     },
+    /// A message from a connection, holding its share of the inbox budget
+    /// until the loop takes it ([`super::backpressure`]).
+    Inbound {
+        /// The message.
+        message: Box<ToScheduler>,
+        /// Released when the loop has taken the message.
+        credit: tokio::sync::OwnedSemaphorePermit,
+    },
     /// Stop the loop.
     Shutdown,
 }

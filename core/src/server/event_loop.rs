@@ -207,6 +207,11 @@ impl Loop {
                     self.answer_one(waiter, reply);
                 }
             }
+            ToScheduler::Inbound { message, credit } => {
+                // The budget goes back as soon as the message is out of the queue.
+                drop(credit);
+                return self.take(*message, events);
+            }
             ToScheduler::Shutdown => return true,
         }
         false

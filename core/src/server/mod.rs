@@ -11,10 +11,13 @@
 //!   and serves the HTTP endpoints.
 //! - [`channels`]: the messages between the loop, in-process workers and
 //!   clients, and the connection tasks.
+//! - [`backpressure`]: how much connections may queue for the loop;
+//!   [`liveness`]: whether a worker's connection hears from it.
 //!
 //! The bytes themselves (framing, TLS, handshakes) are [`crate::comm`]'s.
 
 mod acceptor;
+pub mod backpressure;
 pub mod channels;
 pub mod event_loop;
 pub mod liveness;

@@ -1,5 +1,8 @@
 //! Carrying the state machine's commands to workers and clients: one batch
-//! per destination per pass, over channels (in-process) or TCP outboxes.
+//! per destination per pass, over channels (in-process) or TCP outboxes. A
+//! batch for a TCP peer goes in messages of at most [`BATCH_ITEMS`] items and
+//! about [`BATCH_BYTES`], so no message passes the frame limit however large
+//! the pass (a 10M-task graph, a cancel of everything).
 
 use super::channels::{ToClient, ToWorker};
 use super::event_loop::{ClientLink, Loop, WorkerLink};
@@ -8,6 +11,79 @@ use crate::graph::Key;
 use crate::scheduler::{ClientId, Command, Report, RunId, WorkerId};
 use crate::worker::WorkerEvent;
 use std::collections::HashMap;
+
+/// The most orders or reports in one message.
+pub const BATCH_ITEMS: usize = 16_384;
+/// About the most bytes of orders or reports in one message.
+pub const BATCH_BYTES: usize = 8 << 20;
+
+/// Splits `items` into runs of at most [`BATCH_ITEMS`] and about
+/// [`BATCH_BYTES`] (by `size`); each run is one message.
+fn batches<T>(items: Vec<T>, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for item in items {
+        let n = size(&item);
+        if !current.is_empty() && (current.len() >= BATCH_ITEMS || bytes + n > BATCH_BYTES) {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += n;
+        current.push(item);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// About how many bytes an order takes on the wire.
+fn order_bytes(order: &WorkerOrder) -> usize {
+    match order {
+        WorkerOrder::Compute(task) => {
+            let inputs: usize = task
+                .inputs
+                .iter()
+                .map(|i| 24 + i.key.as_str().len() + 4 * i.holders.len())
+                .sum();
+            64 + task.key.as_str().len() + run_bytes(&task.run) + inputs
+        }
+        WorkerOrder::Release(key) | WorkerOrder::Steal(key, _) => 16 + key.as_str().len(),
+        WorkerOrder::Replicate { key, holders, .. } => 32 + key.as_str().len() + 4 * holders.len(),
+    }
+}
+
+fn run_bytes(run: &crate::graph::wire::WireRun) -> usize {
+    use crate::graph::wire::{WireArg, WireOp};
+    let op = match &run.op {
+        WireOp::Named(name) => name.len(),
+        WireOp::Fused(steps) => steps.iter().map(run_bytes).sum(),
+    };
+    op + run
+        .args
+        .iter()
+        .map(|a| match a {
+            WireArg::Bytes(b) => 8 + b.len(),
+            WireArg::Dep(_) => 4,
+        })
+        .sum::<usize>()
+}
+
+/// About how many bytes a report takes on the wire.
+fn report_bytes(report: &Report) -> usize {
+    match report {
+        Report::InMemory { key, .. } | Report::Cancelled { key } | Report::Lost { key } => {
+            24 + key.as_str().len()
+        }
+        Report::Erred { key, error } => {
+            32 + key.as_str().len() + error.blame.as_str().len() + error.message.len()
+        }
+        Report::GraphRejected { keys, error } => {
+            32 + error.len() + keys.iter().map(|k| 4 + k.as_str().len()).sum::<usize>()
+        }
+    }
+}
 
 impl Loop {
     pub(super) fn route(&mut self, commands: &mut Vec<Command>) {
@@ -57,7 +133,9 @@ impl Loop {
         for (worker, batch) in remote {
             if let Some(WorkerLink::Remote(outbox, _)) = self.workers.get(&worker).map(|e| &e.link)
             {
-                outbox.send(Message::Orders(batch));
+                for orders in batches(batch, order_bytes) {
+                    outbox.send(Message::Orders(orders));
+                }
             }
         }
         for (client, batch) in to_clients {
@@ -66,7 +144,9 @@ impl Loop {
                     let _ = inbox.send(ToClient::Reports(batch));
                 }
                 Some(ClientLink::Remote(outbox)) => {
-                    outbox.send(Message::Reports(batch));
+                    for reports in batches(batch, report_bytes) {
+                        outbox.send(Message::Reports(reports));
+                    }
                 }
                 None => {}
             }

@@ -9,7 +9,7 @@ use crate::comm::admission::{Admission, MAX_HANDSHAKES};
 use crate::comm::connection::{
     accept, CommError, Connection, Outgoing, PacketWriter, HANDSHAKE_TIMEOUT,
 };
-use crate::comm::protocol::{Hello, Message};
+use crate::comm::protocol::{Hello, Message, MAX_VALUES_PER_MESSAGE};
 use crate::comm::security::Security;
 use crate::graph::Key;
 use crate::value::Value;
@@ -142,7 +142,7 @@ async fn send_values(
                     }
                     Err(error) => tracing::error!(%key, %error, "cannot send a value"),
                 }
-                if bytes >= DATA_CHUNK_BYTES {
+                if bytes >= DATA_CHUNK_BYTES || chunk.len() >= MAX_VALUES_PER_MESSAGE {
                     break;
                 }
             }
