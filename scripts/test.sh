@@ -51,10 +51,20 @@ echo "== tests"
 cargo test --release --locked --no-fail-fast --workspace --all-targets 2>&1 | tee -a "$log"
 cargo test --release --locked -p rask --doc 2>&1 | tee -a "$log"
 
-echo "== fuzz: frame decoder, ${RASK_FUZZ_SECONDS:-30} s"
-cargo +nightly fuzz run frame_decoder -- -max_total_time="${RASK_FUZZ_SECONDS:-30}" \
-  2>&1 | tail -n 3 | tee -a "$log"
-grep -q "Done [0-9]* runs" "$log" && echo "test result: ok. 1 passed; 0 failed (fuzz target)" >> "$log"
+# Every decoder of untrusted bytes, briefly: frames, wire messages, Blosc and
+# other chunk codecs, Zarr metadata, .npy headers.
+for target in frame_decoder wire_messages blosc zarr_metadata npy_header; do
+  echo "== fuzz: $target, ${RASK_FUZZ_SECONDS:-15} s"
+  fuzz_log=$(mktemp)
+  cargo +nightly fuzz run "$target" -- -max_total_time="${RASK_FUZZ_SECONDS:-15}" >"$fuzz_log" 2>&1 || true
+  tail -n 3 "$fuzz_log" | tee -a "$log"
+  if grep -q "Done [0-9]* runs" "$fuzz_log"; then
+    echo "test result: ok. 1 passed; 0 failed (fuzz target $target)" >> "$log"
+  else
+    echo "test result: FAILED. 0 passed; 1 failed (fuzz target $target)" >> "$log"
+  fi
+  rm -f "$fuzz_log"
+done
 
 # One closing line for the whole suite.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "rask test suite: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' "$log"
