@@ -20,6 +20,9 @@ pub struct Args {
     /// Threads per worker.
     #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 1)]
     threads: usize,
+    /// Which workloads to run.
+    #[arg(long, value_enum, default_value_t = Workload::Both)]
+    workload: Workload,
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -34,6 +37,17 @@ pub struct Args {
     scheduler_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     security: crate::security_args::SecurityArgs,
+}
+
+/// The workloads of `rask microbench`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Workload {
+    /// (a) map + gather only.
+    Map,
+    /// (b) the tree reduction only.
+    Tree,
+    /// Both, (a) then (b).
+    Both,
 }
 
 use rask::ops::builtin::{add, noop};
@@ -77,18 +91,71 @@ pub fn run(args: Args) -> Result<()> {
     };
     let n = args.tasks;
 
-    // (a) map + gather
+    let map_rate = if args.workload != Workload::Tree {
+        Some(map_and_gather(&client, n)?)
+    } else {
+        None
+    };
+    let tree = if args.workload != Workload::Map {
+        Some(tree_reduction(&client, n)?)
+    } else {
+        None
+    };
+    let peak = peak_resident_bytes()?;
+    if args.json {
+        let mut line = serde_json::json!({
+            "n": n,
+            "workers": workers,
+            "threads": threads,
+            "cluster": if client.is_in_process() { "local" } else { "tcp" },
+            "peak_rss_bytes": peak,
+        });
+        if let Some(rate) = map_rate {
+            line["map_tasks_per_s"] = serde_json::json!(rate.round());
+        }
+        if let Some((_, rate)) = tree {
+            line["tree_tasks_per_s"] = serde_json::json!(rate.round());
+        }
+        if let Some(bytes) = memory {
+            line["scheduler_bytes_per_task"] = serde_json::json!(bytes.round());
+        }
+        println!("{line}");
+    } else {
+        if let Some(rate) = map_rate {
+            println!("map + gather: {n} tasks at {rate:.0} tasks/s");
+        }
+        if let Some((ntasks, rate)) = tree {
+            println!("tree reduction: {ntasks} tasks at {rate:.0} tasks/s");
+        }
+        println!(
+            "peak resident memory of this process: {:.1} MiB",
+            peak as f64 / (1 << 20) as f64
+        );
+        if let Some(bytes) = memory {
+            println!(
+                "scheduler memory: {bytes:.0} bytes/task (resident, {n} waiting or queued tasks)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// (a) `n` no-op tasks through `map` + `gather`; returns tasks per second.
+fn map_and_gather(client: &Client, n: u64) -> Result<f64> {
     let started = Instant::now();
     let futures = client.map(noop, 0..n)?;
     let results = client.gather(&futures)?;
-    let map_seconds = started.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
     anyhow::ensure!(
         results.iter().sum::<u64>() == n * (n - 1) / 2,
         "map results are wrong"
     );
-    drop(futures);
+    Ok(n as f64 / seconds)
+}
 
-    // (b) tree reduction as one delayed graph
+/// (b) an `n`-leaf pairwise tree reduction as one delayed graph; returns the
+/// number of tasks and tasks per second.
+fn tree_reduction(client: &Client, n: u64) -> Result<(u64, f64)> {
     let started = Instant::now();
     let mut level: Vec<Delayed<u64>> = (0..n).map(|i| delayed(noop, i)).collect();
     let mut ntasks = level.len() as u64;
@@ -105,35 +172,10 @@ pub fn run(args: Args) -> Result<()> {
         }
         level = next;
     }
-    let total = level[0].compute(&client)?;
-    let tree_seconds = started.elapsed().as_secs_f64();
+    let total = level[0].compute(client)?;
+    let seconds = started.elapsed().as_secs_f64();
     anyhow::ensure!(total == n * (n - 1) / 2, "tree result {total} is wrong");
-
-    let map_rate = n as f64 / map_seconds;
-    let tree_rate = ntasks as f64 / tree_seconds;
-    if args.json {
-        let mut line = serde_json::json!({
-            "map_tasks_per_s": map_rate.round(),
-            "tree_tasks_per_s": tree_rate.round(),
-            "n": n,
-            "workers": workers,
-            "threads": threads,
-            "cluster": if client.is_in_process() { "local" } else { "tcp" },
-        });
-        if let Some(bytes) = memory {
-            line["scheduler_bytes_per_task"] = serde_json::json!(bytes.round());
-        }
-        println!("{line}");
-    } else {
-        println!("map + gather: {n} tasks in {map_seconds:.3} s = {map_rate:.0} tasks/s");
-        println!("tree reduction: {ntasks} tasks in {tree_seconds:.3} s = {tree_rate:.0} tasks/s");
-        if let Some(bytes) = memory {
-            println!(
-                "scheduler memory: {bytes:.0} bytes/task (resident, {n} waiting or queued tasks)"
-            );
-        }
-    }
-    Ok(())
+    Ok((ntasks, ntasks as f64 / seconds))
 }
 
 /// Resident memory added by the scheduler state for `n` submitted no-op tasks.
@@ -189,4 +231,16 @@ fn resident_bytes() -> Result<u64> {
         .and_then(|p| p.parse().ok())
         .context("parsing /proc/self/statm")?;
     Ok(pages * 4096)
+}
+
+/// The peak resident memory of this process so far (`VmHWM`).
+fn peak_resident_bytes() -> Result<u64> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("parsing VmHWM in /proc/self/status")?;
+    Ok(kib * 1024)
 }

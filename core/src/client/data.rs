@@ -8,7 +8,7 @@ use crate::comm::protocol::{Reply, Request, WorkerSummary};
 use crate::graph::Key;
 use crate::scheduler::{Event, WorkerId};
 use crate::value::{Data, Value};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::atomic::Ordering;
 
 /// Keys per data request when gathering from one worker.
@@ -59,8 +59,11 @@ impl Client {
     pub fn gather<T: Data + Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, Error> {
         let keys: Vec<&Key> = futures.iter().map(|f| f.key()).collect();
         self.inner.table.wait_all(&keys);
-        let Backend::Remote(link) = &self.inner.backend else {
-            return futures.iter().map(|f| f.result()).collect();
+        let link = match &self.inner.backend {
+            Backend::Remote(link) => link,
+            Backend::Local(cluster) => {
+                return gather_in_process(cluster, futures, &keys, &self.inner)
+            }
         };
         // Group by holder and fetch in batches; anything missed goes the slow way.
         let mut by_worker: HashMap<WorkerId, Vec<Key>> = HashMap::new();
@@ -266,4 +269,42 @@ impl Client {
             other => Err(Error::Scheduler(format!("unexpected reply {other:?}"))),
         }
     }
+}
+
+/// Gathers from an in-process cluster: one look at the futures' table, then one
+/// lock of each holder's store per batch of keys; anything missed (spilled,
+/// moved, failed) goes the slow way, one future at a time.
+fn gather_in_process<T: Data + Clone>(
+    cluster: &super::RunningCluster,
+    futures: &[Future<T>],
+    keys: &[&Key],
+    inner: &ClientInner,
+) -> Result<Vec<T>, Error> {
+    let mut by_worker: HashMap<WorkerId, Vec<u32>> = HashMap::new();
+    for (i, worker) in inner.table.finished_on(keys).into_iter().enumerate() {
+        if let Some(worker) = worker {
+            by_worker.entry(worker).or_default().push(i as u32);
+        }
+    }
+    let mut results: Vec<Option<T>> = Vec::with_capacity(futures.len());
+    results.resize_with(futures.len(), || None);
+    for (worker, positions) in by_worker {
+        for batch in positions.chunks(GATHER_BATCH) {
+            let wanted: Vec<&Key> = batch.iter().map(|&i| keys[i as usize]).collect();
+            let got = cluster.peers().fetch_in_memory(&wanted, worker);
+            for (&i, value) in batch.iter().zip(got) {
+                // A value of the wrong type is left for the slow way, which
+                // reports it in order.
+                results[i as usize] = value.and_then(|v| v.extract::<T>().ok());
+            }
+        }
+    }
+    futures
+        .iter()
+        .zip(results)
+        .map(|(f, value)| match value {
+            Some(value) => Ok(value),
+            None => f.result(),
+        })
+        .collect()
 }

@@ -6,7 +6,7 @@ use crate::scheduler::{ClientId, Event, Report, TaskError, WorkerId};
 use crate::server::ToScheduler;
 use crate::value::{Data, Value};
 use crossbeam_channel::Sender;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::marker::PhantomData;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -36,12 +36,40 @@ impl FutureStatus {
     }
 }
 
+/// One key's entry: 16 bytes, as a client may hold millions of futures.
 struct Entry {
-    status: FutureStatus,
+    status: Status,
     /// Live handles for this key.
-    refs: usize,
-    /// as_completed iterators waiting for this key.
-    watchers: Vec<Sender<Key>>,
+    refs: u32,
+}
+
+/// A [`FutureStatus`] kept small: the common states inline, the rest boxed.
+enum Status {
+    Pending,
+    Finished(WorkerId),
+    Ended(Box<FutureStatus>),
+}
+
+impl Status {
+    fn new(status: &FutureStatus) -> Self {
+        match status {
+            FutureStatus::Pending => Status::Pending,
+            FutureStatus::Finished { worker } => Status::Finished(*worker),
+            other => Status::Ended(Box::new(other.clone())),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        !matches!(self, Status::Pending)
+    }
+
+    fn get(&self) -> FutureStatus {
+        match self {
+            Status::Pending => FutureStatus::Pending,
+            Status::Finished(worker) => FutureStatus::Finished { worker: *worker },
+            Status::Ended(status) => (**status).clone(),
+        }
+    }
 }
 
 /// Releases are sent in batches of this many (and before any new graph).
@@ -57,6 +85,8 @@ pub(crate) struct FutureTable {
 
 struct Table {
     entries: HashMap<Key, Entry>,
+    /// as_completed iterators waiting for keys that are not done.
+    watchers: HashMap<Key, Vec<Sender<Key>>>,
     to_release: Vec<Key>,
 }
 
@@ -67,6 +97,7 @@ impl FutureTable {
             client,
             entries: Mutex::new(Table {
                 entries: HashMap::new(),
+                watchers: HashMap::new(),
                 to_release: Vec::new(),
             }),
             changed: Condvar::new(),
@@ -82,16 +113,13 @@ impl FutureTable {
     pub fn register(&self, keys: &[Key]) {
         let mut table = self.lock();
         self.flush_releases(&mut table);
+        table.entries.reserve(keys.len());
         for key in keys {
-            table
-                .entries
-                .entry(key.clone())
-                .or_insert_with(|| Entry {
-                    status: FutureStatus::Pending,
-                    refs: 0,
-                    watchers: Vec::new(),
-                })
-                .refs += 1;
+            let entry = table.entries.entry(key.clone()).or_insert(Entry {
+                status: Status::Pending,
+                refs: 0,
+            });
+            entry.refs = entry.refs.saturating_add(1);
         }
     }
 
@@ -100,9 +128,10 @@ impl FutureTable {
         let Some(entry) = table.entries.get_mut(key) else {
             return;
         };
-        entry.refs -= 1;
+        entry.refs = entry.refs.saturating_sub(1);
         if entry.refs == 0 {
             table.entries.remove(key);
+            table.watchers.remove(key);
             table.to_release.push(key.clone());
             if table.to_release.len() >= RELEASE_BATCH {
                 self.flush_releases(&mut table);
@@ -131,7 +160,8 @@ impl FutureTable {
 
     /// Applies the scheduler's reports.
     pub fn apply(&self, reports: Vec<Report>) {
-        let mut table = self.lock();
+        let mut guard = self.lock();
+        let table = &mut *guard;
         for report in reports {
             let (keys, status) = match report {
                 Report::InMemory { key, worker, .. } => {
@@ -146,9 +176,9 @@ impl FutureTable {
                 let Some(entry) = table.entries.get_mut(&key) else {
                     continue;
                 };
-                entry.status = status.clone();
-                if status.is_done() {
-                    for watcher in entry.watchers.drain(..) {
+                entry.status = Status::new(&status);
+                if status.is_done() && !table.watchers.is_empty() {
+                    for watcher in table.watchers.remove(&key).unwrap_or_default() {
                         let _ = watcher.send(key.clone());
                     }
                 }
@@ -159,11 +189,12 @@ impl FutureTable {
 
     /// The scheduler is gone: every pending key fails with `why`.
     pub fn fail_pending(&self, why: &str) {
-        let mut table = self.lock();
+        let mut guard = self.lock();
+        let table = &mut *guard;
         for (key, entry) in table.entries.iter_mut() {
             if !entry.status.is_done() {
-                entry.status = FutureStatus::Rejected(why.to_string());
-                for watcher in entry.watchers.drain(..) {
+                entry.status = Status::new(&FutureStatus::Rejected(why.to_string()));
+                for watcher in table.watchers.remove(key).unwrap_or_default() {
                     let _ = watcher.send(key.clone());
                 }
             }
@@ -171,12 +202,23 @@ impl FutureTable {
         self.changed.notify_all();
     }
 
+    /// For each of `keys`, the worker holding it when it has finished, under one lock.
+    pub fn finished_on(&self, keys: &[&Key]) -> Vec<Option<WorkerId>> {
+        let table = self.lock();
+        keys.iter()
+            .map(|&key| match table.entries.get(key)?.status {
+                Status::Finished(worker) => Some(worker),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The status of `key`.
     pub fn status(&self, key: &Key) -> FutureStatus {
         self.lock()
             .entries
             .get(key)
-            .map(|e| e.status.clone())
+            .map(|e| e.status.get())
             .unwrap_or(FutureStatus::Pending)
     }
 
@@ -208,7 +250,11 @@ impl FutureTable {
     /// Blocks until `key`'s status differs from `seen` (or a short while passes).
     pub fn wait_change(&self, key: &Key, seen: &FutureStatus) {
         let table = self.lock();
-        if table.entries.get(key).is_some_and(|e| e.status != *seen) {
+        if table
+            .entries
+            .get(key)
+            .is_some_and(|e| e.status.get() != *seen)
+        {
             return;
         }
         let _ = self.changed.wait_timeout(table, Duration::from_millis(50));
@@ -217,8 +263,12 @@ impl FutureTable {
     /// Sends `key` to `watcher` once it is done (now, if it already is).
     pub fn watch(&self, key: &Key, watcher: &Sender<Key>) {
         let mut table = self.lock();
-        match table.entries.get_mut(key) {
-            Some(entry) if !entry.status.is_done() => entry.watchers.push(watcher.clone()),
+        match table.entries.get(key) {
+            Some(entry) if !entry.status.is_done() => table
+                .watchers
+                .entry(key.clone())
+                .or_default()
+                .push(watcher.clone()),
             _ => {
                 let _ = watcher.send(key.clone());
             }

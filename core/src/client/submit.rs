@@ -7,8 +7,11 @@ use crate::graph::{Annotations, Arg, Graph, Key, TaskSpec};
 use crate::ops::{short_name, ArgSource, IntoArgs, Op, OpRef};
 use crate::scheduler::Event;
 use crate::value::Data;
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::sync::Arc;
+
+/// Tasks of one `map` sent to the scheduler at a time.
+const MAP_BATCH: usize = 65_536;
 
 /// Collects tasks from argument sources and delayed nodes, each key once.
 #[derive(Default)]
@@ -130,6 +133,7 @@ impl Client {
         let name = short_name(op.name()).to_string();
         let mut builder = GraphBuilder::default();
         let mut keys = Vec::new();
+        let mut handles = Vec::new();
         for item in items {
             let key = Key::unique(&name);
             builder.add_task(
@@ -139,8 +143,15 @@ impl Client {
                 Annotations::default(),
             );
             keys.push(key);
+            // While every task is an item of this map (no delayed inputs that
+            // later items may share), send them in batches: the cluster starts
+            // on the first while the rest are built.
+            if keys.len() == MAP_BATCH && builder.tasks.len() == keys.len() {
+                let batch = std::mem::take(&mut builder);
+                handles.extend(self.submit_tasks(batch, std::mem::take(&mut keys))?);
+            }
         }
-        let handles = self.submit_tasks(builder, keys)?;
+        handles.extend(self.submit_tasks(builder, keys)?);
         Ok(handles.into_iter().map(Future::from_handle).collect())
     }
 
@@ -158,7 +169,7 @@ impl Client {
             builder.add_node(d.node());
         }
         // Fuse linear chains, keeping the keys asked for.
-        let keep: std::collections::HashSet<Key> = keys.iter().cloned().collect();
+        let keep: foldhash::HashSet<Key> = keys.iter().cloned().collect();
         let fused = Graph::from_iter(builder.tasks.drain(..)).fuse(&keep);
         builder.tasks = fused.into_tasks();
         let handles = self.submit_tasks(builder, keys)?;

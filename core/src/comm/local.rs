@@ -35,6 +35,15 @@ impl Peers {
             .find_map(|store| store.get(key))
     }
 
+    /// The values of `keys` held in memory by `worker` (`None` for the others).
+    pub fn fetch_in_memory(&self, keys: &[&Key], worker: WorkerId) -> Vec<Option<Value>> {
+        let stores = self.stores.read().unwrap_or_else(|p| p.into_inner());
+        match stores.get(&worker) {
+            Some(store) => store.get_in_memory(keys),
+            None => vec![None; keys.len()],
+        }
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<WorkerId, Arc<DataStore>>> {
         self.stores.write().unwrap_or_else(|p| p.into_inner())
     }

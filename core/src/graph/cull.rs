@@ -1,7 +1,7 @@
 //! Culling: keep only the tasks the requested keys need.
 
 use super::{Graph, Key};
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 impl Graph {
     /// The subgraph needed to compute `wanted` (keys outside the graph are ignored).

@@ -4,12 +4,14 @@
 
 use super::{Arg, Graph, Key, RunSpec, TaskSpec};
 use crate::ops::OpRef;
-use std::collections::{HashMap, HashSet};
+use foldhash::HashMap;
+use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 impl Graph {
     /// Fuses linear chains, never fusing away a key in `keep` (keys someone asked for).
-    pub fn fuse(&self, keep: &HashSet<Key>) -> Graph {
+    pub fn fuse<S: BuildHasher>(&self, keep: &HashSet<Key, S>) -> Graph {
         let tasks = self.tasks();
         let at: HashMap<&Key, usize> = tasks.iter().enumerate().map(|(i, t)| (&t.key, i)).collect();
         let mut ndependents = vec![0_u32; tasks.len()];

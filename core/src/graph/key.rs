@@ -8,17 +8,36 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use triomphe::ThinArc;
 
 /// The name of one task and of its result.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Key(Arc<str>);
+///
+/// Two words: the hash, computed once when the key is made (seeded per
+/// process, so keys cannot be crafted to collide), and a thin pointer to the
+/// shared text. Tables that hold millions of keys hash those 8 bytes without
+/// touching the text, even when they grow; equality compares hashes, then
+/// pointers, then texts.
+#[derive(Clone)]
+pub struct Key {
+    hash: u64,
+    text: ThinArc<(), u8>,
+}
+
+/// The seed of key hashes in this process.
+fn key_hasher() -> &'static foldhash::quality::RandomState {
+    static STATE: std::sync::OnceLock<foldhash::quality::RandomState> = std::sync::OnceLock::new();
+    STATE.get_or_init(foldhash::quality::RandomState::default)
+}
 
 impl Key {
     /// A key with exactly this text.
     pub fn new(text: impl AsRef<str>) -> Self {
-        Key(Arc::from(text.as_ref()))
+        use std::hash::BuildHasher;
+        let text = text.as_ref();
+        Key {
+            hash: key_hasher().hash_one(text),
+            text: ThinArc::from_header_and_slice((), text.as_bytes()),
+        }
     }
 
     /// A fresh, process-unique key `name-token` (Dask's `name-<uuid>` for impure tasks).
@@ -28,8 +47,8 @@ impl Key {
 
     /// The key of chunk `index` of the collection whose keys start with `self`.
     pub fn indexed(&self, index: &[usize]) -> Self {
-        let mut text = String::with_capacity(self.0.len() + 2 + 4 * index.len());
-        text.push_str(&self.0);
+        let mut text = String::with_capacity(self.as_str().len() + 2 + 4 * index.len());
+        text.push_str(self.as_str());
         text.push('[');
         for (i, part) in index.iter().enumerate() {
             if i > 0 {
@@ -41,16 +60,23 @@ impl Key {
         Key::new(text)
     }
 
+    /// The key's hash, computed once when it was made (seeded per process):
+    /// what tables that index keys by id hash.
+    pub(crate) fn precomputed_hash(&self) -> u64 {
+        self.hash
+    }
+
     /// The key's text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // SAFETY: `Key::new` is the only constructor, and it stores the bytes of a `str`.
+        unsafe { std::str::from_utf8_unchecked(&self.text.slice) }
     }
 
     /// The task group: chunks of one collection, or calls of one op made together.
     ///
     /// `sum-3fa2[0,1]` → `sum-3fa2`; `inc-3fa2` → `inc`; `x` → `x`.
     pub fn group(&self) -> &str {
-        let text: &str = &self.0;
+        let text = self.as_str();
         if let Some(open) = text.find('[') {
             return &text[..open];
         }
@@ -97,15 +123,55 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+            && (self.text.ptr() == other.text.ptr() || self.text.slice == other.text.slice)
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(Key::new(text))
+    }
+}
+
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", &*self.0)
+        write!(f, "{:?}", self.as_str())
     }
 }
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -117,7 +183,7 @@ impl From<&str> for Key {
 
 impl From<String> for Key {
     fn from(text: String) -> Self {
-        Key(Arc::from(text))
+        Key::new(text)
     }
 }
 
@@ -141,5 +207,19 @@ mod tests {
         let b = Key::unique("inc");
         assert_ne!(a, b);
         assert_eq!(a.group(), "inc");
+    }
+
+    #[test]
+    fn equal_texts_are_equal_keys_wherever_they_were_made() {
+        let a = Key::new("sum-3fa2[0,1]");
+        let b: Key = postcard::from_bytes(&postcard::to_stdvec(&a).unwrap()).unwrap();
+        assert_eq!(a, b);
+        let mut set = foldhash::HashSet::default();
+        set.insert(a);
+        assert!(set.contains(&b));
+        assert!(Key::new("a") < Key::new("b"));
+        assert_eq!(serde_json::to_string(&b).unwrap(), "\"sum-3fa2[0,1]\"");
+        assert_eq!(std::mem::size_of::<Key>(), 16);
+        assert_eq!(Key::new("").as_str(), "");
     }
 }

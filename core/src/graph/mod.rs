@@ -10,10 +10,10 @@ mod task;
 pub mod wire;
 
 pub use key::{fresh_token, Key};
-pub use order::order;
+pub use order::{order, Adjacency};
 pub use task::{Annotations, Arg, RunSpec, TaskSpec};
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// Problems with a graph as submitted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -80,8 +80,8 @@ impl<'de> Deserialize<'de> for WireOp {
 /// An argument, as sent between processes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WireArg {
-    /// An encoded value.
-    Bytes(Vec<u8>),
+    /// An encoded value (kept as it arrived; it becomes the argument as it is).
+    Bytes(bytes::Bytes),
     /// The result of input `n`.
     Dep(u32),
 }
@@ -148,7 +148,7 @@ fn run_to_wire_at(key: &Key, run: &RunSpec, depth: usize) -> Result<WireRun, Gra
             Arg::Dep(n) => Ok(WireArg::Dep(*n)),
             Arg::Value(v) => v
                 .to_bytes()
-                .map(|b| WireArg::Bytes(b.to_vec()))
+                .map(WireArg::Bytes)
                 .map_err(|error| GraphError::Encode {
                     key: key.clone(),
                     error,
@@ -172,7 +172,7 @@ pub(crate) fn run_from_wire(run: WireRun) -> RunSpec {
         .into_iter()
         .map(|a| match a {
             WireArg::Dep(n) => Arg::Dep(n),
-            WireArg::Bytes(b) => Arg::Value(Value::Encoded(b.into())),
+            WireArg::Bytes(b) => Arg::Value(Value::Encoded(b)),
         })
         .collect();
     RunSpec { op, args }

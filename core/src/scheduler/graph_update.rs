@@ -4,8 +4,8 @@ use super::ids::{ClientId, Priority, RunId};
 use super::messages::{Command, Report};
 use super::small_set::SmallSet;
 use super::state::{State, Task, TaskExtra, TaskId, TaskState};
-use crate::graph::{GraphError, Key, TaskSpec};
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use crate::graph::{Adjacency, GraphError, Key, TaskSpec};
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 impl State {
     pub(crate) fn update_graph(
@@ -15,16 +15,8 @@ impl State {
         wanted: Vec<Key>,
     ) {
         self.clients.entry(client).or_default();
-        let mut seen = HashSet::new();
-        let mut new: Vec<TaskSpec> = Vec::with_capacity(tasks.len());
-        // A key given twice keeps its last spec, like a dict.
-        for task in tasks.into_iter().rev() {
-            if !self.by_key.contains_key(&task.key) && seen.insert(task.key.clone()) {
-                new.push(task);
-            }
-        }
-        new.reverse();
-        let ranks = match self.check_graph(&new, &wanted) {
+        let (new, index) = self.new_tasks(tasks);
+        let ranks = match self.check_graph(&new, &index, &wanted) {
             Ok(ranks) => ranks,
             Err(error) => {
                 tracing::warn!(%client, %error, "graph rejected");
@@ -42,10 +34,7 @@ impl State {
         let new_ids = self.insert_tasks(new, &ranks);
 
         let mut roots = Vec::with_capacity(wanted.len());
-        let wanted_ids: Vec<TaskId> = wanted
-            .iter()
-            .filter_map(|k| self.by_key.get(k).copied())
-            .collect();
+        let wanted_ids: Vec<TaskId> = wanted.iter().filter_map(|k| self.id_of(k)).collect();
         self.clients
             .entry(client)
             .or_default()
@@ -113,7 +102,7 @@ impl State {
                 });
                 continue;
             }
-            if !self.by_key.contains_key(&key) {
+            if self.id_of(&key).is_none() {
                 new.push(TaskSpec::new(
                     key.clone(),
                     crate::ops::OpRef::Missing(std::sync::Arc::from(
@@ -128,7 +117,7 @@ impl State {
         let ranks = vec![0; new.len()];
         self.insert_tasks(new, &ranks);
         for (key, worker, nbytes) in placed {
-            let t = self.by_key[&key];
+            let Some(t) = self.id_of(&key) else { continue };
             let task = self.task_mut(t);
             if task.state != TaskState::Released && task.state != TaskState::Memory {
                 continue;
@@ -155,21 +144,49 @@ impl State {
         }
     }
 
+    /// The tasks not yet in the table, each key once (a key given twice keeps
+    /// its last spec, like a dict), in submission order, and an index of their
+    /// positions by key.
+    fn new_tasks(&self, tasks: Vec<TaskSpec>) -> (Vec<TaskSpec>, BatchIndex) {
+        let mut index = BatchIndex::with_capacity(tasks.len());
+        let mut keep = vec![false; tasks.len()];
+        for (i, task) in tasks.iter().enumerate() {
+            if self.id_of(&task.key).is_some() {
+                continue;
+            }
+            if let Some(earlier) = index.insert(&task.key, i as u32, &tasks) {
+                keep[earlier as usize] = false;
+            }
+            keep[i] = true;
+        }
+        // Positions shift as duplicates and known keys drop out.
+        let mut moved = Vec::with_capacity(tasks.len());
+        let mut new = Vec::with_capacity(tasks.len());
+        for (task, kept) in tasks.into_iter().zip(&keep) {
+            moved.push(new.len() as u32);
+            if *kept {
+                new.push(task);
+            }
+        }
+        index.renumber(&moved);
+        (new, index)
+    }
+
     /// Checks dependencies, arguments and acyclicity before anything changes; returns graph ranks.
-    fn check_graph(&self, new: &[TaskSpec], wanted: &[Key]) -> Result<Vec<u32>, GraphError> {
-        let index: HashMap<&Key, u32> = new
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (&t.key, i as u32))
-            .collect();
-        let mut local_deps: Vec<Vec<u32>> = Vec::with_capacity(new.len());
+    fn check_graph(
+        &self,
+        new: &[TaskSpec],
+        index: &BatchIndex,
+        wanted: &[Key],
+    ) -> Result<Vec<u32>, GraphError> {
+        let mut local_deps = Adjacency::with_capacity(new.len());
         for task in new {
             crate::graph::wire::check_arguments(task)?;
-            let mut ds = Vec::new();
+            let mut inputs = Vec::new();
             for dep in &task.deps {
-                match index.get(dep) {
-                    Some(&i) => ds.push(i),
-                    None if self.by_key.contains_key(dep) => {}
+                match index.get(dep, new) {
+                    Some(i) => inputs.push(i),
+                    None if self.id_of(dep).is_some() => {}
                     None => {
                         return Err(GraphError::MissingDependency {
                             key: task.key.clone(),
@@ -178,25 +195,28 @@ impl State {
                     }
                 }
             }
-            local_deps.push(ds);
+            local_deps.push(inputs);
         }
         for key in wanted {
-            if !index.contains_key(key) && !self.by_key.contains_key(key) {
+            if index.get(key, new).is_none() && self.id_of(key).is_none() {
                 return Err(GraphError::MissingDependency {
                     key: key.clone(),
                     dependency: key.clone(),
                 });
             }
         }
-        let keys: Vec<Key> = new.iter().map(|t| t.key.clone()).collect();
-        crate::graph::order(&local_deps, &keys)
+        crate::graph::order(&local_deps, |i| new[i].key.clone())
     }
 
     fn insert_tasks(&mut self, new: Vec<TaskSpec>, ranks: &[u32]) -> Vec<TaskId> {
         let generation = self.generation;
         let mut ids = Vec::with_capacity(new.len());
-        // First allocate every id, so dependencies inside the batch resolve.
-        for task in &new {
+        self.tasks
+            .reserve(new.len().saturating_sub(self.free_ids.len()));
+        self.by_key.reserve(new.len(), &self.tasks);
+        // First enter every task, so dependencies inside the batch resolve.
+        let mut deps_of = Vec::with_capacity(new.len());
+        for (spec, &rank) in new.into_iter().zip(ranks) {
             let t = match self.free_ids.pop() {
                 Some(t) => t,
                 None => {
@@ -204,13 +224,7 @@ impl State {
                     self.tasks.len() as TaskId - 1
                 }
             };
-            self.by_key.insert(task.key.clone(), t);
-            ids.push(t);
-        }
-        let mut external: HashMap<u32, HashSet<TaskId>> = HashMap::new();
-        for ((spec, &t), &rank) in new.into_iter().zip(&ids).zip(ranks) {
             let group = self.join_group(&spec.key);
-            let deps: Vec<TaskId> = spec.deps.iter().map(|d| self.by_key[d]).collect();
             let extra = spec.annotations.has_restrictions().then(|| {
                 Box::new(TaskExtra {
                     annotations: Some(spec.annotations.clone()),
@@ -236,6 +250,15 @@ impl State {
                 suspicious: 0,
                 extra,
             });
+            self.by_key.insert(t, &self.tasks);
+            ids.push(t);
+            deps_of.push(spec.deps);
+        }
+        let mut external: HashMap<u32, HashSet<TaskId>> = HashMap::new();
+        for (&t, dep_keys) in ids.iter().zip(deps_of) {
+            let group = self.task(t).group;
+            // check_graph found every dependency in the batch or the table.
+            let deps: Vec<TaskId> = dep_keys.iter().filter_map(|d| self.id_of(d)).collect();
             for &d in &deps {
                 self.task_mut(d).dependents.push(t);
                 if self.task(d).group != group {
@@ -249,5 +272,52 @@ impl State {
             g.external_deps = g.external_deps.saturating_add(deps.len() as u32);
         }
         ids
+    }
+}
+
+/// Positions of a submitted batch's tasks by key: 4-byte slots, hashed by the
+/// hash each key computed once.
+struct BatchIndex {
+    table: hashbrown::HashTable<u32>,
+}
+
+impl BatchIndex {
+    fn with_capacity(n: usize) -> Self {
+        BatchIndex {
+            table: hashbrown::HashTable::with_capacity(n),
+        }
+    }
+
+    /// Records `key` at position `at` of `tasks`; returns the earlier position
+    /// it replaces.
+    fn insert(&mut self, key: &Key, at: u32, tasks: &[TaskSpec]) -> Option<u32> {
+        let hash = key.precomputed_hash();
+        match self.table.entry(
+            hash,
+            |&i| tasks[i as usize].key == *key,
+            |&i| tasks[i as usize].key.precomputed_hash(),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => {
+                Some(std::mem::replace(slot.get_mut(), at))
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(at);
+                None
+            }
+        }
+    }
+
+    /// Maps every recorded position through `moved` (old position → new).
+    fn renumber(&mut self, moved: &[u32]) {
+        for at in self.table.iter_mut() {
+            *at = moved[*at as usize];
+        }
+    }
+
+    /// The position of `key` in `tasks`.
+    fn get(&self, key: &Key, tasks: &[TaskSpec]) -> Option<u32> {
+        self.table
+            .find(key.precomputed_hash(), |&i| tasks[i as usize].key == *key)
+            .copied()
     }
 }

@@ -26,8 +26,24 @@ impl fmt::Display for ClientId {
 /// One assignment of a task to a worker. Every `Compute` carries a fresh one and
 /// the worker's answers echo it, so an answer to an assignment the scheduler has
 /// since withdrawn (the task moved, or was run again) is recognised as stale.
+///
+/// The high 32 bits are the task's slot in the scheduler's table, so an answer
+/// finds its task without a lookup by key; the low 32 bits count assignments.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct RunId(pub u32);
+pub struct RunId(pub u64);
+
+impl RunId {
+    /// Assignment number `serial`, of the task in table slot `slot`.
+    pub fn new(slot: u32, serial: u32) -> Self {
+        RunId((u64::from(slot) << 32) | u64::from(serial))
+    }
+
+    /// The table slot of the task this assignment was for (a hint: a peer may
+    /// send anything, so the caller checks the slot's key).
+    pub fn slot(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
 
 /// Scheduling priority: lower runs first. User priority (higher first), then
 /// submission order, then graph order — as Dask.

@@ -26,6 +26,7 @@ mod clients;
 mod config;
 mod graph_update;
 mod ids;
+mod key_index;
 mod messages;
 mod placement;
 mod recovery;
@@ -33,6 +34,7 @@ mod retirement;
 mod small_set;
 mod state;
 mod stealing;
+mod task_queue;
 mod transitions;
 
 pub use adaptive::{MEMORY_FRACTION, TARGET_DURATION};

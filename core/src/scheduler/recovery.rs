@@ -87,7 +87,7 @@ impl State {
             .filter(|h| tried.contains(h))
             .collect();
         let mut rerun = Vec::new();
-        if let Some(t) = self.id_of(key) {
+        if let Some(t) = self.answered_task(key, run_id) {
             if self.is_current(t, w, run_id) {
                 self.detach(t);
                 rerun.push(t);

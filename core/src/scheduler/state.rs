@@ -2,13 +2,13 @@
 
 use super::config::SchedulerConfig;
 use super::ids::{ClientId, Priority, RunId, WorkerId};
+use super::key_index::KeyIndex;
 use super::messages::{Command, Event, TaskError};
 use super::retirement::{Copy, Retirement};
 use super::small_set::SmallSet;
+use super::task_queue::TaskQueue;
 use crate::graph::{Annotations, Key, RunSpec};
 use foldhash::{HashMap, HashMapExt, HashSet};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,7 +138,7 @@ pub struct State {
     pub(crate) config: SchedulerConfig,
     pub(crate) tasks: Vec<Option<Task>>,
     pub(crate) free_ids: Vec<TaskId>,
-    pub(crate) by_key: HashMap<Key, TaskId>,
+    pub(crate) by_key: KeyIndex,
     pub(crate) workers: Vec<Option<WorkerRecord>>,
     pub(crate) running_workers: Vec<WorkerId>,
     pub(crate) total_threads: u32,
@@ -149,7 +149,7 @@ pub struct State {
     pub(crate) prefixes: Vec<Prefix>,
     pub(crate) prefix_ids: HashMap<Arc<str>, u32>,
     /// Ready root-ish tasks, best first.
-    pub(crate) queued: BinaryHeap<Reverse<(Priority, TaskId)>>,
+    pub(crate) queued: TaskQueue,
     pub(crate) no_worker: HashSet<TaskId>,
     /// Workers being retired: they get no new work.
     pub(crate) retiring: HashMap<WorkerId, Retirement>,
@@ -171,7 +171,7 @@ impl State {
             config,
             tasks: Vec::new(),
             free_ids: Vec::new(),
-            by_key: HashMap::new(),
+            by_key: KeyIndex::default(),
             workers: Vec::new(),
             running_workers: Vec::new(),
             total_threads: 0,
@@ -181,7 +181,7 @@ impl State {
             group_ids: HashMap::new(),
             prefixes: Vec::new(),
             prefix_ids: HashMap::new(),
-            queued: BinaryHeap::new(),
+            queued: TaskQueue::default(),
             no_worker: HashSet::default(),
             retiring: HashMap::default(),
             replicating: HashMap::default(),
@@ -318,7 +318,7 @@ impl State {
     }
 
     pub(crate) fn id_of(&self, key: &Key) -> Option<TaskId> {
-        self.by_key.get(key).copied()
+        self.by_key.get(key, &self.tasks)
     }
 
     pub(crate) fn worker(&self, id: WorkerId) -> Option<&WorkerRecord> {

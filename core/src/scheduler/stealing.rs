@@ -99,7 +99,9 @@ impl State {
         run_id: RunId,
         stolen: bool,
     ) {
-        let Some(t) = self.id_of(key) else { return };
+        let Some(t) = self.answered_task(key, run_id) else {
+            return;
+        };
         if !self.is_current(t, victim, run_id) {
             return;
         }

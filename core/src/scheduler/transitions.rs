@@ -84,7 +84,7 @@ impl State {
                     let task = self.task_mut(t);
                     task.state = TaskState::Queued;
                     let priority = task.priority;
-                    self.queued.push(std::cmp::Reverse((priority, t)));
+                    self.queued.push(priority, t);
                 }
             }
             return;
@@ -117,7 +117,7 @@ impl State {
             }
         }
         self.last_run_id = self.last_run_id.wrapping_add(1);
-        let run_id = RunId(self.last_run_id);
+        let run_id = RunId::new(t, self.last_run_id);
         let task = self.task_mut(t);
         task.state = TaskState::Processing;
         task.processing_on = Some(w);
@@ -181,6 +181,17 @@ impl State {
     /// Whether `t`'s current assignment is `run_id` on worker `w`. Anything
     /// else a worker says about the task answers an assignment withdrawn since
     /// (and the worker was, or will be, told to release it): it is ignored.
+    /// The task a worker's answer about `key` for assignment `run_id` refers
+    /// to: the slot the run id names when that slot holds `key`, else the
+    /// task found by key.
+    pub(crate) fn answered_task(&self, key: &crate::graph::Key, run_id: RunId) -> Option<TaskId> {
+        let slot = run_id.slot();
+        match self.tasks.get(slot as usize) {
+            Some(Some(task)) if task.key == *key => Some(slot),
+            _ => self.id_of(key),
+        }
+    }
+
     pub(crate) fn is_current(&self, t: TaskId, w: WorkerId, run_id: RunId) -> bool {
         let task = self.task(t);
         task.state == TaskState::Processing
@@ -196,7 +207,7 @@ impl State {
         nbytes: u64,
         duration_us: u64,
     ) {
-        let Some(t) = self.id_of(key) else {
+        let Some(t) = self.answered_task(key, run_id) else {
             // A result nobody needs any more: let the worker drop it.
             self.out.push(Command::Release {
                 worker: w,
@@ -248,7 +259,9 @@ impl State {
         run_id: RunId,
         failure: crate::ops::TaskFailure,
     ) {
-        let Some(t) = self.id_of(key) else { return };
+        let Some(t) = self.answered_task(key, run_id) else {
+            return;
+        };
         if !self.is_current(t, w, run_id) {
             return;
         }
@@ -390,10 +403,13 @@ impl State {
 
     /// Removes a task from the table; returns its inputs, which may now be forgettable.
     fn forget(&mut self, t: TaskId) -> Vec<TaskId> {
+        let Some(key) = self.tasks[t as usize].as_ref().map(|task| task.key.clone()) else {
+            return Vec::new();
+        };
+        self.by_key.remove(&key, &self.tasks);
         let Some(task) = self.tasks[t as usize].take() else {
             return Vec::new();
         };
-        self.by_key.remove(&task.key);
         self.free_ids.push(t);
         self.leave_group(task.group);
         for &d in &task.deps {

@@ -10,7 +10,7 @@ use crate::comm::protocol::{Message, WorkerOrder};
 use crate::graph::Key;
 use crate::scheduler::{ClientId, Command, Report, RunId, WorkerId};
 use crate::worker::WorkerEvent;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// The most orders or reports in one message.
 pub const BATCH_ITEMS: usize = 16_384;

@@ -12,7 +12,7 @@ use crate::comm::peers::PeerPool;
 use crate::graph::Key;
 use crate::scheduler::WorkerId;
 use crate::value::Value;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 

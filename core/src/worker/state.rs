@@ -8,8 +8,9 @@
 use crate::graph::{Key, RunSpec};
 use crate::ops::TaskFailure;
 use crate::scheduler::{ComputeTask, Priority, RunId, WorkerId};
+use foldhash::{HashMap, HashMapExt};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 /// Something that happened to a worker.
@@ -186,7 +187,7 @@ pub struct WorkerState {
     /// Inputs being fetched: the tasks waiting for each, and the holders asked.
     in_flight: HashMap<Key, InFlight>,
     /// Keys being fetched to keep (replicas for a retiring peer).
-    replicating: std::collections::HashSet<Key>,
+    replicating: foldhash::HashSet<Key>,
     out: Vec<WorkerCommand>,
 }
 

@@ -4,7 +4,8 @@
 
 use crate::graph::Key;
 use crate::value::Value;
-use std::collections::{BTreeMap, HashMap};
+use foldhash::HashMap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -21,7 +22,7 @@ pub struct DataStore {
 #[derive(Default)]
 struct Inner {
     memory: HashMap<Key, InMemory>,
-    /// Last use → key, oldest first.
+    /// Last use → key, oldest first (kept only by stores that can spill).
     lru: BTreeMap<u64, Key>,
     disk: HashMap<Key, OnDisk>,
     managed: u64,
@@ -74,8 +75,10 @@ impl DataStore {
         if let Some(entry) = inner.memory.get_mut(key) {
             let old = std::mem::replace(&mut entry.used, now);
             let value = entry.value.clone();
-            inner.lru.remove(&old);
-            inner.lru.insert(now, key.clone());
+            if self.spill_dir.is_some() {
+                inner.lru.remove(&old);
+                inner.lru.insert(now, key.clone());
+            }
             return Some(value);
         }
         let disk = inner.disk.remove(key)?;
@@ -93,6 +96,27 @@ impl DataStore {
         drop(inner);
         self.spill_to_target();
         Some(value)
+    }
+
+    /// The values of `keys` that are in memory, under one lock (`None` for a
+    /// key not held or spilled: [`DataStore::get`] reads those back).
+    pub fn get_in_memory(&self, keys: &[&Key]) -> Vec<Option<Value>> {
+        let mut inner = self.lock();
+        let spills = self.spill_dir.is_some();
+        keys.iter()
+            .map(|&key| {
+                inner.clock += 1;
+                let now = inner.clock;
+                let entry = inner.memory.get_mut(key)?;
+                let old = std::mem::replace(&mut entry.used, now);
+                let value = entry.value.clone();
+                if spills {
+                    inner.lru.remove(&old);
+                    inner.lru.insert(now, key.clone());
+                }
+                Some(value)
+            })
+            .collect()
     }
 
     /// Stores a value; spills older values when past the target.
@@ -117,7 +141,9 @@ impl DataStore {
             let _ = std::fs::remove_file(old.path);
         }
         inner.managed += nbytes;
-        inner.lru.insert(used, key.clone());
+        if self.spill_dir.is_some() {
+            inner.lru.insert(used, key.clone());
+        }
         inner.memory.insert(
             key,
             InMemory {
