@@ -3,7 +3,7 @@
 
 use super::{Client, Error, Future, FutureHandle};
 use crate::collections::delayed::{Delayed, Node, NodeKind};
-use crate::graph::{Annotations, Arg, Graph, Key, TaskSpec};
+use crate::graph::{fuse_tasks, Annotations, Arg, Graph, Key, TaskSpec};
 use crate::ops::{short_name, ArgSource, IntoArgs, Op, OpRef};
 use crate::scheduler::Event;
 use crate::value::Data;
@@ -35,8 +35,20 @@ impl GraphBuilder {
             return;
         }
         let mut deps: Vec<Key> = Vec::new();
+        // Inputs are few, so a scan finds repeats; a map only past a few dozen.
         let mut index: HashMap<Key, u32> = HashMap::new();
         let mut dep = |key: &Key, deps: &mut Vec<Key>| -> Arg {
+            const SCAN: usize = 32;
+            if deps.len() < SCAN {
+                if let Some(n) = deps.iter().position(|d| d == key) {
+                    return Arg::Dep(n as u32);
+                }
+                deps.push(key.clone());
+                if deps.len() == SCAN {
+                    index.extend(deps.iter().cloned().zip(0..));
+                }
+                return Arg::Dep(deps.len() as u32 - 1);
+            }
             let n = *index.entry(key.clone()).or_insert_with(|| {
                 deps.push(key.clone());
                 deps.len() as u32 - 1
@@ -169,9 +181,8 @@ impl Client {
             builder.add_node(d.node());
         }
         // Fuse linear chains, keeping the keys asked for.
-        let keep: foldhash::HashSet<Key> = keys.iter().cloned().collect();
-        let fused = Graph::from_iter(builder.tasks.drain(..)).fuse(&keep);
-        builder.tasks = fused.into_tasks();
+        let keep: HashSet<Key> = keys.iter().cloned().collect();
+        builder.tasks = fuse_tasks(std::mem::take(&mut builder.tasks), |key| keep.contains(key));
         let handles = self.submit_tasks(builder, keys)?;
         Ok(handles.into_iter().map(Future::from_handle).collect())
     }

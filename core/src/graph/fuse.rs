@@ -4,7 +4,7 @@
 
 use super::{Arg, Graph, Key, RunSpec, TaskSpec};
 use crate::ops::OpRef;
-use foldhash::HashMap;
+use hashbrown::HashTable;
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -12,60 +12,86 @@ use std::sync::Arc;
 impl Graph {
     /// Fuses linear chains, never fusing away a key in `keep` (keys someone asked for).
     pub fn fuse<S: BuildHasher>(&self, keep: &HashSet<Key, S>) -> Graph {
-        let tasks = self.tasks();
-        let at: HashMap<&Key, usize> = tasks.iter().enumerate().map(|(i, t)| (&t.key, i)).collect();
-        let mut ndependents = vec![0_u32; tasks.len()];
-        for task in tasks {
-            for dep in &task.deps {
-                if let Some(&p) = at.get(dep) {
-                    ndependents[p] += 1;
-                }
-            }
-        }
-        // parent_of[x] = the task fused into x's front, if any.
-        let mut parent_of: Vec<Option<usize>> = vec![None; tasks.len()];
-        let mut absorbed = vec![false; tasks.len()];
-        for (x, task) in tasks.iter().enumerate() {
-            let [dep] = task.deps.as_slice() else {
-                continue;
-            };
-            let Some(&p) = at.get(dep) else { continue };
-            let parent = &tasks[p];
-            if ndependents[p] == 1
-                && !keep.contains(&parent.key)
-                && parent.annotations == task.annotations
-            {
-                parent_of[x] = Some(p);
-                absorbed[p] = true;
-            }
-        }
-        tasks
-            .iter()
-            .enumerate()
-            .filter(|(x, _)| !absorbed[*x])
-            .map(|(x, task)| {
-                let mut chain = vec![x];
-                while let Some(p) = parent_of[*chain.last().unwrap_or(&x)] {
-                    chain.push(p);
-                }
-                if chain.len() == 1 {
-                    return task.clone();
-                }
-                chain.reverse();
-                fuse_chain(tasks, &chain)
-            })
+        fuse_tasks(self.tasks().to_vec(), |key| keep.contains(key))
+            .into_iter()
             .collect()
     }
 }
 
+/// Fuses linear chains of `tasks` (keys distinct), never fusing away a key for
+/// which `keep` holds. Tasks move into the result (fused chains are built
+/// anew), in their order, each chain where its last task was.
+pub fn fuse_tasks(tasks: Vec<TaskSpec>, keep: impl Fn(&Key) -> bool) -> Vec<TaskSpec> {
+    // Positions by key: 4-byte slots on the keys' own hashes.
+    let mut at: HashTable<u32> = HashTable::with_capacity(tasks.len());
+    for (i, task) in tasks.iter().enumerate() {
+        at.insert_unique(task.key.precomputed_hash(), i as u32, |&j| {
+            tasks[j as usize].key.precomputed_hash()
+        });
+    }
+    let position = |key: &Key| -> Option<usize> {
+        at.find(key.precomputed_hash(), |&j| tasks[j as usize].key == *key)
+            .map(|&j| j as usize)
+    };
+    let mut ndependents = vec![0_u32; tasks.len()];
+    for task in &tasks {
+        for dep in &task.deps {
+            if let Some(p) = position(dep) {
+                ndependents[p] += 1;
+            }
+        }
+    }
+    // parent_of[x] = the task fused into x's front, if any.
+    let mut parent_of: Vec<Option<u32>> = vec![None; tasks.len()];
+    let mut absorbed = vec![false; tasks.len()];
+    let mut any = false;
+    for (x, task) in tasks.iter().enumerate() {
+        let [dep] = task.deps.as_slice() else {
+            continue;
+        };
+        let Some(p) = position(dep) else { continue };
+        let parent = &tasks[p];
+        if ndependents[p] == 1 && !keep(&parent.key) && parent.annotations == task.annotations {
+            parent_of[x] = Some(p as u32);
+            absorbed[p] = true;
+            any = true;
+        }
+    }
+    if !any {
+        return tasks;
+    }
+    drop(at);
+    // Singletons move to the result; chains are built from their members.
+    let mut slots: Vec<Option<TaskSpec>> = tasks.into_iter().map(Some).collect();
+    let mut fused = Vec::with_capacity(slots.len());
+    for x in 0..slots.len() {
+        if absorbed[x] {
+            continue;
+        }
+        let mut chain = vec![x];
+        while let Some(p) = parent_of[chain[chain.len() - 1]] {
+            chain.push(p as usize);
+        }
+        if chain.len() == 1 {
+            fused.extend(slots[x].take());
+            continue;
+        }
+        chain.reverse();
+        // Every member is still in place: only singletons were taken.
+        let members: Option<Vec<&TaskSpec>> = chain.iter().map(|&i| slots[i].as_ref()).collect();
+        fused.extend(members.map(|members| fuse_chain(&members)));
+    }
+    fused
+}
+
 /// One task running `chain` (head first) in sequence.
-fn fuse_chain(tasks: &[TaskSpec], chain: &[usize]) -> TaskSpec {
-    let head = &tasks[chain[0]];
-    let tail = &tasks[chain[chain.len() - 1]];
+fn fuse_chain(chain: &[&TaskSpec]) -> TaskSpec {
+    let head = chain[0];
+    let tail = chain[chain.len() - 1];
     let ninputs = head.deps.len() as u32;
     let mut steps = Vec::with_capacity(chain.len());
-    for (k, &i) in chain.iter().enumerate() {
-        let run = &tasks[i].run;
+    for (k, task) in chain.iter().enumerate() {
+        let run = &task.run;
         let args = if k == 0 {
             run.args.clone()
         } else {
@@ -107,6 +133,25 @@ mod tests {
         assert_eq!(fused.len(), 1);
         assert_eq!(fused.tasks()[0].key.as_str(), "d");
         assert_eq!(evaluate(&fused, "d"), evaluate(&graph, "d"));
+    }
+
+    #[test]
+    fn two_chains_into_one_task_fuse_each_and_keep_the_order() {
+        // a → b → c and x → y, both inputs of z (two inputs: z is not fused).
+        let mut tasks = chain(&["a", "b", "c"]).into_tasks();
+        tasks.extend(chain(&["x", "y"]).into_tasks());
+        tasks.push(TaskSpec::new(
+            Key::new("z"),
+            crate::ops::Op::op_ref(&crate::ops::builtin::add),
+            vec![Arg::Dep(0), Arg::Dep(1)],
+            vec![Key::new("c"), Key::new("y")],
+        ));
+        let graph: Graph = tasks.iter().cloned().collect();
+        let fused = fuse_tasks(tasks, |key| key.as_str() == "z");
+        let keys: Vec<&str> = fused.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(keys, ["c", "y", "z"]);
+        let fused: Graph = fused.into_iter().collect();
+        assert_eq!(evaluate(&fused, "z"), evaluate(&graph, "z"));
     }
 
     #[test]

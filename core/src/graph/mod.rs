@@ -9,6 +9,7 @@ mod order;
 mod task;
 pub mod wire;
 
+pub use fuse::fuse_tasks;
 pub use key::{fresh_token, Key};
 pub use order::{order, Adjacency};
 pub use task::{Annotations, Arg, RunSpec, TaskSpec};
