@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use rask::client::ConnectOptions;
 use rask::comm::launcher::ClusterStatus;
 use rask_launchers::config::{Backend, ClusterConfig};
-use rask_launchers::jobqueue::{job_script, ScriptTarget};
+use rask_launchers::jobqueue::{dry_run, job_script, ScriptTarget};
 use std::path::PathBuf;
 
 /// `rask cluster` and its subcommands.
@@ -175,20 +175,25 @@ pub fn run(args: Args) -> Result<()> {
                 &ScriptTarget::Address("tcp://127.0.0.1:9".into()),
             )
             .expect("job-queue backends have scripts");
-            let dir = std::env::temp_dir();
-            let path = dir.join(format!("rask-dry-run-{}.sh", std::process::id()));
+            // Submitted from a directory of its own, with the log directory
+            // the job writes to, as `cluster up` makes it.
+            let dir = std::env::temp_dir().join(format!("rask-dry-run-{}", std::process::id()));
+            let logs = (parsed.backend.job_queue())
+                .and_then(|job| job.log_directory.as_ref())
+                .map(|d| dir.join(&d.0));
+            std::fs::create_dir_all(logs.as_ref().unwrap_or(&dir))
+                .with_context(|| format!("creating {}", dir.display()))?;
+            let path = dir.join("rask-dry-run.sh");
             std::fs::write(&path, script).context("writing the job script")?;
-            let submitted = system.submit(&path, None, &dir);
-            let _ = std::fs::remove_file(&path);
-            let ids = submitted.with_context(|| {
-                format!("{}: {} refused the job", config.display(), system.name())
-            })?;
-            system.cancel(&ids)?;
+            let verdict = dry_run(system, &path, &dir);
+            let _ = std::fs::remove_dir_all(&dir);
+            let verdict = verdict.with_context(|| config.display().to_string())?;
             println!(
-                "{}: {} accepted the job ({}); cancelled it",
+                "{}: {} accepted the job ({}, {}); cancelled it",
                 config.display(),
                 system.name(),
-                ids.join(", ")
+                verdict.id,
+                verdict.state
             );
         }
         Command::Status { scheduler_file } => {

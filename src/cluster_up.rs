@@ -204,6 +204,21 @@ fn describe(event: &LauncherEvent) -> String {
             retry_in.as_secs(),
             stderr.display()
         ),
+        LauncherEvent::JobPending { id, reason, waited } => format!(
+            "job {id} has waited {} s in the queue: {reason}",
+            waited.as_secs()
+        ),
+        LauncherEvent::JobCannotStart {
+            id,
+            reason,
+            retry_in,
+        } => format!(
+            "job {id} can never start as configured ({reason}: it asks for more than its \
+             partition, account or QOS allows a job, or for nodes that are not there); \
+             cancelled it; next submission in {} s. Ask for fewer cores, less memory or a \
+             shorter walltime, or another queue; `rask cluster dry-run CONFIG` checks a config",
+            retry_in.as_secs()
+        ),
         LauncherEvent::Replacing(id) => {
             format!(
                 "job {id} nears its walltime: its workers will retire; submitting a replacement"

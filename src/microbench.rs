@@ -80,6 +80,8 @@ pub fn run(args: Args) -> Result<()> {
     let (workers, threads) = match client.cluster() {
         Some(_) => (args.workers, args.threads),
         None => {
+            // Time the work, not the workers' start (saying so while none are there).
+            client.wait_for_workers(1, std::time::Duration::from_secs(24 * 3600))?;
             let workers = client.workers()?;
             let threads = workers
                 .iter()

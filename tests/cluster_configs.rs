@@ -66,14 +66,22 @@ fn every_example_config_checks_and_renders() {
     for line in [
         "#SBATCH -J rask-worker",
         "#SBATCH -p debug",
-        "#SBATCH --cpus-per-task=4",
-        "#SBATCH --mem=16384M",
+        "#SBATCH --cpus-per-task=2",
+        "#SBATCH --mem=4096M",
         "#SBATCH -t 01:00:00",
-        "#SBATCH --exclusive",
         "#SBATCH -e logs/rask-worker-%J.err",
     ] {
         assert!(slurm.lines().any(|l| l == line), "no {line:?} in\n{slurm}");
     }
+    // Without `rask:`, jobs run the executable that renders the script.
+    let worker = format!(
+        "{} worker tcp://127.0.0.1:8786 --nthreads 2 ",
+        rask_binary()
+    );
+    assert!(
+        slurm.lines().any(|l| l.starts_with(&worker)),
+        "no {worker:?} in\n{slurm}"
+    );
     let (_, pbs, _) = rask(&[
         "cluster",
         "job-script",

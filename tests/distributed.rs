@@ -471,3 +471,50 @@ fn a_worker_waits_death_timeout_for_its_scheduler() {
     );
     drop(early);
 }
+
+/// A client (here `rask microbench`) on a cluster without workers says so
+/// after a few seconds instead of waiting in silence, and finishes once a
+/// worker joins; `Client::wait_for_workers` waits for a count or times out.
+#[test]
+fn a_client_on_a_cluster_without_workers_says_so_and_goes_on_when_one_joins() {
+    let mut cluster = Cluster::start("no-workers", &[]);
+    let client = Client::connect(&cluster.address).unwrap();
+    let err = client
+        .wait_for_workers(1, Duration::from_millis(300))
+        .unwrap_err();
+    assert!(err.to_string().contains("0 connected"), "{err}");
+
+    let args: Vec<String> = [
+        "microbench",
+        "--scheduler",
+        &cluster.address,
+        "--tasks",
+        "200",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut bench = spawn(&args, cluster.dir.path().join("microbench.log"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !bench
+        .log_text()
+        .contains("waiting for workers (0 connected")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing said: {}",
+            bench.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cluster.add_worker(&["--nthreads", "1"]);
+    client
+        .wait_for_workers(1, Duration::from_secs(30))
+        .expect("the worker joins");
+    assert_eq!(
+        bench.wait_exit(Duration::from_secs(60)),
+        Some(0),
+        "{}",
+        bench.log_text()
+    );
+}

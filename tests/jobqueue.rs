@@ -324,6 +324,139 @@ fn sge_dry_run_submits_and_cancels_or_reports_the_refusal() {
     dry_run_submits_and_cancels_or_reports_the_refusal(System::Sge);
 }
 
+/// A config without `rask:` (as a new user writes it after `cargo build`)
+/// starts workers from the executable that runs `cluster up`, not from a
+/// `rask` on PATH.
+#[test]
+fn slurm_config_without_a_rask_key_runs_the_rask_that_submits() {
+    let system = System::Slurm;
+    let _one_at_a_time = system.lock();
+    let dir = TempDir::new("slurm-default-rask");
+    let config = dir.path().join("slurm.yaml");
+    std::fs::write(
+        &config,
+        "slurm:\n  cores: 1\n  memory: 400MiB\n  log-directory: logs\n  walltime: \"00:10:00\"\n",
+    )
+    .unwrap();
+    let script = std::process::Command::new(support::rask_binary())
+        .args(["cluster", "job-script"])
+        .arg(&config)
+        .output()
+        .expect("rask cluster job-script runs");
+    let script = String::from_utf8_lossy(&script.stdout);
+    assert!(
+        script.contains(&format!("{} worker ", support::rask_binary())),
+        "{script}"
+    );
+    // No `rask` on the jobs' PATH: only the absolute path can start them.
+    assert!(
+        !std::env::var("PATH")
+            .unwrap_or_default()
+            .split(':')
+            .any(|dir| std::path::Path::new(dir).join("rask").exists()),
+        "a rask on PATH would hide the bug this test is for"
+    );
+    let up = Up::start(system, &dir, &config, &["--workers", "1"]);
+    up.wait_workers(1, Duration::from_secs(60));
+    assert_eq!(tree_sum(&up.client, 500), (1..=500).sum::<u64>());
+    up.stop();
+    let left = system.wait_queue_empty(Duration::from_secs(30));
+    assert!(left.is_empty(), "jobs left after teardown: {left:?}");
+}
+
+/// Every job in SLURM's `-t all` listing (cancelled and finished ones stay
+/// listed for MinJobAge, 300 s here).
+fn slurm_jobs_ever() -> usize {
+    let output = std::process::Command::new("squeue")
+        .args(["-h", "-t", "all", "-o", "%i"])
+        .output()
+        .expect("squeue runs");
+    String::from_utf8_lossy(&output.stdout).lines().count()
+}
+
+/// Jobs SLURM can never start: one bigger than any node is refused by
+/// `dry-run` before anything is submitted (`sbatch --test-only`); one that
+/// `--test-only` passes but whose partition can never run it (the `tiny`
+/// partition allows 5 minutes) is submitted, found pending for a hopeless
+/// reason, cancelled and reported with SLURM's reason, by `dry-run` and by
+/// `cluster up` alike.
+#[test]
+fn slurm_jobs_that_can_never_start_are_reported_with_slurms_reason() {
+    let system = System::Slurm;
+    let _one_at_a_time = system.lock();
+    let dir = TempDir::new("slurm-hopeless");
+    let dry_run = |config: &std::path::Path| {
+        std::process::Command::new(support::rask_binary())
+            .args(["cluster", "dry-run"])
+            .arg(config)
+            .output()
+            .expect("rask cluster dry-run runs")
+    };
+
+    // More cores than the node has (8).
+    let big = system.config(&dir, "  job-cpu: 64\n");
+    let before = slurm_jobs_ever();
+    let output = dry_run(&big);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a 64-core job passed the dry run");
+    assert!(
+        stderr.contains("sbatch --test-only")
+            && stderr.contains("Requested node configuration is not available"),
+        "{stderr}"
+    );
+    assert_eq!(slurm_jobs_ever(), before, "the dry run submitted a job");
+
+    // An hour on a partition that allows five minutes.
+    let long = dir.path().join("long.yaml");
+    let text = std::fs::read_to_string(system.config(&dir, ""))
+        .unwrap()
+        .replace(
+            "slurm:\n",
+            "slurm:\n  queue: tiny\n  walltime: \"01:00:00\"\n",
+        );
+    std::fs::write(&long, text).unwrap();
+    let output = dry_run(&long);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "a job that never starts passed the dry run"
+    );
+    assert!(
+        stderr.contains("but it can never start: Partition"),
+        "{stderr}"
+    );
+    let left = system.wait_queue_empty(Duration::from_secs(30));
+    assert!(left.is_empty(), "the dry run left jobs: {left:?}");
+
+    // `cluster up` with the same config says so instead of waiting silently,
+    // and backs off as for any failed submission: the first is retried at
+    // once, the second waits a minute.
+    let up = Up::start(system, &dir, &long, &["--workers", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let log = loop {
+        let log = up.proc.log_text();
+        if log.contains("next submission in 60 s") {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "no second report:\n{log}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let first = log
+        .lines()
+        .find(|l| l.contains("can never start as configured"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        first.contains("(Partition") && first.contains("next submission in 0 s"),
+        "{log}"
+    );
+    let left = system.wait_queue_empty(Duration::from_secs(30));
+    up.stop();
+    assert!(
+        left.is_empty(),
+        "the hopeless job was not cancelled: {left:?}"
+    );
+}
+
 /// cluster-configs/sbatch-allocation.sh: scheduler, two srun workers and a
 /// client program in one allocation, meeting through a scheduler file.
 #[test]

@@ -37,8 +37,10 @@ SlurmdParameters=config_overrides
 KillWait=5
 NodeName=$H NodeAddr=127.0.0.1 CPUs=8 RealMemory=8000 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName=tiny Nodes=ALL MaxCPUsPerNode=1 MaxTime=00:05:00 State=UP
 CONF
-if sinfo -h -o %T 2>/dev/null | grep -qx idle; then exit 0; fi
+# (tiny: jobs asking more of it are accepted and never start, for the launcher's tests)
+if sinfo -h -o %T 2>/dev/null | grep -qx idle; then scontrol reconfigure; exit 0; fi
 slurmctld -D >$W/slurmctld.out 2>&1 & echo $! >$W/slurmctld.pid
 slurmd -D    >$W/slurmd.out    2>&1 & echo $! >$W/slurmd.pid
 for i in $(seq 100); do sinfo -h -o %T 2>/dev/null | grep -qx idle && exit 0; sleep 0.2; done

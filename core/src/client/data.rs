@@ -13,6 +13,10 @@ use std::sync::atomic::Ordering;
 
 /// Keys per data request when gathering from one worker.
 const GATHER_BATCH: usize = 8192;
+/// How long a wait goes without progress before the client looks for workers.
+const FIRST_NOTICE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often it says again that there are none.
+const LATER_NOTICES: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl ClientInner {
     /// The value of `key` from `worker`, if it holds it.
@@ -43,6 +47,26 @@ impl ClientInner {
             .find_map(|worker| self.fetch_one(key, worker))
     }
 
+    /// Blocks until every key is done. While nothing finishes for a few
+    /// seconds and the cluster has no workers, says so (every minute), as a
+    /// client on a cluster without workers would otherwise wait in silence.
+    pub(crate) fn wait_done(&self, keys: &[&Key]) {
+        let mut patience = FIRST_NOTICE;
+        while !self.table.wait_all(keys, patience) {
+            if self.is_closed() {
+                return;
+            }
+            if let Ok(Reply::Workers(workers)) = self.request(Request::Info) {
+                if workers.is_empty() {
+                    tracing::warn!("waiting for workers (0 connected)");
+                    patience = LATER_NOTICES;
+                } else {
+                    patience = FIRST_NOTICE;
+                }
+            }
+        }
+    }
+
     /// Whether the cluster (or the connection to it) is gone.
     pub(crate) fn is_closed(&self) -> bool {
         match &self.backend {
@@ -58,7 +82,7 @@ impl Client {
     /// from the workers holding them, many keys per request.
     pub fn gather<T: Data + Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, Error> {
         let keys: Vec<&Key> = futures.iter().map(|f| f.key()).collect();
-        self.inner.table.wait_all(&keys);
+        self.inner.wait_done(&keys);
         let link = match &self.inner.backend {
             Backend::Remote(link) => link,
             Backend::Local(cluster) => {
@@ -242,6 +266,30 @@ impl Client {
         match self.request(Request::Info)? {
             Reply::Workers(workers) => Ok(workers),
             other => Err(Error::Scheduler(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Blocks until at least `n` workers are connected (Dask's
+    /// `client.wait_for_workers`), or fails after `timeout`.
+    pub fn wait_for_workers(&self, n: usize, timeout: std::time::Duration) -> Result<(), Error> {
+        let started = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            let have = self.workers()?.len();
+            if have >= n {
+                return Ok(());
+            }
+            if started.elapsed() >= timeout {
+                return Err(Error::Timeout(format!(
+                    "waiting for {n} workers: {have} connected after {:.0?}",
+                    timeout
+                )));
+            }
+            if !told && started.elapsed() >= FIRST_NOTICE {
+                tracing::warn!("waiting for workers ({have} connected, {n} wanted)");
+                told = true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
 

@@ -52,6 +52,9 @@ pub enum Error {
     /// A value could not be encoded to send.
     #[error("cannot send a value: {0}")]
     Encode(ValueError),
+    /// A wait ran out of time.
+    #[error("timed out {0}")]
+    Timeout(String),
     /// Starting threads failed.
     #[error("could not start a thread: {0}")]
     Io(#[from] std::io::Error),

@@ -222,12 +222,16 @@ impl FutureTable {
             .unwrap_or(FutureStatus::Pending)
     }
 
-    /// Blocks until every key is done (finished, erred, cancelled or rejected).
-    pub fn wait_all(&self, keys: &[&Key]) {
+    /// Blocks until every key is done (finished, erred, cancelled or
+    /// rejected) or `patience` passes with none of them finishing; returns
+    /// whether all are done.
+    pub fn wait_all(&self, keys: &[&Key], patience: Duration) -> bool {
         let mut table = self.lock();
         self.flush_releases(&mut table);
         let mut next = 0;
+        let mut progress_at = std::time::Instant::now();
         loop {
+            let before = next;
             while next < keys.len()
                 && table
                     .entries
@@ -237,7 +241,12 @@ impl FutureTable {
                 next += 1;
             }
             if next == keys.len() {
-                return;
+                return true;
+            }
+            if next > before {
+                progress_at = std::time::Instant::now();
+            } else if progress_at.elapsed() >= patience {
+                return false;
             }
             table = self
                 .changed
@@ -343,7 +352,7 @@ impl FutureHandle {
         let table = &self.0.client.table;
         let key = &self.0.key;
         loop {
-            table.wait_all(&[key]);
+            self.0.client.wait_done(&[key]);
             let status = table.status(key);
             match &status {
                 FutureStatus::Finished { worker } => {

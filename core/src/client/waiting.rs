@@ -9,7 +9,7 @@ use std::collections::HashMap;
 pub fn wait<T>(futures: &[Future<T>]) {
     let Some(first) = futures.first() else { return };
     let keys: Vec<&Key> = futures.iter().map(|f| f.key()).collect();
-    first.handle().client().table.wait_all(&keys);
+    first.handle().client().wait_done(&keys);
 }
 
 /// Yields futures in the order they complete (Dask's `as_completed`).

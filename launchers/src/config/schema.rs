@@ -104,9 +104,11 @@ pub struct JobQueue {
     /// The first line of the script.
     #[serde(default = "default_shebang")]
     pub shebang: Text,
-    /// The `rask` program on the compute nodes (dask-jobqueue's `python`).
-    #[serde(default = "default_rask")]
-    pub rask: Text,
+    /// The `rask` program on the compute nodes (dask-jobqueue's `python`);
+    /// by default the executable that renders the script (the `rask` that runs
+    /// `cluster up`), as dask-jobqueue uses `sys.executable`.
+    #[serde(default)]
+    pub rask: Option<Text>,
     /// Adaptive scaling.
     #[serde(default)]
     pub adaptive: Option<Adaptive>,
@@ -120,9 +122,6 @@ fn default_processes() -> usize {
 }
 fn default_shebang() -> Text {
     Text("#!/usr/bin/env bash".into())
-}
-fn default_rask() -> Text {
-    Text("rask".into())
 }
 
 /// Workers on this machine.
@@ -190,6 +189,14 @@ impl Backend {
             Backend::Pbs(_) => "pbs",
             Backend::Sge(_) => "sge",
             Backend::Lsf(_) => "lsf",
+        }
+    }
+
+    /// The job-queue section (`None` for the local backend).
+    pub fn job_queue(&self) -> Option<&JobQueue> {
+        match self {
+            Backend::Local(_) => None,
+            Backend::Slurm(j) | Backend::Pbs(j) | Backend::Sge(j) | Backend::Lsf(j) => Some(j),
         }
     }
 

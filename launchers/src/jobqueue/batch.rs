@@ -29,14 +29,44 @@ pub enum JobState {
     Ended(String),
 }
 
-/// What a poll of the queue found: each listed job's state, and for SLURM
-/// array tasks (`12_3`) the plain job id their output files are named by.
+/// What a poll of the queue found: each listed job's state, for SLURM array
+/// tasks (`12_3`) the plain job id their output files are named by, and why
+/// pending jobs wait, where the system says.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Queue {
     /// States by job id.
     pub states: HashMap<String, JobState>,
     /// Plain job ids of array tasks.
     pub plain_ids: HashMap<String, String>,
+    /// Why pending jobs wait, in the batch system's words (SLURM: `Resources`,
+    /// `Priority`, `PartitionConfig`, …).
+    pub reasons: HashMap<String, String>,
+}
+
+/// Pending reasons of SLURM's that no wait resolves: the job asks for more
+/// than its partition, account or QOS allows a job, or for nodes that are
+/// not there. (Per-user and per-group QOS limits lift as other jobs end.)
+pub fn hopeless_reason(system: BatchSystem, reason: &str) -> bool {
+    if system != BatchSystem::Slurm {
+        return false;
+    }
+    let word = reason
+        .split([',', ' ', '('])
+        .find(|w| !w.is_empty())
+        .unwrap_or("");
+    matches!(
+        word,
+        "PartitionConfig"
+            | "PartitionNodeLimit"
+            | "PartitionTimeLimit"
+            | "BadConstraints"
+            | "ReqNodeNotAvail"
+            | "InvalidQOS"
+            | "InvalidAccount"
+            | "QOSNotAllowed"
+            | "AccountNotAllowed"
+    ) || ((word.starts_with("QOS") || word.starts_with("Assoc")) && word.contains("PerJob"))
+        || word.starts_with("QOSMin")
 }
 
 /// A batch command that failed or printed something unexpected.
@@ -222,7 +252,7 @@ impl BatchSystem {
         let (program, args): (&str, Vec<&str>) = match self {
             BatchSystem::Slurm => (
                 "squeue",
-                vec!["--me", "-h", "-r", "-t", "all", "-o", "%i %T %A"],
+                vec!["--me", "-h", "-r", "-t", "all", "-o", "%i %T %A %r"],
             ),
             BatchSystem::Pbs => ("qstat", vec![]),
             BatchSystem::Sge => ("qstat", vec![]),
@@ -236,14 +266,20 @@ impl BatchSystem {
     pub fn parse_poll(self, output: &str) -> Queue {
         let mut states = HashMap::new();
         let mut plain_ids = HashMap::new();
+        let mut reasons = HashMap::new();
         for line in output.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             match self {
                 BatchSystem::Slurm if fields.len() >= 2 => {
-                    states.insert(fields[0].to_string(), slurm_state(fields[1]));
+                    let state = slurm_state(fields[1]);
                     if let Some(plain) = fields.get(2).filter(|p| **p != fields[0]) {
                         plain_ids.insert(fields[0].to_string(), plain.to_string());
                     }
+                    let reason = fields.get(3..).unwrap_or_default().join(" ");
+                    if state == JobState::Pending && !reason.is_empty() && reason != "None" {
+                        reasons.insert(fields[0].to_string(), reason);
+                    }
+                    states.insert(fields[0].to_string(), state);
                 }
                 // Job id, Name, User, Time Use, S, Queue
                 BatchSystem::Pbs
@@ -276,7 +312,11 @@ impl BatchSystem {
                 _ => {}
             }
         }
-        Queue { states, plain_ids }
+        Queue {
+            states,
+            plain_ids,
+            reasons,
+        }
     }
 
     /// Cancels jobs; ids the system no longer knows are not an error.
@@ -425,7 +465,13 @@ mod tests {
 
     #[test]
     fn poll_output_gives_states() {
-        let queue = BatchSystem::Slurm.parse_poll("12 RUNNING 12\n13 PENDING 13\n14_0 FAILED 15\n");
+        let queue = BatchSystem::Slurm.parse_poll(
+            "12 RUNNING 12 None\n13 PENDING 13 PartitionConfig\n14_0 FAILED 15 NonZeroExitCode\n\
+             16 PENDING 16 ReqNodeNotAvail, UnavailableNodes:vm\n17 PENDING 17 None\n",
+        );
+        assert_eq!(queue.reasons["13"], "PartitionConfig");
+        assert_eq!(queue.reasons["16"], "ReqNodeNotAvail, UnavailableNodes:vm");
+        assert!(!queue.reasons.contains_key("17") && !queue.reasons.contains_key("14_0"));
         assert_eq!(queue.plain_ids["14_0"], "15");
         assert!(!queue.plain_ids.contains_key("12"));
         let slurm = queue.states;
@@ -464,6 +510,31 @@ mod tests {
             .parse_poll("311 RUN\n312 PEND\n313 EXIT\n")
             .states;
         assert_eq!(lsf["313"], JobState::Ended("EXIT".into()));
+    }
+
+    #[test]
+    fn hopeless_reasons_are_told_from_waiting_ones() {
+        let slurm = BatchSystem::Slurm;
+        for reason in [
+            "PartitionConfig",
+            "PartitionTimeLimit",
+            "ReqNodeNotAvail, UnavailableNodes:vm",
+            "QOSMaxCpuPerJobLimit",
+            "AssocMaxWallDurationPerJobLimit",
+            "QOSMinCpuNotSatisfied",
+        ] {
+            assert!(hopeless_reason(slurm, reason), "{reason}");
+        }
+        for reason in [
+            "Resources",
+            "Priority",
+            "QOSMaxCpuPerUserLimit",
+            "Dependency",
+            "",
+        ] {
+            assert!(!hopeless_reason(slurm, reason), "{reason}");
+        }
+        assert!(!hopeless_reason(BatchSystem::Sge, "PartitionConfig"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! adaptively), replaces jobs before their walltime ends, answers cluster
 //! requests, and at the end retires every worker and cancels every job.
 
-use super::batch::{BatchError, BatchSystem, JobState};
+use super::batch::{hopeless_reason, BatchError, BatchSystem, JobState};
 use super::script::walltime_margin;
 use crate::adaptive::{jobs_to_submit, AdaptivePolicy, Backoff, Hysteresis};
 use crate::config::JobQueue;
@@ -58,6 +58,25 @@ pub enum LauncherEvent {
         /// How long until the next submission (failures back off).
         retry_in: Duration,
     },
+    /// A job has waited in the queue a while; why, in the batch system's words.
+    JobPending {
+        /// The job.
+        id: String,
+        /// The batch system's reason (`Resources`, `Priority`, …).
+        reason: String,
+        /// How long it has waited.
+        waited: Duration,
+    },
+    /// A pending job can never start as configured (it asks for more than its
+    /// partition or QOS allows a job); it was cancelled.
+    JobCannotStart {
+        /// The job.
+        id: String,
+        /// The batch system's reason (`PartitionConfig`, `ReqNodeNotAvail`, …).
+        reason: String,
+        /// How long until the next submission (failures back off).
+        retry_in: Duration,
+    },
     /// A job nears its walltime; a replacement is on its way.
     Replacing(String),
     /// Jobs are retired or cancelled because there are too many.
@@ -106,6 +125,10 @@ struct Job {
     replaced: bool,
     /// SLURM array tasks' plain job id (their output files use it).
     plain_id: Option<String>,
+    /// Why it waits, while pending (where the batch system says).
+    reason: Option<String>,
+    /// The reason last told to the user.
+    reason_told: Option<String>,
 }
 
 impl Job {
@@ -138,6 +161,8 @@ const RETIRE_GRACE: Duration = Duration::from_secs(30);
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// A job the queue does not list yet, this soon after submission, is not gone.
 const LISTING_GRACE: Duration = Duration::from_secs(5);
+/// A job pending this long has its reason told (again when the reason changes).
+const PENDING_NOTICE: Duration = Duration::from_secs(20);
 
 impl Launcher {
     /// A launcher for the scheduler behind `inbox`; it takes the scheduler's
@@ -242,7 +267,10 @@ impl Launcher {
                 .map(|(id, job)| JobSummary {
                     id: id.clone(),
                     state: match (&job.state, job.retiring_since) {
-                        (JobState::Pending, _) => "pending".into(),
+                        (JobState::Pending, _) => match &job.reason {
+                            Some(reason) => format!("pending ({reason})"),
+                            None => "pending".into(),
+                        },
                         (JobState::Running, Some(_)) => "retiring".into(),
                         (JobState::Running, None) => "running".into(),
                         (JobState::Ended(s), _) => s.to_lowercase(),
@@ -312,6 +340,10 @@ impl Launcher {
                     JobState::Ended(system.final_state(id).unwrap_or_else(|| "gone".to_string()))
                 }
             };
+            job.reason = match state {
+                JobState::Pending => queue.reasons.get(&key).cloned(),
+                _ => None,
+            };
             if state == JobState::Running && job.running_since.is_none() {
                 job.running_since = Some(now);
                 (self.events)(LauncherEvent::JobRunning(id.clone()));
@@ -345,6 +377,45 @@ impl Launcher {
                     (self.events)(LauncherEvent::WorkerLeft { name: worker.name });
                 }
             }
+        }
+        self.judge_pending(now);
+    }
+
+    /// Pending jobs that can never start are cancelled and reported (as a
+    /// failed submission: the next one backs off); those that wait long have
+    /// their reason told.
+    fn judge_pending(&mut self, now: Instant) {
+        let system = self.options.system;
+        let mut hopeless = Vec::new();
+        for (id, job) in &mut self.jobs {
+            let Some(reason) = job.reason.clone().filter(|_| !job.cancelled) else {
+                continue;
+            };
+            if hopeless_reason(system, &reason) {
+                hopeless.push((id.clone(), reason));
+            } else if now - job.submitted >= PENDING_NOTICE
+                && job.reason_told.as_ref() != Some(&reason)
+            {
+                job.reason_told = Some(reason.clone());
+                (self.events)(LauncherEvent::JobPending {
+                    id: id.clone(),
+                    reason,
+                    waited: now - job.submitted,
+                });
+            }
+        }
+        if hopeless.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = hopeless.iter().map(|(id, _)| id.clone()).collect();
+        self.cancel(&ids);
+        let retry_in = self.backoff.failed(now);
+        for (id, reason) in hopeless {
+            (self.events)(LauncherEvent::JobCannotStart {
+                id,
+                reason,
+                retry_in,
+            });
         }
     }
 
@@ -573,6 +644,8 @@ impl Launcher {
                     cancelled: false,
                     replaced: false,
                     plain_id: None,
+                    reason: None,
+                    reason_told: None,
                 },
             );
         }

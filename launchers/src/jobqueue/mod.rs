@@ -3,9 +3,11 @@
 //! and the launcher that keeps a scheduler's workers coming.
 
 mod batch;
+mod dry_run;
 mod launcher;
 mod script;
 
-pub use batch::{BatchError, BatchSystem, JobState};
+pub use batch::{hopeless_reason, BatchError, BatchSystem, JobState, Queue};
+pub use dry_run::{dry_run, DryRunError, DryRunVerdict};
 pub use launcher::{Launcher, LauncherEvent, LauncherOptions, Scaling};
-pub use script::{job_script, shell_quote, walltime_margin, ScriptTarget};
+pub use script::{job_script, rask_program, shell_quote, walltime_margin, ScriptTarget};

@@ -157,6 +157,19 @@ fn directives(backend: &Backend, j: &JobQueue) -> Vec<String> {
     out
 }
 
+/// The program the job runs: the config's `rask:`, or else this executable
+/// (compute nodes see the same path on a shared file system, as for
+/// dask-jobqueue's `sys.executable`).
+pub fn rask_program(j: &JobQueue) -> String {
+    match &j.rask {
+        Some(program) => program.0.clone(),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|path| path.to_str().map(String::from))
+            .unwrap_or_else(|| "rask".into()),
+    }
+}
+
 /// The `rask worker` command line(s) of one job: `processes` workers sharing
 /// the job's cores and memory, each named after the job id.
 fn worker_commands(j: &JobQueue, target: &ScriptTarget) -> Vec<String> {
@@ -164,7 +177,7 @@ fn worker_commands(j: &JobQueue, target: &ScriptTarget) -> Vec<String> {
     let memory = j.memory.0 / j.processes as u64;
     (0..j.processes)
         .map(|i| {
-            let mut args = vec![shell_quote(&j.rask.0), "worker".into()];
+            let mut args = vec![shell_quote(&rask_program(j)), "worker".into()];
             match target {
                 ScriptTarget::Address(a) => args.push(shell_quote(a)),
                 ScriptTarget::SchedulerFile(f) => {
