@@ -4,8 +4,8 @@
 //! futures; every result is checked against a sequential computation.
 
 use anyhow::{ensure, Context, Result};
-use rask::diagnostics::progress;
 use rask::prelude::*;
+use rask::progress;
 use std::time::Instant;
 
 /// Options of `rask demo`.

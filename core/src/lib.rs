@@ -22,12 +22,35 @@
 //! assert_eq!(client.gather(&futures)?.iter().sum::<i64>(), 90);
 //! # Ok::<(), rask::Error>(())
 //! ```
+//!
+//! ## Modules, and who may use whom
+//!
+//! Each layer uses only the layers below it:
+//!
+//! 1. [`collections`] — delayed values and chunked arrays: they build graphs of
+//!    lazy nodes; none runs anything itself. [`io`] — paths on local disks and
+//!    object stores, for the collections' readers and writers.
+//! 2. [`client`] — futures, `submit`/`map`/`compute`/`gather`, lazy nodes and
+//!    argument sources ([`client::lazy`]), the handles on coordination primitives,
+//!    progress bars, and [`LocalCluster`], which starts the runtimes in process.
+//! 3. The runtimes, around the state machines: [`server`] (the scheduler's event
+//!    loop, TCP server, HTTP API and metrics) and [`worker`] (executor, spilling
+//!    store, memory manager, worker processes). A worker speaks to the
+//!    scheduler's runtime (its inbox and orders); the server knows no worker code.
+//! 4. [`scheduler`] and [`coordination`] — pure state machines (events in,
+//!    commands out; no I/O, no clock, no threads) — and [`comm`], the transports
+//!    (frames, TLS, handshakes, the wire messages that carry the state machines'
+//!    events and commands).
+//! 5. [`graph`] — keys, task specs, culling, fusion, ordering.
+//! 6. [`ops`] — the op registry, closures, what a task runs ([`ops::RunSpec`]) —
+//!    and [`value`], what flows between tasks.
+
+#![warn(missing_docs)]
 
 pub mod client;
 pub mod collections;
 pub mod comm;
 pub mod coordination;
-pub mod diagnostics;
 pub mod graph;
 pub mod io;
 pub mod ops;
@@ -39,10 +62,12 @@ pub mod worker;
 #[doc(hidden)]
 pub use inventory;
 
-pub use client::{as_completed, wait, Client, ConnectOptions, Error, Future, LocalCluster};
+pub use client::primitives::{Event, Lock, Queue, Semaphore, Variable};
+pub use client::{
+    as_completed, progress, wait, Client, ConnectOptions, Error, Future, LocalCluster,
+};
 pub use collections::array;
 pub use collections::delayed::{delayed, Delayed};
-pub use coordination::handles::{Event, Lock, Queue, Semaphore, Variable};
 pub use graph::Key;
 
 /// The names most programs need.

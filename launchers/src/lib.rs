@@ -3,6 +3,8 @@
 //! key) and renders the batch job scripts that start rask workers on SLURM, PBS,
 //! Grid Engine and LSF, submits them, and scales them adaptively.
 
+#![warn(missing_docs)]
+
 pub mod adaptive;
 pub mod config;
 pub mod jobqueue;

@@ -3,11 +3,11 @@
 //! distributed cluster.
 
 use super::Error;
-use crate::comm::local::Peers;
 use crate::scheduler::{SchedulerConfig, WorkerId};
 use crate::server::run_scheduler;
 use crate::server::ToScheduler;
 use crate::worker::local::LocalWorker;
+use crate::worker::local_peers::Peers;
 use crossbeam_channel::Sender;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -3,11 +3,21 @@
 //! A [`Client`] talks to one scheduler: an embedded [`LocalCluster`] (the same
 //! scheduler and workers, in this process), or a scheduler over TCP
 //! ([`Client::connect`]).
+//!
+//! It owns: futures and the table of keys it holds ([`Future`]); turning op
+//! calls and lazy graphs into tasks (`submit`, `map`, `compute`, `persist`)
+//! from the nodes and argument sources in [`lazy`]; fetching and placing data
+//! (`gather`, `scatter`, datasets); waiting ([`wait`], [`as_completed`],
+//! [`progress`]); the handles on the scheduler's coordination [`primitives`];
+//! and starting in-process clusters.
 
 mod data;
 mod error;
 mod future;
+pub mod lazy;
 mod local_cluster;
+pub mod primitives;
+mod progress;
 mod remote;
 mod requests;
 mod submit;
@@ -15,7 +25,9 @@ mod waiting;
 
 pub use error::Error;
 pub use future::{Future, FutureHandle, FutureStatus};
+pub use lazy::{ArgSource, IntoArg, IntoArgs, Lazy};
 pub use local_cluster::{LocalCluster, RunningCluster};
+pub use progress::progress;
 pub use remote::{read_scheduler_file, ConnectOptions};
 #[doc(hidden)]
 pub use submit::GraphBuilder as GraphBuilderAccess;
@@ -152,7 +164,7 @@ impl Client {
             .map_err(|_| Error::ClusterClosed)
     }
 
-    /// Sends a primitive's request (used by [`crate::coordination::handles`]).
+    /// Sends a primitive's request (used by [`primitives`]).
     pub(crate) fn request_primitive(&self, request: Request) -> Result<Reply, Error> {
         self.request(request)
     }

@@ -1,12 +1,11 @@
 //! Turning ops, arguments and delayed graphs into tasks, and the client calls that
 //! send them: `submit`, `map`, `compute`, `persist`, `gather`, `cancel`.
 
+use super::lazy::{ArgSource, IntoArgs, Lazy, Node, NodeKind};
 use super::{Client, Error, Future, FutureHandle};
-use crate::collections::delayed::{Delayed, Node, NodeKind};
 use crate::graph::{fuse_tasks, Annotations, Arg, Graph, Key, TaskSpec};
-use crate::ops::{short_name, ArgSource, IntoArgs, Op, OpRef};
+use crate::ops::{short_name, Op, OpRef};
 use crate::scheduler::Event;
-use crate::value::Data;
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::sync::Arc;
 
@@ -167,18 +166,19 @@ impl Client {
         Ok(handles.into_iter().map(Future::from_handle).collect())
     }
 
-    /// Starts computing a delayed value; returns its future (Dask's `client.compute`).
-    pub fn compute<T: Data>(&self, delayed: &Delayed<T>) -> Result<Future<T>, Error> {
-        let mut futures = self.compute_many(std::slice::from_ref(delayed))?;
+    /// Starts computing a lazy value (a delayed value); returns its future
+    /// (Dask's `client.compute`).
+    pub fn compute<L: Lazy>(&self, value: &L) -> Result<Future<L::Output>, Error> {
+        let mut futures = self.compute_many(std::slice::from_ref(value))?;
         futures.pop().ok_or(Error::ClusterClosed)
     }
 
-    /// Starts computing several delayed values in one graph (shared inputs run once).
-    pub fn compute_many<T: Data>(&self, delayed: &[Delayed<T>]) -> Result<Vec<Future<T>>, Error> {
+    /// Starts computing several lazy values in one graph (shared inputs run once).
+    pub fn compute_many<L: Lazy>(&self, values: &[L]) -> Result<Vec<Future<L::Output>>, Error> {
         let mut builder = GraphBuilder::default();
-        let keys: Vec<Key> = delayed.iter().map(|d| d.key().clone()).collect();
-        for d in delayed {
-            builder.add_node(d.node());
+        let keys: Vec<Key> = values.iter().map(|v| v.node().key.clone()).collect();
+        for value in values {
+            builder.add_node(value.node());
         }
         // Fuse linear chains, keeping the keys asked for.
         let keep: HashSet<Key> = keys.iter().cloned().collect();
@@ -187,11 +187,11 @@ impl Client {
         Ok(handles.into_iter().map(Future::from_handle).collect())
     }
 
-    /// Computes a delayed value and keeps it in cluster memory; the returned
-    /// delayed value refers to the stored result (Dask's `client.persist`).
-    pub fn persist<T: Data>(&self, delayed: &Delayed<T>) -> Result<Delayed<T>, Error> {
-        let future = self.compute(delayed)?;
-        Ok(Delayed::from_future(future))
+    /// Computes a lazy value and keeps it in cluster memory; the value returned
+    /// refers to the stored result (Dask's `client.persist`).
+    pub fn persist<L: Lazy>(&self, value: &L) -> Result<L, Error> {
+        let future = self.compute(value)?;
+        Ok(L::from_future(future))
     }
 
     /// Cancels futures: their tasks, and this client's tasks depending on them, stop

@@ -14,37 +14,13 @@
 //! # Ok::<(), rask::Error>(())
 //! ```
 
-use crate::client::{Client, Error, Future, FutureHandle};
+use crate::client::lazy::{ArgSource, IntoArg, IntoArgs, Lazy, Node, NodeKind};
+use crate::client::{Client, Error, Future};
 use crate::graph::{Annotations, Graph, Key};
-use crate::ops::{short_name, ArgSource, IntoArgs, Op, OpRef};
+use crate::ops::{short_name, Op};
 use crate::value::Data;
 use std::marker::PhantomData;
 use std::sync::Arc;
-
-/// One lazy value: a call not yet made, or a result already on the cluster.
-#[derive(Clone, Debug)]
-pub struct Node {
-    /// The key its result will have.
-    pub key: Key,
-    /// What produces it.
-    pub kind: NodeKind,
-}
-
-/// What produces a delayed value.
-#[derive(Clone, Debug)]
-pub enum NodeKind {
-    /// An op call.
-    Task {
-        /// The op.
-        op: OpRef,
-        /// Where each argument comes from.
-        args: Vec<ArgSource>,
-        /// Scheduler hints.
-        annotations: Annotations,
-    },
-    /// A result persisted on the cluster.
-    Persisted(FutureHandle),
-}
 
 /// A lazy value of type `T` (Dask's `Delayed`).
 pub struct Delayed<T> {
@@ -152,6 +128,30 @@ impl<T> Delayed<T> {
     /// Runs only on the named workers (Dask's `workers=`).
     pub fn workers(self, names: &[&str]) -> Self {
         self.annotate(|a| a.workers = names.iter().map(|n| n.to_string()).collect())
+    }
+}
+
+impl<T: Data> Lazy for Delayed<T> {
+    type Output = T;
+
+    fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    fn from_future(future: Future<T>) -> Self {
+        Delayed::from_future(future)
+    }
+}
+
+impl<T: Data> IntoArg<T> for Delayed<T> {
+    fn into_arg(self) -> ArgSource {
+        ArgSource::Node(self.node)
+    }
+}
+
+impl<T: Data> IntoArg<T> for &Delayed<T> {
+    fn into_arg(self) -> ArgSource {
+        ArgSource::Node(self.node.clone())
     }
 }
 

@@ -1,7 +1,9 @@
-//! Transports between scheduler, workers and clients.
+//! Transports between scheduler, workers and clients: bytes, frames and the
+//! messages they carry; no scheduling and no data storage.
 //!
-//! [`local`] connects them with in-process channels: the embedded local cluster.
-//! Over TCP (optionally TLS): [`frame`] (preamble, length-prefixed frames, blobs),
+//! In process, the runtimes talk over channels ([`crate::server::channels`]) and
+//! workers read each other's stores ([`crate::worker::local_peers`]). Over TCP
+//! (optionally TLS): [`frame`] (preamble, length-prefixed frames, blobs),
 //! [`protocol`] (the messages), [`connection`] (reading, batched writing),
 //! [`security`] (mutual TLS, tokens), [`admission`] (a cap on connections
 //! still handshaking), [`peers`] (data peer to peer), [`tls_listener`]
@@ -14,7 +16,6 @@ pub mod admission;
 pub mod connection;
 pub mod frame;
 pub mod launcher;
-pub mod local;
 pub mod peers;
 pub mod protocol;
 pub mod security;

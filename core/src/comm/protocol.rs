@@ -7,8 +7,8 @@
 
 use crate::graph::wire::{WireRun, WireTask};
 use crate::graph::Key;
-use crate::scheduler::{Input, Priority, Report, RunId, WorkerId};
-use crate::worker::WorkerMessage;
+use crate::ops::TaskFailure;
+use crate::scheduler::{Event, Input, Priority, Report, RunId, WorkerId};
 use serde::{Deserialize, Serialize};
 
 /// A graph is sent in messages of at most about this many bytes.
@@ -412,6 +412,115 @@ impl Message {
             Message::Data { .. } => "Data",
             Message::PutData { .. } => "PutData",
             Message::Stored { .. } => "Stored",
+        }
+    }
+}
+
+/// What a worker tells the scheduler.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum WorkerMessage {
+    /// A task finished; its result is here.
+    TaskFinished {
+        /// The task.
+        key: Key,
+        /// The assignment this answers.
+        run_id: RunId,
+        /// The result's size.
+        nbytes: u64,
+        /// How long it ran, in microseconds.
+        duration_us: u64,
+    },
+    /// A task failed.
+    TaskErred {
+        /// The task.
+        key: Key,
+        /// The assignment this answers.
+        run_id: RunId,
+        /// Why.
+        failure: TaskFailure,
+    },
+    /// An input of a task could not be fetched from any holder.
+    MissingData {
+        /// The task.
+        key: Key,
+        /// The task's assignment.
+        run_id: RunId,
+        /// The input.
+        missing: Key,
+        /// The holders asked (none of them delivered).
+        tried: Vec<WorkerId>,
+    },
+    /// Answer to a steal request.
+    StealResponse {
+        /// The task.
+        key: Key,
+        /// The assignment asked about.
+        run_id: RunId,
+        /// Whether it was given up.
+        stolen: bool,
+    },
+    /// A replica asked for is stored (`None`: it could not be fetched).
+    Replicated {
+        /// The key.
+        key: Key,
+        /// Its size.
+        nbytes: Option<u64>,
+    },
+}
+
+impl WorkerMessage {
+    /// The scheduler event this message from `worker` becomes.
+    pub fn into_event(self, worker: WorkerId) -> Event {
+        match self {
+            WorkerMessage::TaskFinished {
+                key,
+                run_id,
+                nbytes,
+                duration_us,
+            } => Event::TaskFinished {
+                worker,
+                key,
+                run_id,
+                nbytes,
+                duration_us,
+            },
+            WorkerMessage::TaskErred {
+                key,
+                run_id,
+                failure,
+            } => Event::TaskErred {
+                worker,
+                key,
+                run_id,
+                failure,
+            },
+            WorkerMessage::MissingData {
+                key,
+                run_id,
+                missing,
+                tried,
+            } => Event::MissingData {
+                worker,
+                key,
+                run_id,
+                missing,
+                tried,
+            },
+            WorkerMessage::StealResponse {
+                key,
+                run_id,
+                stolen,
+            } => Event::StealResponse {
+                worker,
+                key,
+                run_id,
+                stolen,
+            },
+            WorkerMessage::Replicated { key, nbytes } => Event::Replicated {
+                worker,
+                key,
+                nbytes,
+            },
         }
     }
 }

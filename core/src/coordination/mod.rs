@@ -4,9 +4,8 @@
 //! [`Primitives`] is a pure state machine: requests come in with an opaque
 //! waiter token, and replies come out for whichever waiters can be answered now
 //! (a lock released answers the next waiter). Deadlines are checked by
-//! [`Primitives::expire`]. The client-side handles are in [`handles`].
-
-pub mod handles;
+//! [`Primitives::expire`]. The client-side handles are in
+//! [`crate::client::primitives`].
 
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -1,6 +1,7 @@
 //! Task graphs: keys, task specs, and the optimisations applied before scheduling —
 //! culling to the requested keys, fusion of linear chains, and a depth-first
-//! priority order that keeps memory low (the aim of `dask.order`).
+//! priority order that keeps memory low (the aim of `dask.order`) — and [`wire`],
+//! tasks as they cross a process boundary.
 
 mod cull;
 mod fuse;
@@ -9,10 +10,11 @@ mod order;
 mod task;
 pub mod wire;
 
+pub use crate::ops::{Arg, RunSpec};
 pub use fuse::fuse_tasks;
 pub use key::{fresh_token, Key};
 pub use order::{order, Adjacency};
-pub use task::{Annotations, Arg, RunSpec, TaskSpec};
+pub use task::{Annotations, TaskSpec};
 
 use foldhash::HashMap;
 

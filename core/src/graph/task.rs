@@ -1,50 +1,9 @@
 //! Task specifications: what to run, on which inputs, with which annotations.
 
 use crate::graph::Key;
-use crate::ops::{OpRef, TaskFailure};
-use crate::value::Value;
+use crate::ops::{Arg, OpRef, RunSpec};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-/// One argument of a task: a value carried in the task, or the result of a dependency.
-#[derive(Clone, Debug)]
-pub enum Arg {
-    /// A value known when the graph was built.
-    Value(Value),
-    /// The result of dependency number `n` (an index into the task's inputs).
-    Dep(u32),
-}
-
-/// What a worker runs: an op and its arguments.
-#[derive(Clone, Debug)]
-pub struct RunSpec {
-    /// The op.
-    pub op: OpRef,
-    /// Its arguments, in order.
-    pub args: Vec<Arg>,
-}
-
-impl RunSpec {
-    /// Runs the op with `inputs[n]` standing for `Arg::Dep(n)`.
-    pub fn run(&self, inputs: &[Value]) -> Result<Value, TaskFailure> {
-        let mut args = Vec::with_capacity(self.args.len());
-        for arg in &self.args {
-            match arg {
-                Arg::Value(value) => args.push(value.clone()),
-                Arg::Dep(n) => match inputs.get(*n as usize) {
-                    Some(value) => args.push(value.clone()),
-                    None => {
-                        return Err(TaskFailure::new(format!(
-                            "argument refers to input {n}, but the task has {} inputs",
-                            inputs.len()
-                        )))
-                    }
-                },
-            }
-        }
-        crate::ops::catch_panics(|| self.op.call(&args))
-    }
-}
 
 /// Hints for the scheduler, as Dask's `annotate`: priority, retries, resources, placement.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

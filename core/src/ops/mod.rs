@@ -8,6 +8,9 @@
 //!   travel, and trying to send one names the task and says how to register an op;
 //! - **fused chains**, made by graph optimisation from linear chains of tasks.
 //!
+//! A task's [`RunSpec`] is an op and its [`Arg`]s (values carried in the task,
+//! or inputs by position); [`next_arg`] takes them apart inside an op.
+//!
 //! ```
 //! rask::op! {
 //!     /// Adds two numbers.
@@ -23,12 +26,13 @@ pub mod builtin;
 mod closure;
 mod macros;
 mod registry;
+mod run;
 
-pub use args::{next_arg, ArgSource, IntoArg, IntoArgs};
+pub use args::next_arg;
 pub use closure::{closure, ClosureOp, IntoClosure};
 pub use registry::{lookup, registered, OpEntry, OpFn};
+pub use run::{Arg, RunSpec};
 
-use crate::graph::RunSpec;
 use crate::value::{Data, Value};
 use std::fmt;
 use std::sync::Arc;

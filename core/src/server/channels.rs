@@ -4,8 +4,8 @@
 use crate::comm::connection::Outbox;
 use crate::comm::launcher::ClusterRequest;
 use crate::comm::protocol::{Reply, Request, WorkerMetrics};
-use crate::scheduler::{ClientId, Event, Report, WorkerId};
-use crate::worker::WorkerEvent;
+use crate::graph::Key;
+use crate::scheduler::{ClientId, Event, Report, RunId, WorkerId};
 use crossbeam_channel::Sender;
 
 /// Messages to the scheduler loop.
@@ -98,12 +98,26 @@ pub enum ToScheduler {
     Shutdown,
 }
 
-/// Messages to a worker.
+/// Messages to an in-process worker.
 pub enum ToWorker {
-    /// Events for its state machine, in order.
-    Events(Vec<WorkerEvent>),
+    /// The scheduler's orders, in order.
+    Orders(Vec<Order>),
     /// Stop.
     Shutdown,
+}
+
+/// What the scheduler orders a worker (a worker process gets the same as
+/// [`crate::comm::protocol::WorkerOrder`]s, with tasks in their wire form).
+#[derive(Debug)]
+pub enum Order {
+    /// Run a task.
+    Compute(crate::scheduler::ComputeTask),
+    /// Drop a key (free the result, or forget the task).
+    Release(Key),
+    /// Give up a task that has not started (its assignment).
+    Steal(Key, RunId),
+    /// Copy a key from one of these holders and keep it (its size).
+    Replicate(Key, Vec<WorkerId>, u64),
 }
 
 /// Messages to a client.

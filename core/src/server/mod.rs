@@ -11,6 +11,9 @@
 //!   and serves the HTTP endpoints.
 //! - [`channels`]: the messages between the loop, in-process workers and
 //!   clients, and the connection tasks.
+//! - [`http`]: the HTTP endpoints beside the TCP port (Prometheus metrics from
+//!   [`metrics`], the cluster API: adaptive target, retiring workers), behind
+//!   the cluster's token and TLS.
 //! - [`backpressure`]: how much connections may queue for the loop;
 //!   [`liveness`]: whether a worker's connection hears from it.
 //!
@@ -20,11 +23,13 @@ mod acceptor;
 pub mod backpressure;
 pub mod channels;
 pub mod event_loop;
+pub mod http;
 pub mod liveness;
+pub mod metrics;
 mod requests;
 mod routing;
 pub mod tcp;
 
-pub use channels::{LauncherCall, ToClient, ToScheduler, ToWorker};
+pub use channels::{LauncherCall, Order, ToClient, ToScheduler, ToWorker};
 pub use event_loop::run_scheduler;
 pub use tcp::{SchedulerOptions, SchedulerServer};

@@ -4,12 +4,10 @@
 //! about [`BATCH_BYTES`], so no message passes the frame limit however large
 //! the pass (a 10M-task graph, a cancel of everything).
 
-use super::channels::{ToClient, ToWorker};
+use super::channels::{Order, ToClient, ToWorker};
 use super::event_loop::{ClientLink, Loop, WorkerLink};
 use crate::comm::protocol::{Message, WorkerOrder};
-use crate::graph::Key;
-use crate::scheduler::{ClientId, Command, Report, RunId, WorkerId};
-use crate::worker::WorkerEvent;
+use crate::scheduler::{ClientId, Command, Report, WorkerId};
 use foldhash::{HashMap, HashMapExt};
 
 /// The most orders or reports in one message.
@@ -87,7 +85,7 @@ fn report_bytes(report: &Report) -> usize {
 
 impl Loop {
     pub(super) fn route(&mut self, commands: &mut Vec<Command>) {
-        let mut local: HashMap<WorkerId, Vec<WorkerEvent>> = HashMap::new();
+        let mut local: HashMap<WorkerId, Vec<Order>> = HashMap::new();
         let mut remote: HashMap<WorkerId, Vec<WorkerOrder>> = HashMap::new();
         let mut to_clients: HashMap<ClientId, Vec<Report>> = HashMap::new();
         let mut closing = Vec::new();
@@ -117,7 +115,7 @@ impl Loop {
             };
             // A worker that is gone has its RemoveWorker event on the way; drop its mail.
             match self.workers.get(&worker).map(|e| &e.link) {
-                Some(WorkerLink::Local(_)) => local.entry(worker).or_default().push(order.local()),
+                Some(WorkerLink::Local(_)) => local.entry(worker).or_default().push(order),
                 Some(WorkerLink::Remote(..)) => match order.remote() {
                     Ok(order) => remote.entry(worker).or_default().push(order),
                     Err(error) => tracing::error!(%error, "cannot send a task to a worker process"),
@@ -127,7 +125,7 @@ impl Loop {
         }
         for (worker, batch) in local {
             if let Some(WorkerLink::Local(inbox)) = self.workers.get(&worker).map(|e| &e.link) {
-                let _ = inbox.send(ToWorker::Events(batch));
+                let _ = inbox.send(ToWorker::Orders(batch));
             }
         }
         for (worker, batch) in remote {
@@ -170,27 +168,7 @@ impl Loop {
     }
 }
 
-enum Order {
-    Compute(crate::scheduler::ComputeTask),
-    Release(Key),
-    Steal(Key, RunId),
-    Replicate(Key, Vec<WorkerId>, u64),
-}
-
 impl Order {
-    fn local(self) -> WorkerEvent {
-        match self {
-            Order::Compute(task) => WorkerEvent::Compute(task),
-            Order::Release(key) => WorkerEvent::Release(key),
-            Order::Steal(key, run_id) => WorkerEvent::Steal(key, run_id),
-            Order::Replicate(key, holders, nbytes) => WorkerEvent::Replicate {
-                key,
-                holders,
-                nbytes,
-            },
-        }
-    }
-
     fn remote(self) -> Result<WorkerOrder, crate::graph::GraphError> {
         Ok(match self {
             Order::Compute(task) => WorkerOrder::Compute(crate::comm::protocol::WireCompute {

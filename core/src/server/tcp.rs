@@ -1,5 +1,5 @@
 //! The scheduler as a TCP server: binds its ports, starts the scheduler loop
-//! and the connection [`acceptor`](super::acceptor), serves the HTTP endpoints
+//! and the connection `acceptor`, serves the HTTP endpoints
 //! on the dashboard port, and writes the scheduler file.
 
 use super::acceptor::Acceptor;
@@ -95,11 +95,11 @@ impl SchedulerServer {
                 let at = http
                     .local_addr()
                     .map_err(CommError::io("reading the bound address"))?;
-                let auth = crate::diagnostics::http::HttpAuth {
+                let auth = crate::server::http::HttpAuth {
                     token: options.security.token.clone(),
                     protect_metrics: options.protect_metrics,
                 };
-                let app = crate::diagnostics::http::router(inbox.clone(), auth);
+                let app = crate::server::http::router(inbox.clone(), auth);
                 match options.security.acceptor()? {
                     Some(acceptor) => {
                         let _guard = runtime.enter();

@@ -1,13 +1,14 @@
 //! A worker inside this process: the shared [`WorkerRuntime`] with links that are
 //! channels to the scheduler loop and direct reads of peers' stores.
 
+use super::local_peers::Peers;
 use super::runtime::{Links, WorkerCore, WorkerRuntime};
-use super::state::WorkerMessage;
+use super::state::WorkerEvent;
 use super::store::DataStore;
-use crate::comm::local::Peers;
+use crate::comm::protocol::WorkerMessage;
 use crate::graph::Key;
 use crate::scheduler::{Event, WorkerId};
-use crate::server::{ToScheduler, ToWorker};
+use crate::server::{Order, ToScheduler, ToWorker};
 use crate::value::Value;
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
@@ -127,12 +128,13 @@ impl LocalWorker {
 /// Takes messages from the scheduler and feeds them to the state machine.
 fn pump(core: Arc<WorkerCore>, rx: Receiver<ToWorker>) {
     while let Ok(message) = rx.recv() {
-        let ToWorker::Events(mut events) = message else {
+        let ToWorker::Orders(orders) = message else {
             return;
         };
+        let mut events: Vec<WorkerEvent> = orders.into_iter().map(order_event).collect();
         for extra in rx.try_iter() {
             match extra {
-                ToWorker::Events(more) => events.extend(more),
+                ToWorker::Orders(more) => events.extend(more.into_iter().map(order_event)),
                 ToWorker::Shutdown => {
                     core.deliver(events);
                     return;
@@ -140,63 +142,6 @@ fn pump(core: Arc<WorkerCore>, rx: Receiver<ToWorker>) {
             }
         }
         core.deliver(events);
-    }
-}
-
-impl WorkerMessage {
-    /// The scheduler event this message from `worker` becomes.
-    pub fn into_event(self, worker: WorkerId) -> Event {
-        match self {
-            WorkerMessage::TaskFinished {
-                key,
-                run_id,
-                nbytes,
-                duration_us,
-            } => Event::TaskFinished {
-                worker,
-                key,
-                run_id,
-                nbytes,
-                duration_us,
-            },
-            WorkerMessage::TaskErred {
-                key,
-                run_id,
-                failure,
-            } => Event::TaskErred {
-                worker,
-                key,
-                run_id,
-                failure,
-            },
-            WorkerMessage::MissingData {
-                key,
-                run_id,
-                missing,
-                tried,
-            } => Event::MissingData {
-                worker,
-                key,
-                run_id,
-                missing,
-                tried,
-            },
-            WorkerMessage::StealResponse {
-                key,
-                run_id,
-                stolen,
-            } => Event::StealResponse {
-                worker,
-                key,
-                run_id,
-                stolen,
-            },
-            WorkerMessage::Replicated { key, nbytes } => Event::Replicated {
-                worker,
-                key,
-                nbytes,
-            },
-        }
     }
 }
 
@@ -209,7 +154,7 @@ impl LocalWorker {
         for (key, value) in keys.iter().zip(values) {
             let nbytes = value.nbytes() as u64;
             core.store().put(key.clone(), value);
-            events.push(super::state::WorkerEvent::Stored {
+            events.push(WorkerEvent::Stored {
                 key: key.clone(),
                 nbytes,
             });
@@ -217,5 +162,19 @@ impl LocalWorker {
         }
         core.deliver(events);
         sizes
+    }
+}
+
+/// The state machine's event for one of the scheduler's orders.
+fn order_event(order: Order) -> WorkerEvent {
+    match order {
+        Order::Compute(task) => WorkerEvent::Compute(task),
+        Order::Release(key) => WorkerEvent::Release(key),
+        Order::Steal(key, run_id) => WorkerEvent::Steal(key, run_id),
+        Order::Replicate(key, holders, nbytes) => WorkerEvent::Replicate {
+            key,
+            holders,
+            nbytes,
+        },
     }
 }

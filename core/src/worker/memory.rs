@@ -86,7 +86,7 @@ pub fn tune_allocator() {
 /// system: an in-process cluster without a memory limit then does not pay a
 /// page fault per page of every new chunk. The heap is never trimmed as blocks
 /// are freed; a background thread gives free memory back once the process has
-/// stopped allocating for a while (see [`trim_when_quiet`]).
+/// stopped allocating for a while (see `trim_when_quiet`).
 pub fn tune_allocator_for_throughput() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

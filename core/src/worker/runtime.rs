@@ -5,8 +5,9 @@
 //! Results go to the scheduler in batches: when a thread runs out of work, every
 //! [`FLUSH_EVERY`] results, or after [`FLUSH_AFTER`], whichever comes first.
 
-use super::state::{WorkerCommand, WorkerEvent, WorkerMessage, WorkerState};
+use super::state::{WorkerCommand, WorkerEvent, WorkerState};
 use super::store::DataStore;
+use crate::comm::protocol::WorkerMessage;
 use crate::graph::{Key, RunSpec};
 use crate::ops::TaskFailure;
 use crate::scheduler::WorkerId;

@@ -5,6 +5,7 @@
 //! reports results. Inputs fetched from peers are kept only while a local task
 //! needs them.
 
+use crate::comm::protocol::WorkerMessage;
 use crate::graph::{Key, RunSpec};
 use crate::ops::TaskFailure;
 use crate::scheduler::{ComputeTask, Priority, RunId, WorkerId};
@@ -82,58 +83,6 @@ pub enum WorkerCommand {
     Free(Key),
     /// Tell the scheduler.
     Send(WorkerMessage),
-}
-
-/// What a worker tells the scheduler.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum WorkerMessage {
-    /// A task finished; its result is here.
-    TaskFinished {
-        /// The task.
-        key: Key,
-        /// The assignment this answers.
-        run_id: RunId,
-        /// The result's size.
-        nbytes: u64,
-        /// How long it ran, in microseconds.
-        duration_us: u64,
-    },
-    /// A task failed.
-    TaskErred {
-        /// The task.
-        key: Key,
-        /// The assignment this answers.
-        run_id: RunId,
-        /// Why.
-        failure: TaskFailure,
-    },
-    /// An input of a task could not be fetched from any holder.
-    MissingData {
-        /// The task.
-        key: Key,
-        /// The task's assignment.
-        run_id: RunId,
-        /// The input.
-        missing: Key,
-        /// The holders asked (none of them delivered).
-        tried: Vec<WorkerId>,
-    },
-    /// Answer to a steal request.
-    StealResponse {
-        /// The task.
-        key: Key,
-        /// The assignment asked about.
-        run_id: RunId,
-        /// Whether it was given up.
-        stolen: bool,
-    },
-    /// A replica asked for is stored (`None`: it could not be fetched).
-    Replicated {
-        /// The key.
-        key: Key,
-        /// Its size.
-        nbytes: Option<u64>,
-    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,9 +9,10 @@ use super::dtype::DType;
 use super::elementwise::Aligned;
 use super::grid::{self, ChunkSpec};
 use super::{Array, ArrayError};
-use crate::collections::delayed::{Node, NodeKind};
+use crate::client::lazy::ArgSource;
+use crate::client::lazy::{Node, NodeKind};
 use crate::graph::Key;
-use crate::ops::{short_name, ArgSource, Op, OpRef};
+use crate::ops::{short_name, Op, OpRef};
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -6,8 +6,9 @@ use super::dtype::{DType, Element, Number};
 use super::grid::{self, ChunkSpec};
 use super::kernel::{self, chunk_at, kernel, output};
 use super::Array;
+use crate::client::lazy::ArgSource;
 use crate::graph::Key;
-use crate::ops::{ArgSource, Op};
+use crate::ops::Op;
 use crate::value::Value;
 use ndarray::{ArrayD, IxDyn};
 use rand::SeedableRng;
@@ -334,9 +335,9 @@ where
                 offset: grid::block_offset(&grid_chunks, index),
                 array_shape: shape.to_vec(),
             };
-            std::sync::Arc::new(crate::collections::delayed::Node {
+            std::sync::Arc::new(crate::client::lazy::Node {
                 key: Key::new(name).indexed(index),
-                kind: crate::collections::delayed::NodeKind::Task {
+                kind: crate::client::lazy::NodeKind::Task {
                     op: op_ref.clone(),
                     args: vec![ArgSource::Literal(Value::new(info))],
                     annotations: Default::default(),

@@ -446,10 +446,7 @@ impl Aligned {
     }
 
     /// Each input's block at output block `index` (broadcast axes use block 0).
-    pub(crate) fn blocks(
-        &self,
-        index: &[usize],
-    ) -> Vec<std::sync::Arc<crate::collections::delayed::Node>> {
+    pub(crate) fn blocks(&self, index: &[usize]) -> Vec<std::sync::Arc<crate::client::lazy::Node>> {
         let ndim = self.shape.len();
         self.arrays
             .iter()

@@ -2,9 +2,10 @@
 //! argument is its parameters (a serde value); the rest are its inputs.
 
 use super::chunk::Chunk;
-use crate::collections::delayed::{Node, NodeKind};
+use crate::client::lazy::ArgSource;
+use crate::client::lazy::{Node, NodeKind};
 use crate::graph::{Annotations, Key};
-use crate::ops::{ArgSource, OpRef, TaskFailure};
+use crate::ops::{OpRef, TaskFailure};
 use crate::value::{Data, Value};
 use std::sync::Arc;
 
@@ -35,8 +36,8 @@ macro_rules! kernel {
             $vis fn node(
                 key: $crate::graph::Key,
                 params: &$crate::collections::array::kernel::Params<$params>,
-                inputs: Vec<std::sync::Arc<$crate::collections::delayed::Node>>,
-            ) -> std::sync::Arc<$crate::collections::delayed::Node> {
+                inputs: Vec<std::sync::Arc<$crate::client::lazy::Node>>,
+            ) -> std::sync::Arc<$crate::client::lazy::Node> {
                 $crate::collections::array::kernel::node(key, Self::NAME, params.value().clone(), inputs)
             }
         }

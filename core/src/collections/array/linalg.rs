@@ -7,7 +7,7 @@ use super::dtype::{DType, Element};
 use super::grid::{self, ChunkSpec};
 use super::kernel::{self, chunks, fail, kernel, output};
 use super::{Array, ArrayError};
-use crate::collections::delayed::Node;
+use crate::client::lazy::Node;
 use crate::graph::Key;
 use crate::ops::TaskFailure;
 use ndarray::linalg::general_mat_mul;

@@ -60,8 +60,9 @@ pub use zarr::{
     ZarrOptions,
 };
 
+use crate::client::lazy::Node;
 use crate::client::{Client, Error};
-use crate::collections::delayed::{Delayed, Node};
+use crate::collections::delayed::Delayed;
 use crate::graph::Key;
 use ndarray::ArrayD;
 use std::sync::Arc;
@@ -153,7 +154,7 @@ pub struct Array {
     /// One node per block, in C order over the block grid.
     blocks: Arc<[Arc<Node>]>,
     /// How the array was made, when a reduction can use that instead of
-    /// the blocks (see `reduction::linear_terms`).
+    /// the blocks (see `reduction::linear`).
     origin: Option<Arc<Origin>>,
 }
 

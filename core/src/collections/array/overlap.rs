@@ -9,9 +9,10 @@ use super::kernel;
 use super::reshape::{Assemble, AssembleBlock};
 use super::slicing::{Take, TakeParams};
 use super::{Array, ArrayError};
-use crate::collections::delayed::{Node, NodeKind};
+use crate::client::lazy::ArgSource;
+use crate::client::lazy::{Node, NodeKind};
 use crate::graph::Key;
-use crate::ops::{short_name, ArgSource, Op};
+use crate::ops::{short_name, Op};
 use std::sync::Arc;
 
 /// What lies beyond the array's edges.

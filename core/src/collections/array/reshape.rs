@@ -8,7 +8,7 @@ use super::kernel::{self, fail, kernel, output};
 use super::region::{ChunkRegion, RegionParams, TakeRegion};
 use super::slicing::Take;
 use super::{Array, ArrayError};
-use crate::collections::delayed::Node;
+use crate::client::lazy::Node;
 use crate::graph::Key;
 use ndarray::IxDyn;
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@ use super::chunk::Chunk;
 use super::dtype::DType;
 use super::kernel::{self, chunk_at, fail, kernel, output};
 use super::{Array, ArrayError};
-use crate::collections::delayed::Node;
+use crate::client::lazy::Node;
 use crate::graph::Key;
 use crate::ops::TaskFailure;
 use ndarray::{ArrayD, Axis, Slice};

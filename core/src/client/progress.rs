@@ -1,6 +1,6 @@
 //! A progress bar over futures (Dask's `progress`).
 
-use crate::client::{as_completed, Future};
+use super::{as_completed, Future, FutureStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Shows a progress bar on stderr until every future is done; returns how many failed.
@@ -16,10 +16,7 @@ pub fn progress<T>(futures: &[Future<T>], label: &str) -> usize {
     bar.set_prefix(label.to_string());
     let mut failed = 0;
     for future in as_completed(futures.iter().cloned()) {
-        if !matches!(
-            future.status(),
-            crate::client::FutureStatus::Finished { .. }
-        ) {
+        if !matches!(future.status(), FutureStatus::Finished { .. }) {
             failed += 1;
         }
         bar.inc(1);

@@ -2,9 +2,9 @@
 //! [`Queue`], [`Variable`] and [`Event`]. Any client of the same scheduler that
 //! uses the same name shares the primitive.
 
-use super::{PrimitiveReply, PrimitiveRequest};
-use crate::client::{Client, Error};
+use super::{Client, Error};
 use crate::comm::protocol::{Reply, Request};
+use crate::coordination::{PrimitiveReply, PrimitiveRequest};
 use crate::value::{Data, Value};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,11 +1,12 @@
-//! The in-process transport for data: direct access to peers' stores (peer to
-//! peer, never through the scheduler). The channels to the scheduler loop are
-//! the scheduler runtime's ([`crate::server::channels`]).
+//! Data between in-process workers: direct access to each other's stores (peer
+//! to peer, never through the scheduler), the embedded cluster's equivalent of
+//! the TCP data port. The channels to the scheduler loop are the scheduler
+//! runtime's ([`crate::server::channels`]).
 
+use super::DataStore;
 use crate::graph::Key;
 use crate::scheduler::WorkerId;
 use crate::value::Value;
-use crate::worker::DataStore;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 

@@ -3,7 +3,7 @@
 //! `/api/v1/workers_to_close`, `/api/v1/retire_workers`).
 //!
 //! When the cluster has a token, the API wants it as a bearer token
-//! ([`auth`]); when it has TLS, so does this port.
+//! (`auth`); when it has TLS, so does this port.
 
 mod auth;
 

@@ -1,240 +1,57 @@
-//! Reductions over any axes as a tree (Dask's `split_every`): each block is
-//! reduced to a partial result, partials are combined a few at a time, and the
-//! last one is finished (a mean divides, a standard deviation takes a root).
-//! Variances combine with Chan's parallel formula, so they stay accurate.
+//! A reduction's partial results: one per block, combined a few at a time,
+//! finished into the result; the kernels that run them and their arithmetic.
 
-use super::chunk::{with_chunk, Chunk};
-use super::dtype::{DType, Element};
-use super::grid;
-use super::kernel::{self, fail, kernel, output};
-use super::{Array, ArrayError};
-use crate::collections::delayed::Node;
-use crate::graph::Key;
+use super::super::chunk::{with_chunk, Chunk};
+use super::super::dtype::{DType, Element};
+use super::super::kernel::{self, fail, kernel, output};
+use super::Reduction;
 use crate::ops::TaskFailure;
 use crate::value::Value;
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-
-/// What a reduction computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reduction {
-    /// Sum (integers accumulate in `int64`).
-    Sum,
-    /// Product.
-    Prod,
-    /// Smallest element (NaN wins).
-    Min,
-    /// Largest element (NaN wins).
-    Max,
-    /// Whether any element is true (nonzero).
-    Any,
-    /// Whether every element is true (nonzero).
-    All,
-    /// Arithmetic mean.
-    Mean,
-    /// Variance with `ddof` delta degrees of freedom.
-    Var {
-        /// Delta degrees of freedom (0: population variance).
-        ddof: u32,
-    },
-    /// Standard deviation with `ddof` delta degrees of freedom.
-    Std {
-        /// Delta degrees of freedom.
-        ddof: u32,
-    },
-    /// Index of the smallest element (flat, or along one axis).
-    ArgMin,
-    /// Index of the largest element (flat, or along one axis).
-    ArgMax,
-}
-
-impl Reduction {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Reduction::Sum => "sum",
-            Reduction::Prod => "prod",
-            Reduction::Min => "min",
-            Reduction::Max => "max",
-            Reduction::Any => "any",
-            Reduction::All => "all",
-            Reduction::Mean => "mean",
-            Reduction::Var { .. } => "var",
-            Reduction::Std { .. } => "std",
-            Reduction::ArgMin => "argmin",
-            Reduction::ArgMax => "argmax",
-        }
-    }
-
-    pub(crate) fn is_arg(self) -> bool {
-        matches!(self, Reduction::ArgMin | Reduction::ArgMax)
-    }
-
-    /// The type partial values are kept in.
-    fn work(self, dtype: DType) -> DType {
-        match self {
-            Reduction::Sum | Reduction::Prod => dtype.accumulator(),
-            Reduction::Any | Reduction::All => DType::Bool,
-            Reduction::Mean | Reduction::Var { .. } | Reduction::Std { .. } => DType::F64,
-            _ => dtype,
-        }
-    }
-
-    /// The result's type.
-    fn out(self, dtype: DType) -> DType {
-        match self {
-            Reduction::Mean | Reduction::Var { .. } | Reduction::Std { .. } => dtype.float(),
-            Reduction::ArgMin | Reduction::ArgMax => DType::I64,
-            r => r.work(dtype),
-        }
-    }
-}
-
-/// How a reduction is shaped.
-#[derive(Clone, Copy, Debug)]
-pub struct ReduceOptions {
-    /// Keep reduced axes with length 1 (NumPy's `keepdims`).
-    pub keepdims: bool,
-    /// How many partials one task combines (Dask's `split_every`).
-    pub split_every: usize,
-}
-
-impl Default for ReduceOptions {
-    fn default() -> Self {
-        ReduceOptions {
-            keepdims: false,
-            split_every: 16,
-        }
-    }
-}
 
 /// A reduction's intermediate result for one block or group of blocks. Reduced
 /// axes have length 1.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Partial {
+pub(super) struct Partial {
     /// How many elements each cell stands for.
-    count: f64,
+    pub(super) count: f64,
     /// The running value: sum, product, extreme, flag, mean, or best value.
-    #[serde(with = "super::chunk::wire")]
-    value: Chunk,
+    #[serde(with = "super::super::chunk::wire")]
+    pub(super) value: Chunk,
     /// Variance: the sum of squared deviations from `value` (the mean).
-    #[serde(with = "super::chunk::wire_option")]
-    m2: Option<Chunk>,
+    #[serde(with = "super::super::chunk::wire_option")]
+    pub(super) m2: Option<Chunk>,
     /// Arg reductions: where `value` was found (flat, or along the axis).
-    #[serde(with = "super::chunk::wire_option")]
-    index: Option<Chunk>,
+    #[serde(with = "super::super::chunk::wire_option")]
+    pub(super) index: Option<Chunk>,
 }
 
+/// What each reduction task is told: the reduction, its axes and result type.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Step {
-    reduction: Reduction,
+pub(super) struct Step {
+    pub(super) reduction: Reduction,
     /// The axes reduced (of the input array).
-    axes: Vec<usize>,
+    pub(super) axes: Vec<usize>,
     /// Arg reductions: the block's offset and the array's shape.
-    offset: Vec<usize>,
-    shape: Vec<usize>,
-    keepdims: bool,
+    pub(super) offset: Vec<usize>,
+    pub(super) shape: Vec<usize>,
+    pub(super) keepdims: bool,
     /// The result's type.
-    out: DType,
+    pub(super) out: DType,
 }
 
 kernel! {
     /// Reduces one block to a partial.
-    ReduceBlock(Step) => |p, inputs| {
+    pub(super) ReduceBlock(Step) => |p, inputs| {
         let chunk = kernel::chunk_at(inputs, 0)?;
         Ok(Value::new(block_partial(p, &chunk)?))
     }
 }
 
-/// One term of a sum of blocks: its sign, and the axis order of the block it
-/// reads when that block is the untransposed source of a transposed array.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Term {
-    sign: f64,
-    perm: Option<Vec<usize>>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Linear {
-    step: Step,
-    terms: Vec<Term>,
-}
-
-kernel! {
-    /// The partial sum of `±a ± b ...` from the partial sums of its terms
-    /// (sums are linear), each reduced in its own memory order: a transposed
-    /// term is its source block reduced over the matching axes.
-    ReduceLinear(Linear) => |p, inputs| {
-        let mut total: Option<Partial> = None;
-        for (n, term) in p.terms.iter().enumerate() {
-            let chunk = kernel::chunk_at(inputs, n)?;
-            let partial = match &term.perm {
-                None => block_partial(&p.step, &chunk)?,
-                Some(perm) => {
-                    let mut step = p.step.clone();
-                    step.axes = p.step.axes.iter().map(|&k| perm[k]).collect();
-                    step.axes.sort_unstable();
-                    let mut partial = block_partial(&step, &chunk)?;
-                    partial.value = with_chunk!(&partial.value, v => Element::wrap(
-                        v.clone().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned()
-                    ));
-                    partial
-                }
-            };
-            let Chunk::F64(value) = &partial.value else {
-                return Err(fail("reduce: a linear term that is not float64"));
-            };
-            let scaled = value.mapv(|v| v * term.sign);
-            total = Some(match total {
-                None => Partial { value: Chunk::F64(scaled), ..partial },
-                Some(mut sum) => {
-                    match &mut sum.value {
-                        Chunk::F64(acc) if acc.shape() == scaled.shape() => *acc += &scaled,
-                        _ => return Err(fail("reduce: linear terms do not line up")),
-                    }
-                    sum
-                }
-            });
-        }
-        Ok(Value::new(total.ok_or_else(|| fail("reduce: no terms"))?))
-    }
-}
-
-/// A level-0 partial that pushes a sum through how `array` was made, when it
-/// is `a ± b` of float64 arrays (possibly transposed): the sum of the terms'
-/// partials, each read in its own memory order, so `(x + x.T).sum(axis=0)`
-/// never materialises `x + x.T` or the transposed blocks.
-fn linear_terms(array: &Array, index: &[usize]) -> Option<(Vec<Term>, Vec<Arc<Node>>)> {
-    let super::Origin::AddSub { lhs, rhs, subtract } = array.origin.as_deref()? else {
-        return None;
-    };
-    let mut terms = Vec::new();
-    let mut nodes = Vec::new();
-    for (operand, sign) in [(lhs, 1.0), (rhs, if *subtract { -1.0 } else { 1.0 })] {
-        match operand.origin.as_deref() {
-            Some(super::Origin::Transpose { source, perm }) => {
-                let mut at = vec![0; perm.len()];
-                for (k, &p) in perm.iter().enumerate() {
-                    at[p] = index[k];
-                }
-                nodes.push(source.block(&at).clone());
-                terms.push(Term {
-                    sign,
-                    perm: Some(perm.clone()),
-                });
-            }
-            _ => {
-                nodes.push(operand.block(index).clone());
-                terms.push(Term { sign, perm: None });
-            }
-        }
-    }
-    Some((terms, nodes))
-}
-
 kernel! {
     /// Combines partials of neighbouring blocks.
-    ReduceCombine(Step) => |p, inputs| {
+    pub(super) ReduceCombine(Step) => |p, inputs| {
         let partials = inputs
             .iter()
             .map(|v| v.get::<Partial>().map_err(|e| fail(format!("reduce: {e}"))))
@@ -251,7 +68,7 @@ kernel! {
 
 kernel! {
     /// Turns the last partial into the result.
-    ReduceFinish(Step) => |p, inputs| {
+    pub(super) ReduceFinish(Step) => |p, inputs| {
         let partial = inputs
             .first()
             .ok_or_else(|| fail("reduce: no partial"))?
@@ -330,20 +147,29 @@ fn sum_chunk(chunk: &Chunk, axes: &[usize], all: bool, work: DType) -> Chunk {
                 None => chunk.cast::<$t>().into(),
             };
             if all {
-                let total: $t = match a.as_slice_memory_order() {
-                    Some(s) => s
-                        .iter()
-                        .copied()
-                        .fold(<$t as super::dtype::Number>::ZERO, |x, y| {
-                            super::dtype::Number::arith(super::elementwise::BinaryOp::Add, x, y)
-                        }),
-                    None => a
-                        .iter()
-                        .copied()
-                        .fold(<$t as super::dtype::Number>::ZERO, |x, y| {
-                            super::dtype::Number::arith(super::elementwise::BinaryOp::Add, x, y)
-                        }),
-                };
+                let total: $t =
+                    match a.as_slice_memory_order() {
+                        Some(s) => s.iter().copied().fold(
+                            <$t as super::super::dtype::Number>::ZERO,
+                            |x, y| {
+                                super::super::dtype::Number::arith(
+                                    super::super::elementwise::BinaryOp::Add,
+                                    x,
+                                    y,
+                                )
+                            },
+                        ),
+                        None => a.iter().copied().fold(
+                            <$t as super::super::dtype::Number>::ZERO,
+                            |x, y| {
+                                super::super::dtype::Number::arith(
+                                    super::super::elementwise::BinaryOp::Add,
+                                    x,
+                                    y,
+                                )
+                            },
+                        ),
+                    };
                 <$t>::wrap(ArrayD::from_elem(IxDyn(&shape), total))
             } else {
                 <$t>::wrap(sum_axes(&a.view(), axes))
@@ -383,7 +209,7 @@ fn moments_of(values: &[f64]) -> (f64, f64, f64) {
     (n, mean, m2)
 }
 
-fn block_partial(p: &Step, chunk: &Chunk) -> Result<Partial, TaskFailure> {
+pub(super) fn block_partial(p: &Step, chunk: &Chunk) -> Result<Partial, TaskFailure> {
     let axes = &p.axes;
     let all = axes.len() == chunk.shape().len();
     let shape = keepdims_shape(chunk.shape(), axes);
@@ -735,220 +561,4 @@ fn finish(p: &Step, partial: &Partial) -> Result<Chunk, TaskFailure> {
         }
         Element::wrap(a)
     }))
-}
-
-impl Array {
-    /// Reduces over `axes` (all of them for `None`) as a tree.
-    pub fn reduce(
-        &self,
-        reduction: Reduction,
-        axes: Option<&[isize]>,
-        options: ReduceOptions,
-    ) -> Result<Array, ArrayError> {
-        let mut axes: Vec<usize> = match axes {
-            None => (0..self.ndim()).collect(),
-            Some(list) => list
-                .iter()
-                .map(|&a| self.axis(a))
-                .collect::<Result<_, _>>()?,
-        };
-        axes.sort_unstable();
-        axes.dedup();
-        if reduction.is_arg() && axes.len() != 1 && axes.len() != self.ndim() {
-            return Err(ArrayError::Shape(format!(
-                "{} over several axes {axes:?}",
-                reduction.name()
-            )));
-        }
-        if matches!(
-            reduction,
-            Reduction::Min | Reduction::Max | Reduction::ArgMin | Reduction::ArgMax
-        ) && axes.iter().any(|&a| self.shape[a] == 0)
-        {
-            return Err(ArrayError::Shape(format!(
-                "{} of an empty axis",
-                reduction.name()
-            )));
-        }
-        let out = reduction.out(self.dtype);
-        let step = |offset: Vec<usize>| Step {
-            reduction,
-            axes: axes.clone(),
-            offset,
-            shape: self.shape.clone(),
-            keepdims: options.keepdims,
-            out,
-        };
-        // Level 0: one partial per block.
-        let mut numblocks = self.numblocks();
-        let prefix = reduction.name();
-        let token = crate::graph::fresh_token();
-        let shared = kernel::params(step(Vec::new()));
-        let mut level: Vec<Arc<Node>> = grid::block_indices(&numblocks)
-            .iter()
-            .map(|index| {
-                let key = Key::new(format!("{prefix}-partial-{token}")).indexed(index);
-                if matches!(reduction, Reduction::Sum | Reduction::Mean) {
-                    if let Some((terms, nodes)) = linear_terms(self, index) {
-                        let linear = kernel::params(Linear {
-                            step: step(Vec::new()),
-                            terms,
-                        });
-                        return ReduceLinear::node(key, &linear, nodes);
-                    }
-                }
-                let params = if reduction.is_arg() {
-                    kernel::params(step(grid::block_offset(&self.chunks, index)))
-                } else {
-                    shared.clone()
-                };
-                ReduceBlock::node(key, &params, vec![self.block(index).clone()])
-            })
-            .collect();
-        // Combine along the reduced axes until one block is left on each.
-        let mut depth = 0;
-        while axes.iter().any(|&a| numblocks[a] > 1) {
-            let spread = axes.iter().filter(|&&a| numblocks[a] > 1).count() as f64;
-            let factor = ((options.split_every.max(2) as f64)
-                .powf(1.0 / spread)
-                .round() as usize)
-                .max(2);
-            let next: Vec<usize> = numblocks
-                .iter()
-                .enumerate()
-                .map(|(a, &n)| {
-                    if axes.contains(&a) {
-                        n.div_ceil(factor)
-                    } else {
-                        n
-                    }
-                })
-                .collect();
-            depth += 1;
-            let combined = grid::block_indices(&next)
-                .iter()
-                .map(|index| {
-                    let ranges: Vec<Vec<usize>> = index
-                        .iter()
-                        .enumerate()
-                        .map(|(a, &i)| {
-                            if axes.contains(&a) {
-                                (i * factor..((i + 1) * factor).min(numblocks[a])).collect()
-                            } else {
-                                vec![i]
-                            }
-                        })
-                        .collect();
-                    let inputs = grid::cartesian(&ranges)
-                        .iter()
-                        .map(|old| level[grid::flat_index(old, &numblocks)].clone())
-                        .collect();
-                    let key = Key::new(format!("{prefix}-combine{depth}-{token}")).indexed(index);
-                    ReduceCombine::node(key, &shared, inputs)
-                })
-                .collect();
-            level = combined;
-            numblocks = next;
-        }
-        // Finish each remaining block.
-        let shape: Vec<usize> = self
-            .shape
-            .iter()
-            .enumerate()
-            .filter_map(|(a, &d)| match (axes.contains(&a), options.keepdims) {
-                (false, _) => Some(d),
-                (true, true) => Some(1),
-                (true, false) => None,
-            })
-            .collect();
-        let chunks: Vec<Vec<usize>> = self
-            .chunks
-            .iter()
-            .enumerate()
-            .filter_map(|(a, c)| match (axes.contains(&a), options.keepdims) {
-                (false, _) => Some(c.clone()),
-                (true, true) => Some(vec![1]),
-                (true, false) => None,
-            })
-            .collect();
-        let ndim = self.ndim();
-        Ok(Array::build(prefix, shape, chunks, out, |name, index| {
-            // The partial grid's index: reduced axes are at 0.
-            let mut full = Vec::with_capacity(ndim);
-            let mut rest = index.iter();
-            for a in 0..ndim {
-                if axes.contains(&a) {
-                    full.push(0);
-                    if options.keepdims {
-                        rest.next();
-                    }
-                } else {
-                    full.push(*rest.next().expect("one index per kept axis"));
-                }
-            }
-            let partial = level[grid::flat_index(&full, &numblocks)].clone();
-            ReduceFinish::node(Key::new(name).indexed(index), &shared, vec![partial])
-        }))
-    }
-
-    fn reduce_all(&self, reduction: Reduction) -> Result<Array, ArrayError> {
-        self.reduce(reduction, None, ReduceOptions::default())
-    }
-
-    fn reduce_axis(&self, reduction: Reduction, axis: isize) -> Result<Array, ArrayError> {
-        self.reduce(reduction, Some(&[axis]), ReduceOptions::default())
-    }
-
-    /// Sum of all elements.
-    pub fn sum(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Sum)
-    }
-    /// Sum along one axis.
-    pub fn sum_axis(&self, axis: isize) -> Result<Array, ArrayError> {
-        self.reduce_axis(Reduction::Sum, axis)
-    }
-    /// Product of all elements.
-    pub fn prod(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Prod)
-    }
-    /// Mean of all elements.
-    pub fn mean(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Mean)
-    }
-    /// Mean along one axis.
-    pub fn mean_axis(&self, axis: isize) -> Result<Array, ArrayError> {
-        self.reduce_axis(Reduction::Mean, axis)
-    }
-    /// Population variance of all elements.
-    pub fn var(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Var { ddof: 0 })
-    }
-    /// Population standard deviation of all elements.
-    pub fn std(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Std { ddof: 0 })
-    }
-    /// Smallest element.
-    pub fn min(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Min)
-    }
-    /// Largest element.
-    pub fn max(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Max)
-    }
-    /// Whether any element is nonzero.
-    pub fn any(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Any)
-    }
-    /// Whether every element is nonzero.
-    pub fn all(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::All)
-    }
-    /// Flat index of the smallest element.
-    pub fn argmin(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::ArgMin)
-    }
-    /// Flat index of the largest element.
-    pub fn argmax(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::ArgMax)
-    }
 }
