@@ -21,8 +21,7 @@ for _ in $(seq 100); do [ -s "$dir/s.json" ] && break; sleep 0.1; done
 for i in 1 2; do
   ./target/release/rask worker --scheduler-file "$dir/s.json" --nthreads 1 2>"$dir/w$i.log" &
 done
-sleep 1
-tcp=$(./target/release/rask microbench --scheduler-file "$dir/s.json" --tasks "$n" --json)
+tcp=$(./target/release/rask microbench --scheduler-file "$dir/s.json" --wait-for-workers 2 --tasks "$n" --json)
 dask=$("$venv/bin/python" benches/dask_microbench.py "$n" 2>/dev/null | tail -n 1)
 dask_tcp=$("$venv/bin/python" benches/dask_microbench.py "$n" processes 2>/dev/null | tail -n 1)
 echo "rask: $rask"

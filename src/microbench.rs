@@ -32,6 +32,10 @@ pub struct Args {
     /// Run on this running scheduler (`tcp://host:port`) instead of a local cluster.
     #[arg(long, value_name = "ADDR", conflicts_with = "scheduler_file")]
     scheduler: Option<String>,
+    /// With a running scheduler: wait until this many workers are connected
+    /// before timing.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    wait_for_workers: usize,
     /// Run on the scheduler named in this scheduler file.
     #[arg(long, value_name = "PATH")]
     scheduler_file: Option<std::path::PathBuf>,
@@ -81,7 +85,10 @@ pub fn run(args: Args) -> Result<()> {
         Some(_) => (args.workers, args.threads),
         None => {
             // Time the work, not the workers' start (saying so while none are there).
-            client.wait_for_workers(1, std::time::Duration::from_secs(24 * 3600))?;
+            client.wait_for_workers(
+                args.wait_for_workers,
+                std::time::Duration::from_secs(24 * 3600),
+            )?;
             let workers = client.workers()?;
             let threads = workers
                 .iter()

@@ -60,11 +60,6 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let scheduler: Address = match (&args.address, &args.scheduler_file) {
-        (Some(address), _) => address.parse()?,
-        (None, Some(file)) => rask::client::read_scheduler_file(file)?,
-        (None, None) => bail!("give the scheduler's address or --scheduler-file"),
-    };
     let memory_limit =
         parse_memory_limit(&args.memory_limit).with_context(|| "in --memory-limit".to_string())?;
     let resources = match &args.resources {
@@ -88,6 +83,15 @@ pub fn run(args: Args) -> Result<u8> {
     };
     let lifetime = seconds("--lifetime", args.lifetime)?;
     let death_timeout = seconds("--death-timeout", args.death_timeout)?;
+    // A scheduler started beside this worker writes its file once it listens.
+    let scheduler: Address = match (&args.address, &args.scheduler_file) {
+        (Some(address), _) => address.parse()?,
+        (None, Some(file)) => rask::client::wait_for_scheduler_file(
+            file,
+            death_timeout.unwrap_or(rask::worker::process::DEFAULT_RECONNECT),
+        )?,
+        (None, None) => bail!("give the scheduler's address or --scheduler-file"),
+    };
     let host = match &args.interface {
         Some(name) => crate::interface::ipv4_of(name)?.to_string(),
         None => args.host,

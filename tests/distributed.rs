@@ -518,3 +518,58 @@ fn a_client_on_a_cluster_without_workers_says_so_and_goes_on_when_one_joins() {
         bench.log_text()
     );
 }
+
+/// A worker and a client started before their scheduler wait for its
+/// scheduler file to appear (as Dask's do), then join it.
+#[test]
+fn workers_and_clients_wait_for_the_scheduler_file() {
+    let dir = TempDir::new("scheduler-file-later");
+    let file = dir.path().join("scheduler.json");
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let file_arg = file.display().to_string();
+    let mut worker = spawn(
+        &args(&["worker", "--scheduler-file", &file_arg, "--nthreads", "1"]),
+        dir.path().join("worker.log"),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !worker.log_text().contains("waiting for the scheduler file") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            worker.log_text()
+        );
+        assert_eq!(
+            worker.child.try_wait().unwrap(),
+            None,
+            "{}",
+            worker.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let client = std::thread::spawn({
+        let file = file.clone();
+        move || ConnectOptions::scheduler_file(file).connect()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let _scheduler = spawn(
+        &args(&[
+            "scheduler",
+            "--port",
+            "0",
+            "--dashboard-port",
+            "0",
+            "--scheduler-file",
+            &file_arg,
+        ]),
+        dir.path().join("scheduler.log"),
+    );
+    let client = client
+        .join()
+        .unwrap()
+        .expect("the client finds the scheduler");
+    client
+        .wait_for_workers(1, Duration::from_secs(30))
+        .expect("the worker joins");
+    assert_eq!(client.submit(inc, 1u64).unwrap().result().unwrap(), 2);
+    drop(worker);
+}

@@ -35,7 +35,8 @@ impl ConnectOptions {
         }
     }
 
-    /// Connect to the scheduler named in a scheduler file (JSON with `"address"`).
+    /// Connect to the scheduler named in a scheduler file (JSON with
+    /// `"address"`), waiting up to 30 s for the file to appear.
     pub fn scheduler_file(path: impl Into<PathBuf>) -> Self {
         ConnectOptions {
             scheduler_file: Some(path.into()),
@@ -61,7 +62,7 @@ impl ConnectOptions {
             return Ok(address.parse()?);
         }
         match &self.scheduler_file {
-            Some(path) => Ok(read_scheduler_file(path)?),
+            Some(path) => Ok(wait_for_scheduler_file(path, SCHEDULER_FILE_WAIT)?),
             None => Err(Error::Config("give an address or a scheduler file".into())),
         }
     }
@@ -80,6 +81,35 @@ impl ConnectOptions {
         let address = self.resolve()?;
         let security = self.security()?;
         RemoteLink::connect(address, security)
+    }
+}
+
+/// How long a client waits for a scheduler file that does not exist yet
+/// (Dask's connect timeout).
+pub const SCHEDULER_FILE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads the scheduler's address from a scheduler file, waiting up to
+/// `timeout` for the file to appear (a scheduler started at the same time
+/// writes it once it listens, as Dask's workers and clients wait for theirs).
+pub fn wait_for_scheduler_file(
+    path: &Path,
+    timeout: std::time::Duration,
+) -> Result<Address, CommError> {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match read_scheduler_file(path) {
+            Err(CommError::Io { error, .. })
+                if error.kind() == std::io::ErrorKind::NotFound && started.elapsed() < timeout =>
+            {
+                if !said {
+                    tracing::info!(path = %path.display(), "waiting for the scheduler file");
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 
 use super::address::Address;
 use super::frame::{
-    check_preamble, encode_packet, preamble, FrameError, FrameHeader, Limits, Packet,
-    PacketAssembler, HEADER_LEN, PREAMBLE_LEN,
+    check_preamble, preamble, FrameError, FrameHeader, Limits, Packet, PacketAssembler, HEADER_LEN,
+    PREAMBLE_LEN,
 };
 use super::protocol::Message;
 use super::security::Security;
@@ -357,15 +357,8 @@ impl PacketWriter {
         self.flush_buffer().await
     }
 
-    /// Encodes a packet: small parts gather in the buffer; a large blob is written
-    /// from where it lies, never copied.
-    async fn write(&mut self, outgoing: &Outgoing) -> Result<(), CommError> {
-        let message = outgoing
-            .message
-            .encode()
-            .map_err(|e| CommError::Decode(format!("cannot encode a message: {e}")))?;
-        // Everything is checked before a byte is written, so a refused message
-        // leaves the stream as it was.
+    /// Whether `outgoing` (its message `message_len` bytes) fits the limits.
+    fn check(&self, outgoing: &Outgoing, message_len: usize) -> Result<(), CommError> {
         let name = outgoing.message.name();
         let too_large = |what: String, size: usize, limit: u64| CommError::TooLarge {
             what,
@@ -373,10 +366,10 @@ impl PacketWriter {
             limit,
         };
         let max_message = u64::from(self.limits.max_message);
-        if message.len() as u64 > max_message {
+        if message_len as u64 > max_message {
             return Err(too_large(
                 format!("{name} message"),
-                message.len(),
+                message_len,
                 max_message,
             ));
         }
@@ -396,10 +389,33 @@ impl PacketWriter {
                 max_blob,
             ));
         }
-        encode_packet(&message, &[], &mut self.buffer);
-        // Fix the blob count in the message header just written (checked above).
-        let at = self.buffer.len() - message.len() - HEADER_LEN;
-        self.buffer[at + 6..at + 8].copy_from_slice(&(outgoing.blobs.len() as u16).to_le_bytes());
+        Ok(())
+    }
+
+    /// Encodes a packet: small parts gather in the buffer; a large blob is written
+    /// from where it lies, never copied.
+    async fn write(&mut self, outgoing: &Outgoing) -> Result<(), CommError> {
+        // The message is encoded straight after room for its header; everything
+        // is checked before a byte is sent, and a refused message is cut off
+        // the buffer again, leaving the stream as it was.
+        let start = self.buffer.len();
+        self.buffer.extend_from_slice(&[0; HEADER_LEN]);
+        if let Err(e) = postcard::to_extend(&outgoing.message, Append(&mut self.buffer)) {
+            self.buffer.truncate(start);
+            return Err(CommError::Decode(format!("cannot encode a message: {e}")));
+        }
+        let message_len = self.buffer.len() - start - HEADER_LEN;
+        let refused = self.check(outgoing, message_len);
+        if refused.is_err() {
+            self.buffer.truncate(start);
+        }
+        refused?;
+        let header = FrameHeader {
+            len: message_len as u32,
+            is_message: true,
+            blobs: outgoing.blobs.len() as u16,
+        };
+        self.buffer[start..start + HEADER_LEN].copy_from_slice(&header.encode());
         for blob in &outgoing.blobs {
             let header = FrameHeader {
                 len: blob.len() as u32,
@@ -600,5 +616,14 @@ mod tests {
         );
         assert!(outbox.is_closed());
         peer.abort();
+    }
+}
+
+/// Lets postcard append to a buffer it does not own.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl Extend<u8> for Append<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        self.0.extend(bytes);
     }
 }

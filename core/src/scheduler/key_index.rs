@@ -37,12 +37,16 @@ impl KeyIndex {
             .insert_unique(hash, id, |&other| key_of(tasks, other).precomputed_hash());
     }
 
-    /// Forgets `key`; its task record must still be in `tasks`.
-    pub fn remove(&mut self, key: &Key, tasks: &[Option<Task>]) -> Option<TaskId> {
+    /// Forgets task `id`, whose record must still be in `tasks`; returns
+    /// whether it was indexed.
+    pub fn remove_id(&mut self, id: TaskId, tasks: &[Option<Task>]) -> bool {
+        let Some(Some(task)) = tasks.get(id as usize) else {
+            return false;
+        };
         self.table
-            .find_entry(key.precomputed_hash(), |&id| key_of(tasks, id) == key)
-            .ok()
-            .map(|entry| entry.remove().0)
+            .find_entry(task.key.precomputed_hash(), |&other| other == id)
+            .map(|entry| entry.remove())
+            .is_ok()
     }
 
     /// Room for `more` ids without growing.

@@ -43,6 +43,7 @@ pub use ids::{ClientId, Priority, RunId, WorkerId};
 pub use messages::{Command, ComputeTask, Event, Input, Report, TaskError};
 pub use small_set::SmallSet;
 pub use state::{State, TaskState};
+pub use task_queue::TaskQueue;
 
 #[cfg(test)]
 mod tests {

@@ -70,7 +70,7 @@ impl State {
         if self.retiring.contains_key(&w) {
             return;
         }
-        while let Some((priority, t)) = self.queued.peek() {
+        while let Some(&(priority, t)) = self.queued.peek() {
             let live = self.tasks[t as usize]
                 .as_ref()
                 .is_some_and(|task| task.state == TaskState::Queued && task.priority == priority);

@@ -149,7 +149,7 @@ pub struct State {
     pub(crate) prefixes: Vec<Prefix>,
     pub(crate) prefix_ids: HashMap<Arc<str>, u32>,
     /// Ready root-ish tasks, best first.
-    pub(crate) queued: TaskQueue,
+    pub(crate) queued: TaskQueue<TaskId>,
     pub(crate) no_worker: HashSet<TaskId>,
     /// Workers being retired: they get no new work.
     pub(crate) retiring: HashMap<WorkerId, Retirement>,

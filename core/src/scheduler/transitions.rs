@@ -403,10 +403,9 @@ impl State {
 
     /// Removes a task from the table; returns its inputs, which may now be forgettable.
     fn forget(&mut self, t: TaskId) -> Vec<TaskId> {
-        let Some(key) = self.tasks[t as usize].as_ref().map(|task| task.key.clone()) else {
+        if !self.by_key.remove_id(t, &self.tasks) {
             return Vec::new();
-        };
-        self.by_key.remove(&key, &self.tasks);
+        }
         let Some(task) = self.tasks[t as usize].take() else {
             return Vec::new();
         };

@@ -17,22 +17,32 @@ pub const BATCH_BYTES: usize = 8 << 20;
 
 /// Splits `items` into runs of at most [`BATCH_ITEMS`] and about
 /// [`BATCH_BYTES`] (by `size`); each run is one message.
-fn batches<T>(items: Vec<T>, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
-    let mut out = Vec::new();
-    let mut current = Vec::new();
-    let mut bytes = 0;
-    for item in items {
-        let n = size(&item);
-        if !current.is_empty() && (current.len() >= BATCH_ITEMS || bytes + n > BATCH_BYTES) {
-            out.push(std::mem::take(&mut current));
+fn batches<T>(mut items: Vec<T>, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    // Where each run ends, first: the common single run moves nothing.
+    let mut ends = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let n = size(item);
+        if i > start && (i - start >= BATCH_ITEMS || bytes + n > BATCH_BYTES) {
+            ends.push(i);
+            start = i;
             bytes = 0;
         }
         bytes += n;
-        current.push(item);
     }
-    if !current.is_empty() {
-        out.push(current);
+    if ends.is_empty() {
+        return if items.is_empty() {
+            Vec::new()
+        } else {
+            vec![items]
+        };
     }
+    let mut out = Vec::with_capacity(ends.len() + 1);
+    for &end in ends.iter().rev() {
+        out.push(items.split_off(end));
+    }
+    out.push(items);
+    out.reverse();
     out
 }
 
@@ -187,5 +197,30 @@ impl Order {
                 nbytes,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_keep_order_and_respect_both_limits() {
+        assert!(batches(Vec::<u32>::new(), |_| 1).is_empty());
+        let one = batches(vec![1, 2, 3], |_| 1);
+        assert_eq!(one, vec![vec![1, 2, 3]]);
+        let many: Vec<usize> = (0..BATCH_ITEMS * 2 + 5).collect();
+        let split = batches(many.clone(), |_| 1);
+        assert_eq!(
+            split.iter().map(Vec::len).collect::<Vec<_>>(),
+            [BATCH_ITEMS, BATCH_ITEMS, 5]
+        );
+        assert_eq!(split.concat(), many);
+        // By bytes: three items of 3 MiB make runs of two and one.
+        let big = batches(vec![1, 2, 3], |_| 3 << 20);
+        assert_eq!(big, vec![vec![1, 2], vec![3]]);
+        // An item over the limit still goes, alone.
+        let huge = batches(vec![1, 2], |_| BATCH_BYTES + 1);
+        assert_eq!(huge, vec![vec![1], vec![2]]);
     }
 }

@@ -8,10 +8,8 @@
 use crate::comm::protocol::WorkerMessage;
 use crate::graph::{Key, RunSpec};
 use crate::ops::TaskFailure;
-use crate::scheduler::{ComputeTask, Priority, RunId, WorkerId};
+use crate::scheduler::{ComputeTask, Priority, RunId, TaskQueue, WorkerId};
 use foldhash::{HashMap, HashMapExt};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 /// Something that happened to a worker.
@@ -128,7 +126,7 @@ pub struct WorkerState {
     resources: Vec<(String, f64)>,
     available: Vec<f64>,
     pending: HashMap<Key, Pending>,
-    ready: BinaryHeap<Reverse<(Priority, Key)>>,
+    ready: TaskQueue<Key>,
     /// Ready tasks waiting for resources.
     constrained: Vec<Key>,
     executing: u32,
@@ -149,7 +147,7 @@ impl WorkerState {
             resources,
             available,
             pending: HashMap::new(),
-            ready: BinaryHeap::new(),
+            ready: TaskQueue::default(),
             constrained: Vec::new(),
             executing: 0,
             data: HashMap::new(),
@@ -251,7 +249,7 @@ impl WorkerState {
             Phase::Waiting
         };
         if phase == Phase::Ready {
-            self.ready.push(Reverse((task.priority, task.key.clone())));
+            self.ready.push(task.priority, task.key.clone());
         }
         self.pending.insert(
             task.key,
@@ -324,7 +322,7 @@ impl WorkerState {
                             task.missing -= 1;
                             if task.missing == 0 {
                                 task.phase = Phase::Ready;
-                                self.ready.push(Reverse((task.priority, w.clone())));
+                                self.ready.push(task.priority, w.clone());
                             }
                         }
                     }
@@ -483,13 +481,13 @@ impl WorkerState {
         if !self.constrained.is_empty() {
             for key in std::mem::take(&mut self.constrained) {
                 if let Some(task) = self.pending.get(&key) {
-                    self.ready.push(Reverse((task.priority, key)));
+                    self.ready.push(task.priority, key);
                 }
             }
         }
         let mut blocked = Vec::new();
         while self.executing < self.nthreads {
-            let Some(Reverse((priority, key))) = self.ready.pop() else {
+            let Some((priority, key)) = self.ready.pop() else {
                 break;
             };
             let Some(task) = self.pending.get(&key) else {

@@ -122,11 +122,15 @@ impl DataStore {
     /// Stores a value; spills older values when past the target.
     pub fn put(&self, key: Key, value: Value) {
         let nbytes = value.nbytes() as u64;
-        {
+        let target = self.target_bytes.load(Ordering::Relaxed);
+        let over = {
             let mut inner = self.lock();
             self.insert_locked(&mut inner, key, value, nbytes);
+            target > 0 && inner.managed > target
+        };
+        if over {
+            self.spill_until(target);
         }
-        self.spill_to_target();
     }
 
     fn insert_locked(&self, inner: &mut Inner, key: Key, value: Value, nbytes: u64) {
