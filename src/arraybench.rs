@@ -106,7 +106,7 @@ pub fn run(args: Args) -> Result<()> {
             let (value, t) = seconds(|| Ok(x.sum()?.compute_scalar::<f64>(&client)?))?;
             total = value;
             t_sum = t_sum.min(t);
-            let (_, t) = seconds(|| Ok(x.std()?.compute_scalar::<f64>(&client)?))?;
+            let (_, t) = seconds(|| Ok(x.std(0)?.compute_scalar::<f64>(&client)?))?;
             t_std = t_std.min(t);
         }
         drop(x);
@@ -153,7 +153,7 @@ pub fn run(args: Args) -> Result<()> {
         let len = count(1e9);
         let chunk = count(12.5e6);
         let x = array::random_normal(6, 0.0, 1.0, &[len], chunk)?;
-        let (std, t) = seconds(|| Ok(x.std()?.compute_scalar::<f64>(&client)?))?;
+        let (std, t) = seconds(|| Ok(x.std(0)?.compute_scalar::<f64>(&client)?))?;
         anyhow::ensure!((std - 1.0).abs() < 0.01, "std of normal numbers is {std}");
         record("normal_std_s", t);
     }

@@ -26,8 +26,8 @@ fn array_operations_match_ndarray_on_worker_processes() {
     // Larger arrays whose blocks and partials cross processes.
     let local = Client::local(rask::LocalCluster::new().workers(1)).unwrap();
     let x = array::random_normal(7, 0.0, 1.0, &[1500, 1500], [250, 300]).unwrap();
-    let remote_std = x.std().unwrap().compute_scalar::<f64>(&client).unwrap();
-    let local_std = x.std().unwrap().compute_scalar::<f64>(&local).unwrap();
+    let remote_std = x.std(0).unwrap().compute_scalar::<f64>(&client).unwrap();
+    let local_std = x.std(0).unwrap().compute_scalar::<f64>(&local).unwrap();
     assert!(
         (remote_std - local_std).abs() < 1e-12,
         "{remote_std} vs {local_std}"

@@ -79,6 +79,7 @@ b[:] = np.arange(10).reshape(5, 2) % 3 == 0
 
     // rask writes both formats (irregular chunks become regular); rask and Python read them.
     let data = array::arange(0i64, 11 * 6, 1, 66)
+        .unwrap()
         .reshape(&[11, 6])
         .unwrap()
         .rechunk(vec![vec![4, 4, 3], vec![5, 1]])

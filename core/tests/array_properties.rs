@@ -33,6 +33,7 @@ fn npy_files_round_trip_and_read_lazily_by_block() {
     let dir = std::env::temp_dir().join(format!("rask-npy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let x = array::arange(0i64, 7 * 9 * 5, 1, 50)
+        .unwrap()
         .reshape(&[7, 9, 5])
         .unwrap();
     let path = dir.join("x.npy");
@@ -215,7 +216,10 @@ fn map_overlap_matches_the_stencil_on_the_whole_array() {
 #[test]
 fn lazy_masks_have_unknown_lengths_and_refuse_what_needs_them() {
     use rask::array::{self, CompareOp, DType, Reduction};
-    let x = array::arange(0i64, 12, 1, 5).reshape(&[3, 4]).unwrap();
+    let x = array::arange(0i64, 12, 1, 5)
+        .unwrap()
+        .reshape(&[3, 4])
+        .unwrap();
     let selection = x
         .select(&x.compare_scalar(CompareOp::Ge, 5i64).unwrap())
         .unwrap();
@@ -237,6 +241,21 @@ fn lazy_masks_have_unknown_lengths_and_refuse_what_needs_them() {
         .to_string();
     assert!(wrong.contains("[4]") && wrong.contains("[3, 4]"), "{wrong}");
     let client = rask::Client::local(rask::LocalCluster::new().workers(2)).unwrap();
+    // A selection writes without compute_chunk_sizes first.
+    let dir = std::env::temp_dir().join(format!("rask-selection-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    selection.to_npy(dir.join("picked.npy"), &client).unwrap();
+    let written = array::read_npy(dir.join("picked.npy")).unwrap();
+    assert_eq!(
+        written.view::<i64>().unwrap().as_slice().unwrap(),
+        &[5, 6, 7, 8, 9, 10, 11]
+    );
+    selection
+        .to_zarr(dir.join("picked.zarr"), &client, Default::default())
+        .unwrap();
+    let back = array::from_zarr(dir.join("picked.zarr")).unwrap();
+    assert_eq!(back.compute_chunk(&client).unwrap(), written);
+    std::fs::remove_dir_all(&dir).unwrap();
     let known = selection.compute_chunk_sizes(&client).unwrap();
     assert_eq!(known.shape(), &[7]);
     assert_eq!(

@@ -113,7 +113,10 @@ fn fuse_chain(chain: &[&TaskSpec]) -> TaskSpec {
     TaskSpec {
         key: tail.key.clone(),
         run: Arc::new(RunSpec {
-            op: OpRef::Fused(Arc::from(steps)),
+            op: OpRef::Fused(
+                Arc::from(steps),
+                chain.iter().map(|t| Arc::from(t.key.as_str())).collect(),
+            ),
             args: (0..ninputs).map(Arg::Dep).collect(),
         }),
         deps: head.deps.clone(),
@@ -152,6 +155,29 @@ mod tests {
         assert_eq!(keys, ["c", "y", "z"]);
         let fused: Graph = fused.into_iter().collect();
         assert_eq!(evaluate(&fused, "z"), evaluate(&graph, "z"));
+    }
+
+    #[test]
+    fn a_failing_step_is_named_by_its_own_key_not_the_fused_tasks() {
+        // b's op is unknown to this binary (as a user's op on a stock worker).
+        let mut tasks = chain(&["a", "b", "c"]).into_tasks();
+        tasks[1].run = Arc::new(RunSpec {
+            op: OpRef::Missing(Arc::from("my_crate::score")),
+            args: vec![Arg::Dep(0)],
+        });
+        let fused = fuse_tasks(tasks, |key| key.as_str() == "c");
+        assert_eq!(fused.len(), 1);
+        let task = &fused[0];
+        let inputs = vec![crate::value::Value::new(1u64)];
+        let message = task.run.run(&inputs).unwrap_err().message;
+        assert!(
+            message.starts_with("in b (fused into this task): op `my_crate::score`"),
+            "{message}"
+        );
+        // On the wire the step names travel with the steps.
+        let back = task.to_wire().unwrap().into_spec().unwrap();
+        let message = back.run.run(&inputs).unwrap_err().message;
+        assert!(message.starts_with("in b (fused"), "{message}");
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub struct WireRun {
 pub enum WireOp {
     /// A registered op's full name.
     Named(String),
-    /// A fused chain.
-    Fused(Vec<WireRun>),
+    /// A fused chain, and the keys of the tasks its steps were.
+    Fused(Vec<WireRun>, Vec<String>),
 }
 
 /// How deep fused chains may nest on the wire.
@@ -56,7 +56,7 @@ thread_local! {
 #[derive(Deserialize)]
 enum WireOpRepr {
     Named(String),
-    Fused(Vec<WireRun>),
+    Fused(Vec<WireRun>, Vec<String>),
 }
 
 impl<'de> Deserialize<'de> for WireOp {
@@ -72,7 +72,7 @@ impl<'de> Deserialize<'de> for WireOp {
         DECODING_DEPTH.with(|d| d.set(depth));
         Ok(match decoded? {
             WireOpRepr::Named(name) => WireOp::Named(name),
-            WireOpRepr::Fused(steps) => WireOp::Fused(steps),
+            WireOpRepr::Fused(steps, keys) => WireOp::Fused(steps, keys),
         })
     }
 }
@@ -134,11 +134,12 @@ fn run_to_wire_at(key: &Key, run: &RunSpec, depth: usize) -> Result<WireRun, Gra
                 op: name.to_string(),
             })
         }
-        OpRef::Fused(steps) => WireOp::Fused(
+        OpRef::Fused(steps, keys) => WireOp::Fused(
             steps
                 .iter()
                 .map(|s| run_to_wire_at(key, s, depth + 1))
                 .collect::<Result<_, _>>()?,
+            keys.iter().map(|k| k.to_string()).collect(),
         ),
     };
     let args = run
@@ -165,7 +166,10 @@ pub(crate) fn run_from_wire(run: WireRun) -> RunSpec {
             Some(entry) => OpRef::Registered(entry),
             None => OpRef::Missing(Arc::from(name)),
         },
-        WireOp::Fused(steps) => OpRef::Fused(steps.into_iter().map(run_from_wire).collect()),
+        WireOp::Fused(steps, keys) => OpRef::Fused(
+            steps.into_iter().map(run_from_wire).collect(),
+            keys.into_iter().map(Arc::from).collect(),
+        ),
     };
     let args = run
         .args
@@ -193,7 +197,7 @@ pub(crate) fn check_arguments(task: &TaskSpec) -> Result<(), GraphError> {
             }
         }
     }
-    if let OpRef::Fused(steps) = &task.run.op {
+    if let OpRef::Fused(steps, _) = &task.run.op {
         // Step k sees the inputs and the k results before it.
         for (k, step) in steps.iter().enumerate() {
             for arg in &step.args {
@@ -285,14 +289,14 @@ mod tests {
             bytes.extend_from_slice(&[1, 1]); // op: Fused, one step
         }
         bytes.extend_from_slice(&[0, 1, b'x', 0]); // op: Named("x"), no args
-        bytes.extend(std::iter::repeat_n(0u8, depth)); // each level: no args
+        bytes.extend(std::iter::repeat_n(0u8, 2 * depth)); // each level: no keys, no args
         bytes
     }
 
     #[test]
     fn deeply_nested_fused_chains_are_an_error_not_a_stack_overflow() {
         let shallow: WireRun = postcard::from_bytes(&nested(MAX_FUSED_DEPTH - 1)).unwrap();
-        assert!(matches!(shallow.op, WireOp::Fused(_)));
+        assert!(matches!(shallow.op, WireOp::Fused(..)));
         assert!(postcard::from_bytes::<WireRun>(&nested(1_000_000)).is_err());
         // The depth count starts afresh after an error.
         let again: Result<WireRun, _> = postcard::from_bytes(&nested(3));
@@ -304,7 +308,7 @@ mod tests {
         };
         for _ in 0..MAX_FUSED_DEPTH {
             run = RunSpec {
-                op: OpRef::Fused(Arc::from(vec![run])),
+                op: OpRef::Fused(Arc::from(vec![run]), Arc::from(Vec::new())),
                 args: vec![],
             };
         }

@@ -79,7 +79,9 @@ pub enum OpRef {
     Closure(Arc<str>, Arc<ErasedFn>),
     /// A fused linear chain: each step sees the task's inputs followed by the
     /// results of the steps before it; the last step's result is the task's.
-    Fused(Arc<[RunSpec]>),
+    /// The names are the keys of the tasks the steps were (a failure names
+    /// its step's).
+    Fused(Arc<[RunSpec]>, Arc<[Arc<str>]>),
 }
 
 impl OpRef {
@@ -88,7 +90,7 @@ impl OpRef {
         match self {
             OpRef::Registered(entry) => entry.name.to_string(),
             OpRef::Missing(name) | OpRef::Closure(name, _) => name.to_string(),
-            OpRef::Fused(steps) => {
+            OpRef::Fused(steps, _) => {
                 let names: Vec<String> = steps.iter().map(|s| s.op.name()).collect();
                 format!("fused({})", names.join("→"))
             }
@@ -99,7 +101,7 @@ impl OpRef {
     pub fn is_closure(&self) -> bool {
         match self {
             OpRef::Closure(..) => true,
-            OpRef::Fused(steps) => steps.iter().any(|s| s.op.is_closure()),
+            OpRef::Fused(steps, _) => steps.iter().any(|s| s.op.is_closure()),
             _ => false,
         }
     }
@@ -113,11 +115,21 @@ impl OpRef {
                  start workers from a binary that registers it with rask::op!"
             ))),
             OpRef::Closure(_, body) => body(args),
-            OpRef::Fused(steps) => {
+            OpRef::Fused(steps, keys) => {
                 let mut env: Vec<Value> = args.to_vec();
                 let mut last = None;
-                for step in steps.iter() {
-                    let value = step.run(&env)?;
+                for (k, step) in steps.iter().enumerate() {
+                    let value = step.run(&env).map_err(|failure| match keys.get(k) {
+                        // The last step is the task itself; an earlier one
+                        // is the user's step that was fused into it.
+                        Some(key) if k + 1 < steps.len() => TaskFailure {
+                            message: format!(
+                                "in {key} (fused into this task): {}",
+                                failure.message
+                            ),
+                        },
+                        _ => failure,
+                    })?;
                     env.push(value.clone());
                     last = Some(value);
                 }

@@ -66,7 +66,7 @@ fn run_bytes(run: &crate::graph::wire::WireRun) -> usize {
     use crate::graph::wire::{WireArg, WireOp};
     let op = match &run.op {
         WireOp::Named(name) => name.len(),
-        WireOp::Fused(steps) => steps.iter().map(run_bytes).sum(),
+        WireOp::Fused(steps, _) => steps.iter().map(run_bytes).sum(),
     };
     op + run
         .args

@@ -501,7 +501,19 @@ fn linear_reductions(client: &Client, rng: &mut Rng) -> Result<(), String> {
     let ya = array::from_array(&y, chunks).map_err(|e| e.to_string())?;
     let mut perm: Vec<usize> = (0..ndim).collect();
     perm.rotate_left(rng.range(0, ndim - 1));
-    let xt = xa.transpose(&perm).map_err(|e| e.to_string())?;
+    // Negative axes count from the end, as in NumPy.
+    let signed_perm: Vec<isize> = perm
+        .iter()
+        .map(|&a| {
+            a as isize
+                - if rng.range(0, 1) == 1 {
+                    ndim as isize
+                } else {
+                    0
+                }
+        })
+        .collect();
+    let xt = xa.transpose(&signed_perm).map_err(|e| e.to_string())?;
     let x_t = x.clone().permuted_axes(IxDyn(&perm)).to_owned();
     let cases = [
         (&xa + &xa.t(), &x + &x.t(), "x + x.T"),
@@ -550,7 +562,10 @@ fn layout(client: &Client, rng: &mut Rng) -> Result<(), String> {
     let mut other_shape = shape.clone();
     other_shape[axis] = rng.range(1, 5);
     let (y, ya) = rng.array(&other_shape);
-    let cat = array::concatenate(&[xa.clone(), ya], axis).map_err(|e| e.to_string())?;
+    let from_end = rng.range(0, 1) == 1;
+    let signed =
+        |axis: usize, ndim: usize| axis as isize - if from_end { ndim as isize } else { 0 };
+    let cat = array::concatenate(&[&xa, &ya], signed(axis, ndim)).map_err(|e| e.to_string())?;
     check(
         client,
         &cat,
@@ -558,7 +573,8 @@ fn layout(client: &Client, rng: &mut Rng) -> Result<(), String> {
         "concatenate",
     )?;
     let (z, za) = rng.array(&shape);
-    let stacked = array::stack(&[xa.clone(), za], axis).map_err(|e| e.to_string())?;
+    let stacked =
+        array::stack(&[xa.clone(), za], signed(axis, ndim + 1)).map_err(|e| e.to_string())?;
     check(
         client,
         &stacked,
@@ -618,14 +634,14 @@ fn linalg(client: &Client, rng: &mut Rng) -> Result<(), String> {
 fn creation(client: &Client, rng: &mut Rng) -> Result<(), String> {
     let n = rng.range(1, 30);
     let c = rng.range(1, 7);
-    let r = array::arange(3i64, 3 + 2 * n as i64, 2, c);
+    let r = array::arange(3i64, 3 + 2 * n as i64, 2, c).map_err(|e| e.to_string())?;
     check(
         client,
         &r,
         &ArrayD::from_shape_fn(IxDyn(&[n]), |i| 3.0 + 2.0 * i[0] as f64),
         "arange",
     )?;
-    let l = array::linspace(-1.0, 2.0, n, c);
+    let l = array::linspace(-1.0, 2.0, n, c).map_err(|e| e.to_string())?;
     let want = ndarray::Array1::linspace(-1.0, 2.0, n).into_dyn();
     check(client, &l, &want, "linspace")?;
     let shape = rng.shape(2);
@@ -651,7 +667,7 @@ fn creation(client: &Client, rng: &mut Rng) -> Result<(), String> {
         .compute_scalar::<f64>(client)
         .map_err(|e| e.to_string())?;
     let std = normal
-        .std()
+        .std(0)
         .unwrap()
         .compute_scalar::<f64>(client)
         .map_err(|e| e.to_string())?;

@@ -1,10 +1,11 @@
 //! Making arrays: constants, ranges, existing `ndarray` arrays, a function of the
 //! block index, and seeded random numbers.
 
-use super::chunk::Chunk;
+use super::chunk::{with_dtype, Chunk};
 use super::dtype::{DType, Element, Number};
 use super::grid::{self, ChunkSpec};
 use super::kernel::{self, chunk_at, kernel, output};
+use super::scalar::Scalar;
 use super::Array;
 use crate::client::lazy::ArgSource;
 use crate::graph::Key;
@@ -31,7 +32,7 @@ pub struct BlockInfo {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Fill {
-    Constant(f64),
+    Constant(Scalar),
     /// `start + i * step` for the flat position `i` along a 1-D array.
     Range {
         start: f64,
@@ -79,7 +80,9 @@ kernel! {
 fn generate(p: &Generate) -> Chunk {
     let shape = IxDyn(&p.shape);
     let values: ArrayD<f64> = match p.fill {
-        Fill::Constant(value) => return Chunk::full(p.dtype, &p.shape, value),
+        Fill::Constant(value) => {
+            return with_dtype!(p.dtype, T => T::wrap(ArrayD::from_elem(shape, value.to::<T>())))
+        }
         Fill::Range { start, step } => {
             let at = p.offset[0] as f64;
             ArrayD::from_shape_fn(shape, |i| start + (at + i[0] as f64) * step)
@@ -167,13 +170,16 @@ fn generated(
     ))
 }
 
-/// An array of `value` (Dask's `full`).
+/// An array of `value` (Dask's `full`): an integer or a float, taken as
+/// `dtype` (an integer that does not fit `dtype` is an error, as in NumPy 2).
 pub fn full(
     shape: &[usize],
     chunks: impl Into<ChunkSpec>,
     dtype: DType,
-    value: f64,
+    value: impl Into<Scalar>,
 ) -> Result<Array, super::ArrayError> {
+    let value = value.into();
+    value.check_fits(dtype, "full")?;
     generated("full", shape, chunks.into(), dtype, Fill::Constant(value))
 }
 
@@ -183,7 +189,13 @@ pub fn zeros(
     chunks: impl Into<ChunkSpec>,
     dtype: DType,
 ) -> Result<Array, super::ArrayError> {
-    generated("zeros", shape, chunks.into(), dtype, Fill::Constant(0.0))
+    generated(
+        "zeros",
+        shape,
+        chunks.into(),
+        dtype,
+        Fill::Constant(Scalar::Int(0)),
+    )
 }
 
 /// An array of ones.
@@ -192,12 +204,23 @@ pub fn ones(
     chunks: impl Into<ChunkSpec>,
     dtype: DType,
 ) -> Result<Array, super::ArrayError> {
-    generated("ones", shape, chunks.into(), dtype, Fill::Constant(1.0))
+    generated(
+        "ones",
+        shape,
+        chunks.into(),
+        dtype,
+        Fill::Constant(Scalar::Int(1)),
+    )
 }
 
 /// `start, start + step, ...` up to but not including `stop` (NumPy's `arange`);
 /// the dtype is `T`'s.
-pub fn arange<T: Number>(start: T, stop: T, step: T, chunks: usize) -> Array {
+pub fn arange<T: Number>(
+    start: T,
+    stop: T,
+    step: T,
+    chunks: usize,
+) -> Result<Array, super::ArrayError> {
     let (start, stop, step) = (start.to_f64(), stop.to_f64(), step.to_f64());
     let len = if step == 0.0 {
         0
@@ -207,16 +230,20 @@ pub fn arange<T: Number>(start: T, stop: T, step: T, chunks: usize) -> Array {
     generated(
         "arange",
         &[len],
-        ChunkSpec::Uniform(chunks.max(1)),
+        ChunkSpec::Uniform(chunks),
         T::DTYPE,
         Fill::Range { start, step },
     )
-    .expect("a uniform chunk size of at least 1 is valid")
 }
 
 /// `num` evenly spaced `float64` values from `start` to `stop` inclusive
 /// (NumPy's `linspace`).
-pub fn linspace(start: f64, stop: f64, num: usize, chunks: usize) -> Array {
+pub fn linspace(
+    start: f64,
+    stop: f64,
+    num: usize,
+    chunks: usize,
+) -> Result<Array, super::ArrayError> {
     let step = if num > 1 {
         (stop - start) / (num - 1) as f64
     } else {
@@ -225,7 +252,7 @@ pub fn linspace(start: f64, stop: f64, num: usize, chunks: usize) -> Array {
     generated(
         "linspace",
         &[num],
-        ChunkSpec::Uniform(chunks.max(1)),
+        ChunkSpec::Uniform(chunks),
         DType::F64,
         Fill::Linspace {
             start,
@@ -234,7 +261,6 @@ pub fn linspace(start: f64, stop: f64, num: usize, chunks: usize) -> Array {
             stop,
         },
     )
-    .expect("a uniform chunk size of at least 1 is valid")
 }
 
 /// Uniform `float64` numbers in `[low, high)`; the same seed and chunks give the

@@ -312,6 +312,39 @@ integer!(i64);
 integer!(i32);
 integer!(u8);
 
+/// Floor division and remainder from one division, as NumPy's `npy_divmod`
+/// does, so that `a == (a // b) * b + a % b` as nearly as rounding allows
+/// (`1.0 // 0.1` is 9, since `1.0 % 0.1` is 0.1 - ε).
+fn divmod<F: num_traits::Float>(a: F, b: F) -> (F, F) {
+    let zero = F::zero();
+    let m = a % b;
+    if b == zero {
+        return (a / b, m);
+    }
+    let mut div = (a - m) / b;
+    let m = if m != zero {
+        if (b < zero) != (m < zero) {
+            div = div - F::one();
+            m + b
+        } else {
+            m
+        }
+    } else {
+        zero.copysign(b)
+    };
+    let floordiv = if div != zero {
+        let f = div.floor();
+        if div - f > F::from(0.5).expect("0.5 is a float") {
+            f + F::one()
+        } else {
+            f
+        }
+    } else {
+        zero.copysign(a / b)
+    };
+    (floordiv, m)
+}
+
 macro_rules! float {
     ($t:ty) => {
         impl Number for $t {
@@ -324,15 +357,8 @@ macro_rules! float {
                     Sub => a - b,
                     Mul => a * b,
                     Div => a / b,
-                    FloorDiv => (a / b).floor(),
-                    Rem => {
-                        let r = a % b;
-                        if r != 0.0 && ((r < 0.0) != (b < 0.0)) {
-                            r + b
-                        } else {
-                            r
-                        }
-                    }
+                    FloorDiv => divmod(a, b).0,
+                    Rem => divmod(a, b).1,
                     Pow => a.powf(b),
                     // NaN wins, as in NumPy's minimum/maximum.
                     Min => {

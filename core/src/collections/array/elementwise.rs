@@ -5,6 +5,7 @@ use super::chunk::{with_dtype, Chunk};
 use super::dtype::{DType, Element, Number};
 use super::grid;
 use super::kernel::{self, chunks, fail, kernel, output};
+use super::scalar::Scalar;
 use super::{Array, ArrayError};
 use crate::graph::Key;
 use crate::ops::TaskFailure;
@@ -90,47 +91,6 @@ pub enum UnaryOp {
     IsFinite,
 }
 
-/// A plain number in an operation with an array; it does not widen the
-/// array's type unless it must (an integer array times `0.5` is `float64`).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Scalar {
-    /// An integer.
-    Int(i64),
-    /// A floating-point number.
-    Float(f64),
-}
-
-impl Scalar {
-    fn is_float(self) -> bool {
-        matches!(self, Scalar::Float(_))
-    }
-
-    fn to<T: Element>(self) -> T {
-        match self {
-            Scalar::Int(i) => T::from_i64(i),
-            Scalar::Float(f) => T::from_f64(f),
-        }
-    }
-}
-
-impl From<f64> for Scalar {
-    fn from(value: f64) -> Self {
-        Scalar::Float(value)
-    }
-}
-
-impl From<i64> for Scalar {
-    fn from(value: i64) -> Self {
-        Scalar::Int(value)
-    }
-}
-
-impl From<i32> for Scalar {
-    fn from(value: i32) -> Self {
-        Scalar::Int(value.into())
-    }
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Elementwise {
     Binary(BinaryOp),
@@ -191,8 +151,23 @@ fn broadcast_shape(shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
     Ok(out)
 }
 
+/// NumPy refuses integers to negative integer powers (a ValueError), where
+/// wrapping would give 0 or garbage.
+fn check_exponents<T: Number>(
+    op: BinaryOp,
+    exponents: &CowArray<'_, T, IxDyn>,
+) -> Result<(), TaskFailure> {
+    if op == BinaryOp::Pow && !T::DTYPE.is_float() && exponents.iter().any(|&e| e < T::ZERO) {
+        return Err(fail(
+            "integers to negative integer powers are not allowed (as in NumPy); cast to float first",
+        ));
+    }
+    Ok(())
+}
+
 fn binary<T: Number>(op: BinaryOp, a: &Chunk, b: &Chunk) -> Result<Chunk, TaskFailure> {
     let (a, b) = (as_type::<T>(a), as_type::<T>(b));
+    check_exponents(op, &b)?;
     let shape = IxDyn(&broadcast_shape(&[a.shape(), b.shape()]).map_err(fail)?);
     let (a, b) = (a.broadcast(shape.clone()), b.broadcast(shape));
     let (Some(a), Some(b)) = (a, b) else {
@@ -205,14 +180,22 @@ fn binary<T: Number>(op: BinaryOp, a: &Chunk, b: &Chunk) -> Result<Chunk, TaskFa
     ))
 }
 
-fn with_scalar<T: Number>(op: BinaryOp, a: &Chunk, scalar: Scalar, left: bool) -> Chunk {
+fn with_scalar<T: Number>(
+    op: BinaryOp,
+    a: &Chunk,
+    scalar: Scalar,
+    left: bool,
+) -> Result<Chunk, TaskFailure> {
     let s: T = scalar.to();
     let a = as_type::<T>(a);
-    T::wrap(if left {
+    if left {
+        check_exponents(op, &a)?;
+    }
+    Ok(T::wrap(if left {
         a.mapv(|x| T::arith(op, s, x))
     } else {
         a.mapv(|x| T::arith(op, x, s))
-    })
+    }))
 }
 
 fn compare<T: Element>(
@@ -344,24 +327,29 @@ fn apply(p: &Params, inputs: &[std::sync::Arc<Chunk>]) -> Result<Chunk, TaskFail
             _ => binary::<u8>(*op, arg(0)?, arg(1)?),
         })?,
         Elementwise::WithScalar { op, scalar, left } => {
-            with_number(p.work, numeric_only("arithmetic"), |t| {
-                Ok(match t {
-                    DType::F64 => with_scalar::<f64>(*op, arg(0)?, *scalar, *left),
-                    DType::F32 => with_scalar::<f32>(*op, arg(0)?, *scalar, *left),
-                    DType::I64 => with_scalar::<i64>(*op, arg(0)?, *scalar, *left),
-                    DType::I32 => with_scalar::<i32>(*op, arg(0)?, *scalar, *left),
-                    _ => with_scalar::<u8>(*op, arg(0)?, *scalar, *left),
-                })
+            with_number(p.work, numeric_only("arithmetic"), |t| match t {
+                DType::F64 => with_scalar::<f64>(*op, arg(0)?, *scalar, *left),
+                DType::F32 => with_scalar::<f32>(*op, arg(0)?, *scalar, *left),
+                DType::I64 => with_scalar::<i64>(*op, arg(0)?, *scalar, *left),
+                DType::I32 => with_scalar::<i32>(*op, arg(0)?, *scalar, *left),
+                _ => with_scalar::<u8>(*op, arg(0)?, *scalar, *left),
             })?
         }
         Elementwise::Compare(op) => with_dtype!(p.work, T => {
             let (a, b) = (as_type::<T>(arg(0)?), as_type::<T>(arg(1)?));
             compare::<T>(*op, a.view(), b.view())?
         }),
-        Elementwise::CompareScalar(op, scalar) => with_dtype!(p.work, T => {
-            let s: T = scalar.to();
-            Chunk::Bool(as_type::<T>(arg(0)?).mapv(|x| test(*op, &x, &s)))
-        }),
+        Elementwise::CompareScalar(op, scalar) => match scalar {
+            // An integer is compared by its value, whether or not the
+            // array's type can hold it (`uint8 > -1` is true everywhere).
+            Scalar::Int(s) if !p.work.is_float() => with_dtype!(p.work, T => {
+                Chunk::Bool(as_type::<T>(arg(0)?).mapv(|x| test(*op, &x.to_i64(), s)))
+            }),
+            _ => with_dtype!(p.work, T => {
+                let s: T = scalar.to();
+                Chunk::Bool(as_type::<T>(arg(0)?).mapv(|x| test(*op, &x, &s)))
+            }),
+        },
         Elementwise::And => logical(arg(0)?, arg(1)?, |x, y| x && y)?,
         Elementwise::Or => logical(arg(0)?, arg(1)?, |x, y| x || y)?,
         Elementwise::Xor => logical(arg(0)?, arg(1)?, |x, y| x != y)?,
@@ -555,6 +543,16 @@ impl Array {
         let mut work = self.dtype.with_scalar(scalar.is_float());
         if op == BinaryOp::Div {
             work = work.float();
+        } else {
+            // NumPy 2 (NEP 50): `uint8_array + 300` is an OverflowError.
+            scalar.check_fits(work, op_name(op))?;
+        }
+        let negative_exponent = !left && matches!(scalar, Scalar::Int(i) if i < 0);
+        if op == BinaryOp::Pow && !work.is_float() && negative_exponent {
+            return Err(ArrayError::DType {
+                op: "a negative integer power".into(),
+                dtype: work,
+            });
         }
         let params = Params {
             op: Elementwise::WithScalar { op, scalar, left },
@@ -686,7 +684,7 @@ pub fn where_(cond: &Array, a: &Array, b: &Array) -> Result<Array, ArrayError> {
     Array::elementwise("where", &[cond, a, b], params)
 }
 
-fn op_name(op: BinaryOp) -> &'static str {
+pub(super) fn op_name(op: BinaryOp) -> &'static str {
     match op {
         BinaryOp::Add => "add",
         BinaryOp::Sub => "sub",
@@ -697,56 +695,5 @@ fn op_name(op: BinaryOp) -> &'static str {
         BinaryOp::Pow => "pow",
         BinaryOp::Min => "minimum",
         BinaryOp::Max => "maximum",
-    }
-}
-
-macro_rules! operator {
-    ($trait:ident, $method:ident, $op:ident) => {
-        /// # Panics
-        /// When the shapes do not broadcast or the types do not support the
-        /// operation; the named methods (`binary`, ...) return the error instead.
-        impl std::ops::$trait<&Array> for &Array {
-            type Output = Array;
-            fn $method(self, other: &Array) -> Array {
-                self.binary(BinaryOp::$op, other)
-                    .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
-            }
-        }
-
-        /// # Panics
-        /// When the array's type does not support the operation.
-        impl std::ops::$trait<f64> for &Array {
-            type Output = Array;
-            fn $method(self, scalar: f64) -> Array {
-                self.binary_scalar(BinaryOp::$op, scalar)
-                    .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
-            }
-        }
-
-        /// # Panics
-        /// When the array's type does not support the operation.
-        impl std::ops::$trait<&Array> for f64 {
-            type Output = Array;
-            fn $method(self, array: &Array) -> Array {
-                array
-                    .scalar_binary(self, BinaryOp::$op)
-                    .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
-            }
-        }
-    };
-}
-operator!(Add, add, Add);
-operator!(Sub, sub, Sub);
-operator!(Mul, mul, Mul);
-operator!(Div, div, Div);
-operator!(Rem, rem, Rem);
-
-/// # Panics
-/// For `bool` arrays.
-impl std::ops::Neg for &Array {
-    type Output = Array;
-    fn neg(self) -> Array {
-        self.map(UnaryOp::Neg)
-            .unwrap_or_else(|e| panic!("neg: {e}"))
     }
 }

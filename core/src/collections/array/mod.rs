@@ -28,10 +28,12 @@ pub mod grid;
 mod kernel;
 mod linalg;
 mod npy;
+mod operators;
 mod overlap;
 mod reduction;
 mod region;
 mod reshape;
+mod scalar;
 mod scan;
 mod selection;
 mod slicing;
@@ -45,13 +47,15 @@ pub use creation::{
     BlockInfo,
 };
 pub use dtype::{DType, Element, Number};
-pub use elementwise::{where_, BinaryOp, CompareOp, Scalar, UnaryOp};
+pub use elementwise::{where_, BinaryOp, CompareOp, UnaryOp};
 pub use grid::ChunkSpec;
 pub use linalg::tensordot;
 pub use npy::{from_npy, parse_header, read_header, read_npy, write_npy, NpyHeader};
+pub use operators::IntoScalar;
 pub use overlap::Boundary;
 pub use reduction::{ReduceOptions, Reduction};
 pub use reshape::{concatenate, stack};
+pub use scalar::Scalar;
 pub use selection::Selection;
 pub use slicing::Slice;
 pub use summary::human_bytes;
@@ -90,6 +94,17 @@ pub enum ArrayError {
         /// The operation.
         op: String,
         /// The element type.
+        dtype: DType,
+    },
+    /// An integer that does not fit the array's type, in arithmetic with it
+    /// (NumPy 2 raises OverflowError).
+    #[error("{op}: the scalar {scalar} is out of bounds for {dtype} (cast the array first, e.g. astype(DType::I64))")]
+    ScalarOutOfRange {
+        /// The operation.
+        op: String,
+        /// The scalar.
+        scalar: Scalar,
+        /// The array's type.
         dtype: DType,
     },
     /// A bad index or slice.

@@ -25,6 +25,10 @@ pub struct NpyHeader {
     pub shape: Vec<usize>,
     /// Where the elements start in the file.
     pub data_offset: u64,
+    /// Whether the elements are in Fortran (column-major) order, as `np.save`
+    /// writes transposed and column-major arrays.
+    #[serde(default)]
+    pub fortran_order: bool,
 }
 
 /// The longest `.npy` header accepted.
@@ -114,9 +118,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, String> {
         .ok_or_else(|| "cannot read 'descr'".to_string())?;
     let dtype = DType::from_npy_descr(descr)
         .ok_or_else(|| format!("element type {descr:?} is not supported"))?;
-    if field("fortran_order")?.starts_with("True") {
-        return Err("Fortran-ordered .npy files are not supported".into());
-    }
+    let fortran_order = field("fortran_order")?.starts_with("True");
     let shape_text = field("shape")?;
     let inside = shape_text
         .strip_prefix('(')
@@ -136,6 +138,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, String> {
         dtype,
         shape,
         data_offset: start + len,
+        fortran_order,
     })
 }
 
@@ -172,31 +175,60 @@ struct Region {
 
 /// Calls `f(byte offset in the data, element count, position in the block)`
 /// for each contiguous run of the region.
+///
+/// A Fortran-ordered file is the C-ordered file of the array with its axes
+/// reversed, so its runs go along the first axis and the positions are those
+/// of the block in Fortran order.
 fn for_each_run(
     r: &Region,
     mut f: impl FnMut(u64, usize, usize) -> Result<(), String>,
 ) -> Result<(), String> {
-    let ndim = r.shape.len();
+    let in_file = |v: &[usize]| -> Vec<usize> {
+        if r.header.fortran_order {
+            v.iter().rev().copied().collect()
+        } else {
+            v.to_vec()
+        }
+    };
+    let (array_shape, offset, shape) = (
+        in_file(&r.header.shape),
+        in_file(&r.offset),
+        in_file(&r.shape),
+    );
+    let ndim = shape.len();
     let item = r.header.dtype.itemsize() as u64;
     if ndim == 0 {
         return f(0, 1, 0);
     }
-    let run = r.shape[ndim - 1];
-    let outer: Vec<usize> = r.shape[..ndim - 1].to_vec();
+    let run = shape[ndim - 1];
+    let outer: Vec<usize> = shape[..ndim - 1].to_vec();
     let mut strides = vec![1u64; ndim];
     for a in (0..ndim - 1).rev() {
-        strides[a] = strides[a + 1] * r.header.shape[a + 1] as u64;
+        strides[a] = strides[a + 1] * array_shape[a + 1] as u64;
     }
     for (n, index) in grid::block_indices(&outer).iter().enumerate() {
         let flat: u64 = index
             .iter()
             .enumerate()
-            .map(|(a, &i)| (r.offset[a] + i) as u64 * strides[a])
+            .map(|(a, &i)| (offset[a] + i) as u64 * strides[a])
             .sum::<u64>()
-            + r.offset[ndim - 1] as u64;
+            + offset[ndim - 1] as u64;
         f(flat * item, run, n * run)?;
     }
     Ok(())
+}
+
+/// A block from its elements' bytes in the file's order (Fortran order:
+/// rebuilt with reversed axes, then laid out in C order).
+fn block_from_bytes(header: &NpyHeader, shape: &[usize], bytes: &[u8]) -> Result<Chunk, String> {
+    if !header.fortran_order {
+        return chunk_from_bytes(header.dtype, shape, bytes);
+    }
+    let reversed: Vec<usize> = shape.iter().rev().copied().collect();
+    let chunk = chunk_from_bytes(header.dtype, &reversed, bytes)?;
+    Ok(super::chunk::with_chunk!(chunk, a => {
+        super::dtype::Element::wrap(a.reversed_axes().as_standard_layout().into_owned())
+    }))
 }
 
 kernel! {
@@ -211,7 +243,7 @@ kernel! {
                 .map_err(|e| format!("{}: {e}", r.path))
         })
         .map_err(fail)?;
-        output(chunk_from_bytes(r.header.dtype, &r.shape, &bytes).map_err(fail)?)
+        output(block_from_bytes(&r.header, &r.shape, &bytes).map_err(fail)?)
     }
 }
 
@@ -288,7 +320,7 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Chunk, ArrayError> {
             format!("{} data bytes; the header needs {need}", data.len()),
         )
     })?;
-    chunk_from_bytes(header.dtype, &header.shape, data).map_err(|e| ArrayError::io(path, e))
+    block_from_bytes(&header, &header.shape, data).map_err(|e| ArrayError::io(path, e))
 }
 
 /// Writes a chunk to a `.npy` file.
@@ -317,6 +349,7 @@ impl Array {
             dtype: self.dtype(),
             shape: self.shape().to_vec(),
             data_offset: head.len() as u64,
+            fortran_order: false,
         };
         let chunks = self.chunks().to_vec();
         self.for_each_block(client, "to-npy", |key, index, block| {

@@ -12,6 +12,7 @@ use crate::client::lazy::Node;
 use crate::graph::Key;
 use ndarray::IxDyn;
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -214,8 +215,14 @@ impl Array {
         ))
     }
 
-    /// The array with its axes in the order `perm` (NumPy's `transpose`).
-    pub fn transpose(&self, perm: &[usize]) -> Result<Array, ArrayError> {
+    /// The array with its axes in the order `perm` (NumPy's `transpose`;
+    /// negative axes count from the end).
+    pub fn transpose(&self, perm: &[isize]) -> Result<Array, ArrayError> {
+        let perm: Vec<usize> = perm
+            .iter()
+            .map(|&a| self.axis(a))
+            .collect::<Result<_, _>>()?;
+        let perm = perm.as_slice();
         let mut sorted = perm.to_vec();
         sorted.sort_unstable();
         if sorted != (0..self.ndim()).collect::<Vec<_>>() {
@@ -248,18 +255,14 @@ impl Array {
 
     /// The array with its axes reversed (NumPy's `.T`).
     pub fn t(&self) -> Array {
-        let perm: Vec<usize> = (0..self.ndim()).rev().collect();
+        let perm: Vec<isize> = (0..self.ndim() as isize).rev().collect();
         self.transpose(&perm).expect("a reversal is a permutation")
     }
 
-    /// The array with a new axis of length 1 at `axis`.
-    pub fn expand_dims(&self, axis: usize) -> Result<Array, ArrayError> {
-        if axis > self.ndim() {
-            return Err(ArrayError::Axis {
-                axis: axis as isize,
-                ndim: self.ndim(),
-            });
-        }
+    /// The array with a new axis of length 1 at `axis` (NumPy's
+    /// `expand_dims`: negative axes count from the end of the result).
+    pub fn expand_dims(&self, axis: isize) -> Result<Array, ArrayError> {
+        let axis = new_axis(axis, self.ndim())?;
         let mut shape = self.shape.clone();
         shape.insert(axis, 1);
         let mut chunks = self.chunks.clone();
@@ -287,19 +290,17 @@ impl Array {
 
 /// Joins arrays along an existing axis (NumPy's `concatenate`); other axes
 /// must match. Types are promoted; no data moves unless chunks must align.
-pub fn concatenate(arrays: &[Array], axis: usize) -> Result<Array, ArrayError> {
-    let first = arrays
+/// Takes arrays or references to them (`&[x, y]` or `&[&x, &y]`); negative
+/// axes count from the end.
+pub fn concatenate<A: Borrow<Array>>(arrays: &[A], axis: isize) -> Result<Array, ArrayError> {
+    let arrays: Vec<&Array> = arrays.iter().map(Borrow::borrow).collect();
+    let first = *arrays
         .first()
         .ok_or_else(|| ArrayError::Shape("concatenate of no arrays".into()))?;
     let ndim = first.ndim();
-    if axis >= ndim {
-        return Err(ArrayError::Axis {
-            axis: axis as isize,
-            ndim,
-        });
-    }
+    let axis = first.axis(axis)?;
     let mut dtype = first.dtype();
-    for a in arrays {
+    for a in &arrays {
         if a.ndim() != ndim || (0..ndim).any(|i| i != axis && a.shape()[i] != first.shape()[i]) {
             return Err(ArrayError::Shape(format!(
                 "cannot concatenate shapes {:?} and {:?} along axis {axis}",
@@ -348,13 +349,29 @@ pub fn concatenate(arrays: &[Array], axis: usize) -> Result<Array, ArrayError> {
     Ok(out)
 }
 
-/// Joins arrays of one shape along a new axis (NumPy's `stack`).
-pub fn stack(arrays: &[Array], axis: usize) -> Result<Array, ArrayError> {
+/// Joins arrays of one shape along a new axis (NumPy's `stack`); takes
+/// arrays or references, and negative axes count from the end of the result.
+pub fn stack<A: Borrow<Array>>(arrays: &[A], axis: isize) -> Result<Array, ArrayError> {
+    let ndim = arrays.first().map_or(0, |a| a.borrow().ndim());
+    let axis = new_axis(axis, ndim)? as isize;
     let expanded: Vec<Array> = arrays
         .iter()
-        .map(|a| a.expand_dims(axis))
+        .map(|a| a.borrow().expand_dims(axis))
         .collect::<Result<_, _>>()?;
     concatenate(&expanded, axis)
+}
+
+/// Where a new axis goes in a result of `ndim + 1` axes (negative: from its end).
+fn new_axis(axis: isize, ndim: usize) -> Result<usize, ArrayError> {
+    let out = ndim as isize + 1;
+    let resolved = if axis < 0 { axis + out } else { axis };
+    if resolved < 0 || resolved >= out {
+        return Err(ArrayError::Axis {
+            axis,
+            ndim: out as usize,
+        });
+    }
+    Ok(resolved as usize)
 }
 
 fn gcd(a: usize, b: usize) -> usize {

@@ -7,10 +7,11 @@
 
 use super::chunk::{with_chunk, Chunk};
 use super::dtype::{DType, Element};
-use super::elementwise::{BinaryOp, CompareOp, Scalar, UnaryOp};
+use super::elementwise::{BinaryOp, CompareOp, UnaryOp};
 use super::grid::{self, ChunkSpec};
 use super::kernel::{self, chunk_at, fail, kernel, output};
 use super::reduction::{ReduceOptions, Reduction};
+use super::scalar::Scalar;
 use super::{Array, ArrayError};
 use crate::client::Client;
 use crate::collections::delayed::Delayed;
@@ -230,9 +231,14 @@ impl Selection {
         self.reduce(Reduction::Mean, ReduceOptions::default())
     }
 
-    /// The standard deviation of all elements.
-    pub fn std(&self) -> Result<Array, ArrayError> {
-        self.reduce(Reduction::Std { ddof: 0 }, ReduceOptions::default())
+    /// The variance of all elements with `ddof` delta degrees of freedom.
+    pub fn var(&self, ddof: u32) -> Result<Array, ArrayError> {
+        self.reduce(Reduction::Var { ddof }, ReduceOptions::default())
+    }
+
+    /// The standard deviation of all elements with `ddof` delta degrees of freedom.
+    pub fn std(&self, ddof: u32) -> Result<Array, ArrayError> {
+        self.reduce(Reduction::Std { ddof }, ReduceOptions::default())
     }
 
     /// The smallest element (an error when nothing was picked).
@@ -294,6 +300,30 @@ impl Selection {
             persisted.dtype(),
             |_, _| next.next().expect("one block per index"),
         ))
+    }
+
+    /// Writes the selection to a `.npy` file: computes its blocks and their
+    /// lengths first (they stay on the cluster), then writes as
+    /// [`Array::to_npy`] does.
+    pub fn to_npy(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        client: &Client,
+    ) -> Result<(), ArrayError> {
+        self.compute_chunk_sizes(client)?.to_npy(path, client)
+    }
+
+    /// Writes the selection as a Zarr store: computes its blocks and their
+    /// lengths first, then writes as [`Array::to_zarr`] does (which makes the
+    /// irregular chunks regular).
+    pub fn to_zarr(
+        &self,
+        store: impl super::IntoLocation,
+        client: &Client,
+        options: super::ZarrOptions,
+    ) -> Result<(), ArrayError> {
+        self.compute_chunk_sizes(client)?
+            .to_zarr(store, client, options)
     }
 
     /// Computes the selection into an `ndarray` array of `T` (its dtype).

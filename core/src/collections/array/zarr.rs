@@ -37,7 +37,8 @@ pub enum Compression {
     Blosc,
 }
 
-/// How `to_zarr` writes.
+/// How `to_zarr` writes. The default is what Python's zarr 3 writes:
+/// format 3 with Zstandard chunks, which every reader decodes fastest.
 #[derive(Clone, Copy, Debug)]
 pub struct ZarrOptions {
     /// Zarr format: 2 or 3.
@@ -50,7 +51,7 @@ impl Default for ZarrOptions {
     fn default() -> Self {
         ZarrOptions {
             format: 3,
-            compression: Compression::Gzip(1),
+            compression: Compression::Zstd(0),
         }
     }
 }

@@ -152,56 +152,50 @@ impl Array {
         self.reduce(reduction, Some(&[axis]), ReduceOptions::default())
     }
 
-    /// Sum of all elements.
-    pub fn sum(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Sum)
+    /// Variance of all elements with `ddof` delta degrees of freedom
+    /// (NumPy's `x.var(ddof=...)`; 0 is the population variance).
+    pub fn var(&self, ddof: u32) -> Result<Array, ArrayError> {
+        self.reduce_all(Reduction::Var { ddof })
     }
-    /// Sum along one axis.
-    pub fn sum_axis(&self, axis: isize) -> Result<Array, ArrayError> {
-        self.reduce_axis(Reduction::Sum, axis)
+    /// Variance along one axis with `ddof` delta degrees of freedom.
+    pub fn var_axis(&self, axis: isize, ddof: u32) -> Result<Array, ArrayError> {
+        self.reduce_axis(Reduction::Var { ddof }, axis)
     }
-    /// Product of all elements.
-    pub fn prod(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Prod)
+    /// Standard deviation of all elements with `ddof` delta degrees of
+    /// freedom (NumPy's `x.std(ddof=...)`).
+    pub fn std(&self, ddof: u32) -> Result<Array, ArrayError> {
+        self.reduce_all(Reduction::Std { ddof })
     }
-    /// Mean of all elements.
-    pub fn mean(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Mean)
+    /// Standard deviation along one axis with `ddof` delta degrees of freedom.
+    pub fn std_axis(&self, axis: isize, ddof: u32) -> Result<Array, ArrayError> {
+        self.reduce_axis(Reduction::Std { ddof }, axis)
     }
-    /// Mean along one axis.
-    pub fn mean_axis(&self, axis: isize) -> Result<Array, ArrayError> {
-        self.reduce_axis(Reduction::Mean, axis)
-    }
-    /// Population variance of all elements.
-    pub fn var(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Var { ddof: 0 })
-    }
-    /// Population standard deviation of all elements.
-    pub fn std(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Std { ddof: 0 })
-    }
-    /// Smallest element.
-    pub fn min(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Min)
-    }
-    /// Largest element.
-    pub fn max(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Max)
-    }
-    /// Whether any element is nonzero.
-    pub fn any(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::Any)
-    }
-    /// Whether every element is nonzero.
-    pub fn all(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::All)
-    }
-    /// Flat index of the smallest element.
-    pub fn argmin(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::ArgMin)
-    }
-    /// Flat index of the largest element.
-    pub fn argmax(&self) -> Result<Array, ArrayError> {
-        self.reduce_all(Reduction::ArgMax)
-    }
+}
+
+/// `name()` over all elements and `name_axis(axis)` along one axis (negative
+/// axes count from the end), for the reductions that take no parameter.
+macro_rules! shortcuts {
+    ($($all:ident, $axis:ident, $reduction:ident, $what:literal;)*) => {
+        impl Array {$(
+            #[doc = concat!($what, " of all elements.")]
+            pub fn $all(&self) -> Result<Array, ArrayError> {
+                self.reduce_all(Reduction::$reduction)
+            }
+            #[doc = concat!($what, " along one axis.")]
+            pub fn $axis(&self, axis: isize) -> Result<Array, ArrayError> {
+                self.reduce_axis(Reduction::$reduction, axis)
+            }
+        )*}
+    };
+}
+shortcuts! {
+    sum, sum_axis, Sum, "Sum (integers accumulate in `int64`)";
+    prod, prod_axis, Prod, "Product";
+    mean, mean_axis, Mean, "Mean";
+    min, min_axis, Min, "Smallest element (NaN wins)";
+    max, max_axis, Max, "Largest element (NaN wins)";
+    any, any_axis, Any, "Whether any element is nonzero";
+    all, all_axis, All, "Whether every element is nonzero";
+    argmin, argmin_axis, ArgMin, "Index of the smallest element (flat over all elements)";
+    argmax, argmax_axis, ArgMax, "Index of the largest element (flat over all elements)";
 }

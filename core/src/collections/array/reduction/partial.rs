@@ -531,10 +531,12 @@ fn finish(p: &Step, partial: &Partial) -> Result<Chunk, TaskFailure> {
             let Some(Chunk::F64(m2)) = &partial.m2 else {
                 return Err(fail("var: a partial without m2"));
             };
-            let n = partial.count - f64::from(ddof);
+            // NumPy divides by max(n - ddof, 0): with no degrees of freedom
+            // left a spread gives inf and no spread (or no data) NaN.
+            let n = (partial.count - f64::from(ddof)).max(0.0);
             let std = matches!(p.reduction, Reduction::Std { .. });
             Chunk::F64(m2.mapv(|m| {
-                let var = if n > 0.0 { m / n } else { f64::NAN };
+                let var = m / n;
                 if std {
                     var.sqrt()
                 } else {
