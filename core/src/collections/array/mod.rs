@@ -24,6 +24,7 @@ mod chunk;
 mod creation;
 mod dtype;
 mod elementwise;
+mod fast_sum;
 pub mod grid;
 mod kernel;
 mod linalg;
@@ -48,6 +49,7 @@ pub use creation::{
 };
 pub use dtype::{DType, Element, Number};
 pub use elementwise::{where_, BinaryOp, CompareOp, UnaryOp};
+pub use fast_sum::sum_f64;
 pub use grid::ChunkSpec;
 pub use linalg::tensordot;
 pub use npy::{from_npy, parse_header, read_header, read_npy, write_npy, NpyHeader};
