@@ -484,7 +484,47 @@ fn masks(client: &Client, rng: &mut Rng) -> Result<(), String> {
         .select(&row_mask)
         .and_then(|s| s.compute::<f64>(client))
         .map_err(|e| format!("x[rows]: {e}"))?;
-    close(&got, &x.select(Axis(0), &kept), "x[rows]")
+    close(&got, &x.select(Axis(0), &kept), "x[rows]")?;
+    // A lazy mask along any axis (Dask's `x[:, mask]`, `compress` with a
+    // lazy condition); negative axes count from the end.
+    let axis = rng.range(0, shape.len() - 1);
+    let picks: Vec<bool> = (0..shape[axis]).map(|_| rng.range(0, 1) == 1).collect();
+    let lazy = array::from_array(
+        &ArrayD::from_shape_vec(IxDyn(&[shape[axis]]), picks.clone()).unwrap(),
+        rng.chunks(&[shape[axis]]),
+    )
+    .map_err(|e| e.to_string())?;
+    let kept: Vec<usize> = (0..shape[axis]).filter(|&i| picks[i]).collect();
+    let signed = axis as isize
+        - if rng.range(0, 1) == 1 {
+            shape.len() as isize
+        } else {
+            0
+        };
+    let selection = xa
+        .compress(&lazy, signed)
+        .map_err(|e| format!("compress(lazy, {signed}): {e}"))?;
+    if selection.unknown_axis() != axis {
+        return Err(format!(
+            "compress(lazy, {signed}) has its unknown axis at {}",
+            selection.unknown_axis()
+        ));
+    }
+    let what = format!("compress(lazy, {signed}) of {shape:?} ({selection})");
+    let known = selection
+        .compute_chunk_sizes(client)
+        .map_err(|e| format!("{what}: {e}"))?;
+    if known.shape()[axis] != kept.len() {
+        return Err(format!(
+            "{what}: {} elements along the axis, want {}",
+            known.shape()[axis],
+            kept.len()
+        ));
+    }
+    let got = known
+        .compute::<f64>(client)
+        .map_err(|e| format!("{what}: {e}"))?;
+    close(&got, &x.select(Axis(axis), &kept), &what)
 }
 
 /// Sums and means of `a ± b` with matching chunks, some operands transposed

@@ -58,7 +58,7 @@ pub use overlap::Boundary;
 pub use reduction::{ReduceOptions, Reduction};
 pub use reshape::{concatenate, stack};
 pub use scalar::Scalar;
-pub use selection::Selection;
+pub use selection::{CompressMask, Selection};
 pub use slicing::Slice;
 pub use summary::human_bytes;
 pub use zarr::{

@@ -1,9 +1,10 @@
-//! Boolean masks that are themselves lazy arrays (`x[x > 0]` in Dask): how
-//! many elements survive is not known until the mask is computed, so the
-//! result is a [`Selection`], Dask's array with `nan` chunks made a type of
-//! its own. It supports what needs no lengths (elementwise maps with scalars,
-//! whole reductions, `compute`, `persist`); `compute_chunk_sizes` turns it
-//! into an ordinary [`Array`].
+//! Boolean masks that are themselves lazy arrays (`x[x > 0]` and
+//! `x[:, mask]` in Dask): how many elements survive is not known until the
+//! mask is computed, so the result is a [`Selection`], Dask's array with `nan`
+//! chunks on one axis made a type of its own. It supports what needs no
+//! lengths (elementwise maps with scalars, whole reductions, `compute`,
+//! `persist`, writing); `compute_chunk_sizes` turns it into an ordinary
+//! [`Array`].
 
 use super::chunk::{with_chunk, Chunk};
 use super::dtype::{DType, Element};
@@ -21,8 +22,9 @@ use std::fmt;
 
 kernel! {
     /// The elements of input 0 where input 1 (a bool block) is true: all of
-    /// them in C order when the mask has the block's shape, else whole rows.
-    MaskSelect(()) => |_, inputs| {
+    /// them in C order when the mask has the block's shape, else whole slices
+    /// along the axis given.
+    MaskSelect(usize) => |axis, inputs| {
         let data = chunk_at(inputs, 0)?;
         let mask = chunk_at(inputs, 1)?;
         let mask = mask.view::<bool>().ok_or_else(|| fail("mask: not a bool block"))?;
@@ -39,9 +41,9 @@ kernel! {
                 let n = picked.len();
                 Element::wrap(ArrayD::from_shape_vec(IxDyn(&[n]), picked).expect("1-D"))
             }))
-        } else if mask.ndim() == 1 && data.shape().first() == Some(&mask.len()) {
+        } else if mask.ndim() == 1 && data.shape().get(*axis) == Some(&mask.len()) {
             let rows: Vec<usize> = mask.iter().enumerate().filter(|(_, &k)| k).map(|(i, _)| i).collect();
-            output(with_chunk!(&*data, a => Element::wrap(a.select(Axis(0), &rows))))
+            output(with_chunk!(&*data, a => Element::wrap(a.select(Axis(*axis), &rows))))
         } else {
             Err(fail(format!("mask of shape {:?} for a block of shape {:?}", mask.shape(), data.shape())))
         }
@@ -49,21 +51,60 @@ kernel! {
 }
 
 kernel! {
-    /// The length of a block's first axis.
-    RowCount(()) => |_, inputs| {
+    /// The length of a block along the axis given.
+    RowCount(usize) => |axis, inputs| {
         let block = chunk_at(inputs, 0)?;
-        let rows = block.shape().first().copied().unwrap_or(1);
+        let rows = block.shape().get(*axis).copied().unwrap_or(1);
         output(Chunk::I64(ArrayD::from_elem(IxDyn(&[]), rows as i64)))
     }
 }
 
 /// The elements picked by a lazy boolean mask: an array whose length along
-/// its first axis is unknown until computed.
+/// one axis is unknown until computed.
 #[derive(Clone)]
 pub struct Selection {
     /// The blocks, as an array with a placeholder length of 1 per block along
-    /// axis 0. Only operations that never look at lengths reach it.
+    /// `axis`. Only operations that never look at lengths reach it.
     blocks: Array,
+    /// The axis of unknown length.
+    axis: usize,
+}
+
+/// A mask for [`Array::compress`]: known booleans give an [`Array`], a lazy
+/// `bool` array a [`Selection`] (its length is unknown until computed).
+pub trait CompressMask {
+    /// What compressing with this mask gives.
+    type Output;
+    /// `x` where the mask is true along `axis`.
+    fn compress(self, x: &Array, axis: isize) -> Result<Self::Output, ArrayError>;
+}
+
+impl CompressMask for &[bool] {
+    type Output = Array;
+    fn compress(self, x: &Array, axis: isize) -> Result<Array, ArrayError> {
+        x.compress_known(self, axis)
+    }
+}
+
+impl<const N: usize> CompressMask for &[bool; N] {
+    type Output = Array;
+    fn compress(self, x: &Array, axis: isize) -> Result<Array, ArrayError> {
+        x.compress_known(self, axis)
+    }
+}
+
+impl CompressMask for &Vec<bool> {
+    type Output = Array;
+    fn compress(self, x: &Array, axis: isize) -> Result<Array, ArrayError> {
+        x.compress_known(self, axis)
+    }
+}
+
+impl CompressMask for &Array {
+    type Output = Selection;
+    fn compress(self, x: &Array, axis: isize) -> Result<Selection, ArrayError> {
+        x.select_along(self, axis)
+    }
 }
 
 impl Array {
@@ -72,17 +113,14 @@ impl Array {
     /// C order, as one axis; a 1-D mask as long as `x`'s first axis picks
     /// whole rows. Either way the result's length is unknown until computed.
     pub fn select(&self, mask: &Array) -> Result<Selection, ArrayError> {
-        if mask.dtype() != DType::Bool {
-            return Err(ArrayError::DType {
-                op: "masking with a non-bool array".into(),
-                dtype: mask.dtype(),
-            });
-        }
+        check_mask(mask)?;
         if self.ndim() == 0 {
             return Err(ArrayError::Index("a 0-d array has no axis to mask".into()));
         }
-        let whole = mask.shape() == self.shape();
-        if !whole && (mask.ndim() != 1 || mask.shape()[0] != self.shape()[0]) {
+        if mask.shape() != self.shape() {
+            if mask.ndim() == 1 {
+                return self.select_along(mask, 0);
+            }
             return Err(ArrayError::Index(format!(
                 "a mask of shape {:?} for an array of shape {:?} (it needs the array's shape, or its first axis)",
                 mask.shape(),
@@ -91,63 +129,93 @@ impl Array {
         }
         // Rows stay whole, so each block's picks are in C order and blocks
         // concatenate along the first axis only.
-        let rows = self.chunks()[0].clone();
-        let (data, mask) = if whole {
-            let mut spec = vec![rows];
-            spec.extend(self.shape()[1..].iter().map(|&n| vec![n]));
-            (
-                self.rechunk(ChunkSpec::Explicit(spec.clone()))?,
-                mask.rechunk(ChunkSpec::Explicit(spec))?,
-            )
-        } else {
-            (self.clone(), mask.rechunk(ChunkSpec::Explicit(vec![rows]))?)
-        };
+        let mut spec = vec![self.chunks()[0].clone()];
+        spec.extend(self.shape()[1..].iter().map(|&n| vec![n]));
+        let data = self.rechunk(ChunkSpec::Explicit(spec.clone()))?;
+        let mask = mask.rechunk(ChunkSpec::Explicit(spec))?;
         let nrows = data.numblocks()[0];
-        let (shape, chunks) = if whole {
-            (vec![nrows], vec![vec![1; nrows]])
-        } else {
-            let mut shape = vec![nrows];
-            shape.extend_from_slice(&data.shape()[1..]);
-            let mut chunks = vec![vec![1; nrows]];
-            chunks.extend_from_slice(&data.chunks()[1..]);
-            (shape, chunks)
-        };
-        let no_params = kernel::params(());
+        let params = kernel::params(0usize);
+        let blocks = Array::build(
+            "getitem-mask",
+            vec![nrows],
+            vec![vec![1; nrows]],
+            self.dtype(),
+            |name, index| {
+                let mut at = vec![0; data.ndim()];
+                at[0] = index[0];
+                MaskSelect::node(
+                    Key::new(name).indexed(index),
+                    &params,
+                    vec![data.block(&at).clone(), mask.block(&at).clone()],
+                )
+            },
+        );
+        Ok(Selection { blocks, axis: 0 })
+    }
+
+    /// The slices along `axis` where the 1-D lazy `bool` array `mask` is
+    /// true (Dask's `x[:, mask]`, and `compress` with a lazy mask); the
+    /// result's length along `axis` is unknown until computed.
+    pub fn select_along(&self, mask: &Array, axis: isize) -> Result<Selection, ArrayError> {
+        check_mask(mask)?;
+        let axis = self.axis(axis)?;
+        if mask.ndim() != 1 || mask.shape()[0] != self.shape()[axis] {
+            return Err(ArrayError::Index(format!(
+                "a mask of shape {:?} for axis {axis} of an array of shape {:?} (it needs that axis' length)",
+                mask.shape(),
+                self.shape()
+            )));
+        }
+        let mask = mask.rechunk(ChunkSpec::Explicit(vec![self.chunks()[axis].clone()]))?;
+        let mut shape = self.shape().to_vec();
+        let mut chunks = self.chunks().to_vec();
+        let nblocks = self.numblocks()[axis];
+        shape[axis] = nblocks;
+        chunks[axis] = vec![1; nblocks];
+        let params = kernel::params(axis);
         let blocks = Array::build(
             "getitem-mask",
             shape,
             chunks,
             self.dtype(),
             |name, index| {
-                let mask_index = if whole {
-                    let mut full = vec![0; data.ndim()];
-                    full[0] = index[0];
-                    full
-                } else {
-                    vec![index[0]]
-                };
-                let data_index = if whole {
-                    mask_index.clone()
-                } else {
-                    index.to_vec()
-                };
                 MaskSelect::node(
                     Key::new(name).indexed(index),
-                    &no_params,
+                    &params,
                     vec![
-                        data.block(&data_index).clone(),
-                        mask.block(&mask_index).clone(),
+                        self.block(index).clone(),
+                        mask.block(&[index[axis]]).clone(),
                     ],
                 )
             },
         );
-        Ok(Selection { blocks })
+        Ok(Selection { blocks, axis })
+    }
+
+    /// The slices along `axis` where `mask` is true (NumPy's `compress`):
+    /// with known booleans (`&[bool]`, `&[bool; N]`, `&Vec<bool>`) an
+    /// [`Array`], with a lazy 1-D `bool` array a [`Selection`].
+    pub fn compress<M: CompressMask>(&self, mask: M, axis: isize) -> Result<M::Output, ArrayError> {
+        mask.compress(self, axis)
     }
 }
 
+fn check_mask(mask: &Array) -> Result<(), ArrayError> {
+    if mask.dtype() != DType::Bool {
+        return Err(ArrayError::DType {
+            op: "masking with a non-bool array".into(),
+            dtype: mask.dtype(),
+        });
+    }
+    Ok(())
+}
+
 impl Selection {
-    fn wrap(blocks: Array) -> Selection {
-        Selection { blocks }
+    fn wrap(&self, blocks: Array) -> Selection {
+        Selection {
+            blocks,
+            axis: self.axis,
+        }
     }
 
     /// Number of axes.
@@ -160,11 +228,16 @@ impl Selection {
         self.blocks.dtype()
     }
 
-    /// The shape, with `None` for the unknown first axis.
+    /// The shape, with `None` for the axis of unknown length.
     pub fn shape(&self) -> Vec<Option<usize>> {
-        std::iter::once(None)
-            .chain(self.blocks.shape()[1..].iter().map(|&n| Some(n)))
-            .collect()
+        let mut shape: Vec<Option<usize>> = self.blocks.shape().iter().map(|&n| Some(n)).collect();
+        shape[self.axis] = None;
+        shape
+    }
+
+    /// The axis whose length is unknown.
+    pub fn unknown_axis(&self) -> usize {
+        self.axis
     }
 
     /// Number of blocks.
@@ -179,7 +252,7 @@ impl Selection {
 
     /// A function of each element.
     pub fn map(&self, op: UnaryOp) -> Result<Selection, ArrayError> {
-        Ok(Self::wrap(self.blocks.map(op)?))
+        Ok(self.wrap(self.blocks.map(op)?))
     }
 
     /// `self op scalar`.
@@ -188,7 +261,7 @@ impl Selection {
         op: BinaryOp,
         scalar: impl Into<Scalar>,
     ) -> Result<Selection, ArrayError> {
-        Ok(Self::wrap(self.blocks.binary_scalar(op, scalar)?))
+        Ok(self.wrap(self.blocks.binary_scalar(op, scalar)?))
     }
 
     /// A comparison with a scalar; the result is `bool`.
@@ -197,12 +270,12 @@ impl Selection {
         op: CompareOp,
         scalar: impl Into<Scalar>,
     ) -> Result<Selection, ArrayError> {
-        Ok(Self::wrap(self.blocks.compare_scalar(op, scalar)?))
+        Ok(self.wrap(self.blocks.compare_scalar(op, scalar)?))
     }
 
     /// Every element cast to `dtype`.
     pub fn astype(&self, dtype: DType) -> Selection {
-        Self::wrap(self.blocks.astype(dtype))
+        self.wrap(self.blocks.astype(dtype))
     }
 
     /// Reduces over every axis (a 0-d array); `argmin`/`argmax` need the
@@ -253,7 +326,7 @@ impl Selection {
 
     /// Computes every block and keeps it on the cluster.
     pub fn persist(&self, client: &Client) -> Result<Selection, ArrayError> {
-        Ok(Self::wrap(self.blocks.persist(client)?))
+        Ok(self.wrap(self.blocks.persist(client)?))
     }
 
     /// Computes the blocks (kept on the cluster) and their lengths: an
@@ -262,15 +335,16 @@ impl Selection {
     pub fn compute_chunk_sizes(&self, client: &Client) -> Result<Array, ArrayError> {
         let persisted = self.blocks.persist(client)?;
         let numblocks = persisted.numblocks();
+        let axis = self.axis;
         let token = crate::graph::fresh_token();
-        let no_params = kernel::params(());
-        let counts: Vec<Delayed<Chunk>> = (0..numblocks[0])
+        let params = kernel::params(axis);
+        let counts: Vec<Delayed<Chunk>> = (0..numblocks[axis])
             .map(|row| {
                 let mut first = vec![0; numblocks.len()];
-                first[0] = row;
+                first[axis] = row;
                 Delayed::from_arc(RowCount::node(
                     Key::new(format!("chunk-sizes-{token}")).indexed(&[row]),
-                    &no_params,
+                    &params,
                     vec![persisted.block(&first).clone()],
                 ))
             })
@@ -284,10 +358,10 @@ impl Selection {
                 .ok_or_else(|| ArrayError::Chunks("a block length that is not int64".into()))?;
             rows.push(n.max(0) as usize);
         }
-        let mut shape = vec![rows.iter().sum()];
-        shape.extend_from_slice(&persisted.shape()[1..]);
-        let mut chunks = vec![rows];
-        chunks.extend_from_slice(&persisted.chunks()[1..]);
+        let mut shape = persisted.shape().to_vec();
+        shape[axis] = rows.iter().sum();
+        let mut chunks = persisted.chunks().to_vec();
+        chunks[axis] = rows;
         let blocks: Vec<_> = grid::block_indices(&numblocks)
             .iter()
             .map(|index| persisted.block(index).clone())
@@ -339,9 +413,10 @@ impl fmt::Display for Selection {
             .iter()
             .map(|n| n.map_or("nan".into(), |n| n.to_string()))
             .collect();
+        let comma = if shape.len() == 1 { "," } else { "" };
         write!(
             f,
-            "rask.array<{}, shape=({},), dtype={}, chunksize=unknown, npartitions={}>",
+            "rask.array<{}, shape=({}{comma}), dtype={}, chunksize=unknown, npartitions={}>",
             self.blocks.name(),
             shape.join(", "),
             self.dtype(),

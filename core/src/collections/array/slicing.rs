@@ -319,9 +319,9 @@ impl Array {
         ))
     }
 
-    /// The elements where `mask` is true along `axis` (NumPy's `compress`, or
-    /// `x[mask]` for a 1-D mask).
-    pub fn compress(&self, mask: &[bool], axis: isize) -> Result<Array, ArrayError> {
+    /// The slices where the known `mask` is true along `axis` (what
+    /// [`Array::compress`] does with booleans in memory).
+    pub(crate) fn compress_known(&self, mask: &[bool], axis: isize) -> Result<Array, ArrayError> {
         let resolved = self.axis(axis)?;
         if mask.len() != self.shape[resolved] {
             return Err(ArrayError::Index(format!(
