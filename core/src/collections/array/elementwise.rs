@@ -92,7 +92,7 @@ pub enum UnaryOp {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-enum Elementwise {
+pub(super) enum Elementwise {
     Binary(BinaryOp),
     /// `array op scalar`, or `scalar op array` when `left`.
     WithScalar {
@@ -111,12 +111,12 @@ enum Elementwise {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Params {
-    op: Elementwise,
+pub(super) struct Params {
+    pub(super) op: Elementwise,
     /// The type the operands are brought to before the operation.
-    work: DType,
+    pub(super) work: DType,
     /// The result type.
-    out: DType,
+    pub(super) out: DType,
 }
 
 kernel! {
@@ -468,7 +468,11 @@ fn with_number(
 impl Array {
     /// Applies `params` to the blocks of `inputs` at each position, after
     /// broadcasting their shapes and aligning their chunks.
-    fn elementwise(prefix: &str, inputs: &[&Array], params: Params) -> Result<Array, ArrayError> {
+    pub(super) fn elementwise(
+        prefix: &str,
+        inputs: &[&Array],
+        params: Params,
+    ) -> Result<Array, ArrayError> {
         let aligned = Aligned::new(inputs)?;
         let out = params.out;
         let params = kernel::params(params);
@@ -671,17 +675,6 @@ impl Array {
     pub fn abs(&self) -> Result<Array, ArrayError> {
         self.map(UnaryOp::Abs)
     }
-}
-
-/// `if cond { a } else { b }` elementwise, with broadcasting (NumPy's `where`).
-pub fn where_(cond: &Array, a: &Array, b: &Array) -> Result<Array, ArrayError> {
-    let work = a.dtype().promote(b.dtype());
-    let params = Params {
-        op: Elementwise::Where,
-        work,
-        out: work,
-    };
-    Array::elementwise("where", &[cond, a, b], params)
 }
 
 pub(super) fn op_name(op: BinaryOp) -> &'static str {

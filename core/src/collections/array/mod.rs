@@ -29,6 +29,7 @@ pub mod grid;
 mod kernel;
 mod linalg;
 mod npy;
+mod operand;
 mod operators;
 mod overlap;
 mod reduction;
@@ -48,11 +49,12 @@ pub use creation::{
     BlockInfo,
 };
 pub use dtype::{DType, Element, Number};
-pub use elementwise::{where_, BinaryOp, CompareOp, UnaryOp};
+pub use elementwise::{BinaryOp, CompareOp, UnaryOp};
 pub use fast_sum::sum_f64;
 pub use grid::ChunkSpec;
 pub use linalg::tensordot;
 pub use npy::{from_npy, parse_header, read_header, read_npy, write_npy, NpyHeader};
+pub use operand::{where_, Operand};
 pub use operators::IntoScalar;
 pub use overlap::Boundary;
 pub use reduction::{ReduceOptions, Reduction};
