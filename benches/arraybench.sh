@@ -33,7 +33,7 @@ if "numpy_matmul_s" in d and "matmul_s" in r:
           f"({flops / d['numpy_matmul_s'] / 1e9:.0f} GFLOP/s); rask reaches "
           f"{flops / r['matmul_s'] / 1e9:.0f} GFLOP/s, Dask {flops / d['matmul_s'] / 1e9:.0f}")
 if "bandwidth_sum_s" in r:
-    print(f"memory-bandwidth bound for the sum: {r['bandwidth_sum_s']:.3f} s "
+    print(f"read-bandwidth bound for the sum (the same blocks, plain threads): {r['bandwidth_sum_s']:.3f} s "
           f"({r['bandwidth_gb_per_s']:.1f} GB/s); rask's sum is "
           f"{r['persisted_sum_s'] / r['bandwidth_sum_s']:.2f}x the bound")
 PY

@@ -2,8 +2,8 @@
 //!
 //! 1. `(x + x.T).mean(axis=0)` of a 20000×20000 random float64 array in 1000×1000
 //!    chunks; 2. `sum()` and `std()` of a persisted 4 GB float64 array in 100 MB
-//!    chunks, with this machine's memory-bandwidth bound (a plain multi-threaded
-//!    streaming sum over the same bytes); 3. rechunking 20000×20000 from row to
+//!    chunks, with this machine's read-bandwidth bound (the persisted blocks
+//!    themselves summed by plain threads with the widest vectors); 3. rechunking 20000×20000 from row to
 //!    column chunks; 4. an 8000×8000 matmul; 5. `std()` of 1e9 random normal
 //!    numbers (8 GB, never all in memory). `--fraction` shrinks every size.
 
@@ -47,15 +47,11 @@ fn persist(client: &Client, x: &Array) -> Result<Array> {
     Ok(persisted)
 }
 
-/// A multi-threaded streaming sum over `values` with the machine's widest
+/// A multi-threaded streaming sum over `pieces` with the machine's widest
 /// vectors and 32 accumulators per thread: the read-bandwidth bound. The
-/// threads take 1 MiB pieces in turn from the front, so they read
-/// neighbouring memory at the same time (on this VM that reads faster than
-/// each thread streaming its own half).
-fn streaming_sum(values: &[f64], threads: usize) -> f64 {
-    const PIECE: usize = 1 << 17;
+/// threads take pieces in turn, as a cluster's worker threads take blocks.
+fn streaming_sum(pieces: &[&[f64]], threads: usize) -> f64 {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let pieces = values.len().div_ceil(PIECE);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads.max(1))
             .map(|_| {
@@ -63,11 +59,10 @@ fn streaming_sum(values: &[f64], threads: usize) -> f64 {
                     let mut total = 0.0;
                     loop {
                         let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if n >= pieces {
-                            break total;
+                        match pieces.get(n) {
+                            Some(piece) => total += rask::array::sum_f64(piece),
+                            None => break total,
                         }
-                        let end = ((n + 1) * PIECE).min(values.len());
-                        total += rask::array::sum_f64(&values[n * PIECE..end]);
                     }
                 })
             })
@@ -113,14 +108,29 @@ pub fn run(args: Args) -> Result<()> {
             let (_, t) = seconds(|| Ok(x.std(0)?.compute_scalar::<f64>(&client)?))?;
             t_std = t_std.min(t);
         }
-        drop(x);
-        // The bound: the same bytes summed by plain threads.
-        let values: Vec<f64> = (0..len).map(|i| (i % 1000) as f64).collect();
+        // The bound: the same bytes, where the cluster keeps them, summed
+        // by plain threads with no scheduling at all.
+        let blocks = x
+            .compute_blocks(&client)?
+            .iter()
+            .map(|f| f.shared())
+            .collect::<Result<Vec<_>, _>>()?;
+        let pieces: Vec<&[f64]> = blocks
+            .iter()
+            .filter_map(|b| b.view::<f64>().and_then(|a| a.as_slice_memory_order()))
+            .collect();
+        anyhow::ensure!(
+            pieces.len() == blocks.len(),
+            "blocks that are not contiguous float64"
+        );
         let mut best = f64::INFINITY;
         for _ in 0..3 {
-            let (_, t) = seconds(|| Ok(streaming_sum(&values, threads)))?;
+            let (_, t) = seconds(|| Ok(streaming_sum(&pieces, threads)))?;
             best = best.min(t);
         }
+        drop(pieces);
+        drop(blocks);
+        drop(x);
         record("persisted_sum_s", t_sum);
         record("persisted_std_s", t_std);
         record("bandwidth_sum_s", best);

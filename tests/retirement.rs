@@ -202,3 +202,54 @@ fn workers_rejoin_a_scheduler_restarted_at_the_same_address() {
     );
     drop(second);
 }
+
+/// A scheduler stopped with SIGTERM stops accepting before it lets go of its
+/// workers: they retry (for --death-timeout) instead of joining the scheduler
+/// that is going away, so its log shows each worker joining once.
+#[test]
+fn a_stopping_scheduler_takes_no_new_workers() {
+    let dir = support::TempDir::new("stopping");
+    let port = free_port().to_string();
+    let scheduler_args: Vec<String> = ["scheduler", "--port", &port, "--no-dashboard"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut scheduler = spawn(&scheduler_args, dir.path().join("scheduler.log"));
+    let address = format!("tcp://127.0.0.1:{port}");
+    let mut workers: Vec<_> = (0..2)
+        .map(|n| {
+            spawn(
+                &[
+                    "worker".into(),
+                    address.clone(),
+                    "--nthreads".into(),
+                    "1".into(),
+                    "--death-timeout".into(),
+                    "30".into(),
+                    "--local-directory".into(),
+                    dir.path().display().to_string(),
+                ],
+                dir.path().join(format!("worker-{n}.log")),
+            )
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scheduler.log_text().matches("worker joined").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", scheduler.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    scheduler.signal("TERM");
+    scheduler.wait_exit(Duration::from_secs(10));
+    let log = scheduler.log_text();
+    let after = log.split("shutting down").nth(1).unwrap_or_default();
+    assert!(!after.contains("worker joined"), "{log}");
+    assert_eq!(log.matches("worker joined").count(), 2, "{log}");
+    for worker in &mut workers {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !worker.log_text().contains("scheduler not reachable yet") {
+            assert!(Instant::now() < deadline, "{}", worker.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        worker.signal("KILL");
+    }
+}

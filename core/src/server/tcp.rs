@@ -57,6 +57,8 @@ pub struct SchedulerServer {
     runtime: Option<tokio::runtime::Runtime>,
     scheduler_thread: Option<JoinHandle<()>>,
     scheduler_file: Option<PathBuf>,
+    /// The task accepting connections (stopped first on shutdown).
+    accepting: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SchedulerServer {
@@ -124,7 +126,7 @@ impl SchedulerServer {
             None => None,
         };
         let shared = Arc::new(Acceptor::new(inbox.clone(), options.security.clone()));
-        runtime.spawn(shared.serve(listener));
+        let accepting = runtime.spawn(shared.serve(listener));
         tracing::info!(%address, "scheduler listening");
         let scheme = if options.security.has_tls() {
             "https"
@@ -146,6 +148,7 @@ impl SchedulerServer {
             runtime: Some(runtime),
             scheduler_thread: Some(scheduler_thread),
             scheduler_file: options.scheduler_file,
+            accepting: Some(accepting),
         })
     }
 
@@ -169,21 +172,32 @@ impl SchedulerServer {
         self.inbox.clone()
     }
 
-    /// Stops accepting, stops the loop, removes the scheduler file.
+    /// Stops accepting, removes the scheduler file, stops the loop.
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
+        // First no new connections and no file to find: workers that lose
+        // the scheduler now retry for their death timeout instead of joining
+        // a scheduler that is going away.
+        if let (Some(accepting), Some(runtime)) = (self.accepting.take(), &self.runtime) {
+            accepting.abort();
+            // Wait until the listener is closed, unless dropped inside
+            // another runtime (where blocking is not allowed).
+            if tokio::runtime::Handle::try_current().is_err() {
+                let _ = runtime.block_on(accepting);
+            }
+        }
+        if let Some(path) = self.scheduler_file.take() {
+            let _ = std::fs::remove_file(path);
+        }
         let _ = self.inbox.send(ToScheduler::Shutdown);
         if let Some(thread) = self.scheduler_thread.take() {
             let _ = thread.join();
         }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
-        }
-        if let Some(path) = self.scheduler_file.take() {
-            let _ = std::fs::remove_file(path);
         }
     }
 }
