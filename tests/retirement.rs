@@ -10,7 +10,7 @@ mod support;
 use rask::ops::builtin::{inc, sleep_then};
 use rask::prelude::*;
 use std::time::{Duration, Instant};
-use support::{free_port, spawn, Cluster};
+use support::{free_port, spawn, Cluster, Proc};
 
 const TASKS: u64 = 200_000;
 const RUNS: usize = 10;
@@ -129,20 +129,23 @@ fn sigkill_of_a_nanny_during_a_200k_task_map_loses_nothing_ten_times() {
     retire_during_a_map(Retire::KillNanny);
 }
 
-#[test]
-fn workers_rejoin_a_scheduler_restarted_at_the_same_address() {
-    let dir = support::TempDir::new("restart");
+/// `rask scheduler` arguments for a free port that stays the same across
+/// restarts, and the address workers reach it at.
+fn scheduler_at_a_fixed_port() -> (Vec<String>, String) {
     let port = free_port().to_string();
-    let scheduler_args: Vec<String> = ["scheduler", "--port", &port, "--no-dashboard"]
+    let args = ["scheduler", "--port", &port, "--no-dashboard"]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let mut first = spawn(&scheduler_args, dir.path().join("scheduler-0.log"));
-    let address = format!("tcp://127.0.0.1:{port}");
-    let mut worker = spawn(
+    (args, format!("tcp://127.0.0.1:{port}"))
+}
+
+/// A one-thread worker that keeps trying to reach `address` for 30 s.
+fn patient_worker(address: &str, dir: &support::TempDir, log: &str) -> Proc {
+    spawn(
         &[
             "worker".into(),
-            address.clone(),
+            address.to_string(),
             "--nthreads".into(),
             "1".into(),
             "--death-timeout".into(),
@@ -150,8 +153,16 @@ fn workers_rejoin_a_scheduler_restarted_at_the_same_address() {
             "--local-directory".into(),
             dir.path().display().to_string(),
         ],
-        dir.path().join("worker.log"),
-    );
+        dir.path().join(log),
+    )
+}
+
+#[test]
+fn workers_rejoin_a_scheduler_restarted_at_the_same_address() {
+    let dir = support::TempDir::new("restart");
+    let (scheduler_args, address) = scheduler_at_a_fixed_port();
+    let mut first = spawn(&scheduler_args, dir.path().join("scheduler-0.log"));
+    let mut worker = patient_worker(&address, &dir, "worker.log");
     let connect = || {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -209,29 +220,10 @@ fn workers_rejoin_a_scheduler_restarted_at_the_same_address() {
 #[test]
 fn a_stopping_scheduler_takes_no_new_workers() {
     let dir = support::TempDir::new("stopping");
-    let port = free_port().to_string();
-    let scheduler_args: Vec<String> = ["scheduler", "--port", &port, "--no-dashboard"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let (scheduler_args, address) = scheduler_at_a_fixed_port();
     let mut scheduler = spawn(&scheduler_args, dir.path().join("scheduler.log"));
-    let address = format!("tcp://127.0.0.1:{port}");
     let mut workers: Vec<_> = (0..2)
-        .map(|n| {
-            spawn(
-                &[
-                    "worker".into(),
-                    address.clone(),
-                    "--nthreads".into(),
-                    "1".into(),
-                    "--death-timeout".into(),
-                    "30".into(),
-                    "--local-directory".into(),
-                    dir.path().display().to_string(),
-                ],
-                dir.path().join(format!("worker-{n}.log")),
-            )
-        })
+        .map(|n| patient_worker(&address, &dir, &format!("worker-{n}.log")))
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     while scheduler.log_text().matches("worker joined").count() < 2 {
