@@ -12,6 +12,11 @@ echo "== test dependencies"
 if ! command -v openssl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq openssl
 fi
+# OpenBLAS: block matrix products load it at run time when it is there (the tests
+# compare its products with matrixmultiply's).
+if ! ldconfig -p | grep -q 'libopenblas\.so\.0 '; then
+  apt-get update -qq && apt-get install -y -qq libopenblas0
+fi
 # cargo-fuzz (with the machine's nightly toolchain) runs the frame decoder's fuzz target.
 if ! command -v cargo-fuzz >/dev/null; then
   cargo install cargo-fuzz --locked --version 0.13.2

@@ -2,6 +2,7 @@
 //! `(i, j)` sums `A[i, l] @ B[l, j]` over `l`, `split_every` products per task,
 //! then adds the partial sums as a tree.
 
+use super::blas;
 use super::chunk::Chunk;
 use super::dtype::{DType, Element};
 use super::grid::{self, ChunkSpec};
@@ -73,7 +74,7 @@ fn as_matrix<F: super::dtype::Element>(chunk: &Chunk) -> Result<CowArray<'_, F, 
 
 fn products<F>(a: &[Arc<Chunk>], b: &[Arc<Chunk>]) -> Result<Array2<F>, TaskFailure>
 where
-    F: super::dtype::Element + ndarray::LinalgScalar,
+    F: super::dtype::Element + ndarray::LinalgScalar + 'static,
 {
     let mut out: Option<Array2<F>> = None;
     for (x, y) in a.iter().zip(b) {
@@ -85,7 +86,9 @@ where
         if target.dim() != (x.nrows(), y.ncols()) {
             return Err(fail("matmul: block shapes differ"));
         }
-        general_mat_mul(F::one(), &x, &y, F::one(), target);
+        if !blas::gemm_accumulate(&x.view(), &y.view(), target) {
+            general_mat_mul(F::one(), &x, &y, F::one(), target);
+        }
     }
     out.ok_or_else(|| fail("matmul: no blocks"))
 }

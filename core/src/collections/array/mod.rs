@@ -18,6 +18,7 @@
 //! Every block is a task whose op is one of a few registered kernels, so arrays
 //! run on worker processes too; parameters travel with the task.
 
+mod blas;
 mod blockwise;
 mod blosc;
 mod chunk;
@@ -42,6 +43,7 @@ mod slicing;
 mod summary;
 mod zarr;
 
+pub use blas::{gemm_backend, BLAS_ENV};
 pub use blockwise::blockwise;
 pub use chunk::{chunk_from_bytes, Chunk};
 pub use creation::{
