@@ -1,7 +1,8 @@
 //! `rask demo`: the showcase workload on an embedded local cluster.
 //!
 //! A 10,000-leaf delayed graph reduced by a pairwise tree, then the same through
-//! futures; every result is checked against a sequential computation.
+//! futures; every result is checked against a sequential computation. Then
+//! arrays (checked against `ndarray`) and dataframes (checked against Polars).
 
 use anyhow::{ensure, Context, Result};
 use rask::prelude::*;
@@ -149,6 +150,8 @@ pub fn run(args: Args) -> Result<()> {
 
     // 3. Arrays: a symmetric matrix, its column means and spread, and a product.
     arrays(&client)?;
+    // 4. Dataframes: Parquet written, read, filtered, grouped, written again.
+    crate::demo_dataframe::run(&client)?;
     println!("All results checked.");
     Ok(())
 }

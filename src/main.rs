@@ -5,6 +5,7 @@ mod cluster;
 mod cluster_up;
 mod counts;
 mod demo;
+mod demo_dataframe;
 mod interface;
 mod jobqueuebench;
 mod microbench;

@@ -67,6 +67,8 @@ pub use client::{
     as_completed, progress, wait, Client, ConnectOptions, Error, Future, LocalCluster,
 };
 pub use collections::array;
+#[cfg(feature = "dataframe")]
+pub use collections::dataframe;
 pub use collections::delayed::{delayed, Delayed};
 pub use graph::Key;
 

@@ -1,7 +1,11 @@
 //! Collections build graphs; none executes anything itself.
 //!
 //! [`delayed`] wraps op calls into lazy values; [`array`](mod@array) is Dask's chunked
-//! arrays. Dataframes and bags arrive with their own issues.
+//! arrays; [`dataframe`](mod@dataframe) is Dask's dataframes on Polars partitions
+//! (the `dataframe` feature, on by default). Bags arrive with their own issue.
 
 pub mod array;
+#[cfg(feature = "dataframe")]
+pub mod dataframe;
 pub mod delayed;
+pub(crate) mod kernel;

@@ -22,7 +22,8 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    fn new(location: impl fmt::Display, message: impl fmt::Display) -> Self {
+    /// A failure at `location`.
+    pub(crate) fn new(location: impl fmt::Display, message: impl fmt::Display) -> Self {
         StoreError {
             location: location.to_string(),
             message: message.to_string(),
@@ -119,6 +120,13 @@ fn bucket(scheme: &str, name: &str) -> Result<Arc<Bucket>, StoreError> {
     });
     buckets.insert(url, bucket.clone());
     Ok(bucket)
+}
+
+impl Bucket {
+    /// The bucket's client.
+    pub(crate) fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
 }
 
 impl Location {

@@ -12,7 +12,9 @@
 //! directly from the store.
 
 mod gcs;
+mod listing;
 mod location;
 mod runtime;
 
+pub use listing::expand;
 pub use location::{Bucket, Location, StoreError};

@@ -1,113 +1,19 @@
-//! Array kernels: the registered ops that array blocks run. A kernel's first
-//! argument is its parameters (a serde value); the rest are its inputs.
+//! Array kernels: the registered ops that array blocks run (see
+//! [`collections::kernel`](crate::collections::kernel)).
 
 use super::chunk::Chunk;
-use crate::client::lazy::ArgSource;
-use crate::client::lazy::{Node, NodeKind};
-use crate::graph::{Annotations, Key};
-use crate::ops::{OpRef, TaskFailure};
-use crate::value::{Data, Value};
+pub(crate) use crate::collections::kernel::{params, with_args};
+use crate::ops::TaskFailure;
+use crate::value::Value;
 use std::sync::Arc;
 
 /// Registers an array kernel: `$name::NAME` runs `$body(&params, inputs)`.
 macro_rules! kernel {
     ($(#[$meta:meta])* $vis:vis $name:ident($params:ty) => $body:expr) => {
-        $(#[$meta])*
-        $vis struct $name;
-
-        impl $name {
-            /// The registered op's name.
-            $vis const NAME: &'static str = concat!("rask::array::", stringify!($name));
-
-            fn erased(args: &[$crate::value::Value]) -> Result<$crate::value::Value, $crate::ops::TaskFailure> {
-                let Some((first, inputs)) = args.split_first() else {
-                    return Err($crate::ops::TaskFailure::new(concat!(
-                        "rask::array::", stringify!($name), ": no parameters")));
-                };
-                let params = first.get::<$params>().map_err(|e| {
-                    $crate::ops::TaskFailure::new(format!("{}: parameters: {e}", Self::NAME))
-                })?;
-                let body: fn(&$params, &[$crate::value::Value]) -> Result<$crate::value::Value, $crate::ops::TaskFailure> = $body;
-                body(&params, inputs)
-            }
-
-            /// A block node running this kernel on `inputs`.
-            #[allow(dead_code)]
-            $vis fn node(
-                key: $crate::graph::Key,
-                params: &$crate::collections::array::kernel::Params<$params>,
-                inputs: Vec<std::sync::Arc<$crate::client::lazy::Node>>,
-            ) -> std::sync::Arc<$crate::client::lazy::Node> {
-                $crate::collections::array::kernel::node(key, Self::NAME, params.value().clone(), inputs)
-            }
-        }
-
-        $crate::inventory::submit! {
-            $crate::ops::OpEntry { name: $name::NAME, run: $name::erased }
-        }
+        $crate::collections::kernel::collection_kernel!("rask::array::", $(#[$meta])* $vis $name($params) => $body);
     };
 }
 pub(crate) use kernel;
-
-/// A node running the kernel `name` with `params` on `inputs`.
-pub(crate) fn node(
-    key: Key,
-    name: &'static str,
-    params: Value,
-    inputs: Vec<Arc<Node>>,
-) -> Arc<Node> {
-    let mut args = Vec::with_capacity(inputs.len() + 1);
-    args.push(ArgSource::Literal(params));
-    args.extend(inputs.into_iter().map(ArgSource::Node));
-    with_args(key, name, args)
-}
-
-/// A node running the kernel `name` on argument sources as they are.
-pub(crate) fn with_args(key: Key, name: &'static str, args: Vec<ArgSource>) -> Arc<Node> {
-    let op = match crate::ops::lookup(name) {
-        Some(entry) => OpRef::Registered(entry),
-        None => OpRef::Missing(name.into()),
-    };
-    Arc::new(Node {
-        key,
-        kind: NodeKind::Task {
-            op,
-            args,
-            annotations: Annotations::default(),
-        },
-    })
-}
-
-/// A kernel's parameters, wrapped once and shared by all its blocks; the type
-/// ties them to the kernels that take them.
-pub(crate) struct Params<P> {
-    value: Value,
-    kind: std::marker::PhantomData<fn() -> P>,
-}
-
-impl<P> Params<P> {
-    /// The wrapped value.
-    pub(crate) fn value(&self) -> &Value {
-        &self.value
-    }
-}
-
-impl<P> Clone for Params<P> {
-    fn clone(&self) -> Self {
-        Params {
-            value: self.value.clone(),
-            kind: std::marker::PhantomData,
-        }
-    }
-}
-
-/// Wraps a kernel's parameters.
-pub(crate) fn params<P: Data>(params: P) -> Params<P> {
-    Params {
-        value: Value::new(params),
-        kind: std::marker::PhantomData,
-    }
-}
 
 /// Input `n` as a chunk.
 pub(crate) fn chunk_at(inputs: &[Value], n: usize) -> Result<Arc<Chunk>, TaskFailure> {

@@ -1,0 +1,152 @@
+//! Reading dataframes from files and writing them back: Parquet, CSV and JSON
+//! lines, from any [`Location`](crate::io::Location) with globs, one
+//! partition per file.
+
+use super::plan::{self, CsvSpec, Format, HiveValue};
+use super::{DataFrame, DataFrameError, Source};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// How CSV files are read (Dask's `read_csv` keywords).
+#[derive(Clone, Debug)]
+pub struct CsvOptions {
+    /// Whether the first line names the columns (default true).
+    pub header: bool,
+    /// The field separator (default `,`).
+    pub separator: u8,
+    /// Types that replace inferred ones (Dask's `dtype=`).
+    pub dtypes: Vec<(String, DataType)>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            header: true,
+            separator: b',',
+            dtypes: Vec::new(),
+        }
+    }
+}
+
+/// Parquet files: a path, URL, directory or glob (`s3://bucket/trips/*.parquet`).
+/// Polars pushes later column selections and filters into each file's read.
+pub fn read_parquet(pattern: &str) -> Result<DataFrame, DataFrameError> {
+    read(pattern, "parquet", Format::Parquet)
+}
+
+/// CSV files, one partition per file.
+pub fn read_csv(pattern: &str, options: &CsvOptions) -> Result<DataFrame, DataFrameError> {
+    let spec = CsvSpec {
+        has_header: options.header,
+        separator: options.separator,
+        dtypes: options.dtypes.clone(),
+    };
+    read(pattern, "csv", Format::Csv(spec))
+}
+
+/// JSON-lines files (one object per line), one partition per file.
+pub fn read_json(pattern: &str) -> Result<DataFrame, DataFrameError> {
+    read(pattern, "json", Format::JsonLines)
+}
+
+fn read(pattern: &str, extension: &str, format: Format) -> Result<DataFrame, DataFrameError> {
+    let files = crate::io::expand(pattern, extension)?;
+    let names: Vec<String> = files.iter().map(|f| f.to_string()).collect();
+    let hive = hive_columns(pattern, &names);
+    // The first file's schema stands for all (Dask's `meta`).
+    let schema = plan::scan_file(&names[0], &format, &hive[0])
+        .and_then(|mut frame| frame.collect_schema())
+        .map_err(|e| DataFrameError::Polars(format!("{}: {e}", names[0])))?;
+    let sources: Arc<[Source]> = names
+        .into_iter()
+        .zip(hive)
+        .map(|(file, hive)| Source::File(file, format.clone(), hive))
+        .collect();
+    DataFrame::build(&format!("read-{extension}"), schema, sources, Vec::new())
+}
+
+/// The `key=value` directories of each file below the pattern's fixed part,
+/// when every file has the same keys; integers when every value of a key is one.
+fn hive_columns(pattern: &str, files: &[String]) -> Vec<Vec<(String, HiveValue)>> {
+    let fixed = pattern
+        .find(['*', '?', '['])
+        .map_or(pattern, |at| &pattern[..at]);
+    let base = fixed.rfind('/').map_or(0, |slash| slash + 1);
+    let pairs: Vec<Vec<(String, String)>> = files
+        .iter()
+        .map(|file| {
+            let relative = file.get(base..).unwrap_or_default();
+            let mut dirs: Vec<&str> = relative.split('/').collect();
+            dirs.pop();
+            dirs.iter()
+                .filter_map(|d| d.split_once('='))
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect();
+    let keys: Vec<&str> = pairs[0].iter().map(|(k, _)| k.as_str()).collect();
+    let same = pairs
+        .iter()
+        .all(|p| p.iter().map(|(k, _)| k.as_str()).eq(keys.iter().copied()));
+    if keys.is_empty() || !same {
+        return vec![Vec::new(); files.len()];
+    }
+    let integer: Vec<bool> = (0..keys.len())
+        .map(|i| pairs.iter().all(|p| p[i].1.parse::<i64>().is_ok()))
+        .collect();
+    pairs
+        .into_iter()
+        .map(|p| {
+            p.into_iter()
+                .zip(&integer)
+                .map(|((k, v), &int)| {
+                    let value = match v.parse::<i64>() {
+                        Ok(n) if int => HiveValue::Int(n),
+                        _ => HiveValue::Text(v),
+                    };
+                    (k, value)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Formats partitions are written in.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) enum WriteFormat {
+    /// Parquet, zstd-compressed.
+    Parquet,
+    /// CSV with a header.
+    Csv,
+    /// JSON lines.
+    JsonLines,
+}
+
+impl WriteFormat {
+    /// The file extension.
+    pub(crate) fn extension(self) -> &'static str {
+        match self {
+            WriteFormat::Parquet => "parquet",
+            WriteFormat::Csv => "csv",
+            WriteFormat::JsonLines => "json",
+        }
+    }
+
+    /// A partition's file contents.
+    pub(crate) fn encode(self, frame: &polars::prelude::DataFrame) -> PolarsResult<Vec<u8>> {
+        let mut bytes = Vec::new();
+        let mut frame = frame.clone();
+        match self {
+            WriteFormat::Parquet => {
+                ParquetWriter::new(&mut bytes).finish(&mut frame)?;
+            }
+            WriteFormat::Csv => CsvWriter::new(&mut bytes).finish(&mut frame)?,
+            WriteFormat::JsonLines => JsonWriter::new(&mut bytes)
+                .with_json_format(JsonFormat::JsonLines)
+                .finish(&mut frame)?,
+        }
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,130 @@
+//! Dataframe kernels: the registered ops partitions run. Their parameters are
+//! a [`Plan`] in Polars' encoding, so the work is data, not code.
+
+use super::io::WriteFormat;
+use super::partition::Partition;
+use super::plan::{self, Origin, Plan};
+use super::DataFrameError;
+use crate::client::lazy::{ArgSource, Node};
+use crate::collections::kernel::{self, collection_kernel};
+use crate::graph::Key;
+use crate::ops::TaskFailure;
+use crate::value::Value;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A plan's bytes, as a kernel's parameters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PlanBytes(Vec<u8>);
+
+/// Where and how a partition is written.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Target {
+    location: String,
+    format: WriteFormat,
+}
+
+fn fail(message: impl Into<String>) -> TaskFailure {
+    TaskFailure::new(message)
+}
+
+fn partitions(inputs: &[Value]) -> Result<Vec<Arc<Partition>>, TaskFailure> {
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(n, v)| {
+            v.get::<Partition>()
+                .map_err(|e| fail(format!("dataframe kernel: input {n}: {e}")))
+        })
+        .collect()
+}
+
+collection_kernel! {
+    "rask::dataframe::",
+    /// Runs a partition's plan: read or stack its inputs, then its steps.
+    RunPlan(PlanBytes) => |bytes, inputs| {
+        let plan = Plan::from_bytes(&bytes.0).map_err(|e| fail(format!("plan: {e}")))?;
+        let (frame, place) = match &plan.origin {
+            Origin::File(location, format, hive) => (
+                plan::scan_file(location, format, hive).map_err(|e| fail(in_file(location, e)))?,
+                Some(location.as_str()),
+            ),
+            Origin::Inputs => {
+                let parts = partitions(inputs)?;
+                let mut iter = parts.iter();
+                let mut stacked = iter
+                    .next()
+                    .map(|p| p.0.clone())
+                    .ok_or_else(|| fail("no input partitions"))?;
+                for part in iter {
+                    stacked.vstack_mut(&part.0).map_err(|e| fail(e.to_string()))?;
+                }
+                (stacked.lazy(), None)
+            }
+        };
+        let result = plan::apply(frame, &plan.steps).collect().map_err(|e| match place {
+            Some(location) => fail(in_file(location, e)),
+            None => fail(e.to_string()),
+        })?;
+        Ok(Value::new(Partition(result)))
+    }
+}
+
+collection_kernel! {
+    "rask::dataframe::",
+    /// Writes its input partition to a file and returns the bytes written.
+    WritePartition(Target) => |target, inputs| {
+        let parts = partitions(inputs)?;
+        let part = parts.first().ok_or_else(|| fail("no partition to write"))?;
+        let bytes = target.format.encode(&part.0).map_err(|e| fail(format!("{}: {e}", target.location)))?;
+        let written = bytes.len() as u64;
+        crate::io::Location::parse(&target.location)
+            .and_then(|location| location.write(bytes))
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Value::new(written))
+    }
+}
+
+/// A Polars error while reading `location`, naming it once.
+fn in_file(location: &str, e: PolarsError) -> String {
+    let message = e.to_string();
+    if message.contains(location) {
+        message
+    } else {
+        format!("{location}: {message}")
+    }
+}
+
+/// A node running `plan` on `inputs`.
+pub(super) fn run_plan(
+    key: Key,
+    plan: &Plan,
+    inputs: Vec<Arc<Node>>,
+) -> Result<Arc<Node>, DataFrameError> {
+    let params = kernel::params(PlanBytes(plan.to_bytes()?));
+    Ok(RunPlan::node(key, &params, inputs))
+}
+
+/// A node holding an in-memory frame as one partition.
+pub(super) fn literal(frame: DataFrame) -> Result<Arc<Node>, DataFrameError> {
+    let plan = Plan {
+        origin: Origin::Inputs,
+        steps: Vec::new(),
+    };
+    let key = Key::new(format!("from-polars-{}", crate::graph::fresh_token()));
+    let args = vec![
+        ArgSource::Literal(Value::new(PlanBytes(plan.to_bytes()?))),
+        ArgSource::Literal(Value::new(Partition(frame))),
+    ];
+    Ok(kernel::with_args(key, RunPlan::NAME, args))
+}
+
+/// A node writing `input` to `location` as `format`.
+pub(super) fn write(key: Key, location: &str, format: WriteFormat, input: Arc<Node>) -> Arc<Node> {
+    let params = kernel::params(Target {
+        location: location.to_string(),
+        format,
+    });
+    WritePartition::node(key, &params, vec![input])
+}

@@ -1,0 +1,192 @@
+//! What a partition task does, as data: where its rows come from (a file to
+//! scan, or an input partition) and the steps applied to them (Polars
+//! expressions). Workers rebuild a Polars lazy query from it, so Polars pushes
+//! projections and predicates into the Parquet, CSV and JSON readers.
+
+use crate::io::Location;
+use polars::prelude::*;
+use polars_buffer::Buffer;
+use serde::{Deserialize, Serialize};
+
+/// One step of a partition's query, with Dask's names where they differ.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Step {
+    /// Keeps the rows where the expression is true.
+    Filter(Expr),
+    /// These expressions become the columns.
+    Select(Vec<Expr>),
+    /// Adds or replaces columns.
+    WithColumns(Vec<Expr>),
+    /// Renames columns.
+    Rename(Vec<String>, Vec<String>),
+    /// Drops columns.
+    Drop(Vec<String>),
+    /// Drops rows with a null in any of these columns (all when `None`).
+    DropNulls(Option<Vec<String>>),
+    /// The first `n` rows.
+    Head(usize),
+    /// The last `n` rows.
+    Tail(usize),
+    /// One row per group of `keys`, with these aggregations.
+    GroupBy(Vec<Expr>, Vec<Expr>),
+    /// Sorted by these columns, nulls last.
+    Sort(Vec<String>),
+}
+
+/// File formats a partition can be read from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Format {
+    /// Parquet.
+    Parquet,
+    /// CSV with these options.
+    Csv(CsvSpec),
+    /// JSON lines.
+    JsonLines,
+}
+
+/// How a CSV file is parsed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct CsvSpec {
+    /// Whether the first line names the columns.
+    pub(crate) has_header: bool,
+    /// The field separator.
+    pub(crate) separator: u8,
+    /// Types that replace inferred ones, by column.
+    pub(crate) dtypes: Vec<(String, DataType)>,
+}
+
+/// Where a partition's rows start.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Origin {
+    /// A file (path or URL) in a format, with the hive-style partition
+    /// columns its path names (`year=2024/…`).
+    File(String, Format, Vec<(String, HiveValue)>),
+    /// The task's inputs, partitions stacked in order.
+    Inputs,
+}
+
+/// A hive partition column's value for one file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum HiveValue {
+    /// Every file's value for this key is an integer.
+    Int(i64),
+    /// Otherwise text.
+    Text(String),
+}
+
+impl HiveValue {
+    /// The value as a literal column.
+    pub(crate) fn expr(&self, name: &str) -> Expr {
+        match self {
+            HiveValue::Int(v) => lit(*v).alias(name),
+            HiveValue::Text(v) => lit(v.clone()).alias(name),
+        }
+    }
+}
+
+/// A partition task's whole query.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Plan {
+    pub(crate) origin: Origin,
+    pub(crate) steps: Vec<Step>,
+}
+
+impl Plan {
+    /// Polars' own encoding of the plan (its expressions serialize only that
+    /// way), to travel as a task's parameters.
+    pub(crate) fn to_bytes(&self) -> PolarsResult<Vec<u8>> {
+        polars::polars_utils::pl_serialize::serialize_to_bytes::<_, false>(self)
+    }
+
+    /// The plan back from [`Plan::to_bytes`].
+    pub(crate) fn from_bytes(bytes: &[u8]) -> PolarsResult<Plan> {
+        polars::polars_utils::pl_serialize::deserialize_from_reader::<_, _, false>(bytes)
+    }
+}
+
+/// A file's rows as a lazy scan of its bytes.
+pub(crate) fn scan(bytes: Vec<u8>, format: &Format) -> PolarsResult<LazyFrame> {
+    let sources = ScanSources::Buffers(vec![Buffer::from(bytes)].into());
+    match format {
+        Format::Parquet => LazyFrame::scan_parquet_sources(
+            sources,
+            ScanArgsParquet {
+                // Hive columns come from rask's own listing (below).
+                hive_options: HiveOptions::new_disabled(),
+                ..Default::default()
+            },
+        ),
+        Format::Csv(spec) => {
+            let overrides: Schema = spec
+                .dtypes
+                .iter()
+                .map(|(name, dtype)| Field::new(name.as_str().into(), dtype.clone()))
+                .collect();
+            LazyCsvReader::new_with_sources(sources)
+                .with_has_header(spec.has_header)
+                .with_separator(spec.separator)
+                .with_dtype_overwrite((!spec.dtypes.is_empty()).then(|| overrides.into()))
+                .finish()
+        }
+        Format::JsonLines => LazyJsonLineReader::new_with_sources(sources).finish(),
+    }
+}
+
+/// Reads a file (path or URL) into a lazy scan with its hive columns added;
+/// errors name it.
+pub(crate) fn scan_file(
+    location: &str,
+    format: &Format,
+    hive: &[(String, HiveValue)],
+) -> PolarsResult<LazyFrame> {
+    let frame = scan_location(location, format)?;
+    Ok(if hive.is_empty() {
+        frame
+    } else {
+        frame.with_columns(
+            hive.iter()
+                .map(|(name, value)| value.expr(name))
+                .collect::<Vec<_>>(),
+        )
+    })
+}
+
+/// Reads a file (path or URL) into a lazy scan; errors name it.
+pub(crate) fn scan_location(location: &str, format: &Format) -> PolarsResult<LazyFrame> {
+    let parsed = Location::parse(location).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+    let bytes = parsed
+        .read()
+        .map_err(|e| polars_err!(ComputeError: "{e}"))?
+        .ok_or_else(|| polars_err!(ComputeError: "{location}: no such file"))?;
+    scan(bytes, format)
+}
+
+/// `frame` with `steps` applied, still lazy.
+pub(crate) fn apply(mut frame: LazyFrame, steps: &[Step]) -> LazyFrame {
+    for step in steps {
+        frame = match step.clone() {
+            Step::Filter(predicate) => frame.filter(predicate),
+            Step::Select(exprs) => frame.select(exprs),
+            Step::WithColumns(exprs) => frame.with_columns(exprs),
+            Step::Rename(from, to) => frame.rename(from, to, true),
+            Step::Drop(names) => frame.drop(Selector::ByName {
+                names: names.into_iter().map(Into::into).collect(),
+                strict: true,
+            }),
+            Step::DropNulls(subset) => frame.drop_nulls(subset.map(|names| Selector::ByName {
+                names: names.into_iter().map(Into::into).collect(),
+                strict: true,
+            })),
+            Step::Head(n) => frame.limit(n as IdxSize),
+            Step::Tail(n) => frame.tail(n as IdxSize),
+            Step::GroupBy(keys, aggs) => frame.group_by(keys).agg(aggs),
+            Step::Sort(by) => frame.sort(
+                by,
+                SortMultipleOptions::default()
+                    .with_nulls_last(true)
+                    .with_maintain_order(true),
+            ),
+        };
+    }
+    frame
+}

@@ -1,0 +1,200 @@
+//! Dataframe checks shared by the in-process tests and the worker-process
+//! tests: every result is compared with Polars computing the same thing on the
+//! whole frame at once.
+
+use rask::dataframe::polars::prelude::*;
+use rask::dataframe::{self as dd, Agg};
+use rask::Client;
+
+/// A frame of `rows` rows from `seed`: skewed string keys with nulls, an
+/// integer key, floats and integers with nulls.
+pub fn sample(seed: u64, rows: usize) -> DataFrame {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut key = Vec::new();
+    let mut group = Vec::new();
+    let mut x = Vec::new();
+    let mut n = Vec::new();
+    for _ in 0..rows {
+        let r = next();
+        // Skewed: half the rows in key "a".
+        key.push(match r % 16 {
+            0 => None,
+            1..=8 => Some("a".to_string()),
+            k => Some(format!("k{}", k % 5)),
+        });
+        group.push((r >> 8) as i64 % 3);
+        x.push(((r >> 16) % 7 != 0).then(|| ((r >> 20) % 1000) as f64 / 10.0 - 20.0));
+        n.push(((r >> 40) % 5 != 0).then(|| ((r >> 44) % 100) as i64 - 30));
+    }
+    df!("key" => key, "group" => group, "x" => x, "n" => n).unwrap()
+}
+
+/// Equal frames, floats to 1e-9 relative.
+pub fn close(a: &DataFrame, b: &DataFrame) -> Result<(), String> {
+    if a.shape() != b.shape() || a.get_column_names() != b.get_column_names() {
+        return Err(format!("shapes or names differ:\n{a}\n{b}"));
+    }
+    for (ca, cb) in a.columns().iter().zip(b.columns()) {
+        let (sa, sb) = (ca.as_materialized_series(), cb.as_materialized_series());
+        if sa.dtype().is_float() {
+            let (fa, fb) = (
+                sa.f64().map_err(|e| e.to_string())?,
+                sb.cast(&DataType::Float64).map_err(|e| e.to_string())?,
+            );
+            let fb = fb.f64().map_err(|e| e.to_string())?;
+            for (va, vb) in fa.iter().zip(fb.iter()) {
+                let same = match (va, vb) {
+                    (None, None) => true,
+                    (Some(p), Some(q)) => {
+                        (p - q).abs() <= 1e-9 * (1.0 + p.abs().max(q.abs()))
+                            || (p.is_nan() && q.is_nan())
+                    }
+                    _ => false,
+                };
+                if !same {
+                    return Err(format!("column {}: {va:?} vs {vb:?}\n{a}\n{b}", sa.name()));
+                }
+            }
+        } else if !sa.equals_missing(sb) {
+            return Err(format!("column {} differs:\n{a}\n{b}", sa.name()));
+        }
+    }
+    Ok(())
+}
+
+fn direct(frame: &DataFrame, build: impl FnOnce(LazyFrame) -> LazyFrame) -> DataFrame {
+    build(frame.clone().lazy()).collect().unwrap()
+}
+
+/// Row-wise operations, `len`, `head`, `tail`: equal to Polars on the whole frame.
+pub fn rowwise(client: &Client, seed: u64, rows: usize, parts: usize) -> Result<(), String> {
+    let frame = sample(seed, rows);
+    let lazy = dd::DataFrame::from_polars(frame.clone(), parts).map_err(|e| e.to_string())?;
+    let e = |e: dd::DataFrameError| e.to_string();
+    let got = lazy
+        .filter(col("x").gt(lit(0.0)))
+        .and_then(|d| d.assign("y", col("x") * lit(2.0) + col("n").cast(DataType::Float64)))
+        .and_then(|d| d.rename(&[("group", "g")]))
+        .and_then(|d| d.drop(&["n"]))
+        .and_then(|d| d.compute(client))
+        .map_err(e)?;
+    let want = direct(&frame, |f| {
+        f.filter(col("x").gt(lit(0.0)))
+            .with_column((col("x") * lit(2.0) + col("n").cast(DataType::Float64)).alias("y"))
+            .rename(["group"], ["g"], true)
+            .drop(Selector::ByName {
+                names: ["n".into()].into(),
+                strict: true,
+            })
+    });
+    close(&got, &want)?;
+    let got = lazy
+        .dropna(Some(&["x"]))
+        .and_then(|d| d.compute(client))
+        .map_err(e)?;
+    close(
+        &got,
+        &direct(&frame, |f| {
+            f.drop_nulls(Some(Selector::ByName {
+                names: ["x".into()].into(),
+                strict: true,
+            }))
+        }),
+    )?;
+    let got = lazy
+        .select_columns(&["x", "n"])
+        .and_then(|d| d.fillna(lit(0)))
+        .and_then(|d| d.astype(&[("n", DataType::Float64)]))
+        .and_then(|d| d.compute(client))
+        .map_err(e)?;
+    let want = direct(&frame, |f| {
+        f.select([
+            col("x").fill_null(lit(0)),
+            col("n").fill_null(lit(0)).strict_cast(DataType::Float64),
+        ])
+    });
+    close(&got, &want)?;
+    let n = lazy.len(client).map_err(e)?;
+    if n != rows {
+        return Err(format!("len {n}, expected {rows}"));
+    }
+    for k in [0, 1, 7, rows / 2 + 3] {
+        close(&lazy.head(k, client).map_err(e)?, &frame.head(Some(k)))?;
+        close(&lazy.tail(k, client).map_err(e)?, &frame.tail(Some(k)))?;
+    }
+    Ok(())
+}
+
+/// The reference for one aggregation, as pandas means it.
+fn reference(column: &str, agg: Agg) -> Expr {
+    let c = col(column);
+    match agg {
+        Agg::Sum => c.sum(),
+        Agg::Mean => c.cast(DataType::Float64).mean(),
+        Agg::Count => c.count(),
+        Agg::Size => len(),
+        Agg::Min => c.min(),
+        Agg::Max => c.max(),
+        Agg::Std => c.cast(DataType::Float64).std(1),
+        Agg::Var => c.cast(DataType::Float64).var(1),
+        Agg::First => c.drop_nulls().first(),
+        Agg::Last => c.drop_nulls().last(),
+        Agg::Nunique => c.drop_nulls().n_unique().cast(DataType::UInt64),
+    }
+}
+
+/// Every aggregation, by one and by two keys: equal to Polars on the whole frame.
+pub fn groupby(client: &Client, seed: u64, rows: usize, parts: usize) -> Result<(), String> {
+    let frame = sample(seed, rows);
+    let lazy = dd::DataFrame::from_polars(frame.clone(), parts).map_err(|e| e.to_string())?;
+    let aggs = [
+        Agg::Sum,
+        Agg::Mean,
+        Agg::Count,
+        Agg::Size,
+        Agg::Min,
+        Agg::Max,
+        Agg::Std,
+        Agg::Var,
+        Agg::First,
+        Agg::Last,
+        Agg::Nunique,
+    ];
+    for keys in [&["key"][..], &["key", "group"][..]] {
+        for column in ["x", "n"] {
+            let pairs: Vec<(&str, Agg)> = aggs.iter().map(|a| (column, *a)).collect();
+            let got = lazy
+                .groupby(keys)
+                .agg(&pairs)
+                .and_then(|d| d.compute(client))
+                .map_err(|e| e.to_string())?;
+            let exprs: Vec<Expr> = aggs
+                .iter()
+                .map(|a| reference(column, *a).alias(format!("{column}_{}", a.name())))
+                .collect();
+            let want = direct(&frame, |f| {
+                let key_exprs: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+                f.drop_nulls(Some(Selector::ByName {
+                    names: keys.iter().map(|k| (*k).into()).collect(),
+                    strict: true,
+                }))
+                .group_by(key_exprs)
+                .agg(exprs)
+                .sort(
+                    keys.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+                    SortMultipleOptions::default().with_nulls_last(true),
+                )
+            });
+            close(&got, &want).map_err(|e| format!("groupby {keys:?} of {column}: {e}"))?;
+        }
+    }
+    Ok(())
+}

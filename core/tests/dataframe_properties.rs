@@ -1,0 +1,178 @@
+//! `rask::dataframe` on an embedded cluster against Polars on the whole frame:
+//! row-wise steps, groupby with every aggregation on random frames (skewed
+//! keys, nulls, more partitions than rows), files written and read back, and
+//! bad input.
+
+mod dataframe_cases;
+
+use rask::dataframe::polars::prelude::*;
+use rask::dataframe::{self as dd, Agg, CsvOptions};
+use rask::{Client, LocalCluster};
+
+fn client() -> Client {
+    Client::local(LocalCluster::new().workers(2)).unwrap()
+}
+
+#[test]
+fn rowwise_steps_match_polars() {
+    let client = client();
+    for (seed, rows, parts) in [
+        (1, 1000, 7),
+        (2, 37, 1),
+        (3, 5, 9),
+        (4, 0, 3),
+        (5, 4000, 16),
+    ] {
+        dataframe_cases::rowwise(&client, seed, rows, parts)
+            .unwrap_or_else(|e| panic!("seed {seed}, {rows} rows in {parts}: {e}"));
+    }
+}
+
+#[test]
+fn groupby_matches_polars_on_random_frames() {
+    let client = client();
+    // 40 partitions make a two-level tree; 9 partitions of 5 rows leave some empty.
+    for (seed, rows, parts) in [
+        (11, 2000, 40),
+        (12, 5, 9),
+        (13, 300, 3),
+        (14, 1, 1),
+        (15, 5000, 12),
+    ] {
+        dataframe_cases::groupby(&client, seed, rows, parts)
+            .unwrap_or_else(|e| panic!("seed {seed}, {rows} rows in {parts}: {e}"));
+    }
+}
+
+fn scratch(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("rask-df-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.display().to_string()
+}
+
+#[test]
+fn files_round_trip_through_every_format() {
+    let client = client();
+    let frame = dataframe_cases::sample(21, 3000);
+    let lazy = dd::DataFrame::from_polars(frame.clone(), 4).unwrap();
+    let dir = scratch("formats");
+    lazy.to_parquet(&format!("{dir}/pq"), &client).unwrap();
+    lazy.to_csv(&format!("{dir}/csv"), &client).unwrap();
+    lazy.to_json(&format!("{dir}/json"), &client).unwrap();
+    let back = dd::read_parquet(&format!("{dir}/pq/*.parquet")).unwrap();
+    assert_eq!(back.npartitions(), 4);
+    assert!(back.compute(&client).unwrap().equals_missing(&frame));
+    let csv = dd::read_csv(
+        &format!("{dir}/csv"),
+        &CsvOptions {
+            dtypes: vec![("group".into(), DataType::Int64)],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(csv.compute(&client).unwrap().equals_missing(&frame));
+    let json = dd::read_json(&format!("{dir}/json/part.*.json")).unwrap();
+    assert!(json.compute(&client).unwrap().equals_missing(&frame));
+    // A filter and a projection after a Parquet read are pushed into it, and
+    // the groupby runs over the files.
+    let fares = back
+        .filter(col("group").eq(lit(1)))
+        .unwrap()
+        .groupby(&["key"])
+        .agg(&[("x", Agg::Mean)])
+        .unwrap()
+        .compute(&client)
+        .unwrap();
+    let want = frame
+        .lazy()
+        .filter(col("group").eq(lit(1)))
+        .drop_nulls(Some(Selector::ByName {
+            names: ["key".into()].into(),
+            strict: true,
+        }))
+        .group_by([col("key")])
+        .agg([col("x").mean()])
+        .sort(["key"], Default::default())
+        .collect()
+        .unwrap();
+    dataframe_cases::close(&fares, &want).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_names_the_file_or_column() {
+    let client = client();
+    let dir = scratch("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A missing column is refused when the graph is built.
+    let lazy = dd::DataFrame::from_polars(dataframe_cases::sample(1, 10), 2).unwrap();
+    let missing = lazy
+        .filter(col("nope").gt(lit(1)))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(missing.contains("nope"), "{missing}");
+    // A ragged CSV row.
+    std::fs::write(format!("{dir}/ragged.csv"), "a,b\n1,2\n3,4,5\n").unwrap();
+    let ragged = dd::read_csv(&format!("{dir}/ragged.csv"), &CsvOptions::default())
+        .and_then(|d| d.compute(&client))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(ragged.contains("ragged.csv"), "{ragged}");
+    // A Parquet file whose footer is garbage.
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
+        .finish(&mut dataframe_cases::sample(2, 50))
+        .unwrap();
+    let n = bytes.len();
+    bytes[n - 12..n - 4].copy_from_slice(b"garbage!");
+    std::fs::write(format!("{dir}/corrupt.parquet"), &bytes).unwrap();
+    let corrupt = dd::read_parquet(&format!("{dir}/corrupt.parquet"))
+        .and_then(|d| d.compute(&client))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(corrupt.contains("corrupt.parquet"), "{corrupt}");
+    // A JSON line that is not JSON, in the second file (the first sets the schema).
+    std::fs::write(format!("{dir}/a.json"), "{\"v\": 1}\n").unwrap();
+    std::fs::write(format!("{dir}/b.json"), "{\"v\": 2}\n{v: oops\n").unwrap();
+    let json = dd::read_json(&format!("{dir}/*.json"))
+        .and_then(|d| d.compute(&client))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(json.contains("b.json"), "{json}");
+    // No files at all.
+    let none = dd::read_parquet(&format!("{dir}/nothing/*.parquet"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(none.contains("no files match"), "{none}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn hive_directories_become_columns() {
+    let client = client();
+    let dir = scratch("hive");
+    for (year, rows) in [(2023, 3), (2024, 5)] {
+        let mut part = df!("v" => (0..rows).map(|i| i as f64).collect::<Vec<_>>()).unwrap();
+        let mut bytes = Vec::new();
+        ParquetWriter::new(&mut bytes).finish(&mut part).unwrap();
+        let path = format!("{dir}/year={year}/city=x/part.0.parquet");
+        std::fs::create_dir_all(std::path::Path::new(&path).parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let read = dd::read_parquet(&format!("{dir}/*/*/*.parquet")).unwrap();
+    assert_eq!(read.columns(), ["v", "year", "city"]);
+    let counts = read
+        .groupby(&["year"])
+        .size()
+        .unwrap()
+        .compute(&client)
+        .unwrap();
+    let want = df!("year" => [2023i64, 2024], "size" => [3u32, 5]).unwrap();
+    assert!(counts.equals_missing(&want), "{counts}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,26 @@
+//! `rask::dataframe` on stock `rask worker` processes: the same checks as the
+//! in-process tests, with partitions computed and combined across processes
+//! over TCP (tasks carry Polars expressions, never code).
+
+mod support;
+
+#[path = "../core/tests/dataframe_cases/mod.rs"]
+mod dataframe_cases;
+
+use rask::Client;
+use support::Cluster;
+
+#[test]
+fn dataframe_operations_match_polars_on_worker_processes() {
+    let mut cluster = Cluster::start("dataframe", &[]);
+    cluster.add_worker(&["--nthreads", "2"]);
+    cluster.add_worker(&["--nthreads", "1"]);
+    let client = Client::connect(&cluster.address).expect("client connects");
+    cluster.wait_for_workers(&client, 2);
+    for (seed, rows, parts) in [(31, 3000, 20), (32, 7, 5), (33, 500, 3)] {
+        dataframe_cases::rowwise(&client, seed, rows, parts)
+            .unwrap_or_else(|e| panic!("rowwise, seed {seed}: {e}"));
+        dataframe_cases::groupby(&client, seed, rows, parts)
+            .unwrap_or_else(|e| panic!("groupby, seed {seed}: {e}"));
+    }
+}
