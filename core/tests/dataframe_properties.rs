@@ -44,6 +44,23 @@ fn groupby_matches_polars_on_random_frames() {
     }
 }
 
+#[test]
+fn counts_uniques_joins_and_repartitions_match_polars() {
+    let client = client();
+    for (seed, rows, parts) in [(41, 2000, 30), (42, 6, 9), (43, 500, 4), (44, 0, 2)] {
+        dataframe_cases::relational(&client, seed, rows, parts)
+            .unwrap_or_else(|e| panic!("seed {seed}, {rows} rows in {parts}: {e}"));
+    }
+    // Two big sides cannot be broadcast yet: a clear error, not a wrong result.
+    let big = dd::DataFrame::from_polars(dataframe_cases::sample(1, 100), 20).unwrap();
+    let refused = big
+        .merge(&big, &["key"], dd::How::Inner)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(refused.contains("shuffle join"), "{refused}");
+}
+
 fn scratch(name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("rask-df-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

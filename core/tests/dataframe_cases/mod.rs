@@ -198,3 +198,115 @@ pub fn groupby(client: &Client, seed: u64, rows: usize, parts: usize) -> Result<
     }
     Ok(())
 }
+
+/// `value_counts`, `unique`, `nunique`, `drop_duplicates`, `repartition` and
+/// `merge` (every `how`): equal to Polars on the whole frame.
+pub fn relational(client: &Client, seed: u64, rows: usize, parts: usize) -> Result<(), String> {
+    let e = |e: dd::DataFrameError| e.to_string();
+    let frame = sample(seed, rows);
+    let lazy = dd::DataFrame::from_polars(frame.clone(), parts).map_err(e)?;
+    let keys = Selector::ByName {
+        names: ["key".into()].into(),
+        strict: true,
+    };
+    let got = lazy
+        .value_counts("key")
+        .and_then(|d| d.compute(client))
+        .map_err(e)?;
+    let want = direct(&frame, |f| {
+        f.drop_nulls(Some(keys.clone()))
+            .group_by([col("key")])
+            .agg([len().cast(DataType::UInt64).alias("count")])
+            .sort(
+                ["count", "key"],
+                SortMultipleOptions::default().with_order_descending_multi([true, false]),
+            )
+    });
+    close(&got, &want).map_err(|m| format!("value_counts: {m}"))?;
+    let got = lazy
+        .unique("key")
+        .and_then(|d| d.compute(client))
+        .map_err(e)?;
+    let want = direct(&frame, |f| {
+        f.select([col("key")])
+            .unique_stable(None, UniqueKeepStrategy::First)
+    });
+    close(&got, &want).map_err(|m| format!("unique: {m}"))?;
+    let n = lazy.nunique("group", client).map_err(e)?;
+    let want_n = frame
+        .column("group")
+        .unwrap()
+        .as_materialized_series()
+        .drop_nulls()
+        .n_unique()
+        .unwrap();
+    if n != want_n {
+        return Err(format!("nunique {n}, Polars {want_n}"));
+    }
+    for subset in [None, Some(&["key", "group"][..])] {
+        let got = lazy
+            .drop_duplicates(subset)
+            .and_then(|d| d.compute(client))
+            .map_err(e)?;
+        let sel = subset.map(|s| Selector::ByName {
+            names: s.iter().map(|c| (*c).into()).collect(),
+            strict: true,
+        });
+        let want = direct(&frame, |f| f.unique_stable(sel, UniqueKeepStrategy::First));
+        close(&got, &want).map_err(|m| format!("drop_duplicates {subset:?}: {m}"))?;
+    }
+    for n in [1, parts + 3, (parts / 2).max(1)] {
+        let moved = lazy.repartition(n).map_err(e)?;
+        if moved.npartitions() != n {
+            return Err(format!("repartition({n}) gave {}", moved.npartitions()));
+        }
+        close(&moved.compute(client).map_err(e)?, &frame)
+            .map_err(|m| format!("repartition({n}): {m}"))?;
+    }
+    // A small table of group names, joined every way.
+    let names = df!("group" => [0i64, 1, 5], "label" => ["zero", "one", "five"]).unwrap();
+    let small = dd::DataFrame::from_polars(names.clone(), 2).map_err(e)?;
+    for how in [
+        dd::How::Inner,
+        dd::How::Left,
+        dd::How::Right,
+        dd::How::Outer,
+    ] {
+        let joined = if matches!(how, dd::How::Inner | dd::How::Left) {
+            lazy.clone()
+        } else {
+            lazy.repartition(parts.min(8)).map_err(e)?
+        };
+        let got = joined
+            .merge(&small, &["group"], how)
+            .and_then(|d| d.compute(client))
+            .map_err(e)?;
+        let polars_how = match how {
+            dd::How::Inner => JoinType::Inner,
+            dd::How::Left => JoinType::Left,
+            dd::How::Right => JoinType::Right,
+            dd::How::Outer => JoinType::Full,
+        };
+        let want = direct(&frame, |f| {
+            f.join(
+                names.clone().lazy(),
+                [col("group")],
+                [col("group")],
+                JoinArgs::new(polars_how).with_suffix(Some("_right".into())),
+            )
+        });
+        // Row order within a join is Polars' business: compare sorted.
+        let order = |d: &DataFrame| {
+            let by: Vec<String> = d.get_column_names().iter().map(|c| c.to_string()).collect();
+            d.sort(
+                by,
+                SortMultipleOptions::default()
+                    .with_nulls_last(true)
+                    .with_maintain_order(true),
+            )
+            .unwrap()
+        };
+        close(&order(&got), &order(&want)).map_err(|m| format!("merge {how:?}: {m}"))?;
+    }
+    Ok(())
+}

@@ -5,12 +5,8 @@
 //! by Chan's formula). Rows with a null key are dropped, as pandas and Dask do.
 
 use super::plan::Step;
-use super::{kernels, DataFrame, DataFrameError};
-use crate::graph::Key;
+use super::{DataFrame, DataFrameError};
 use polars::prelude::*;
-
-/// Partials combined per task.
-const SPLIT_EVERY: usize = 8;
 
 /// An aggregation of one column, with pandas' (and Dask's) meaning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,37 +220,9 @@ impl GroupBy {
         let last = vec![
             Step::GroupBy(keys, gather(|s| &s.last)),
             Step::Select(finish),
-            Step::Sort(self.keys.clone()),
+            Step::Sort(self.keys.clone(), vec![false; self.keys.len()]),
         ];
-        let schema = super::schema_after(partial.schema(), &last)?;
-        let token = crate::graph::fresh_token();
-        let mut level: Vec<_> = partial.partitions.to_vec();
-        let mut depth = 0;
-        loop {
-            depth += 1;
-            let is_last = level.len() <= SPLIT_EVERY;
-            let steps = if is_last {
-                last.clone()
-            } else {
-                vec![combine.clone()]
-            };
-            let plan = super::plan::Plan {
-                origin: super::plan::Origin::Inputs,
-                steps,
-            };
-            level = level
-                .chunks(SPLIT_EVERY)
-                .enumerate()
-                .map(|(g, group)| {
-                    let key = Key::new(format!("groupby-agg{depth}-{token}")).indexed(&[g]);
-                    kernels::run_plan(key, &plan, group.to_vec())
-                })
-                .collect::<Result<_, _>>()?;
-            if is_last {
-                break;
-            }
-        }
-        DataFrame::from_nodes("groupby-agg", schema, level)
+        super::reductions::tree("groupby-agg", &partial, vec![combine], last)
     }
 
     /// Every other column summed.

@@ -63,7 +63,13 @@ fn read(pattern: &str, extension: &str, format: Format) -> Result<DataFrame, Dat
         .zip(hive)
         .map(|(file, hive)| Source::File(file, format.clone(), hive))
         .collect();
-    DataFrame::build(&format!("read-{extension}"), schema, sources, Vec::new())
+    DataFrame::build(
+        &format!("read-{extension}"),
+        schema,
+        sources,
+        Vec::new(),
+        Arc::new([]),
+    )
 }
 
 /// The `key=value` directories of each file below the pattern's fixed part,

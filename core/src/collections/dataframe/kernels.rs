@@ -45,14 +45,17 @@ collection_kernel! {
     /// Runs a partition's plan: read or stack its inputs, then its steps.
     RunPlan(PlanBytes) => |bytes, inputs| {
         let plan = Plan::from_bytes(&bytes.0).map_err(|e| fail(format!("plan: {e}")))?;
+        let parts = partitions(inputs)?;
+        let split = parts.len().checked_sub(plan.sides).ok_or_else(|| fail("plan: fewer inputs than side frames"))?;
+        let (rows, sides) = parts.split_at(split);
+        let sides: Vec<LazyFrame> = sides.iter().map(|p| p.0.clone().lazy()).collect();
         let (frame, place) = match &plan.origin {
             Origin::File(location, format, hive) => (
                 plan::scan_file(location, format, hive).map_err(|e| fail(in_file(location, e)))?,
                 Some(location.as_str()),
             ),
             Origin::Inputs => {
-                let parts = partitions(inputs)?;
-                let mut iter = parts.iter();
+                let mut iter = rows.iter();
                 let mut stacked = iter
                     .next()
                     .map(|p| p.0.clone())
@@ -63,10 +66,12 @@ collection_kernel! {
                 (stacked.lazy(), None)
             }
         };
-        let result = plan::apply(frame, &plan.steps).collect().map_err(|e| match place {
-            Some(location) => fail(in_file(location, e)),
-            None => fail(e.to_string()),
-        })?;
+        let result = plan::apply(frame, &plan.steps, &sides)
+            .and_then(|frame| frame.collect())
+            .map_err(|e| match place {
+                Some(location) => fail(in_file(location, e)),
+                None => fail(e.to_string()),
+            })?;
         Ok(Value::new(Partition(result)))
     }
 }
@@ -111,6 +116,7 @@ pub(super) fn literal(frame: DataFrame) -> Result<Arc<Node>, DataFrameError> {
     let plan = Plan {
         origin: Origin::Inputs,
         steps: Vec::new(),
+        sides: 0,
     };
     let key = Key::new(format!("from-polars-{}", crate::graph::fresh_token()));
     let args = vec![

@@ -16,12 +16,15 @@
 
 mod groupby;
 mod io;
+mod join;
 mod kernels;
 mod partition;
 mod plan;
+mod reductions;
 
 pub use groupby::{Agg, GroupBy};
 pub use io::{read_csv, read_json, read_parquet, CsvOptions};
+pub use join::How;
 pub use partition::Partition;
 pub use polars;
 pub use polars::prelude::{col, lit, DataType, Expr};
@@ -41,6 +44,9 @@ pub enum DataFrameError {
     /// message names it.
     #[error("{0}")]
     Polars(String),
+    /// An operation this dataframe cannot do yet; the message says why.
+    #[error("{0}")]
+    Unsupported(String),
     /// Reading or listing files.
     #[error(transparent)]
     Store(#[from] crate::io::StoreError),
@@ -72,7 +78,16 @@ pub struct DataFrame {
     sources: Arc<[Source]>,
     /// Applied to every partition by one task each, after its source.
     steps: Arc<Vec<Step>>,
+    /// Frames every partition's task also takes, for broadcast joins.
+    sides: Arc<[Side]>,
     partitions: Arc<[Arc<Node>]>,
+}
+
+/// A frame every partition's task takes whole (the small side of a join).
+#[derive(Clone)]
+struct Side {
+    node: Arc<Node>,
+    schema: SchemaRef,
 }
 
 impl DataFrame {
@@ -81,6 +96,7 @@ impl DataFrame {
         schema: SchemaRef,
         sources: Arc<[Source]>,
         steps: Vec<Step>,
+        sides: Arc<[Side]>,
     ) -> Result<DataFrame, DataFrameError> {
         let name: Arc<str> = Arc::from(format!("{prefix}-{}", crate::graph::fresh_token()));
         let partitions = sources
@@ -88,16 +104,18 @@ impl DataFrame {
             .enumerate()
             .map(|(i, source)| {
                 let key = crate::graph::Key::new(&*name).indexed(&[i]);
-                let (origin, inputs) = match source {
+                let (origin, mut inputs) = match source {
                     Source::File(location, format, hive) => (
                         Origin::File(location.clone(), format.clone(), hive.clone()),
                         vec![],
                     ),
                     Source::Node(node) => (Origin::Inputs, vec![node.clone()]),
                 };
+                inputs.extend(sides.iter().map(|side| side.node.clone()));
                 let plan = Plan {
                     origin,
                     steps: steps.clone(),
+                    sides: sides.len(),
                 };
                 kernels::run_plan(key, &plan, inputs)
             })
@@ -107,6 +125,7 @@ impl DataFrame {
             schema,
             sources,
             steps: Arc::new(steps),
+            sides,
             partitions,
         })
     }
@@ -132,6 +151,7 @@ impl DataFrame {
             schema,
             sources,
             steps: Arc::new(Vec::new()),
+            sides: Arc::new([]),
             partitions,
         })
     }
@@ -158,10 +178,24 @@ impl DataFrame {
     /// The same partitions with one more step; checks it against the schema
     /// (a missing column is an error here, naming it).
     fn then(&self, prefix: &str, step: Step) -> Result<DataFrame, DataFrameError> {
+        self.then_with(prefix, step, None)
+    }
+
+    /// [`DataFrame::then`] with one more side frame for the step to join.
+    fn then_with(
+        &self,
+        prefix: &str,
+        step: Step,
+        side: Option<Side>,
+    ) -> Result<DataFrame, DataFrameError> {
+        let mut sides = self.sides.to_vec();
+        sides.extend(side);
         let mut steps = (*self.steps).clone();
         steps.push(step);
-        let schema = schema_after(&self.schema, &steps[self.steps.len()..])?;
-        DataFrame::build(prefix, schema, self.sources.clone(), steps)
+        let side_schemas: Vec<SchemaRef> = sides.iter().map(|s| s.schema.clone()).collect();
+        // The new step, checked against the schema so far.
+        let schema = schema_after(&self.schema, &steps[self.steps.len()..], &side_schemas)?;
+        DataFrame::build(prefix, schema, self.sources.clone(), steps, sides.into())
     }
 
     /// The name its partitions' keys start with.
@@ -420,10 +454,15 @@ impl DataFrame {
     }
 }
 
-/// The schema after `steps`, checked by Polars on an empty frame.
-fn schema_after(schema: &SchemaRef, steps: &[Step]) -> Result<SchemaRef, DataFrameError> {
-    let empty = polars::prelude::DataFrame::empty_with_schema(schema);
-    let mut lazy = plan::apply(empty.lazy(), steps);
+/// The schema after `steps`, checked by Polars on empty frames.
+fn schema_after(
+    schema: &SchemaRef,
+    steps: &[Step],
+    sides: &[SchemaRef],
+) -> Result<SchemaRef, DataFrameError> {
+    let empty = |schema: &SchemaRef| polars::prelude::DataFrame::empty_with_schema(schema).lazy();
+    let sides: Vec<_> = sides.iter().map(empty).collect();
+    let mut lazy = plan::apply(empty(schema), steps, &sides)?;
     Ok(lazy.collect_schema()?)
 }
 

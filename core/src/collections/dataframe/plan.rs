@@ -29,8 +29,32 @@ pub(crate) enum Step {
     Tail(usize),
     /// One row per group of `keys`, with these aggregations.
     GroupBy(Vec<Expr>, Vec<Expr>),
-    /// Sorted by these columns, nulls last.
-    Sort(Vec<String>),
+    /// Sorted by these columns (descending where `true`), nulls last,
+    /// stable.
+    Sort(Vec<String>, Vec<bool>),
+    /// The first row of each distinct value of these columns (all when
+    /// `None`), in order of first appearance.
+    Unique(Option<Vec<String>>),
+    /// Rows `[h·part/of, h·(part+1)/of)` of a frame of `h` rows.
+    Slice {
+        /// Which piece.
+        part: usize,
+        /// Of how many.
+        of: usize,
+    },
+    /// Joined with side frame `side` of the task (see [`Plan::sides`]).
+    Join {
+        /// Which side frame.
+        side: usize,
+        /// This frame's key columns.
+        left_on: Vec<String>,
+        /// The side frame's key columns.
+        right_on: Vec<String>,
+        /// Polars' join type.
+        how: JoinType,
+        /// Appended to the side frame's clashing column names.
+        suffix: String,
+    },
 }
 
 /// File formats a partition can be read from.
@@ -89,6 +113,8 @@ impl HiveValue {
 pub(crate) struct Plan {
     pub(crate) origin: Origin,
     pub(crate) steps: Vec<Step>,
+    /// The task's last `sides` inputs are side frames for joins, not rows.
+    pub(crate) sides: usize,
 }
 
 impl Plan {
@@ -161,8 +187,12 @@ pub(crate) fn scan_location(location: &str, format: &Format) -> PolarsResult<Laz
     scan(bytes, format)
 }
 
-/// `frame` with `steps` applied, still lazy.
-pub(crate) fn apply(mut frame: LazyFrame, steps: &[Step]) -> LazyFrame {
+/// `frame` with `steps` applied, still lazy; joins read `sides`.
+pub(crate) fn apply(
+    mut frame: LazyFrame,
+    steps: &[Step],
+    sides: &[LazyFrame],
+) -> PolarsResult<LazyFrame> {
     for step in steps {
         frame = match step.clone() {
             Step::Filter(predicate) => frame.filter(predicate),
@@ -180,13 +210,54 @@ pub(crate) fn apply(mut frame: LazyFrame, steps: &[Step]) -> LazyFrame {
             Step::Head(n) => frame.limit(n as IdxSize),
             Step::Tail(n) => frame.tail(n as IdxSize),
             Step::GroupBy(keys, aggs) => frame.group_by(keys).agg(aggs),
-            Step::Sort(by) => frame.sort(
+            Step::Sort(by, descending) => frame.sort(
                 by,
                 SortMultipleOptions::default()
+                    .with_order_descending_multi(descending)
                     .with_nulls_last(true)
                     .with_maintain_order(true),
             ),
+            Step::Unique(subset) => frame.unique_stable(
+                subset.map(|names| Selector::ByName {
+                    names: names.into_iter().map(Into::into).collect(),
+                    strict: true,
+                }),
+                UniqueKeepStrategy::First,
+            ),
+            Step::Slice { part, of } => {
+                let (part, of) = (part as i64, of.max(1) as i64);
+                let height = len().cast(DataType::Int64);
+                let row = col("__rask_row").cast(DataType::Int64);
+                frame
+                    .with_row_index("__rask_row", None)
+                    .filter(
+                        row.clone()
+                            .gt_eq(height.clone() * lit(part) / lit(of))
+                            .and(row.lt(height * lit(part + 1) / lit(of))),
+                    )
+                    .drop(Selector::ByName {
+                        names: ["__rask_row".into()].into(),
+                        strict: true,
+                    })
+            }
+            Step::Join {
+                side,
+                left_on,
+                right_on,
+                how,
+                suffix,
+            } => {
+                let other = sides.get(side).ok_or_else(
+                    || polars_err!(ComputeError: "join: side frame {side} is missing"),
+                )?;
+                frame.join(
+                    other.clone(),
+                    left_on.iter().map(|c| col(c.as_str())).collect::<Vec<_>>(),
+                    right_on.iter().map(|c| col(c.as_str())).collect::<Vec<_>>(),
+                    JoinArgs::new(how).with_suffix(Some(suffix.into())),
+                )
+            }
         };
     }
-    frame
+    Ok(frame)
 }
