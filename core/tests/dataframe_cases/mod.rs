@@ -2,6 +2,9 @@
 //! tests: every result is compared with Polars computing the same thing on the
 //! whole frame at once.
 
+// Each test binary uses some of these.
+#![allow(dead_code)]
+
 use rask::dataframe::polars::prelude::*;
 use rask::dataframe::{self as dd, Agg};
 use rask::Client;

@@ -1,0 +1,173 @@
+//! Dataframes in object stores: a real S3 server (moto) and a real GCS server
+//! (fake-gcs-server) on 127.0.0.1, started by this test. Partitioned Parquet,
+//! CSV and JSON are written, globbed and read back, grouped and joined, and the
+//! result written again — on an embedded cluster and on worker processes — and
+//! pandas (with pyarrow) reads what rask wrote to S3.
+
+mod support;
+
+#[path = "../core/tests/dataframe_cases/mod.rs"]
+mod dataframe_cases;
+
+use rask::dataframe::polars::prelude::*;
+use rask::dataframe::{self as dd, Agg, CsvOptions, How};
+use rask::prelude::*;
+use support::object_stores::Server;
+use support::{run_python, Cluster};
+
+/// Writes `frame` under `base` in every format, reads each back by glob and
+/// checks it; returns the mean of `x` by `key`, joined with a small table,
+/// written to `{base}/result` and read back.
+fn round_trip(client: &Client, frame: &DataFrame, base: &str) -> DataFrame {
+    let lazy = dd::DataFrame::from_polars(frame.clone(), 4).unwrap();
+    lazy.to_parquet(&format!("{base}/pq"), client).unwrap();
+    lazy.to_csv(&format!("{base}/csv"), client).unwrap();
+    lazy.to_json(&format!("{base}/json"), client).unwrap();
+    let parquet = dd::read_parquet(&format!("{base}/pq/*.parquet")).unwrap();
+    assert_eq!(parquet.npartitions(), 4, "{base}");
+    dataframe_cases::close(&parquet.compute(client).unwrap(), frame).unwrap();
+    let options = CsvOptions {
+        dtypes: vec![("group".into(), DataType::Int64)],
+        ..Default::default()
+    };
+    let csv = dd::read_csv(&format!("{base}/csv/part.*.csv"), &options).unwrap();
+    dataframe_cases::close(&csv.compute(client).unwrap(), frame).unwrap();
+    let json = dd::read_json(&format!("{base}/json")).unwrap();
+    dataframe_cases::close(&json.compute(client).unwrap(), frame).unwrap();
+
+    let labels = df!("key" => ["a", "k1", "k3"], "label" => ["alpha", "one", "three"]).unwrap();
+    let means = parquet
+        .groupby(&["key"])
+        .agg(&[("x", Agg::Mean), ("n", Agg::Sum)])
+        .unwrap()
+        .merge(
+            &dd::DataFrame::from_polars(labels, 1).unwrap(),
+            &["key"],
+            How::Left,
+        )
+        .unwrap();
+    means.to_parquet(&format!("{base}/result"), client).unwrap();
+    dd::read_parquet(&format!("{base}/result"))
+        .unwrap()
+        .compute(client)
+        .unwrap()
+}
+
+#[test]
+fn dataframes_round_trip_through_s3_and_gcs() {
+    let s3 = Server::moto_s3("tables");
+    let gcs = Server::fake_gcs("tables");
+    let env: Vec<(String, String)> = s3.s3_env().into_iter().chain(gcs.gcs_env()).collect();
+    // Set before any store client or worker process exists; this test is the
+    // only one in its binary, so nothing reads the environment concurrently.
+    for (key, value) in &env {
+        std::env::set_var(key, value);
+    }
+    let client = Client::local(LocalCluster::new().workers(2)).unwrap();
+    let frame = dataframe_cases::sample(7, 4000);
+    let want = frame
+        .clone()
+        .lazy()
+        .drop_nulls(Some(Selector::ByName {
+            names: ["key".into()].into(),
+            strict: true,
+        }))
+        .group_by([col("key")])
+        .agg([col("x").mean(), col("n").sum()])
+        .sort(["key"], Default::default())
+        .collect()
+        .unwrap();
+    for base in ["s3://tables/trips", "gs://tables/trips"] {
+        let got = round_trip(&client, &frame, base);
+        dataframe_cases::close(&got.select(["key", "x", "n"]).unwrap(), &want)
+            .unwrap_or_else(|e| panic!("{base}: {e}"));
+        let labels: Vec<Option<&str>> =
+            got.column("label").unwrap().str().unwrap().iter().collect();
+        let keys: Vec<Option<&str>> = got.column("key").unwrap().str().unwrap().iter().collect();
+        for (key, label) in keys.iter().zip(&labels) {
+            let expected = match *key {
+                Some("a") => Some("alpha"),
+                Some("k1") => Some("one"),
+                Some("k3") => Some("three"),
+                _ => None,
+            };
+            assert_eq!(*label, expected, "{base}: key {key:?}");
+        }
+    }
+
+    // pandas (pyarrow) reads the result rask wrote to S3.
+    let printed = run_python(
+        r#"
+import io, os, boto3, pandas as pd
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="tables", Prefix="trips/result/")["Contents"])
+frames = [pd.read_parquet(io.BytesIO(s3.get_object(Bucket="tables", Key=k)["Body"].read())) for k in keys]
+df = pd.concat(frames)
+print(len(df), repr(round(float(df["x"].sum()), 6)), int(df["n"].sum()), sorted(df["label"].dropna()))
+"#,
+        &env,
+    );
+    let x_sum: f64 = want
+        .column("x")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .sum();
+    let n_sum: i64 = want
+        .column("n")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .sum();
+    let expected = format!(
+        "{} {} {n_sum} ['alpha', 'one', 'three']",
+        want.height(),
+        (x_sum * 1e6).round() / 1e6
+    );
+    assert_eq!(printed.trim(), expected);
+
+    // Worker processes read from S3 and write to GCS on their own.
+    let mut cluster = Cluster::start("s3frames", &[]);
+    cluster.add_worker(&["--nthreads", "2"]);
+    cluster.add_worker(&["--nthreads", "1"]);
+    let remote = Client::connect(&cluster.address).unwrap();
+    cluster.wait_for_workers(&remote, 2);
+    let counts = dd::read_parquet("s3://tables/trips/pq/*.parquet")
+        .unwrap()
+        .value_counts("key")
+        .unwrap();
+    counts.to_parquet("gs://tables/counts", &remote).unwrap();
+    let back = dd::read_parquet("gs://tables/counts")
+        .unwrap()
+        .compute(&remote)
+        .unwrap();
+    let total: u64 = back
+        .column("count")
+        .unwrap()
+        .u64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .sum();
+    let non_null = frame
+        .column("key")
+        .unwrap()
+        .as_materialized_series()
+        .drop_nulls()
+        .len();
+    assert_eq!(total as usize, non_null);
+
+    // Missing objects are errors naming them.
+    let missing = dd::read_parquet("s3://tables/nothing/*.parquet")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        missing.contains("s3://tables/nothing/*.parquet"),
+        "{missing}"
+    );
+}
