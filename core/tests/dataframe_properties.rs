@@ -193,3 +193,51 @@ fn hive_directories_become_columns() {
     assert!(counts.equals_missing(&want), "{counts}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+rask::op! {
+    /// Adds each row's share of its partition's `x` total (a per-partition
+    /// computation no expression step spells as directly).
+    fn with_share(part: dd::Partition) -> dd::Partition {
+        let total = part.0.column("x").unwrap().as_materialized_series().sum::<f64>().unwrap_or(0.0);
+        dd::Partition(
+            part.0
+                .lazy()
+                .with_column((col("x") / lit(total)).alias("share"))
+                .collect()
+                .unwrap(),
+        )
+    }
+}
+
+#[test]
+fn map_partitions_runs_a_registered_op_on_every_partition() {
+    let client = client();
+    let frame = dataframe_cases::sample(51, 600);
+    let lazy = dd::DataFrame::from_polars(frame.clone(), 3).unwrap();
+    let mapped = lazy.map_partitions(with_share, None).unwrap();
+    assert_eq!(mapped.columns(), ["key", "group", "x", "n", "share"]);
+    let got = mapped.compute(&client).unwrap();
+    let want = dd::DataFrame::from_polars(frame, 3)
+        .unwrap()
+        .compute_partitions(&client)
+        .unwrap()
+        .into_iter()
+        .map(|p| with_share::call(dd::Partition(p)).0)
+        .reduce(|mut a, b| {
+            a.vstack_mut(&b).unwrap();
+            a
+        })
+        .unwrap();
+    dataframe_cases::close(&got, &want).unwrap();
+    // Shares of each partition add up to one.
+    let per_part = mapped.compute_partitions(&client).unwrap();
+    for part in per_part {
+        let sum = part
+            .column("share")
+            .unwrap()
+            .as_materialized_series()
+            .sum::<f64>()
+            .unwrap();
+        assert!((sum - 1.0).abs() < 1e-9, "{sum}");
+    }
+}

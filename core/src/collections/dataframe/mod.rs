@@ -18,6 +18,7 @@ mod groupby;
 mod io;
 mod join;
 mod kernels;
+mod map;
 mod partition;
 mod plan;
 mod reductions;
