@@ -241,3 +241,19 @@ fn map_partitions_runs_a_registered_op_on_every_partition() {
         assert!((sum - 1.0).abs() < 1e-9, "{sum}");
     }
 }
+
+#[test]
+fn steps_fuse_into_one_task_per_partition() {
+    let lazy = dd::DataFrame::from_polars(dataframe_cases::sample(3, 100), 4).unwrap();
+    let chained = lazy
+        .filter(col("x").gt(lit(0.0)))
+        .and_then(|d| d.with_column(col("n") * lit(2)))
+        .and_then(|d| d.select_columns(&["key", "n"]))
+        .unwrap();
+    // Four literal partitions and four tasks that run all three steps.
+    assert_eq!(chained.ntasks(), 8);
+    let grouped = chained.groupby(&["key"]).sum().unwrap();
+    // Plus one combining task for four partials.
+    assert_eq!(grouped.ntasks(), 9);
+    assert!(format!("{grouped}").contains("npartitions=1"));
+}

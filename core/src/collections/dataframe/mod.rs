@@ -137,23 +137,16 @@ impl DataFrame {
         schema: SchemaRef,
         nodes: Vec<Arc<Node>>,
     ) -> Result<DataFrame, DataFrameError> {
-        let sources: Arc<[Source]> = nodes.into_iter().map(Source::Node).collect();
+        let sources: Arc<[Source]> = nodes.iter().cloned().map(Source::Node).collect();
         // No steps: the nodes are the partitions themselves.
         let name: Arc<str> = Arc::from(format!("{prefix}-{}", crate::graph::fresh_token()));
-        let partitions = sources
-            .iter()
-            .map(|s| match s {
-                Source::Node(node) => node.clone(),
-                Source::File(..) => unreachable!("built from nodes"),
-            })
-            .collect();
         Ok(DataFrame {
             name,
             schema,
             sources,
             steps: Arc::new(Vec::new()),
             sides: Arc::new([]),
-            partitions,
+            partitions: nodes.into(),
         })
     }
 
@@ -219,10 +212,14 @@ impl DataFrame {
         self.partitions.len()
     }
 
-    /// Tasks in the graph (one per partition, plus those of its inputs).
+    /// Tasks in the graph (one per partition, plus those of its inputs,
+    /// each counted once).
     pub fn ntasks(&self) -> usize {
-        let delayed = self.to_delayed();
-        delayed.iter().map(|d| d.graph().len()).sum()
+        let mut builder = crate::client::GraphBuilderAccess::default();
+        for node in self.partitions.iter() {
+            builder.add_node(node);
+        }
+        builder.graph().len()
     }
 
     /// Only these columns, in this order (Dask's `df[["a", "b"]]`).
