@@ -56,7 +56,9 @@ cargo clippy --release --all-targets --locked -- -D warnings
 
 echo "== tests"
 cargo test --release --locked --no-fail-fast --workspace --all-targets 2>&1 | tee -a "$log"
-cargo test --release --locked -p rask --doc 2>&1 | tee -a "$log"
+# The whole workspace, so features unify as in the build above and nothing is
+# compiled twice (with `-p rask` alone, Polars and its dependents were rebuilt).
+cargo test --release --locked --workspace --doc 2>&1 | tee -a "$log"
 
 # Every decoder of untrusted bytes, briefly: frames, wire messages, Blosc and
 # other chunk codecs, Zarr metadata, .npy headers.
