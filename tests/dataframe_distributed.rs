@@ -24,5 +24,7 @@ fn dataframe_operations_match_polars_on_worker_processes() {
             .unwrap_or_else(|e| panic!("groupby, seed {seed}: {e}"));
         dataframe_cases::relational(&client, seed, rows, parts)
             .unwrap_or_else(|e| panic!("relational, seed {seed}: {e}"));
+        dataframe_cases::shuffled(&client, seed, rows, parts)
+            .unwrap_or_else(|e| panic!("shuffled, seed {seed}: {e}"));
     }
 }

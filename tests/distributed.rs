@@ -123,21 +123,7 @@ fn data_three_times_the_memory_limit_completes_by_spilling() {
     // Every block is still held: read one back from disk.
     let first: Vec<u8> = blocks[0].result().unwrap();
     assert_eq!(first, random_bytes::call(BLOCK, 0));
-    for i in 0..cluster.workers.len() {
-        // The worker process, not its nanny.
-        let peak = support::peak_rss(cluster.worker_pid(&client, &format!("w{i}")));
-        println!(
-            "worker {i}: peak RSS {:.1} MiB against a {:.0} MiB limit ({:.0}%)",
-            peak as f64 / (1 << 20) as f64,
-            LIMIT as f64 / (1 << 20) as f64,
-            100.0 * peak as f64 / LIMIT as f64
-        );
-        assert!(
-            peak as f64 <= 1.10 * LIMIT as f64,
-            "worker {i} peaked at {peak} bytes, over 110% of {LIMIT}:\n{}",
-            cluster.workers[i].log_text()
-        );
-    }
+    cluster.assert_peaks_within_limit(&client, LIMIT);
     println!(
         "spilled at the end: {:.0} MiB",
         spilled as f64 / (1 << 20) as f64

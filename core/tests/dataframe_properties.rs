@@ -51,14 +51,16 @@ fn counts_uniques_joins_and_repartitions_match_polars() {
         dataframe_cases::relational(&client, seed, rows, parts)
             .unwrap_or_else(|e| panic!("seed {seed}, {rows} rows in {parts}: {e}"));
     }
-    // Two big sides cannot be broadcast yet: a clear error, not a wrong result.
-    let big = dd::DataFrame::from_polars(dataframe_cases::sample(1, 100), 20).unwrap();
-    let refused = big
-        .merge(&big, &["key"], dd::How::Inner)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(refused.contains("shuffle join"), "{refused}");
+}
+
+#[test]
+fn shuffles_sorts_shuffle_joins_and_split_out_match_polars() {
+    let client = client();
+    // More partitions than rows leaves shards empty; 1 partition shuffles to itself.
+    for (seed, rows, parts) in [(51, 3000, 12), (52, 5, 9), (53, 400, 1), (54, 0, 3)] {
+        dataframe_cases::shuffled(&client, seed, rows, parts)
+            .unwrap_or_else(|e| panic!("seed {seed}, {rows} rows in {parts}: {e}"));
+    }
 }
 
 fn scratch(name: &str) -> String {

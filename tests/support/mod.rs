@@ -235,6 +235,25 @@ impl Cluster {
             .pid
     }
 
+    /// Prints every worker's peak RSS against `limit` and asserts it stayed
+    /// within 110% of it (the worker processes, not their nannies).
+    pub fn assert_peaks_within_limit(&self, client: &rask::Client, limit: u64) {
+        for i in 0..self.workers.len() {
+            let peak = peak_rss(self.worker_pid(client, &format!("w{i}")));
+            println!(
+                "worker {i}: peak RSS {:.1} MiB against a {:.0} MiB limit ({:.0}%)",
+                peak as f64 / (1 << 20) as f64,
+                limit as f64 / (1 << 20) as f64,
+                100.0 * peak as f64 / limit as f64
+            );
+            assert!(
+                peak as f64 <= 1.10 * limit as f64,
+                "worker {i} peaked at {peak} bytes, over 110% of {limit}:\n{}",
+                self.workers[i].log_text()
+            );
+        }
+    }
+
     /// An HTTP GET or POST on the dashboard port; returns (status, body).
     pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         self.http_with(method, path, body, &[])

@@ -20,6 +20,7 @@ pub mod primitives;
 mod progress;
 mod remote;
 mod requests;
+mod shuffle_owners;
 mod submit;
 mod waiting;
 

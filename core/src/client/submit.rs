@@ -208,9 +208,10 @@ impl Client {
     /// Sends a graph; returns one handle per wanted key.
     fn submit_tasks(
         &self,
-        builder: GraphBuilder,
+        mut builder: GraphBuilder,
         wanted: Vec<Key>,
     ) -> Result<Vec<FutureHandle>, Error> {
+        self.assign_shuffle_owners(&mut builder.tasks)?;
         if !self.is_in_process() {
             for task in &builder.tasks {
                 if task.run.op.is_closure() {

@@ -64,8 +64,32 @@ pub(crate) fn node(
     with_args(key, name, args)
 }
 
+/// [`node`] with scheduler hints.
+pub(crate) fn node_annotated(
+    key: Key,
+    name: &'static str,
+    params: Value,
+    inputs: Vec<Arc<Node>>,
+    annotations: Annotations,
+) -> Arc<Node> {
+    let mut args = Vec::with_capacity(inputs.len() + 1);
+    args.push(ArgSource::Literal(params));
+    args.extend(inputs.into_iter().map(ArgSource::Node));
+    annotated(key, name, args, annotations)
+}
+
 /// A node running the kernel `name` on argument sources as they are.
 pub(crate) fn with_args(key: Key, name: &'static str, args: Vec<ArgSource>) -> Arc<Node> {
+    annotated(key, name, args, Annotations::default())
+}
+
+/// [`with_args`] with scheduler hints.
+fn annotated(
+    key: Key,
+    name: &'static str,
+    args: Vec<ArgSource>,
+    annotations: Annotations,
+) -> Arc<Node> {
     let op = match crate::ops::lookup(name) {
         Some(entry) => OpRef::Registered(entry),
         None => OpRef::Missing(name.into()),
@@ -75,7 +99,7 @@ pub(crate) fn with_args(key: Key, name: &'static str, args: Vec<ArgSource>) -> A
         kind: NodeKind::Task {
             op,
             args,
-            annotations: Annotations::default(),
+            annotations,
         },
     })
 }

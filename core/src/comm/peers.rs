@@ -163,6 +163,84 @@ impl PeerPool {
         Ok(sizes)
     }
 
+    /// Pushes shards of shuffle `shuffle` to `worker`, as `(input, part,
+    /// bytes)`; returns once the worker has kept them.
+    pub async fn push_shards(
+        &self,
+        worker: WorkerId,
+        shuffle: &str,
+        shards: Vec<(u32, u32, Bytes)>,
+    ) -> Result<(), CommError> {
+        let address = self
+            .address(worker)
+            .ok_or_else(|| CommError::Config(format!("no address known for {worker}")))?;
+        let mut rest = shards.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<(u32, u32, Bytes)> =
+                rest.by_ref().take(MAX_VALUES_PER_MESSAGE).collect();
+            let (index, blobs) = chunk.into_iter().map(|(i, p, b)| ((i, p), b)).unzip();
+            let outgoing = Outgoing {
+                message: Message::PushShards {
+                    shuffle: shuffle.to_string(),
+                    shards: index,
+                },
+                blobs,
+            };
+            match self.exchange(&address, outgoing).await? {
+                (Message::ShardsStored, _) => {}
+                (Message::ShuffleFailed { reason }, _) => return Err(CommError::Config(reason)),
+                (other, _) => {
+                    return Err(CommError::Unexpected {
+                        got: other.name(),
+                        expected: "ShardsStored",
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes every shard of output partition `part` of `shuffle` from
+    /// `worker`, by input partition.
+    pub async fn take_shards(
+        &self,
+        worker: WorkerId,
+        shuffle: &str,
+        part: u32,
+    ) -> Result<Vec<(u32, Bytes)>, CommError> {
+        let address = self
+            .address(worker)
+            .ok_or_else(|| CommError::Config(format!("no address known for {worker}")))?;
+        let mut connection = self.checkout(&address).await?;
+        let request = Message::TakeShards {
+            shuffle: shuffle.to_string(),
+            part,
+        };
+        connection.writer.send(request.into()).await?;
+        let mut got = Vec::new();
+        loop {
+            match connection.reader.expect().await? {
+                (Message::Shards { inputs, more }, blobs) if inputs.len() == blobs.len() => {
+                    got.extend(inputs.into_iter().zip(blobs));
+                    if !more {
+                        break;
+                    }
+                }
+                (Message::ShuffleFailed { reason }, _) => return Err(CommError::Config(reason)),
+                (other, _) => {
+                    return Err(CommError::Unexpected {
+                        got: other.name(),
+                        expected: "Shards with one blob per input",
+                    })
+                }
+            }
+        }
+        let bytes: u64 = got.iter().map(|(_, b)| b.len() as u64).sum();
+        self.bytes_received.fetch_add(bytes, Ordering::Relaxed);
+        self.checkin(&address, connection);
+        Ok(got)
+    }
+
     /// Sends one request on a pooled connection and reads the answer.
     async fn exchange(
         &self,

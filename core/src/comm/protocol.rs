@@ -175,6 +175,8 @@ pub struct WorkerMetrics {
     pub bytes_sent: u64,
     /// Bytes this worker fetched from peers.
     pub bytes_received: u64,
+    /// Bytes of shuffle shards this worker has written to disk, in all.
+    pub shuffle_spilled: u64,
 }
 
 /// Requests from clients (and the launchers) that get exactly one reply.
@@ -371,6 +373,36 @@ pub enum Message {
         /// Sizes, in order.
         nbytes: Vec<u64>,
     },
+    /// Worker → peer: keep these shards of a shuffle, one blob each; answered
+    /// by `ShardsStored` once they are kept.
+    PushShards {
+        /// The shuffle.
+        shuffle: String,
+        /// For each blob, its input and output partition.
+        shards: Vec<(u32, u32)>,
+    },
+    /// Peer → worker: the shards of a `PushShards` are kept.
+    ShardsStored,
+    /// Worker → peer: hand over every shard of one output partition.
+    TakeShards {
+        /// The shuffle.
+        shuffle: String,
+        /// The output partition.
+        part: u32,
+    },
+    /// Peer → worker: shards taken, one blob each (all but the last message
+    /// say `more`).
+    Shards {
+        /// For each blob, the input partition it came from.
+        inputs: Vec<u32>,
+        /// Another `Shards` follows.
+        more: bool,
+    },
+    /// Either way: a shuffle request failed, and why.
+    ShuffleFailed {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Message {
@@ -412,6 +444,11 @@ impl Message {
             Message::Data { .. } => "Data",
             Message::PutData { .. } => "PutData",
             Message::Stored { .. } => "Stored",
+            Message::PushShards { .. } => "PushShards",
+            Message::ShardsStored => "ShardsStored",
+            Message::TakeShards { .. } => "TakeShards",
+            Message::Shards { .. } => "Shards",
+            Message::ShuffleFailed { .. } => "ShuffleFailed",
         }
     }
 }

@@ -14,7 +14,7 @@ pub use crate::ops::{Arg, RunSpec};
 pub use fuse::fuse_tasks;
 pub use key::{fresh_token, Key};
 pub use order::{order, Adjacency};
-pub use task::{Annotations, TaskSpec};
+pub use task::{Annotations, ShuffleRole, TaskSpec};
 
 use foldhash::HashMap;
 

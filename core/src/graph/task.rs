@@ -18,12 +18,46 @@ pub struct Annotations {
     pub workers: Vec<String>,
     /// Whether `workers` is only a preference.
     pub allow_other_workers: bool,
+    /// The task's part in a peer-to-peer shuffle, which the client resolves
+    /// when it submits the graph.
+    #[serde(default)]
+    pub shuffle: Option<ShuffleRole>,
+}
+
+/// A task's part in a peer-to-peer shuffle: the client that submits the graph
+/// gives each output partition an owner among the workers it sees, tells the
+/// layout task (every transfer's input) who they are, and asks the scheduler
+/// to run each output task on its owner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ShuffleRole {
+    /// The task whose first argument becomes the owners of the shuffle's
+    /// `outputs` partitions (a list of worker ids; empty when no worker was
+    /// connected, and the layout task then picks them from its peers).
+    Layout {
+        /// The shuffle.
+        id: String,
+        /// How many output partitions.
+        outputs: u32,
+    },
+    /// The task that gathers output partition `part`; it prefers its owner.
+    Output {
+        /// The shuffle.
+        id: String,
+        /// Which output partition.
+        part: u32,
+    },
 }
 
 impl Annotations {
     /// Whether the task may only run on some workers.
     pub fn has_restrictions(&self) -> bool {
         !self.resources.is_empty() || (!self.workers.is_empty() && !self.allow_other_workers)
+    }
+
+    /// Whether the scheduler must look at these annotations to place the task:
+    /// restrictions, or workers it prefers.
+    pub fn guides_placement(&self) -> bool {
+        self.has_restrictions() || !self.workers.is_empty()
     }
 }
 

@@ -225,7 +225,7 @@ impl State {
                 }
             };
             let group = self.join_group(&spec.key);
-            let extra = spec.annotations.has_restrictions().then(|| {
+            let extra = spec.annotations.guides_placement().then(|| {
                 Box::new(TaskExtra {
                     annotations: Some(spec.annotations.clone()),
                     ..Default::default()

@@ -15,10 +15,11 @@ const SCORE_ALL_WORKERS_UP_TO: usize = 64;
 const MAX_PIPELINED_PER_THREAD: f64 = 1024.0;
 
 impl State {
-    /// Dask's `is_rootish`: a big group with few inputs, and no placement restrictions.
+    /// Dask's `is_rootish`: a big group with few inputs, and no placement
+    /// restrictions or preferences.
     pub(crate) fn is_rootish(&self, t: TaskId) -> bool {
         let task = self.task(t);
-        if task.annotations().is_some_and(|a| a.has_restrictions()) {
+        if task.annotations().is_some_and(|a| a.guides_placement()) {
             return false;
         }
         let group = &self.groups[task.group as usize];
@@ -103,27 +104,43 @@ impl State {
             });
             named && resourced
         };
-        let mut candidates: Vec<WorkerId> = if self.running_workers.len() <= SCORE_ALL_WORKERS_UP_TO
-        {
-            self.running_workers.clone()
-        } else {
-            let mut some: Vec<WorkerId> = task
-                .deps
-                .iter()
-                .flat_map(|&d| self.task(d).who_has.as_slice().iter().copied())
-                .collect();
-            // Plus a rotating sample, so idle workers get considered.
-            let n = self.running_workers.len();
-            let start = (t as usize) % n;
-            some.extend((0..16).map(|i| self.running_workers[(start + i) % n]));
-            some.sort_unstable();
-            some.dedup();
-            some
-        };
+        let mut candidates: Vec<WorkerId> =
+            if self.running_workers.len() <= SCORE_ALL_WORKERS_UP_TO {
+                self.running_workers.clone()
+            } else {
+                let mut some: Vec<WorkerId> = task
+                    .deps
+                    .iter()
+                    .flat_map(|&d| self.task(d).who_has.as_slice().iter().copied())
+                    .collect();
+                // Plus a rotating sample, so idle workers get considered.
+                let n = self.running_workers.len();
+                let start = (t as usize) % n;
+                some.extend((0..16).map(|i| self.running_workers[(start + i) % n]));
+                // Plus the workers it names.
+                if let Some(a) = annotations.filter(|a| !a.workers.is_empty()) {
+                    some.extend(
+                        self.running_workers.iter().copied().filter(|&w| {
+                            self.worker(w).is_some_and(|r| a.workers.contains(&r.name))
+                        }),
+                    );
+                }
+                some.sort_unstable();
+                some.dedup();
+                some
+            };
         candidates.retain(|&w| {
             self.worker(w)
                 .is_some_and(|r| allowed(r) && self.finishes_in_time(r, t))
         });
+        // Loose restrictions (Dask's `allow_other_workers`): the named workers
+        // when one of them can run the task, any other otherwise.
+        if let Some(a) = annotations.filter(|a| a.allow_other_workers && !a.workers.is_empty()) {
+            let named = |w: &WorkerId| self.worker(*w).is_some_and(|r| a.workers.contains(&r.name));
+            if candidates.iter().any(named) {
+                candidates.retain(named);
+            }
+        }
         candidates
             .into_iter()
             .filter_map(|w| self.worker(w).map(|r| (w, r)))

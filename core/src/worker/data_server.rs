@@ -3,6 +3,7 @@
 //! `Peer`, and the token when the cluster has one.
 
 use super::runtime::WorkerCore;
+use super::shuffle_buffers::Shard;
 use super::state::WorkerEvent;
 use super::store::DataStore;
 use crate::comm::admission::{Admission, MAX_HANDSHAKES};
@@ -100,15 +101,88 @@ async fn data_connection(
                 .unwrap_or_default();
                 writer.send(Message::Stored { nbytes }.into()).await?;
             }
+            Message::PushShards { shuffle, shards } if shards.len() == blobs.len() => {
+                let core = core.clone();
+                let shards = shards
+                    .into_iter()
+                    .zip(blobs)
+                    .map(|((input, part), bytes)| Shard { input, part, bytes })
+                    .collect();
+                // Spilling writes files: off the I/O threads.
+                let kept =
+                    tokio::task::spawn_blocking(move || core.shuffles().receive(&shuffle, shards))
+                        .await;
+                let answer = match kept {
+                    Ok(Ok(())) => Message::ShardsStored,
+                    Ok(Err(error)) => Message::ShuffleFailed {
+                        reason: error.to_string(),
+                    },
+                    Err(error) => Message::ShuffleFailed {
+                        reason: format!("keeping shards: {error}"),
+                    },
+                };
+                writer.send(answer.into()).await?;
+            }
+            Message::TakeShards { shuffle, part } => {
+                send_shards(&mut writer, &core, shuffle, part, &sent).await?;
+            }
             other => {
                 return Err(CommError::Unexpected {
                     got: other.name(),
-                    expected: "GetData or PutData",
+                    expected: "GetData, PutData, PushShards or TakeShards",
                 })
             }
         }
     }
     Ok(())
+}
+
+/// Answers a `TakeShards`: the partition's shards, in `Shards` messages of
+/// about [`DATA_CHUNK_BYTES`] each, or why they cannot be had.
+async fn send_shards(
+    writer: &mut PacketWriter,
+    core: &Arc<WorkerCore>,
+    shuffle: String,
+    part: u32,
+    sent: &AtomicU64,
+) -> Result<(), CommError> {
+    let core = core.clone();
+    let taken = tokio::task::spawn_blocking(move || core.shuffles().take(&shuffle, part)).await;
+    let shards = match taken {
+        Ok(Ok(shards)) => shards,
+        Ok(Err(error)) => {
+            let reason = error.to_string();
+            return writer.send(Message::ShuffleFailed { reason }.into()).await;
+        }
+        Err(error) => {
+            let reason = format!("taking shards: {error}");
+            return writer.send(Message::ShuffleFailed { reason }.into()).await;
+        }
+    };
+    let mut rest = shards.into_iter().peekable();
+    loop {
+        let mut inputs = Vec::new();
+        let mut blobs = Vec::new();
+        let mut bytes = 0;
+        while let Some((input, blob)) =
+            rest.next_if(|_| bytes < DATA_CHUNK_BYTES && inputs.len() < MAX_VALUES_PER_MESSAGE)
+        {
+            bytes += blob.len();
+            inputs.push(input);
+            blobs.push(blob);
+        }
+        sent.fetch_add(bytes as u64, Ordering::Relaxed);
+        let more = rest.peek().is_some();
+        writer
+            .send(Outgoing {
+                message: Message::Shards { inputs, more },
+                blobs,
+            })
+            .await?;
+        if !more {
+            return Ok(());
+        }
+    }
 }
 
 /// The most value bytes a holder loads before it sends them: an answer to a

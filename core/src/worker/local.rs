@@ -3,6 +3,7 @@
 
 use super::local_peers::Peers;
 use super::runtime::{Links, WorkerCore, WorkerRuntime};
+use super::shuffle_buffers::{Shard, ShuffleBuffers};
 use super::state::WorkerEvent;
 use super::store::DataStore;
 use crate::comm::protocol::WorkerMessage;
@@ -10,7 +11,9 @@ use crate::graph::Key;
 use crate::scheduler::{Event, WorkerId};
 use crate::server::{Order, ToScheduler, ToWorker};
 use crate::value::Value;
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -33,6 +36,28 @@ impl Links for LocalLinks {
         _nbytes: u64,
     ) -> Option<Option<Value>> {
         Some(self.peers.fetch(&key, &holders))
+    }
+
+    fn push_shards(
+        &self,
+        target: WorkerId,
+        shuffle: &str,
+        shards: Vec<Shard>,
+    ) -> Result<(), String> {
+        self.peers.push_shards(target, shuffle, shards)
+    }
+
+    fn take_shards(
+        &self,
+        owner: WorkerId,
+        shuffle: &str,
+        part: u32,
+    ) -> Result<BTreeMap<u32, Bytes>, String> {
+        self.peers.take_shards(owner, shuffle, part)
+    }
+
+    fn peers(&self) -> Vec<WorkerId> {
+        self.peers.workers()
     }
 }
 
@@ -58,13 +83,25 @@ impl LocalWorker {
     ) -> std::io::Result<Self> {
         let (inbox, rx) = crossbeam_channel::unbounded();
         let store = Arc::new(DataStore::default());
-        peers.insert(id, store.clone());
+        let shuffle_dir =
+            std::env::temp_dir().join(format!("rask-shuffle-{}-{}", std::process::id(), id.0));
+        let shuffles = Arc::new(ShuffleBuffers::new(
+            shuffle_dir,
+            ShuffleBuffers::budget_for(0),
+        ));
+        peers.insert(id, store.clone(), shuffles.clone());
         let links = LocalLinks {
             scheduler: scheduler.clone(),
             peers: peers.clone(),
         };
-        let runtime =
-            WorkerRuntime::start(id, nthreads, resources.clone(), store, Box::new(links))?;
+        let runtime = WorkerRuntime::start(
+            id,
+            nthreads,
+            resources.clone(),
+            store,
+            shuffles,
+            Box::new(links),
+        )?;
         let core = runtime.core().clone();
         let pump = std::thread::Builder::new()
             .name(format!("{id}-inbox"))

@@ -177,11 +177,21 @@ impl MemoryManager {
                     break;
                 }
                 let managed = store.sizes().managed;
-                if managed == 0 {
+                let shuffled = core.shuffles().memory_bytes();
+                if managed + shuffled == 0 {
                     break;
                 }
+                // Results first (least recently used), then shuffle shards.
                 let keep = (managed as f64 - excess).max(0.0) as u64;
-                let spilled = store.spill_until(keep);
+                let mut spilled = store.spill_until(keep);
+                let still = excess - spilled as f64;
+                if still > 0.0 && shuffled > 0 {
+                    let keep = (shuffled as f64 - still).max(0.0) as u64;
+                    match core.shuffles().spill_until(keep) {
+                        Ok(bytes) => spilled += bytes,
+                        Err(error) => tracing::error!(%error, "cannot spill shuffle shards"),
+                    }
+                }
                 trim();
                 rss = process_rss();
                 if spilled == 0 {

@@ -4,7 +4,8 @@
 //! in [`local`], which read each other's stores through [`local_peers`]; worker
 //! processes over TCP in [`process`] (one [`session`] per connection to a
 //! scheduler, a data port in `data_server`, batched fetches from peers in
-//! `fetcher`), with their memory manager in [`memory`]. Workers take the
+//! `fetcher`), with their memory manager in [`memory`]; the shards of
+//! peer-to-peer shuffles each worker keeps in [`shuffle_buffers`]. Workers take the
 //! scheduler's orders ([`crate::server::Order`] in process,
 //! [`crate::comm::protocol::WorkerOrder`] over TCP) and answer with
 //! [`WorkerMessage`]s.
@@ -17,6 +18,7 @@ pub mod memory;
 pub mod process;
 pub mod runtime;
 pub mod session;
+pub mod shuffle_buffers;
 mod state;
 mod store;
 

@@ -5,6 +5,7 @@
 //! Results go to the scheduler in batches: when a thread runs out of work, every
 //! [`FLUSH_EVERY`] results, or after [`FLUSH_AFTER`], whichever comes first.
 
+use super::shuffle_buffers::{Shard, ShuffleBuffers};
 use super::state::{WorkerCommand, WorkerEvent, WorkerState};
 use super::store::DataStore;
 use crate::comm::protocol::WorkerMessage;
@@ -12,9 +13,10 @@ use crate::graph::{Key, RunSpec};
 use crate::ops::TaskFailure;
 use crate::scheduler::WorkerId;
 use crate::value::Value;
-use std::collections::VecDeque;
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -38,6 +40,33 @@ pub trait Links: Send + Sync + 'static {
         holders: Vec<WorkerId>,
         nbytes: u64,
     ) -> Option<Option<Value>>;
+    /// Pushes shuffle shards to peer `target`; returns once it kept them.
+    fn push_shards(
+        &self,
+        target: WorkerId,
+        shuffle: &str,
+        shards: Vec<Shard>,
+    ) -> Result<(), String>;
+    /// Takes every shard of output partition `part` of `shuffle` from peer `owner`.
+    fn take_shards(
+        &self,
+        owner: WorkerId,
+        shuffle: &str,
+        part: u32,
+    ) -> Result<BTreeMap<u32, Bytes>, String>;
+    /// The peers this worker can reach, by id.
+    fn peers(&self) -> Vec<WorkerId>;
+}
+
+thread_local! {
+    /// The worker whose task this thread is running, for ops that talk to
+    /// peers themselves (shuffles).
+    static CURRENT: std::cell::RefCell<Option<Weak<WorkerCore>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The worker running the calling task, if it runs on a worker's thread.
+pub fn current_worker() -> Option<Arc<WorkerCore>> {
+    CURRENT.with(|current| current.borrow().as_ref().and_then(Weak::upgrade))
 }
 
 struct Job {
@@ -57,6 +86,7 @@ struct Inner {
 pub struct WorkerCore {
     id: WorkerId,
     store: Arc<DataStore>,
+    shuffles: Arc<ShuffleBuffers>,
     inner: Mutex<Inner>,
     work: Condvar,
     links: Box<dyn Links>,
@@ -81,11 +111,13 @@ impl WorkerRuntime {
         nthreads: u32,
         resources: Vec<(String, f64)>,
         store: Arc<DataStore>,
+        shuffles: Arc<ShuffleBuffers>,
         links: Box<dyn Links>,
     ) -> std::io::Result<Self> {
         let core = Arc::new(WorkerCore {
             id,
             store,
+            shuffles,
             inner: Mutex::new(Inner {
                 state: WorkerState::new(nthreads, resources),
                 jobs: VecDeque::new(),
@@ -141,6 +173,50 @@ impl WorkerCore {
     /// The worker's store.
     pub fn store(&self) -> &Arc<DataStore> {
         &self.store
+    }
+
+    /// The shuffle shards this worker keeps for its peers.
+    pub fn shuffles(&self) -> &Arc<ShuffleBuffers> {
+        &self.shuffles
+    }
+
+    /// Pushes shards to `target` (this worker or a peer); returns once they are kept.
+    pub fn push_shards(
+        &self,
+        target: WorkerId,
+        shuffle: &str,
+        shards: Vec<Shard>,
+    ) -> Result<(), String> {
+        if target == self.id {
+            self.shuffles
+                .receive(shuffle, shards)
+                .map_err(|e| e.to_string())
+        } else {
+            self.links.push_shards(target, shuffle, shards)
+        }
+    }
+
+    /// Takes output partition `part`'s shards from `owner` (this worker or a peer).
+    pub fn take_shards(
+        &self,
+        owner: WorkerId,
+        shuffle: &str,
+        part: u32,
+    ) -> Result<BTreeMap<u32, Bytes>, String> {
+        if owner == self.id {
+            self.shuffles.take(shuffle, part).map_err(|e| e.to_string())
+        } else {
+            self.links.take_shards(owner, shuffle, part)
+        }
+    }
+
+    /// Every worker this one can reach, itself included, by id.
+    pub fn reachable_workers(&self) -> Vec<WorkerId> {
+        let mut ids = self.links.peers();
+        ids.push(self.id);
+        ids.sort();
+        ids.dedup();
+        ids
     }
 
     /// Tasks executing now.
@@ -212,6 +288,7 @@ impl WorkerCore {
 
     /// Runs jobs until the worker stops.
     fn execute_loop(self: Arc<Self>) {
+        CURRENT.with(|current| *current.borrow_mut() = Some(Arc::downgrade(&self)));
         let mut inner = self.lock();
         loop {
             if self.stop.load(Ordering::Relaxed) {

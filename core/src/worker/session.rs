@@ -9,6 +9,7 @@ use super::fetcher::Fetcher;
 use super::memory::{MemoryManager, MemoryVerdict};
 use super::process::{WorkerExit, WorkerOptions};
 use super::runtime::{Links, WorkerCore, WorkerRuntime};
+use super::shuffle_buffers::{Shard, ShuffleBuffers};
 use super::state::WorkerEvent;
 use super::store::DataStore;
 use crate::comm::address::Address;
@@ -20,6 +21,8 @@ use crate::graph::wire::run_from_wire;
 use crate::graph::Key;
 use crate::scheduler::{ComputeTask, WorkerId};
 use crate::value::Value;
+use bytes::Bytes;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +89,8 @@ impl Stop {
 struct RemoteLinks {
     scheduler: Outbox,
     fetcher: Fetcher,
+    peers: Arc<PeerPool>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl Links for RemoteLinks {
@@ -102,6 +107,37 @@ impl Links for RemoteLinks {
     ) -> Option<Option<Value>> {
         self.fetcher.request(core, key, holders, nbytes);
         None
+    }
+
+    fn push_shards(
+        &self,
+        target: WorkerId,
+        shuffle: &str,
+        shards: Vec<Shard>,
+    ) -> Result<(), String> {
+        let shards = shards
+            .into_iter()
+            .map(|s| (s.input, s.part, s.bytes))
+            .collect();
+        self.runtime
+            .block_on(self.peers.push_shards(target, shuffle, shards))
+            .map_err(|e| format!("pushing shards to {target}: {e}"))
+    }
+
+    fn take_shards(
+        &self,
+        owner: WorkerId,
+        shuffle: &str,
+        part: u32,
+    ) -> Result<BTreeMap<u32, Bytes>, String> {
+        self.runtime
+            .block_on(self.peers.take_shards(owner, shuffle, part))
+            .map(|shards| shards.into_iter().collect())
+            .map_err(|e| format!("taking shards from {owner}: {e}"))
+    }
+
+    fn peers(&self) -> Vec<WorkerId> {
+        self.peers.workers()
     }
 }
 
@@ -135,6 +171,10 @@ pub(super) async fn run_session(
         DataStore::with_spill(spill_dir.clone(), memory.target_bytes())
             .map_err(CommError::io(format!("creating {}", spill_dir.display())))?,
     );
+    let shuffles = Arc::new(ShuffleBuffers::new(
+        spill_dir.join("shuffles"),
+        ShuffleBuffers::budget_for(options.memory_limit),
+    ));
     let peers = PeerPool::new(security.clone());
     let links = RemoteLinks {
         scheduler: scheduler.clone(),
@@ -143,12 +183,15 @@ pub(super) async fn run_session(
             tokio::runtime::Handle::current(),
             options.memory_limit,
         ),
+        peers: peers.clone(),
+        runtime: tokio::runtime::Handle::current(),
     };
     let worker = WorkerRuntime::start(
         id,
         options.nthreads,
         options.resources.clone(),
         store.clone(),
+        shuffles,
         Box::new(links),
     )
     .map_err(CommError::io("starting task threads"))?;
@@ -319,6 +362,7 @@ async fn heartbeats(
             executing: core.executing(),
             bytes_sent: sent.load(Ordering::Relaxed),
             bytes_received: peers.bytes_received.load(Ordering::Relaxed),
+            shuffle_spilled: core.shuffles().spilled_bytes(),
         };
         if !scheduler.send(Message::Heartbeat(metrics)) {
             return;

@@ -25,6 +25,8 @@ struct Inner {
     /// Last use → key, oldest first (kept only by stores that can spill).
     lru: BTreeMap<u64, Key>,
     disk: HashMap<Key, OnDisk>,
+    /// Values being written to disk, still readable until they are there.
+    spilling: HashMap<Key, Value>,
     managed: u64,
     spilled: u64,
     clock: u64,
@@ -80,6 +82,9 @@ impl DataStore {
                 inner.lru.insert(now, key.clone());
             }
             return Some(value);
+        }
+        if let Some(value) = inner.spilling.get(key) {
+            return Some(value.clone());
         }
         let disk = inner.disk.remove(key)?;
         inner.spilled -= disk.nbytes;
@@ -144,6 +149,8 @@ impl DataStore {
             inner.spilled -= old.nbytes;
             let _ = std::fs::remove_file(old.path);
         }
+        // A spill of an older value of this key in progress is dropped when done.
+        inner.spilling.remove(&key);
         inner.managed += nbytes;
         if self.spill_dir.is_some() {
             inner.lru.insert(used, key.clone());
@@ -171,19 +178,21 @@ impl DataStore {
             let _ = std::fs::remove_file(disk.path);
             return true;
         }
-        false
+        inner.spilling.remove(key).is_some()
     }
 
     /// Whether `key` is held (in memory or on disk).
     pub fn contains(&self, key: &Key) -> bool {
         let inner = self.lock();
-        inner.memory.contains_key(key) || inner.disk.contains_key(key)
+        inner.memory.contains_key(key)
+            || inner.disk.contains_key(key)
+            || inner.spilling.contains_key(key)
     }
 
     /// How many values are held.
     pub fn len(&self) -> usize {
         let inner = self.lock();
-        inner.memory.len() + inner.disk.len()
+        inner.memory.len() + inner.disk.len() + inner.spilling.len()
     }
 
     /// Whether nothing is held.
@@ -236,9 +245,11 @@ impl DataStore {
                 inner.managed -= entry.nbytes;
                 inner.next_file += 1;
                 let path = dir.join(format!("{}.bin", inner.next_file));
+                inner.spilling.insert(key.clone(), entry.value.clone());
                 (key, entry.value, entry.nbytes, path)
             };
-            // Encode and write without the lock; readers of this key wait on disk below.
+            // Encode and write without the lock; readers find the value in
+            // `spilling` meanwhile.
             let written = match &value {
                 // Encode straight into the file's bytes: no second copy.
                 Value::Object(object) => object
@@ -248,6 +259,11 @@ impl DataStore {
                 Value::Encoded(bytes) => std::fs::write(&path, bytes).map_err(|e| e.to_string()),
             };
             let mut inner = self.lock();
+            if inner.spilling.remove(&key).is_none() {
+                // Removed or replaced while it was being written.
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
             match written {
                 Ok(()) => {
                     inner.spilled += nbytes;
@@ -310,6 +326,24 @@ mod tests {
         assert!(store.remove(&Key::new("x-2")) || store.remove(&Key::new("x-3")));
         store.clear();
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_value_on_its_way_to_disk_can_still_be_read() {
+        let dir = std::env::temp_dir().join(format!("rask-store-race-{}", std::process::id()));
+        let store = DataStore::with_spill(dir.clone(), 0).unwrap();
+        let key = Key::new("moving");
+        // As spill_until leaves it between taking it out of memory and writing it.
+        store
+            .lock()
+            .spilling
+            .insert(key.clone(), Value::new(vec![7u8; 10]));
+        assert!(store.contains(&key));
+        let value: Vec<u8> = store.get(&key).unwrap().extract().unwrap();
+        assert_eq!(value, vec![7u8; 10]);
+        assert!(store.remove(&key));
+        assert!(!store.contains(&key));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -284,32 +284,145 @@ pub fn relational(client: &Client, seed: u64, rows: usize, parts: usize) -> Resu
             .merge(&small, &["group"], how)
             .and_then(|d| d.compute(client))
             .map_err(e)?;
-        let polars_how = match how {
-            dd::How::Inner => JoinType::Inner,
-            dd::How::Left => JoinType::Left,
-            dd::How::Right => JoinType::Right,
-            dd::How::Outer => JoinType::Full,
-        };
-        let want = direct(&frame, |f| {
-            f.join(
-                names.clone().lazy(),
-                [col("group")],
-                [col("group")],
-                JoinArgs::new(polars_how).with_suffix(Some("_right".into())),
-            )
-        });
+        let want = polars_join(&frame, &names, "group", how);
         // Row order within a join is Polars' business: compare sorted.
-        let order = |d: &DataFrame| {
-            let by: Vec<String> = d.get_column_names().iter().map(|c| c.to_string()).collect();
-            d.sort(
-                by,
+        close(&order(&got), &order(&want)).map_err(|m| format!("merge {how:?}: {m}"))?;
+    }
+    Ok(())
+}
+
+/// Polars' join of `left` and `right` on column `on`, as `merge` means `how`.
+fn polars_join(left: &DataFrame, right: &DataFrame, on: &str, how: dd::How) -> DataFrame {
+    let how = match how {
+        dd::How::Inner => JoinType::Inner,
+        dd::How::Left => JoinType::Left,
+        dd::How::Right => JoinType::Right,
+        dd::How::Outer => JoinType::Full,
+    };
+    direct(left, |f| {
+        f.join(
+            right.clone().lazy(),
+            [col(on)],
+            [col(on)],
+            JoinArgs::new(how).with_suffix(Some("_right".into())),
+        )
+    })
+}
+
+/// Rows sorted by every column, for results whose row order is not defined.
+pub fn order(d: &DataFrame) -> DataFrame {
+    let by: Vec<String> = d.get_column_names().iter().map(|c| c.to_string()).collect();
+    d.sort(
+        by,
+        SortMultipleOptions::default()
+            .with_nulls_last(true)
+            .with_maintain_order(true),
+    )
+    .unwrap()
+}
+
+/// Everything that moves rows between partitions peer to peer: `shuffle`,
+/// `sort_values` (both ways, one and two keys), shuffle joins of two
+/// partitioned frames (every `how`) and groupbys with `split_out`; equal to
+/// Polars on the whole frame.
+pub fn shuffled(client: &Client, seed: u64, rows: usize, parts: usize) -> Result<(), String> {
+    let e = |e: dd::DataFrameError| e.to_string();
+    let frame = sample(seed, rows);
+    let lazy = dd::DataFrame::from_polars(frame.clone(), parts).map_err(e)?;
+
+    // shuffle: the same rows, each key in exactly one partition.
+    let outputs = parts + 2;
+    let moved = lazy.shuffle(&["key", "group"], outputs).map_err(e)?;
+    let pieces = moved.compute_partitions(client).map_err(e)?;
+    if pieces.len() != outputs {
+        return Err(format!(
+            "shuffle gave {} partitions, not {outputs}",
+            pieces.len()
+        ));
+    }
+    let mut seen = std::collections::HashMap::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        let keys = piece
+            .select(["key", "group"])
+            .unwrap()
+            .unique_stable(None, UniqueKeepStrategy::First, None)
+            .unwrap();
+        for row in 0..keys.height() {
+            let key = format!("{:?}", keys.get_row(row).unwrap().0);
+            if let Some(other) = seen.insert(key.clone(), i) {
+                return Err(format!("shuffle: key {key} in partitions {other} and {i}"));
+            }
+        }
+    }
+    close(&order(&moved.compute(client).map_err(e)?), &order(&frame))
+        .map_err(|m| format!("shuffle: {m}"))?;
+
+    // sort_values: the whole frame in order, stable, nulls last.
+    for (by, descending) in [
+        (&["x"][..], false),
+        (&["x"][..], true),
+        (&["key", "n"][..], false),
+        (&["n", "x"][..], true),
+    ] {
+        let got = lazy
+            .sort_values(by, descending)
+            .and_then(|d| d.compute(client))
+            .map_err(e)?;
+        let want = frame
+            .sort(
+                by.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
                 SortMultipleOptions::default()
+                    .with_order_descending(descending)
                     .with_nulls_last(true)
                     .with_maintain_order(true),
             )
-            .unwrap()
-        };
-        close(&order(&got), &order(&want)).map_err(|m| format!("merge {how:?}: {m}"))?;
+            .unwrap();
+        close(&got, &want)
+            .map_err(|m| format!("sort_values {by:?} descending {descending}: {m}"))?;
+    }
+
+    // Shuffle joins: neither side small enough to broadcast.
+    let codes: Vec<i64> = (-30..70).collect();
+    let labels: Vec<String> = codes.iter().map(|c| format!("n{c}")).collect();
+    let table = df!("n" => codes, "label" => labels).unwrap();
+    let right = dd::DataFrame::from_polars(table.clone(), 9).map_err(e)?;
+    for how in [
+        dd::How::Inner,
+        dd::How::Left,
+        dd::How::Right,
+        dd::How::Outer,
+    ] {
+        let got = lazy
+            .merge(&right, &["n"], how)
+            .and_then(|d| d.compute(client))
+            .map_err(e)?;
+        let want = polars_join(&frame, &table, "n", how);
+        close(&order(&got), &order(&want)).map_err(|m| format!("shuffle join {how:?}: {m}"))?;
+    }
+
+    // groupby with split_out: the tree's result, spread over partitions.
+    let pairs = [
+        ("x", Agg::Mean),
+        ("n", Agg::Sum),
+        ("x", Agg::Std),
+        ("n", Agg::Nunique),
+    ];
+    for keys in [&["key"][..], &["key", "group"][..]] {
+        let tree = lazy
+            .groupby(keys)
+            .agg(&pairs)
+            .and_then(|d| d.compute(client))
+            .map_err(e)?;
+        let spread = lazy.groupby(keys).split_out(3).agg(&pairs).map_err(e)?;
+        if spread.npartitions() != 3 {
+            return Err(format!(
+                "split_out(3) gave {} partitions",
+                spread.npartitions()
+            ));
+        }
+        let got = spread.compute(client).map_err(e)?;
+        close(&order(&got), &order(&tree))
+            .map_err(|m| format!("groupby {keys:?} split_out: {m}"))?;
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `groupby(keys).agg(..)` as a tree reduction (Dask's `split_out=1`): each
+//! `groupby(keys).agg(..)` as a tree reduction (Dask's `split_out=1`), or
+//! with partials shuffled by key into `split_out` partitions. In a tree, each
 //! partition aggregates its own rows into partial results, partials are
 //! combined a few at a time, and the last combination finishes them (a mean
 //! from sums and counts, a variance from counts, means and squared deviations
@@ -58,6 +59,7 @@ impl Agg {
 pub struct GroupBy {
     frame: DataFrame,
     keys: Vec<String>,
+    split_out: usize,
 }
 
 /// The three stages of one output column.
@@ -173,7 +175,18 @@ impl GroupBy {
         GroupBy {
             frame,
             keys: keys.iter().map(|k| k.to_string()).collect(),
+            split_out: 1,
         }
+    }
+
+    /// Results in `n` partitions (Dask's `split_out`): each partition's
+    /// partial aggregates are shuffled by key, peer to peer, so no task ever
+    /// holds every group. For many groups; with 1 (the default) partials are
+    /// combined in a tree into one partition sorted by key. With more, each
+    /// partition is sorted by key, and a key is in exactly one partition.
+    pub fn split_out(mut self, n: usize) -> GroupBy {
+        self.split_out = n.max(1);
+        self
     }
 
     /// Aggregates `(column, agg)` pairs into one partition, sorted by the
@@ -222,6 +235,10 @@ impl GroupBy {
             Step::Select(finish),
             Step::Sort(self.keys.clone(), vec![false; self.keys.len()]),
         ];
+        if self.split_out > 1 {
+            let keys: Vec<&str> = self.keys.iter().map(|k| k.as_str()).collect();
+            return partial.shuffle_then(&keys, self.split_out, last);
+        }
         super::reductions::tree("groupby-agg", &partial, vec![combine], last)
     }
 

@@ -1,6 +1,7 @@
 //! `merge` (Dask's name; Polars' `join`) and `repartition`. Joins broadcast
-//! the smaller side: its partitions are stacked into one frame that every
-//! partition of the other side's task takes whole.
+//! a small side: its partitions are stacked into one frame that every
+//! partition of the other side's task takes whole. Larger joins shuffle both
+//! sides by key, peer to peer, and join matching partitions.
 
 use super::plan::{Origin, Plan, Step};
 use super::{kernels, DataFrame, DataFrameError, Side};
@@ -34,6 +35,18 @@ impl How {
     }
 }
 
+/// The join of a task's rows with its side frame `side`.
+fn join_step(side: usize, left_on: &[&str], right_on: &[&str], how: How) -> Step {
+    let names = |cols: &[&str]| cols.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    Step::Join {
+        side,
+        left_on: names(left_on),
+        right_on: names(right_on),
+        how: how.join_type(),
+        suffix: "_right".into(),
+    }
+}
+
 impl DataFrame {
     /// Joins with `other` on key columns of the same names (Dask's
     /// `merge(other, on=…, how=…)`); clashing columns of `other` get `_right`.
@@ -49,9 +62,9 @@ impl DataFrame {
     /// Joins this frame's `left_on` columns with `other`'s `right_on` columns.
     ///
     /// Inner and left joins broadcast `other` when it has at most 8
-    /// partitions; right and outer joins, and any join of two larger frames,
-    /// need the shuffle join that is not built yet, except when both sides
-    /// have at most 8 partitions (then one task joins them).
+    /// partitions; two frames of at most 8 partitions each are joined by one
+    /// task; any other join shuffles both sides by their keys (peer to peer)
+    /// into as many partitions as the larger side has and joins them pairwise.
     pub fn merge_on(
         &self,
         other: &DataFrame,
@@ -59,33 +72,39 @@ impl DataFrame {
         right_on: &[&str],
         how: How,
     ) -> Result<DataFrame, DataFrameError> {
-        let names = |cols: &[&str]| cols.iter().map(|c| c.to_string()).collect::<Vec<_>>();
         let small = |frame: &DataFrame| frame.npartitions() <= BROADCAST_PARTITIONS;
         let rows = match how {
             How::Inner | How::Left if small(other) => self.clone(),
             _ if small(self) && small(other) => self.repartition(1)?,
-            _ => {
-                return Err(DataFrameError::Unsupported(format!(
-                    "a {how:?} join of {} and {} partitions needs a shuffle join, which is not built yet \
-                     (repartition one side to at most {BROADCAST_PARTITIONS} partitions to broadcast it)",
-                    self.npartitions(),
-                    other.npartitions()
-                )))
-            }
+            _ => return self.shuffle_join(other, left_on, right_on, how),
         };
         let whole = other.repartition(1)?;
         let side = Side {
             node: whole.partitions[0].clone(),
             schema: whole.schema.clone(),
         };
-        let step = Step::Join {
-            side: rows.sides.len(),
-            left_on: names(left_on),
-            right_on: names(right_on),
-            how: how.join_type(),
-            suffix: "_right".into(),
-        };
+        let step = join_step(rows.sides.len(), left_on, right_on, how);
         rows.then_with("merge", step, Some(side))
+    }
+
+    /// Both sides shuffled by their keys into the same number of partitions,
+    /// joined pairwise (Dask's hash join).
+    fn shuffle_join(
+        &self,
+        other: &DataFrame,
+        left_on: &[&str],
+        right_on: &[&str],
+        how: How,
+    ) -> Result<DataFrame, DataFrameError> {
+        let n = self.npartitions().max(other.npartitions());
+        let step = join_step(0, left_on, right_on, how);
+        let schema = super::schema_after(
+            &self.schema,
+            std::slice::from_ref(&step),
+            std::slice::from_ref(&other.schema),
+        )?;
+        let nodes = super::shuffle::hash_join((self, left_on), (other, right_on), n, step)?;
+        DataFrame::from_nodes("hash-join", schema, nodes)
     }
 
     /// The same rows in `n` partitions (Dask's `repartition(npartitions=n)`):

@@ -22,6 +22,7 @@ mod map;
 mod partition;
 mod plan;
 mod reductions;
+mod shuffle;
 
 pub use groupby::{Agg, GroupBy};
 pub use io::{read_csv, read_json, read_parquet, CsvOptions};

@@ -163,6 +163,7 @@ fn summary_json(w: &WorkerSummary) -> serde_json::Value {
         "memory": w.metrics.rss,
         "managed_bytes": w.metrics.managed,
         "spilled_bytes": w.metrics.spilled,
+        "shuffle_spilled_bytes": w.metrics.shuffle_spilled,
         "executing": w.metrics.executing,
     })
 }
