@@ -4,6 +4,7 @@ mod arraybench;
 mod cluster;
 mod cluster_up;
 mod counts;
+mod dataframebench;
 mod demo;
 mod demo_dataframe;
 mod interface;
@@ -32,6 +33,8 @@ enum Command {
     Demo(demo::Args),
     /// Time the dask.array comparison workloads on a local cluster.
     Arraybench(arraybench::Args),
+    /// Time the dask.dataframe comparison workloads on a local cluster.
+    Dataframebench(dataframebench::Args),
     /// Time `cluster up` and adaptive scale-up on a batch system.
     Jobqueuebench(jobqueuebench::Args),
     /// Measure scheduling throughput (map + gather, and a tree reduction).
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args).map(|()| 0),
         Command::Microbench(args) => microbench::run(args).map(|()| 0),
         Command::Arraybench(args) => arraybench::run(args).map(|()| 0),
+        Command::Dataframebench(args) => dataframebench::run(args).map(|()| 0),
         Command::Jobqueuebench(args) => jobqueuebench::run(args).map(|()| 0),
         Command::Scheduler(args) => scheduler::run(args).map(|()| 0),
         Command::Worker(args) => worker::run(args),

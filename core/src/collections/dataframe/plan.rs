@@ -187,6 +187,16 @@ pub(crate) fn scan_location(location: &str, format: &Format) -> PolarsResult<Laz
     scan(bytes, format)
 }
 
+/// Runs a partition's query on Polars' streaming engine: morsel-parallel,
+/// several times faster than the in-memory engine on a groupby of a
+/// million-row partition.
+pub(crate) fn collect(frame: LazyFrame) -> PolarsResult<DataFrame> {
+    // A query without several sinks gives one frame (as Polars' own `collect`).
+    frame
+        .collect_with_engine(Engine::Streaming)
+        .map(|result| result.unwrap_single())
+}
+
 /// `frame` with `steps` applied, still lazy; joins read `sides`.
 pub(crate) fn apply(
     mut frame: LazyFrame,
