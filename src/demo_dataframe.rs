@@ -1,10 +1,12 @@
 //! The dataframe part of `rask demo`: a generated table written to Parquet,
 //! read back by glob, filtered and grouped on the cluster, the result written
-//! and read again; every number checked against Polars on the whole table.
+//! and read again; the trips joined with their vendors' regions and sorted by
+//! fare (a peer-to-peer shuffle); every number checked against Polars on the
+//! whole table.
 
 use anyhow::{ensure, Result};
 use rask::dataframe::polars::prelude::*;
-use rask::dataframe::{self as dd, Agg};
+use rask::dataframe::{self as dd, Agg, How};
 use rask::prelude::*;
 use std::time::Instant;
 
@@ -53,12 +55,27 @@ pub fn run(client: &Client) -> Result<()> {
     ])?;
     by_vendor.to_parquet(&format!("{dir_text}/by_vendor"), client)?;
     let got = dd::read_parquet(&format!("{dir_text}/by_vendor"))?.compute(client)?;
+    let regions = df!(
+        "vendor" => ["acme", "blue", "city", "delta", "echo"],
+        "region" => ["north", "south", "north", "east", "west"]
+    )?;
+    let by_fare = busy
+        .merge(
+            &dd::DataFrame::from_polars(regions.clone(), 1)?,
+            &["vendor"],
+            How::Inner,
+        )?
+        .sort_values(&["fare"], true)?;
+    let top = by_fare.head(5, client)?;
+    let fares = by_fare.select_columns(&["fare"])?.compute(client)?;
     let elapsed = started.elapsed();
     std::fs::remove_dir_all(&dir)?;
     println!("{read}");
     println!("{got}");
+    println!("the dearest trips, with their regions:\n{top}");
 
     let want = table
+        .clone()
         .lazy()
         .filter(col("passengers").gt(lit(2)))
         .group_by([col("vendor")])
@@ -87,9 +104,30 @@ pub fn run(client: &Client) -> Result<()> {
         };
         ensure!(same, "column {name} differs from Polars':\n{got}\n{want}");
     }
+    let want_fares = table
+        .lazy()
+        .filter(col("passengers").gt(lit(2)))
+        .join(
+            regions.lazy(),
+            [col("vendor")],
+            [col("vendor")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .select([col("fare")])
+        .sort(
+            ["fare"],
+            SortMultipleOptions::default().with_order_descending(true),
+        )
+        .collect()?;
+    ensure!(
+        fares.equals(&want_fares),
+        "the fares sorted on the cluster differ from Polars'"
+    );
+    ensure!(top.height() == 5 && top.column("region").is_ok(), "{top}");
     println!(
         "dataframes: {ROWS} rows to 8 Parquet files, read back by glob, filtered and grouped \
-         by vendor, the result written and read again in {:.3} s (matches Polars)",
+         by vendor, the result written and read again, joined with the vendors' regions \
+         and sorted by fare, in {:.3} s (matches Polars)",
         elapsed.as_secs_f64()
     );
     Ok(())

@@ -260,11 +260,19 @@ pub(crate) fn apply(
                 let other = sides.get(side).ok_or_else(
                     || polars_err!(ComputeError: "join: side frame {side} is missing"),
                 )?;
+                // Rows keep the order of the partition's rows (then the side's),
+                // as pandas' merge does, whichever engine runs the join.
+                let mut args = JoinArgs::new(how.clone()).with_suffix(Some(suffix.into()));
+                args.maintain_order = match how {
+                    JoinType::Right => MaintainOrderJoin::Right,
+                    JoinType::Full => MaintainOrderJoin::LeftRight,
+                    _ => MaintainOrderJoin::Left,
+                };
                 frame.join(
                     other.clone(),
                     left_on.iter().map(|c| col(c.as_str())).collect::<Vec<_>>(),
                     right_on.iter().map(|c| col(c.as_str())).collect::<Vec<_>>(),
-                    JoinArgs::new(how).with_suffix(Some(suffix.into())),
+                    args,
                 )
             }
         };
