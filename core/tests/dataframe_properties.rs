@@ -259,3 +259,90 @@ fn steps_fuse_into_one_task_per_partition() {
     assert_eq!(grouped.ntasks(), 9);
     assert!(format!("{grouped}").contains("npartitions=1"));
 }
+
+#[test]
+fn lazy_and_computed_frames_show_their_structure_and_rows() {
+    let frame = df!("<b>" => [1i64, 2, 3], "name" => [Some("x&y"), None, Some("z")]).unwrap();
+    let lazy = dd::DataFrame::from_polars(frame.clone(), 2).unwrap();
+    let text = lazy.to_string();
+    assert!(
+        text.contains("npartitions=2") && text.contains("tasks=2"),
+        "{text}"
+    );
+    assert!(text.contains("name: str"), "{text}");
+    let html = lazy.to_html();
+    assert!(
+        html.contains("<th>&lt;b&gt;</th>") && html.contains("<td>i64</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("npartitions=2") && html.contains("2 tasks"),
+        "{html}"
+    );
+    let client = client();
+    let computed = lazy.compute(&client).unwrap();
+    let table = dd::to_html(&computed, 2);
+    assert!(
+        table.contains("<td>x&amp;y</td>") && table.contains("<td>null</td>"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("<td>z</td>") && table.contains("3 rows × 2 columns"),
+        "{table}"
+    );
+}
+
+#[test]
+fn describe_matches_polars_exactly_for_moments_and_closely_for_quartiles() {
+    let client = client();
+    let frame = dataframe_cases::sample(61, 5000);
+    for parts in [1, 7] {
+        let got = dd::DataFrame::from_polars(frame.clone(), parts)
+            .unwrap()
+            .describe(&client)
+            .unwrap();
+        let names: Vec<String> = got
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(names, ["statistic", "group", "x", "n"], "{got}");
+        for column in ["group", "x", "n"] {
+            let values = frame
+                .column(column)
+                .unwrap()
+                .cast(&DataType::Float64)
+                .unwrap();
+            let values = values.f64().unwrap();
+            let stat = |row: usize| got.column(column).unwrap().f64().unwrap().get(row);
+            let close = |a: Option<f64>, b: Option<f64>, tolerance: f64| {
+                let (a, b) = (a.unwrap(), b.unwrap());
+                assert!(
+                    (a - b).abs() <= tolerance,
+                    "{column} in {parts}: {a} vs {b}\n{got}"
+                );
+            };
+            close(
+                stat(0),
+                Some(values.len() as f64 - values.null_count() as f64),
+                0.0,
+            );
+            close(stat(1), values.mean(), 1e-9);
+            close(stat(2), values.std(1), 1e-9);
+            close(stat(3), values.min(), 0.0);
+            close(stat(7), values.max(), 0.0);
+            let range = values.max().unwrap() - values.min().unwrap();
+            for (row, q) in [(4, 0.25), (5, 0.5), (6, 0.75)] {
+                let exact = values.quantile(q, QuantileMethod::Linear).unwrap();
+                let tolerance = if parts == 1 { 1e-9 } else { 0.05 * range };
+                close(stat(row), exact, tolerance);
+            }
+        }
+    }
+    let text = dd::DataFrame::from_polars(df!("s" => ["a"]).unwrap(), 1)
+        .unwrap()
+        .describe(&client)
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("numeric"), "{text}");
+}

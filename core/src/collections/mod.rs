@@ -9,6 +9,7 @@ pub mod array;
 #[cfg(feature = "dataframe")]
 pub mod dataframe;
 pub mod delayed;
+pub(crate) mod html;
 pub(crate) mod kernel;
 #[cfg(feature = "dataframe")]
 pub(crate) mod shuffle;

@@ -3,6 +3,7 @@
 //! grid (the Jupyter kernel shows it).
 
 use super::Array;
+use crate::collections::html::escape;
 use std::fmt;
 
 /// `1.5 GiB`, `8.0 MiB`, `512 B`.
@@ -154,12 +155,6 @@ impl Array {
         ));
         svg
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 impl fmt::Display for Array {

@@ -14,6 +14,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod describe;
 mod groupby;
 mod io;
 mod join;
@@ -23,6 +24,7 @@ mod partition;
 mod plan;
 mod reductions;
 mod shuffle;
+mod summary;
 
 pub use groupby::{Agg, GroupBy};
 pub use io::{read_csv, read_json, read_parquet, CsvOptions};
@@ -30,13 +32,13 @@ pub use join::How;
 pub use partition::Partition;
 pub use polars;
 pub use polars::prelude::{col, lit, DataType, Expr};
+pub use summary::to_html;
 
 use crate::client::lazy::Node;
 use crate::client::{Client, Error};
 use crate::collections::delayed::Delayed;
 use plan::{Format, Origin, Plan, Step};
 use polars::prelude::{IntoLazy, PolarsError, SchemaRef};
-use std::fmt;
 use std::sync::Arc;
 
 /// What can go wrong building or computing a dataframe.
@@ -479,19 +481,4 @@ fn concat(
     }
     out.rechunk_mut_par();
     Ok(out)
-}
-
-impl fmt::Display for DataFrame {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "rask.dataframe<{}, npartitions={}>",
-            self.name,
-            self.npartitions()
-        )?;
-        for (name, dtype) in self.schema.iter() {
-            writeln!(f, "  {name}: {dtype}")?;
-        }
-        Ok(())
-    }
 }
