@@ -67,7 +67,7 @@ collection_kernel! {
             }
         };
         let result = plan::apply(frame, &plan.steps, &sides)
-            .and_then(plan::collect)
+            .and_then(|frame| plan::collect(frame, &plan.steps))
             .map_err(|e| match place {
                 Some(location) => fail(in_file(location, e)),
                 None => fail(e.to_string()),

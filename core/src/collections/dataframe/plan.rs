@@ -187,10 +187,18 @@ pub(crate) fn scan_location(location: &str, format: &Format) -> PolarsResult<Laz
     scan(bytes, format)
 }
 
-/// Runs a partition's query on Polars' streaming engine: morsel-parallel,
-/// several times faster than the in-memory engine on a groupby of a
-/// million-row partition.
-pub(crate) fn collect(frame: LazyFrame) -> PolarsResult<DataFrame> {
+/// Runs a partition's query made of `steps`. Aggregations (groupbys,
+/// uniques) run on Polars' streaming engine, about twice as fast as the
+/// in-memory engine on a million-row partition; the rest in memory, where
+/// joins and sorts took less time and memory in the benchmarks and the
+/// memory test.
+pub(crate) fn collect(frame: LazyFrame, steps: &[Step]) -> PolarsResult<DataFrame> {
+    let aggregates = steps
+        .iter()
+        .any(|s| matches!(s, Step::GroupBy(..) | Step::Unique(..)));
+    if !aggregates {
+        return frame.collect();
+    }
     // A query without several sinks gives one frame (as Polars' own `collect`).
     frame
         .collect_with_engine(Engine::Streaming)

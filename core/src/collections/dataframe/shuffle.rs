@@ -180,7 +180,7 @@ fn run_then(
 ) -> Result<polars::prelude::DataFrame, TaskFailure> {
     let plan = Plan::from_bytes(plan).map_err(|e| fail(format!("plan: {e}")))?;
     super::plan::apply(frame.lazy(), &plan.steps, sides)
-        .and_then(super::plan::collect)
+        .and_then(|frame| super::plan::collect(frame, &plan.steps))
         .map_err(|e| fail(format!("shuffle {id}: {e}")))
 }
 
