@@ -15,6 +15,9 @@ use std::sync::Mutex;
 
 /// The longest shuffle id a peer may name.
 const MAX_ID_LEN: usize = 200;
+/// The most output partitions a worker keeps shards for at once: bounds the
+/// bookkeeping a peer can make it hold (the bytes themselves spill to disk).
+pub const MAX_PARTS: usize = 1 << 20;
 /// The in-memory budget of a worker without a memory limit.
 pub const UNLIMITED_SHUFFLE_MEMORY: u64 = 1 << 30;
 /// The share of a worker's memory limit its shuffle buffers may take.
@@ -37,6 +40,9 @@ pub enum ShuffleBufferError {
     /// A shuffle id that is not a plain name.
     #[error("invalid shuffle id {0:?}: expected letters, digits, '-' and '_'")]
     InvalidId(String),
+    /// More output partitions than [`MAX_PARTS`] at once.
+    #[error("more than {MAX_PARTS} shuffle output partitions held at once")]
+    TooManyParts,
     /// Writing or reading the spill files.
     #[error("shuffle spill file {path}: {source}")]
     Io {
@@ -113,7 +119,11 @@ impl ShuffleBuffers {
         let mut inner = self.lock();
         for shard in shards {
             let len = shard.bytes.len() as u64;
-            let buffer = inner.parts.entry((id.to_string(), shard.part)).or_default();
+            let key = (id.to_string(), shard.part);
+            if inner.parts.len() >= MAX_PARTS && !inner.parts.contains_key(&key) {
+                return Err(ShuffleBufferError::TooManyParts);
+            }
+            let buffer = inner.parts.entry(key).or_default();
             let replaced = buffer.memory.insert(shard.input, shard.bytes);
             let old = replaced.map_or(0, |b| b.len() as u64);
             buffer.memory_bytes = buffer.memory_bytes + len - old;
