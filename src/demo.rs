@@ -152,6 +152,8 @@ pub fn run(args: Args) -> Result<()> {
     arrays(&client)?;
     // 4. Dataframes: Parquet written, read, filtered, grouped, written again.
     crate::demo_dataframe::run(&client)?;
+    // 5. Bags: JSON lines written, read, words counted, grouped, made a dataframe.
+    crate::demo_bag::run(&client)?;
     println!("All results checked.");
     Ok(())
 }

@@ -67,6 +67,7 @@ pub use client::{
     as_completed, progress, wait, Client, ConnectOptions, Error, Future, LocalCluster,
 };
 pub use collections::array;
+pub use collections::bag;
 #[cfg(feature = "dataframe")]
 pub use collections::dataframe;
 pub use collections::delayed::{delayed, Delayed};

@@ -104,6 +104,29 @@ fn annotated(
     })
 }
 
+/// Input `n` of a kernel as a `T`; `what` names the kernel in errors.
+pub(crate) fn input<T: Data>(
+    inputs: &[Value],
+    n: usize,
+    what: &str,
+) -> Result<Arc<T>, crate::ops::TaskFailure> {
+    let fail = crate::ops::TaskFailure::new;
+    inputs
+        .get(n)
+        .ok_or_else(|| fail(format!("{what}: missing input {n}")))?
+        .get::<T>()
+        .map_err(|e| fail(format!("{what}: input {n}: {e}")))
+}
+
+/// Tasks in the graph that computes `nodes`, each counted once.
+pub(crate) fn count_tasks(nodes: &[Arc<Node>]) -> usize {
+    let mut builder = crate::client::GraphBuilderAccess::default();
+    for node in nodes {
+        builder.add_node(node);
+    }
+    builder.graph().len()
+}
+
 /// A kernel's parameters, wrapped once and shared by all its blocks; the type
 /// ties them to the kernels that take them.
 pub(crate) struct Params<P> {

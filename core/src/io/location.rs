@@ -207,14 +207,13 @@ impl Location {
         }
     }
 
-    /// Reads the whole file or object, refusing one larger than `limit` bytes
-    /// before reading it (`None` when it does not exist).
-    pub fn read_at_most(&self, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let size = match self {
+    /// The size in bytes; `None` when it does not exist.
+    pub fn size(&self) -> Result<Option<u64>, StoreError> {
+        match self {
             Location::Local(path) => match std::fs::metadata(path) {
-                Ok(meta) => Some(meta.len()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(StoreError::new(path.display(), e)),
+                Ok(meta) => Ok(Some(meta.len())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(StoreError::new(path.display(), e)),
             },
             Location::Object { bucket, key } => {
                 let (key, store) = (key.clone(), bucket.store.clone());
@@ -226,10 +225,51 @@ impl Location {
                     }
                 })
                 .map_err(|e| StoreError::new(self, e))?
-                .map_err(|e| StoreError::new(self, e))?
+                .map_err(|e| StoreError::new(self, e))
             }
-        };
-        match size {
+        }
+    }
+
+    /// Bytes `start..end` of the file or object, fewer where it ends sooner
+    /// (none past its end); a missing file is an error.
+    pub fn read_range(&self, start: u64, end: u64) -> Result<Vec<u8>, StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let end = end.max(start);
+        match self {
+            Location::Local(path) => {
+                let error = |e: std::io::Error| StoreError::new(path.display(), e);
+                let mut file = std::fs::File::open(path).map_err(error)?;
+                file.seek(SeekFrom::Start(start)).map_err(error)?;
+                let mut bytes = Vec::with_capacity((end - start).min(1 << 30) as usize);
+                file.take(end - start)
+                    .read_to_end(&mut bytes)
+                    .map_err(error)?;
+                Ok(bytes)
+            }
+            Location::Object { .. } => {
+                let size = self
+                    .size()?
+                    .ok_or_else(|| StoreError::new(self, "no such object"))?;
+                let end = end.min(size);
+                if start >= end {
+                    return Ok(Vec::new());
+                }
+                let Location::Object { bucket, key } = self else {
+                    unreachable!("matched above")
+                };
+                let (key, store) = (key.clone(), bucket.store.clone());
+                block_on(async move { store.get_range(&key, start..end).await })
+                    .map_err(|e| StoreError::new(self, e))?
+                    .map(|bytes| bytes.to_vec())
+                    .map_err(|e| StoreError::new(self, e))
+            }
+        }
+    }
+
+    /// Reads the whole file or object, refusing one larger than `limit` bytes
+    /// before reading it (`None` when it does not exist).
+    pub fn read_at_most(&self, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.size()? {
             None => Ok(None),
             Some(size) if size > limit => Err(StoreError::new(
                 self,

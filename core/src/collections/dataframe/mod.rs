@@ -25,6 +25,7 @@ mod plan;
 mod reductions;
 mod shuffle;
 mod summary;
+mod to_array;
 
 pub use groupby::{Agg, GroupBy};
 pub use io::{read_csv, read_json, read_parquet, CsvOptions};
@@ -218,11 +219,7 @@ impl DataFrame {
     /// Tasks in the graph (one per partition, plus those of its inputs,
     /// each counted once).
     pub fn ntasks(&self) -> usize {
-        let mut builder = crate::client::GraphBuilderAccess::default();
-        for node in self.partitions.iter() {
-            builder.add_node(node);
-        }
-        builder.graph().len()
+        crate::collections::kernel::count_tasks(&self.partitions)
     }
 
     /// Only these columns, in this order (Dask's `df[["a", "b"]]`).

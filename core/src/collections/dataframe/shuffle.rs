@@ -11,7 +11,7 @@ use super::partition::Partition;
 use super::plan::{Origin, Plan, Step};
 use super::{DataFrame, DataFrameError};
 use crate::client::lazy::Node;
-use crate::collections::kernel::{self, collection_kernel};
+use crate::collections::kernel::{self, collection_kernel, input};
 use crate::collections::shuffle::{self, Layout, Manifest, Shuffle};
 use crate::graph::Key;
 use crate::ops::TaskFailure;
@@ -73,14 +73,6 @@ struct BoundsParams {
 
 fn fail(message: impl Into<String>) -> TaskFailure {
     TaskFailure::new(message)
-}
-
-fn input<T: Data>(inputs: &[Value], n: usize, what: &str) -> Result<Arc<T>, TaskFailure> {
-    inputs
-        .get(n)
-        .ok_or_else(|| fail(format!("{what}: missing input {n}")))?
-        .get::<T>()
-        .map_err(|e| fail(format!("{what}: input {n}: {e}")))
 }
 
 collection_kernel! {
