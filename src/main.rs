@@ -1,11 +1,13 @@
 //! The `rask` command line.
 
 mod arraybench;
+mod bagbench;
 mod cluster;
 mod cluster_up;
 mod counts;
 mod dataframebench;
 mod demo;
+mod demo_bag;
 mod demo_dataframe;
 mod interface;
 mod jobqueuebench;
@@ -35,6 +37,8 @@ enum Command {
     Arraybench(arraybench::Args),
     /// Time the dask.dataframe comparison workloads on a local cluster.
     Dataframebench(dataframebench::Args),
+    /// Time the dask.bag comparison workload (word frequencies) on a local cluster.
+    Bagbench(bagbench::Args),
     /// Time `cluster up` and adaptive scale-up on a batch system.
     Jobqueuebench(jobqueuebench::Args),
     /// Measure scheduling throughput (map + gather, and a tree reduction).
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Microbench(args) => microbench::run(args).map(|()| 0),
         Command::Arraybench(args) => arraybench::run(args).map(|()| 0),
         Command::Dataframebench(args) => dataframebench::run(args).map(|()| 0),
+        Command::Bagbench(args) => bagbench::run(args).map(|()| 0),
         Command::Jobqueuebench(args) => jobqueuebench::run(args).map(|()| 0),
         Command::Scheduler(args) => scheduler::run(args).map(|()| 0),
         Command::Worker(args) => worker::run(args),
