@@ -90,7 +90,7 @@ fn twice_the_cluster_memory_goes_through_groupby_join_and_sort() {
 
     let mut cluster = Cluster::start("df-memory", &[]);
     for _ in 0..2 {
-        cluster.add_worker(&["--nthreads", "2", "--memory-limit", &LIMIT.to_string()]);
+        cluster.add_worker(&["--nthreads", "1", "--memory-limit", &LIMIT.to_string()]);
     }
     let client = Client::connect(&cluster.address).expect("client connects");
     cluster.wait_for_workers(&client, 2);
