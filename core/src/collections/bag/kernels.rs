@@ -33,7 +33,7 @@ fn fail(message: impl Into<String>) -> TaskFailure {
     TaskFailure::new(message)
 }
 
-/// The inputs from `from` on, as records.
+/// The inputs, as records.
 pub(super) fn records(inputs: &[Value], what: &str) -> Result<Vec<Arc<Records>>, TaskFailure> {
     inputs
         .iter()
