@@ -2,12 +2,68 @@
 # The whole test suite: formatting, lints, every test (release profile, the same one
 # `cargo run --release -- demo` uses, so one build serves both). Idempotent; installs
 # what the tests need and starts the real services (SLURM, Grid Engine) it uses.
+#
+# On two cores the cold run is mostly compiling, so the work that does not feed the
+# tests (clippy's check build and the fuzz targets' instrumented build) runs at the
+# lowest CPU priority beside it, on cycles the main build and the tests leave idle,
+# and the test binaries run in two lanes (the batch-system tests mostly wait on SLURM
+# and Grid Engine). Each phase's time is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+logs=$(mktemp -d)
+log=$logs/results.log
+touch "$log"
 
-echo "== test dependencies"
+timings=()
+phase_name=
+phase_start=$SECONDS
+# Starts a phase (prints its heading) and records how long the previous one took.
+phase() {
+  if [ -n "$phase_name" ]; then
+    timings+=("$(printf '%6d s  %s' $((SECONDS - phase_start)) "$phase_name")")
+  fi
+  phase_name=$1
+  phase_start=$SECONDS
+  if [ -n "$1" ]; then echo "== $1"; fi
+}
+
+background=()
+stop_batch() { bash scripts/infra/slurm-down.sh >/dev/null 2>&1; bash scripts/infra/sge-down.sh >/dev/null 2>&1; }
+cleanup() {
+  for group in "${background[@]}"; do kill -- "-$group" 2>/dev/null || true; done
+  stop_batch
+  rm -rf "$logs"
+}
+trap cleanup EXIT
+
+# Runs a command in its own process group at the lowest CPU priority, its output
+# and exit status in $logs/NAME.log and $logs/NAME.rc, its time in $logs/NAME.time.
+in_background() {
+  local name=$1
+  shift
+  setsid nice -n 19 bash -c '
+    start=$SECONDS
+    "${@:2}" >"$1.log" 2>&1
+    rc=$?
+    echo $((SECONDS - start)) >"$1.time"
+    echo $rc >"$1.rc"' _ "$logs/$name" "$@" &
+  background+=("$!")
+}
+# Waits for a background command; prints its output if it failed (or always with
+# "show"), and returns its exit status.
+await() {
+  local name=$1 show=${2:-}
+  while [ ! -f "$logs/$name.rc" ]; do sleep 1; done
+  local rc
+  rc=$(cat "$logs/$name.rc")
+  if [ "$rc" != 0 ] || [ -n "$show" ]; then cat "$logs/$name.log"; fi
+  return "$rc"
+}
+# A failed cargo invocation counts as a failure even where no test reported one
+# (a test binary that crashed, a build that broke).
+failed_run() { echo "test result: FAILED. 0 passed; 1 failed ($1 exited with $2)"; }
+
+phase "test dependencies"
 # openssl makes the certificates for the mutual-TLS tests.
 if ! command -v openssl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq openssl
@@ -16,10 +72,6 @@ fi
 # compare its products with matrixmultiply's).
 if ! ldconfig -p | grep -q 'libopenblas\.so\.0 '; then
   apt-get update -qq && apt-get install -y -qq libopenblas0
-fi
-# cargo-fuzz (with the machine's nightly toolchain) runs the frame decoder's fuzz target.
-if ! command -v cargo-fuzz >/dev/null; then
-  cargo install cargo-fuzz --locked --version 0.13.2
 fi
 
 # Python's zarr (with NumPy) writes and reads the stores of the Zarr interop tests,
@@ -40,40 +92,90 @@ export RASK_TEST_PYTHON="$PWD/$venv/bin/python"
 # Real batch systems for the launcher tests: a single-node SLURM and a Grid
 # Engine, installed (apt) and started by hand (no systemd), stopped at the end;
 # PBS through Debian's PBS-style wrappers over that SLURM.
-echo "== batch systems: SLURM, Grid Engine"
-stop_batch() { bash scripts/infra/slurm-down.sh >/dev/null 2>&1; bash scripts/infra/sge-down.sh >/dev/null 2>&1; }
-trap 'stop_batch; rm -f "$log"' EXIT
+phase "batch systems: SLURM, Grid Engine"
 bash scripts/infra/slurm-up.sh
 bash scripts/infra/sge-up.sh
 RASK_TEST_TORQUE_BIN=$(bash scripts/infra/torque-wrappers.sh target/torque)
 export RASK_TEST_TORQUE_BIN
 
-echo "== rustfmt"
+phase "rustfmt"
 cargo fmt --all -- --check
 
-echo "== clippy"
-cargo clippy --release --all-targets --locked -- -D warnings
+# Beside the build: clippy in its own target directory (a check build shares nothing
+# with the release build, and two cargos cannot share one directory), and the fuzz
+# targets (cargo-fuzz with the machine's nightly toolchain; their own directory).
+in_background clippy cargo clippy --release --all-targets --locked --workspace \
+  --target-dir target/clippy -- -D warnings
+in_background fuzz-build bash -c '
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+  cargo +nightly fuzz build'
 
-echo "== tests"
-cargo test --release --locked --no-fail-fast --workspace --all-targets 2>&1 | tee -a "$log"
-# The whole workspace, so features unify as in the build above and nothing is
-# compiled twice (with `-p rask` alone, Polars and its dependents were rebuilt).
-cargo test --release --locked --workspace --doc 2>&1 | tee -a "$log"
+phase "build (release, every test target)"
+cargo test --release --locked --workspace --all-targets --no-run
 
-# Every decoder of untrusted bytes, briefly: frames, wire messages, Blosc and
-# other chunk codecs, Zarr metadata, .npy headers.
-for target in frame_decoder wire_messages blosc zarr_metadata npy_header; do
-  echo "== fuzz: $target, ${RASK_FUZZ_SECONDS:-15} s"
-  fuzz_log=$(mktemp)
-  cargo +nightly fuzz run "$target" -- -max_total_time="${RASK_FUZZ_SECONDS:-15}" >"$fuzz_log" 2>&1 || true
-  tail -n 3 "$fuzz_log" | tee -a "$log"
-  if grep -q "Done [0-9]* runs" "$fuzz_log"; then
-    echo "test result: ok. 1 passed; 0 failed (fuzz target $target)" >> "$log"
-  else
-    echo "test result: FAILED. 0 passed; 1 failed (fuzz target $target)" >> "$log"
+# Lane 1: the batch-system tests, then the fuzz targets once built: every decoder
+# of untrusted bytes, briefly (frames, wire messages, Blosc and other chunk codecs,
+# Zarr metadata, .npy headers).
+batch_lane() {
+  cargo test --release --locked --no-fail-fast --workspace --test cluster_configs --test jobqueue \
+    || failed_run "cargo test" $?
+  if ! await fuzz-build; then
+    echo "test result: FAILED. 0 passed; 1 failed (building the fuzz targets)"
+    return
   fi
-  rm -f "$fuzz_log"
+  for target in frame_decoder wire_messages blosc zarr_metadata npy_header; do
+    echo "== fuzz: $target, ${RASK_FUZZ_SECONDS:-15} s"
+    local fuzz_log=$logs/fuzz-$target.log
+    cargo +nightly fuzz run "$target" -- -max_total_time="${RASK_FUZZ_SECONDS:-15}" >"$fuzz_log" 2>&1 || true
+    tail -n 3 "$fuzz_log"
+    if grep -q "Done [0-9]* runs" "$fuzz_log"; then
+      echo "test result: ok. 1 passed; 0 failed (fuzz target $target)"
+    else
+      echo "test result: FAILED. 0 passed; 1 failed (fuzz target $target)"
+    fi
+  done
+}
+# Lane 2: every other test target, then the doc tests (the whole workspace each
+# time, so features unify as in the build and nothing is compiled twice).
+other_lane() {
+  local targets=()
+  for file in core/tests/*.rs tests/*.rs launchers/tests/*.rs kernel/tests/*.rs; do
+    [ -f "$file" ] || continue
+    case $(basename "$file" .rs) in
+      cluster_configs | jobqueue) ;;
+      *) targets+=(--test "$(basename "$file" .rs)") ;;
+    esac
+  done
+  cargo test --release --locked --no-fail-fast --workspace --lib --bins "${targets[@]}" \
+    || failed_run "cargo test" $?
+  cargo test --release --locked --workspace --doc || failed_run "cargo test --doc" $?
+}
+
+phase "tests, in two lanes"
+batch_lane >"$logs/batch-lane.log" 2>&1 &
+batch=$!
+other_lane >"$logs/other-lane.log" 2>&1 &
+other=$!
+wait "$batch" "$other" || true
+for lane in other-lane batch-lane; do
+  echo "-- $lane"
+  cat "$logs/$lane.log"
+  grep '^test result:' "$logs/$lane.log" >>"$log" || true
 done
 
+phase "clippy (waiting for it)"
+if await clippy; then
+  echo "test result: ok. 1 passed; 0 failed (clippy)" >>"$log"
+else
+  echo "test result: FAILED. 0 passed; 1 failed (clippy)" >>"$log"
+fi
+phase ""
+for name in clippy fuzz-build; do
+  timings+=("$(printf '%6d s  %s (in the background, from the build on)' "$(cat "$logs/$name.time")" "$name")")
+done
+
+echo "== time per phase"
+printf '%s\n' "${timings[@]}"
+echo "$(printf '%6d s' "$SECONDS")  in all"
 # One closing line for the whole suite.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "rask test suite: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' "$log"

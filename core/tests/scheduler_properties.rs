@@ -219,22 +219,20 @@ impl Sim {
         for command in commands {
             match command {
                 Command::Compute { worker, task } => {
-                    self.to_worker(worker, WorkerEvent::Compute(task))
+                    self.deliver(worker, WorkerEvent::Compute(task))
                 }
-                Command::Release { worker, key } => {
-                    self.to_worker(worker, WorkerEvent::Release(key))
-                }
+                Command::Release { worker, key } => self.deliver(worker, WorkerEvent::Release(key)),
                 Command::Steal {
                     worker,
                     key,
                     run_id,
-                } => self.to_worker(worker, WorkerEvent::Steal(key, run_id)),
+                } => self.deliver(worker, WorkerEvent::Steal(key, run_id)),
                 Command::Replicate {
                     worker,
                     key,
                     holders,
                     nbytes,
-                } => self.to_worker(
+                } => self.deliver(
                     worker,
                     WorkerEvent::Replicate {
                         key,
@@ -253,7 +251,7 @@ impl Sim {
         }
     }
 
-    fn to_worker(&mut self, worker: WorkerId, event: WorkerEvent) {
+    fn deliver(&mut self, worker: WorkerId, event: WorkerEvent) {
         if let Some(w) = self.workers.get_mut(&worker) {
             w.inbox.push_back(event);
         }

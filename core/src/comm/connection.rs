@@ -577,6 +577,15 @@ impl Outbox {
     }
 }
 
+/// Lets postcard append to a buffer it does not own.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl Extend<u8> for Append<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        self.0.extend(bytes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,14 +625,5 @@ mod tests {
         );
         assert!(outbox.is_closed());
         peer.abort();
-    }
-}
-
-/// Lets postcard append to a buffer it does not own.
-struct Append<'a>(&'a mut Vec<u8>);
-
-impl Extend<u8> for Append<'_> {
-    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
-        self.0.extend(bytes);
     }
 }
