@@ -36,12 +36,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Runs a command in its own process group at the lowest CPU priority, its output
-# and exit status in $logs/NAME.log and $logs/NAME.rc, its time in $logs/NAME.time.
+# Runs a command in its own session at the lowest CPU priority, its output and
+# exit status in $logs/NAME.log and $logs/NAME.rc, its time in $logs/NAME.time.
+# A new session is a new scheduler autogroup on Linux, where nice values count
+# only within the group, so the group itself is niced too.
 in_background() {
   local name=$1
   shift
   setsid nice -n 19 bash -c '
+    echo 19 >/proc/self/autogroup 2>/dev/null || true
     start=$SECONDS
     "${@:2}" >"$1.log" 2>&1
     rc=$?
