@@ -29,6 +29,8 @@ fn dataframe_operations_match_polars_on_worker_processes() {
             .unwrap_or_else(|e| panic!("relational, seed {seed}: {e}"));
         dataframe_cases::shuffled(&client, seed, rows, parts)
             .unwrap_or_else(|e| panic!("shuffled, seed {seed}: {e}"));
+        dataframe_cases::indexed(&client, seed, rows, parts)
+            .unwrap_or_else(|e| panic!("set_index and loc, seed {seed}: {e}"));
     }
 }
 

@@ -1,13 +1,18 @@
-//! Dataframes in object stores: a real S3 server (moto) and a real GCS server
-//! (fake-gcs-server) on 127.0.0.1, started by this test. Partitioned Parquet,
-//! CSV and JSON are written, globbed and read back, grouped and joined, and the
-//! result written again — on an embedded cluster and on worker processes — and
-//! pandas (with pyarrow) reads what rask wrote to S3.
+//! Dataframes and bags in object stores: a real S3 server (moto) and a real GCS
+//! server (fake-gcs-server) on 127.0.0.1, started by this test. Partitioned
+//! Parquet, CSV and JSON are written, globbed and read back (CSV also in blocks
+//! read by ranged requests), grouped and joined, and the result written again;
+//! bags write JSON lines (plain, gzip, zstd) and count words in them, read in
+//! blocks — on an embedded cluster and on worker processes — and pandas (with
+//! pyarrow) reads what rask wrote to S3.
 
 mod support;
 
 #[path = "../core/tests/dataframe_cases/mod.rs"]
 mod dataframe_cases;
+
+#[path = "../core/tests/bag_cases/mod.rs"]
+mod bag_cases;
 
 use rask::dataframe::polars::prelude::*;
 use rask::dataframe::{self as dd, Agg, CsvOptions, How};
@@ -31,6 +36,14 @@ fn round_trip(client: &Client, frame: &DataFrame, base: &str) -> DataFrame {
         ..Default::default()
     };
     let csv = dd::read_csv(&format!("{base}/csv/part.*.csv"), &options).unwrap();
+    dataframe_cases::close(&csv.compute(client).unwrap(), frame).unwrap();
+    // Blocks of a few kB: each task reads its byte range from the store.
+    let blocks = CsvOptions {
+        blocksize: Some(4096),
+        ..options.clone()
+    };
+    let csv = dd::read_csv(&format!("{base}/csv/part.*.csv"), &blocks).unwrap();
+    assert!(csv.npartitions() > 4, "{base}: {}", csv.npartitions());
     dataframe_cases::close(&csv.compute(client).unwrap(), frame).unwrap();
     let json = dd::read_json(&format!("{base}/json")).unwrap();
     dataframe_cases::close(&json.compute(client).unwrap(), frame).unwrap();
@@ -93,6 +106,8 @@ fn dataframes_round_trip_through_s3_and_gcs() {
             };
             assert_eq!(*label, expected, "{base}: key {key:?}");
         }
+        bag_cases::word_frequencies_from_files(&client, &format!("{base}/bag"), Some(4096))
+            .unwrap_or_else(|e| panic!("{base}: {e}"));
     }
 
     // pandas (pyarrow) reads the result rask wrote to S3.
@@ -160,6 +175,9 @@ print(len(df), repr(round(float(df["x"].sum()), 6)), int(df["n"].sum()), sorted(
         .drop_nulls()
         .len();
     assert_eq!(total as usize, non_null);
+    // Bags on the worker processes: blocks of S3 objects, words counted.
+    bag_cases::word_frequencies_from_files(&remote, "s3://tables/remote-bag", Some(2048))
+        .unwrap_or_else(|e| panic!("bags on worker processes: {e}"));
 
     // Missing objects are errors naming them.
     let missing = dd::read_parquet("s3://tables/nothing/*.parquet")

@@ -63,6 +63,15 @@ fn shuffles_sorts_shuffle_joins_and_split_out_match_polars() {
     }
 }
 
+#[test]
+fn set_index_and_loc_match_polars_on_random_frames() {
+    let client = client();
+    for (seed, rows, parts) in [(61, 5000, 8), (62, 5, 9), (63, 300, 1), (64, 0, 3)] {
+        dataframe_cases::indexed(&client, seed, rows, parts)
+            .unwrap_or_else(|e| panic!("seed {seed}, {rows} rows in {parts}: {e}"));
+    }
+}
+
 fn scratch(name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("rask-df-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -119,6 +128,78 @@ fn files_round_trip_through_every_format() {
 }
 
 #[test]
+fn csv_files_split_into_blocks_read_the_same_rows_at_every_blocksize() {
+    let client = client();
+    let frame = dataframe_cases::sample(22, 3000);
+    let dir = scratch("csv-blocks");
+    dd::DataFrame::from_polars(frame.clone(), 3)
+        .unwrap()
+        .to_csv(&format!("{dir}/csv"), &client)
+        .unwrap();
+    let sizes: Vec<u64> = (0..3)
+        .map(|i| {
+            std::fs::metadata(format!("{dir}/csv/part.{i}.csv"))
+                .unwrap()
+                .len()
+        })
+        .collect();
+    for blocksize in [Some(61), Some(997), Some(20_000), Some(1 << 20), None] {
+        let options = CsvOptions {
+            dtypes: vec![("group".into(), DataType::Int64)],
+            blocksize,
+            ..Default::default()
+        };
+        let csv = dd::read_csv(&format!("{dir}/csv"), &options).unwrap();
+        let blocks = match blocksize {
+            Some(b) => sizes.iter().map(|s| s.div_ceil(b) as usize).sum(),
+            None => 3,
+        };
+        assert_eq!(csv.npartitions(), blocks, "blocksize {blocksize:?}");
+        let back = csv.compute(&client).unwrap();
+        assert!(back.equals_missing(&frame), "blocksize {blocksize:?}");
+    }
+    // Without a header, at one byte per block (most blocks hold no line start).
+    std::fs::write(format!("{dir}/plain.csv"), "1,x\n2,\n3,zz\n4,w").unwrap();
+    let options = CsvOptions {
+        header: false,
+        blocksize: Some(1),
+        ..Default::default()
+    };
+    let plain = dd::read_csv(&format!("{dir}/plain.csv"), &options)
+        .unwrap()
+        .compute(&client)
+        .unwrap();
+    let whole = dd::read_csv(
+        &format!("{dir}/plain.csv"),
+        &CsvOptions {
+            blocksize: None,
+            ..options.clone()
+        },
+    )
+    .unwrap()
+    .compute(&client)
+    .unwrap();
+    assert_eq!(plain.height(), 4);
+    assert!(plain.equals_missing(&whole), "{plain} {whole}");
+    // Blocksize 0 is refused, naming the files.
+    let zero = dd::read_csv(
+        &format!("{dir}/plain.csv"),
+        &CsvOptions {
+            blocksize: Some(0),
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        zero.contains("plain.csv") && zero.contains("blocksize"),
+        "{zero}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn bad_input_names_the_file_or_column() {
     let client = client();
     let dir = scratch("bad");
@@ -139,6 +220,20 @@ fn bad_input_names_the_file_or_column() {
         .unwrap()
         .to_string();
     assert!(ragged.contains("ragged.csv"), "{ragged}");
+    // A ragged row in a later block of a split file: the error names the
+    // file and the block.
+    let rows: String = (0..200).map(|i| format!("{i},{i}\n")).collect();
+    std::fs::write(format!("{dir}/late.csv"), format!("a,b\n{rows}3,4,5\n")).unwrap();
+    let late = CsvOptions {
+        blocksize: Some(256),
+        ..Default::default()
+    };
+    let late = dd::read_csv(&format!("{dir}/late.csv"), &late)
+        .and_then(|d| d.compute(&client))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(late.contains("late.csv (the block of bytes"), "{late}");
     // A Parquet file whose footer is garbage.
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes)

@@ -12,6 +12,7 @@
 //! directly from the store.
 
 mod gcs;
+pub mod line_blocks;
 mod listing;
 mod location;
 mod runtime;

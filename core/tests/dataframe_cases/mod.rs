@@ -426,3 +426,162 @@ pub fn shuffled(client: &Client, seed: u64, rows: usize, parts: usize) -> Result
     }
     Ok(())
 }
+
+/// `set_index` then `loc` on a random frame of `rows` rows in `parts`
+/// partitions: the rows in index order (stable, nulls last), divisions that
+/// bound every partition, and ranges that read only the partitions that can
+/// hold them and equal a filter of the whole frame.
+pub fn indexed(client: &Client, seed: u64, rows: usize, parts: usize) -> Result<(), String> {
+    let e = |e: dd::DataFrameError| e.to_string();
+    let frame = sample(seed, rows);
+    let lazy = dd::DataFrame::from_polars(frame.clone(), parts).map_err(e)?;
+    let order = |column: &str| {
+        frame
+            .sort(
+                [column],
+                SortMultipleOptions::default()
+                    .with_nulls_last(true)
+                    .with_maintain_order(true),
+            )
+            .unwrap()
+    };
+    for column in ["n", "key", "x"] {
+        let indexed = lazy.set_index(column, client).map_err(e)?;
+        if indexed.index() != Some(column) {
+            return Err(format!("{column}: index {:?}", indexed.index()));
+        }
+        let partitions = indexed.compute_partitions(client).map_err(e)?;
+        let stacked = partitions
+            .iter()
+            .skip(1)
+            .fold(partitions[0].clone(), |mut all, p| {
+                all.vstack_mut(p).unwrap();
+                all
+            });
+        close(&stacked, &order(column)).map_err(|m| format!("set_index({column}): {m}"))?;
+        // Divisions bound every partition's values.
+        if let Some(divisions) = indexed.divisions() {
+            if divisions.len() != parts + 1 {
+                return Err(format!(
+                    "{column}: {} divisions for {parts}",
+                    divisions.len()
+                ));
+            }
+            for (i, part) in partitions.iter().enumerate() {
+                let values = part
+                    .column(column)
+                    .unwrap()
+                    .as_materialized_series()
+                    .drop_nulls();
+                if values.is_empty() {
+                    continue;
+                }
+                let low = divisions.slice(i as i64, 1);
+                let high = divisions.slice(i as i64 + 1, 1);
+                let min = values.min_reduce().unwrap().into_series("".into());
+                let max = values.max_reduce().unwrap().into_series("".into());
+                let below = min.lt(&low.cast(min.dtype()).unwrap()).unwrap().any();
+                let above = if i + 1 == parts {
+                    max.gt(&high.cast(max.dtype()).unwrap()).unwrap().any()
+                } else {
+                    max.gt_eq(&high.cast(max.dtype()).unwrap()).unwrap().any()
+                };
+                if below || above {
+                    return Err(format!(
+                        "{column}: partition {i} ({min}..{max}) outside {divisions}"
+                    ));
+                }
+            }
+        } else if frame.column(column).unwrap().null_count() < rows {
+            return Err(format!("{column}: no divisions"));
+        }
+    }
+    // Ranges of an integer index against a filter of the whole frame.
+    let by_n = lazy.set_index("n", client).map_err(e)?;
+    let sorted = order("n");
+    let check = |name: &str, got: dd::DataFrame, keep: Expr| -> Result<usize, String> {
+        let want = sorted.clone().lazy().filter(keep).collect().unwrap();
+        let reads = got.npartitions();
+        close(&got.compute(client).map_err(e)?, &want).map_err(|m| format!("loc {name}: {m}"))?;
+        Ok(reads)
+    };
+    for (a, b) in [
+        (-30i64, 69i64),
+        (0, 10),
+        (5, 5),
+        (40, 20),
+        (-100, -50),
+        (60, 200),
+    ] {
+        let reads = check(
+            &format!("{a}..={b}"),
+            by_n.loc(a..=b).map_err(e)?,
+            col("n").gt_eq(lit(a)).and(col("n").lt_eq(lit(b))),
+        )?;
+        if a == b && parts > 2 && rows > 1000 && reads > 2 {
+            return Err(format!("loc {a}..={b} read {reads} of {parts} partitions"));
+        }
+        check(
+            &format!("{a}..{b}"),
+            by_n.loc(a..b).map_err(e)?,
+            col("n").gt_eq(lit(a)).and(col("n").lt(lit(b))),
+        )?;
+        check(
+            &format!("{a}.."),
+            by_n.loc(a..).map_err(e)?,
+            col("n").gt_eq(lit(a)),
+        )?;
+        check(
+            &format!("..={b}"),
+            by_n.loc(..=b).map_err(e)?,
+            col("n").lt_eq(lit(b)),
+        )?;
+    }
+    // A text index.
+    let by_key = lazy.set_index("key", client).map_err(e)?;
+    let want = order("key")
+        .lazy()
+        .filter(col("key").gt_eq(lit("k1")).and(col("key").lt_eq(lit("k3"))))
+        .collect()
+        .unwrap();
+    let got = by_key
+        .loc("k1"..="k3")
+        .and_then(|d| d.compute(client))
+        .map_err(e)?;
+    close(&got, &want).map_err(|m| format!("loc k1..=k3: {m}"))?;
+    // Row filters and new columns keep the index; a groupby does not.
+    let kept = by_n
+        .filter(col("x").gt(lit(0.0)))
+        .and_then(|d| d.with_column(col("x").alias("y")))
+        .map_err(e)?;
+    if kept.index() != Some("n") || kept.divisions() != by_n.divisions() {
+        return Err("filter and with_column lost the index".into());
+    }
+    let renamed = by_n.rename(&[("n", "m")]).map_err(e)?;
+    if renamed.index() != Some("m") {
+        return Err(format!("rename: index {:?}", renamed.index()));
+    }
+    if by_n.groupby(&["key"]).sum().map_err(e)?.index().is_some() {
+        return Err("a groupby kept the index".into());
+    }
+    // Bad input: loc without an index; a bound of the wrong type.
+    let none = lazy
+        .loc(0i64..=1)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    if !none.contains("set_index") {
+        return Err(format!("loc without an index: {none:?}"));
+    }
+    let wrong = by_n
+        .loc("a"..="b")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    if !wrong.contains("loc") {
+        return Err(format!(
+            "loc with text bounds on an integer index: {wrong:?}"
+        ));
+    }
+    Ok(())
+}

@@ -64,20 +64,13 @@ fn blocks(
                 let total = file
                     .size()?
                     .ok_or_else(|| crate::io::StoreError::new(&file, "no such file"))?;
-                if total == 0 {
-                    sources.push(whole(location));
-                    continue;
-                }
-                let mut start = 0;
-                while start < total {
-                    let end = (start + size).min(total);
+                for (start, end) in crate::io::line_blocks::bounds(total, size) {
                     sources.push(Source::Text(TextBlock {
                         location: location.clone(),
                         start,
                         end: Some(end),
                         compression,
                     }));
-                    start = end;
                 }
             }
             _ => sources.push(whole(location)),

@@ -240,8 +240,8 @@ fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
 }
 
-/// The bytes of a block's lines: from the first line that starts at or after
-/// `start` to the end of the last line that starts before `end`.
+/// The bytes of a block's lines (the whole file, decompressed, when it is
+/// not split).
 fn read_block(block: &TextBlock) -> Result<Vec<u8>, String> {
     let location = crate::io::Location::parse(&block.location).map_err(|e| e.to_string())?;
     let Some(end) = block.end else {
@@ -252,45 +252,7 @@ fn read_block(block: &TextBlock) -> Result<Vec<u8>, String> {
         return decompress(bytes, block.compression)
             .map_err(|e| format!("{}: {e}", block.location));
     };
-    // One byte before the start says whether a line starts exactly there.
-    let from = block.start.saturating_sub(1);
-    let mut bytes = location.read_range(from, end).map_err(|e| e.to_string())?;
-    let skip = if block.start == 0 {
-        0
-    } else {
-        match memchr_newline(&bytes) {
-            Some(at) => at + 1,
-            None => bytes.len(),
-        }
-    };
-    // The last line runs on past `end` to its newline.
-    let mut at = from + bytes.len() as u64;
-    let mut step = 64u64 << 10;
-    while skip < bytes.len() && bytes.last() != Some(&b'\n') {
-        let more = location
-            .read_range(at, at + step)
-            .map_err(|e| e.to_string())?;
-        if more.is_empty() {
-            break;
-        }
-        match memchr_newline(&more) {
-            Some(nl) => {
-                bytes.extend_from_slice(&more[..=nl]);
-                break;
-            }
-            None => {
-                at += more.len() as u64;
-                bytes.extend_from_slice(&more);
-                step = (step * 2).min(64 << 20);
-            }
-        }
-    }
-    bytes.drain(..skip.min(bytes.len()));
-    Ok(bytes)
-}
-
-fn memchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+    crate::io::line_blocks::read(&location, block.start, end).map_err(|e| e.to_string())
 }
 
 fn decompress(bytes: Vec<u8>, compression: Compression) -> Result<Vec<u8>, String> {

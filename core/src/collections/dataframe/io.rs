@@ -17,6 +17,12 @@ pub struct CsvOptions {
     pub separator: u8,
     /// Types that replace inferred ones (Dask's `dtype=`).
     pub dtypes: Vec<(String, DataType)>,
+    /// Files are split into partitions of about this many bytes, each
+    /// starting at a line start (default 64 MiB, as Dask's); `None` makes
+    /// each file one partition. Column types come from the lines in the
+    /// first 256 kB of the first file (Dask's `sample`). Like Dask's, splitting assumes
+    /// no quoted field spans lines.
+    pub blocksize: Option<u64>,
 }
 
 impl Default for CsvOptions {
@@ -25,6 +31,7 @@ impl Default for CsvOptions {
             header: true,
             separator: b',',
             dtypes: Vec::new(),
+            blocksize: Some(64 << 20),
         }
     }
 }
@@ -35,14 +42,56 @@ pub fn read_parquet(pattern: &str) -> Result<DataFrame, DataFrameError> {
     read(pattern, "parquet", Format::Parquet)
 }
 
-/// CSV files, one partition per file.
+/// How much of the first CSV file its column types are inferred from (Dask's
+/// `sample`): every line that starts in its first 256 kB.
+const CSV_SAMPLE_BYTES: u64 = 256_000;
+
+/// CSV files: a path, URL, directory or glob; each file split into blocks
+/// of about `options.blocksize` bytes at line starts, read by ranged reads.
 pub fn read_csv(pattern: &str, options: &CsvOptions) -> Result<DataFrame, DataFrameError> {
     let spec = CsvSpec {
         has_header: options.header,
         separator: options.separator,
         dtypes: options.dtypes.clone(),
+        schema: Vec::new(),
+        bytes: None,
     };
-    read(pattern, "csv", Format::Csv(spec))
+    let Some(blocksize) = options.blocksize else {
+        return read(pattern, "csv", Format::Csv(spec));
+    };
+    if blocksize == 0 {
+        return Err(DataFrameError::Invalid(format!(
+            "read_csv({pattern:?}): blocksize must be at least 1 byte"
+        )));
+    }
+    let files = crate::io::expand(pattern, "csv")?;
+    let names: Vec<String> = files.iter().map(|f| f.to_string()).collect();
+    let hive = hive_columns(pattern, &names);
+    let mut parts = Vec::new();
+    for (file, hive) in files.iter().zip(hive) {
+        let size = file
+            .size()?
+            .ok_or_else(|| crate::io::StoreError::new(file, "no such file"))?;
+        for bytes in crate::io::line_blocks::bounds(size, blocksize) {
+            parts.push((file.to_string(), Some(bytes), hive.clone()));
+        }
+    }
+    // Types from a sample of the first file stand for every block (Dask's `meta`).
+    let first = &files[0];
+    let columns = plan::infer_csv_schema(first, &spec, CSV_SAMPLE_BYTES)
+        .map_err(|e| DataFrameError::Polars(format!("{first}: {e}")))?;
+    let sources = parts
+        .into_iter()
+        .map(|(file, bytes, hive)| {
+            let format = Format::Csv(CsvSpec {
+                schema: columns.clone(),
+                bytes,
+                ..spec.clone()
+            });
+            (file, format, hive)
+        })
+        .collect();
+    from_sources("read-csv", sources)
 }
 
 /// JSON-lines files (one object per line), one partition per file.
@@ -54,22 +103,30 @@ fn read(pattern: &str, extension: &str, format: Format) -> Result<DataFrame, Dat
     let files = crate::io::expand(pattern, extension)?;
     let names: Vec<String> = files.iter().map(|f| f.to_string()).collect();
     let hive = hive_columns(pattern, &names);
-    // The first file's schema stands for all (Dask's `meta`).
-    let schema = plan::scan_file(&names[0], &format, &hive[0])
-        .and_then(|mut frame| frame.collect_schema())
-        .map_err(|e| DataFrameError::Polars(format!("{}: {e}", names[0])))?;
-    let sources: Arc<[Source]> = names
+    let sources = names
         .into_iter()
         .zip(hive)
-        .map(|(file, hive)| Source::File(file, format.clone(), hive))
+        .map(|(file, hive)| (file, format.clone(), hive))
         .collect();
-    DataFrame::build(
-        &format!("read-{extension}"),
-        schema,
-        sources,
-        Vec::new(),
-        Arc::new([]),
-    )
+    from_sources(&format!("read-{extension}"), sources)
+}
+
+/// A file (or a block of one) as a partition reads it: its path or URL, its
+/// format, and its hive columns.
+type FilePart = (String, Format, Vec<(String, HiveValue)>);
+
+/// A frame of one partition per source (a file or a block of one); the
+/// first source's schema stands for all (Dask's `meta`).
+fn from_sources(name: &str, sources: Vec<FilePart>) -> Result<DataFrame, DataFrameError> {
+    let (first, format, hive) = &sources[0];
+    let schema = plan::scan_file(first, format, hive)
+        .and_then(|mut frame| frame.collect_schema())
+        .map_err(|e| DataFrameError::Polars(format!("{}: {e}", format.part_name(first))))?;
+    let sources: Arc<[Source]> = sources
+        .into_iter()
+        .map(|(file, format, hive)| Source::File(file, format, hive))
+        .collect();
+    DataFrame::build(name, schema, sources, Vec::new(), Arc::new([]))
 }
 
 /// The `key=value` directories of each file below the pattern's fixed part,

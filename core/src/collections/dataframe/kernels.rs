@@ -50,10 +50,13 @@ collection_kernel! {
         let (rows, sides) = parts.split_at(split);
         let sides: Vec<LazyFrame> = sides.iter().map(|p| p.0.clone().lazy()).collect();
         let (frame, place) = match &plan.origin {
-            Origin::File(location, format, hive) => (
-                plan::scan_file(location, format, hive).map_err(|e| fail(in_file(location, e)))?,
-                Some(location.as_str()),
-            ),
+            Origin::File(location, format, hive) => {
+                let place = format.part_name(location);
+                (
+                    plan::scan_file(location, format, hive).map_err(|e| fail(in_file(&place, e)))?,
+                    Some(place),
+                )
+            }
             Origin::Inputs => {
                 let mut iter = rows.iter();
                 let mut stacked = iter
@@ -69,7 +72,7 @@ collection_kernel! {
         let result = plan::apply(frame, &plan.steps, &sides)
             .and_then(|frame| plan::collect(frame, &plan.steps))
             .map_err(|e| match place {
-                Some(location) => fail(in_file(location, e)),
+                Some(place) => fail(in_file(&place, e)),
                 None => fail(e.to_string()),
             })?;
         Ok(Value::new(Partition(result)))

@@ -16,6 +16,7 @@
 
 mod describe;
 mod groupby;
+mod index;
 mod io;
 mod join;
 mod kernels;
@@ -28,6 +29,7 @@ mod summary;
 mod to_array;
 
 pub use groupby::{Agg, GroupBy};
+pub use index::IndexValue;
 pub use io::{read_csv, read_json, read_parquet, CsvOptions};
 pub use join::How;
 pub use partition::Partition;
@@ -52,6 +54,9 @@ pub enum DataFrameError {
     /// An operation this dataframe cannot do yet; the message says why.
     #[error("{0}")]
     Unsupported(String),
+    /// An argument out of range; the message names it.
+    #[error("{0}")]
+    Invalid(String),
     /// Reading or listing files.
     #[error(transparent)]
     Store(#[from] crate::io::StoreError),
@@ -86,6 +91,8 @@ pub struct DataFrame {
     /// Frames every partition's task also takes, for broadcast joins.
     sides: Arc<[Side]>,
     partitions: Arc<[Arc<Node>]>,
+    /// The column it is sorted and partitioned by, after `set_index`.
+    index: Option<Arc<index::Index>>,
 }
 
 /// A frame every partition's task takes whole (the small side of a join).
@@ -132,6 +139,7 @@ impl DataFrame {
             steps: Arc::new(steps),
             sides,
             partitions,
+            index: None,
         })
     }
 
@@ -151,6 +159,7 @@ impl DataFrame {
             steps: Arc::new(Vec::new()),
             sides: Arc::new([]),
             partitions: nodes.into(),
+            index: None,
         })
     }
 
@@ -193,7 +202,14 @@ impl DataFrame {
         let side_schemas: Vec<SchemaRef> = sides.iter().map(|s| s.schema.clone()).collect();
         // The new step, checked against the schema so far.
         let schema = schema_after(&self.schema, &steps[self.steps.len()..], &side_schemas)?;
-        DataFrame::build(prefix, schema, self.sources.clone(), steps, sides.into())
+        let index = self
+            .index
+            .as_ref()
+            .and_then(|index| index.after(&steps[steps.len() - 1]));
+        let mut frame =
+            DataFrame::build(prefix, schema, self.sources.clone(), steps, sides.into())?;
+        frame.index = index;
+        Ok(frame)
     }
 
     /// The name its partitions' keys start with.

@@ -77,6 +77,26 @@ pub(crate) struct CsvSpec {
     pub(crate) separator: u8,
     /// Types that replace inferred ones, by column.
     pub(crate) dtypes: Vec<(String, DataType)>,
+    /// Every column's type, inferred once from a sample of the first
+    /// file (Dask's `meta`), so that every block parses to the same types;
+    /// empty to infer per file.
+    pub(crate) schema: Vec<(String, DataType)>,
+    /// Only the lines that start in this byte range of the file: a block of
+    /// a file split by `blocksize`.
+    pub(crate) bytes: Option<(u64, u64)>,
+}
+
+impl Format {
+    /// How errors name the part of `location` a partition reads.
+    pub(crate) fn part_name(&self, location: &str) -> String {
+        match self {
+            Format::Csv(CsvSpec {
+                bytes: Some((start, end)),
+                ..
+            }) => format!("{location} (the block of bytes {start}..{end})"),
+            _ => location.to_string(),
+        }
+    }
 }
 
 /// Where a partition's rows start.
@@ -142,20 +162,54 @@ pub(crate) fn scan(bytes: Vec<u8>, format: &Format) -> PolarsResult<LazyFrame> {
                 ..Default::default()
             },
         ),
-        Format::Csv(spec) => {
-            let overrides: Schema = spec
-                .dtypes
-                .iter()
-                .map(|(name, dtype)| Field::new(name.as_str().into(), dtype.clone()))
-                .collect();
-            LazyCsvReader::new_with_sources(sources)
-                .with_has_header(spec.has_header)
-                .with_separator(spec.separator)
-                .with_dtype_overwrite((!spec.dtypes.is_empty()).then(|| overrides.into()))
-                .finish()
-        }
+        Format::Csv(spec) => scan_csv(sources, spec, spec.has_header),
         Format::JsonLines => LazyJsonLineReader::new_with_sources(sources).finish(),
     }
+}
+
+/// A schema from names and types.
+fn schema_of(columns: &[(String, DataType)]) -> Schema {
+    columns
+        .iter()
+        .map(|(name, dtype)| Field::new(name.as_str().into(), dtype.clone()))
+        .collect()
+}
+
+/// CSV rows; `header` says whether these bytes start with the header line.
+fn scan_csv(sources: ScanSources, spec: &CsvSpec, header: bool) -> PolarsResult<LazyFrame> {
+    csv_reader(sources, spec, header).finish()
+}
+
+fn csv_reader(sources: ScanSources, spec: &CsvSpec, header: bool) -> LazyCsvReader {
+    let reader = LazyCsvReader::new_with_sources(sources)
+        .with_has_header(header)
+        .with_separator(spec.separator);
+    if spec.schema.is_empty() {
+        reader
+            .with_dtype_overwrite((!spec.dtypes.is_empty()).then(|| schema_of(&spec.dtypes).into()))
+    } else {
+        reader.with_schema(Some(schema_of(&spec.schema).into()))
+    }
+}
+
+/// Every column's type, inferred from all the lines that start in the first
+/// `sample` bytes of a CSV file (Dask's `sample`), with `spec`'s overrides.
+pub(crate) fn infer_csv_schema(
+    location: &Location,
+    spec: &CsvSpec,
+    sample: u64,
+) -> PolarsResult<Vec<(String, DataType)>> {
+    let lines = crate::io::line_blocks::read(location, 0, sample)
+        .map_err(|e| polars_err!(ComputeError: "{e}"))?;
+    let sources = ScanSources::Buffers(vec![Buffer::from(lines)].into());
+    let schema = csv_reader(sources, spec, spec.has_header)
+        .with_infer_schema_length(None)
+        .finish()?
+        .collect_schema()?;
+    Ok(schema
+        .iter()
+        .map(|(name, dtype)| (name.to_string(), dtype.clone()))
+        .collect())
 }
 
 /// Reads a file (path or URL) into a lazy scan with its hive columns added;
@@ -180,6 +234,23 @@ pub(crate) fn scan_file(
 /// Reads a file (path or URL) into a lazy scan; errors name it.
 pub(crate) fn scan_location(location: &str, format: &Format) -> PolarsResult<LazyFrame> {
     let parsed = Location::parse(location).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+    if let Format::Csv(
+        spec @ CsvSpec {
+            bytes: Some((start, end)),
+            ..
+        },
+    ) = format
+    {
+        let block = crate::io::line_blocks::read(&parsed, *start, *end)
+            .map_err(|e| polars_err!(ComputeError: "{e}"))?;
+        let header = spec.has_header && *start == 0;
+        if block.is_empty() && !spec.schema.is_empty() {
+            // No line starts in this block.
+            return Ok(DataFrame::empty_with_schema(&schema_of(&spec.schema)).lazy());
+        }
+        let sources = ScanSources::Buffers(vec![Buffer::from(block)].into());
+        return scan_csv(sources, spec, header);
+    }
     let bytes = parsed
         .read()
         .map_err(|e| polars_err!(ComputeError: "{e}"))?

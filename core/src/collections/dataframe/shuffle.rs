@@ -279,7 +279,11 @@ fn sample(
         .as_materialized_series()
         .drop_nulls()
         .sort(SortOptions::default())?;
-    Ok(df!("bounds" => evenly_spaced(&values, count)?)?)
+    let mut picked = evenly_spaced(&values, count)?;
+    if picked.len() < values.len() {
+        picked.append(&values.tail(Some(1)))?;
+    }
+    Ok(df!("bounds" => picked)?)
 }
 
 /// `outputs - 1` bounds from the union of samples (the values at evenly
@@ -519,22 +523,7 @@ impl DataFrame {
         }
         let outputs = self.npartitions();
         let token = crate::graph::fresh_token();
-        let sample_params = kernel::params(SampleParams {
-            column: first.to_string(),
-            count: SAMPLES_PER_OUTPUT * outputs,
-        });
-        // The sample reads only the sort key (a file source reads that
-        // column alone), so no partition is held waiting for the bounds.
-        let samples = self
-            .select_columns(&[first])?
-            .partitions
-            .iter()
-            .enumerate()
-            .map(|(i, part)| {
-                let key = Key::new(format!("sort-sample-{token}")).indexed(&[i]);
-                Sample::node(key, &sample_params, vec![part.clone()])
-            })
-            .collect();
+        let samples = self.range_samples(first, outputs)?;
         let bounds_params = kernel::params(BoundsParams {
             outputs: outputs as u32,
         });
@@ -555,6 +544,62 @@ impl DataFrame {
             Exchange::start(self, "sort", outputs, split, Some(bounds))?.outputs(&[sort])?;
         DataFrame::from_nodes("sort-values", self.schema.clone(), sorted)
     }
+}
+
+impl DataFrame {
+    /// One task per partition sampling `column` for `outputs` range
+    /// partitions: evenly spaced values of its sorted non-null values, its
+    /// largest included. The sample reads only that column (a file source
+    /// reads that column alone), so no partition is held waiting for bounds.
+    pub(super) fn range_samples(
+        &self,
+        column: &str,
+        outputs: usize,
+    ) -> Result<Vec<Arc<Node>>, DataFrameError> {
+        let token = crate::graph::fresh_token();
+        let params = kernel::params(SampleParams {
+            column: column.to_string(),
+            count: SAMPLES_PER_OUTPUT * outputs,
+        });
+        Ok(self
+            .select_columns(&[column])?
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let key = Key::new(format!("range-sample-{token}")).indexed(&[i]);
+                Sample::node(key, &params, vec![part.clone()])
+            })
+            .collect())
+    }
+
+    /// Rows moved peer to peer into `bounds.height() + 1` partitions by
+    /// where `column` falls among `bounds` (a one-column frame, ascending;
+    /// nulls to the last partition), each then sorted by `column`.
+    pub(super) fn range_partitioned(
+        &self,
+        name: &str,
+        column: &str,
+        bounds: polars::prelude::DataFrame,
+    ) -> Result<DataFrame, DataFrameError> {
+        let outputs = bounds.height() + 1;
+        let bounds = DataFrame::from_polars(bounds, 1)?.partitions[0].clone();
+        let split = Split::Range {
+            column: column.to_string(),
+            descending: false,
+        };
+        let sort = Step::Sort(vec![column.to_string()], vec![false]);
+        let sorted = Exchange::start(self, name, outputs, split, Some(bounds))?.outputs(&[sort])?;
+        DataFrame::from_nodes(name, self.schema.clone(), sorted)
+    }
+}
+
+/// `outputs - 1` ascending bounds from the union of samples.
+pub(super) fn bounds_of(
+    samples: &polars::prelude::DataFrame,
+    outputs: usize,
+) -> PolarsResult<polars::prelude::DataFrame> {
+    bounds(samples, outputs)
 }
 
 #[cfg(test)]
