@@ -104,6 +104,7 @@ prepare_tests() {
   bash scripts/infra/slurm-up.sh
   bash scripts/infra/sge-up.sh
   bash scripts/infra/torque-wrappers.sh target/torque >"$logs/torque-bin"
+  echo $((SECONDS - prepare_started)) >"$logs/prepare.time"
 }
 export RASK_TEST_PYTHON="$PWD/$venv/bin/python"
 prepare_started=$SECONDS
@@ -135,7 +136,7 @@ if ! wait "$prepare"; then
   echo "preparing the tests failed" >&2
   exit 1
 fi
-timings+=("$(printf '%6d s  %s' $((SECONDS - prepare_started)) "test dependencies and batch systems (beside the build)")")
+timings+=("$(printf '%6d s  %s' "$(cat "$logs/prepare.time")" "test dependencies and batch systems (beside the build)")")
 RASK_TEST_TORQUE_BIN=$(cat "$logs/torque-bin")
 export RASK_TEST_TORQUE_BIN
 
@@ -190,7 +191,7 @@ other_lane() {
   cargo test --release --locked --workspace --doc || failed_run "cargo test --doc" $?
 }
 
-phase "tests, in three lanes"
+phase "tests, in three lanes (the first also waits for the fuzz build)"
 lanes=(batch heavy other)
 pids=()
 for lane in "${lanes[@]}"; do
