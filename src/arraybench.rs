@@ -18,12 +18,8 @@ pub struct Args {
     /// Scale every workload's element count by this factor (1 = full size).
     #[arg(long, default_value_t = 1.0)]
     fraction: f64,
-    /// Workers in the local cluster.
-    #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 1)]
-    workers: usize,
-    /// Threads per worker.
-    #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 2)]
-    threads: usize,
+    #[command(flatten)]
+    cluster: crate::bench_cluster::BenchCluster,
     /// Run only these workloads (1-5), e.g. `--only 2,5`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<u32>,
@@ -78,12 +74,8 @@ fn streaming_sum(pieces: &[&[f64]], threads: usize) -> f64 {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let client = Client::local(
-        LocalCluster::new()
-            .workers(args.workers)
-            .threads_per_worker(args.threads),
-    )?;
-    let threads = args.workers * args.threads;
+    let client = args.cluster.client()?;
+    let threads = args.cluster.total_threads();
     let wanted = |n: u32| args.only.is_empty() || args.only.contains(&n);
     let side = |n: f64| ((n * args.fraction.sqrt()).round() as usize).max(1);
     let count = |n: f64| ((n * args.fraction).round() as usize).max(1);

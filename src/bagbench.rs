@@ -5,7 +5,6 @@
 
 use anyhow::Result;
 use rask::bag::{read_json, Func, Json};
-use rask::prelude::*;
 use std::time::Instant;
 
 /// Options of `rask bagbench`.
@@ -14,12 +13,8 @@ pub struct Args {
     /// The directory the data generator wrote.
     #[arg(long)]
     data: String,
-    /// Workers in the local cluster.
-    #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 1)]
-    workers: usize,
-    /// Threads per worker.
-    #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 2)]
-    threads: usize,
+    #[command(flatten)]
+    cluster: crate::bench_cluster::BenchCluster,
     /// Timed runs; the best is reported.
     #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 3)]
     repeat: usize,
@@ -29,11 +24,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let client = Client::local(
-        LocalCluster::new()
-            .workers(args.workers)
-            .threads_per_worker(args.threads),
-    )?;
+    let client = args.cluster.client()?;
     let data = args.data.trim_end_matches('/');
     let mut best = f64::INFINITY;
     let mut top = Vec::new();

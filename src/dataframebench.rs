@@ -8,7 +8,6 @@
 
 use anyhow::{Context, Result};
 use rask::dataframe::{col, read_parquet, How};
-use rask::prelude::*;
 use std::time::Instant;
 
 /// Options of `rask dataframebench`.
@@ -17,12 +16,8 @@ pub struct Args {
     /// The directory the data generator wrote.
     #[arg(long)]
     data: String,
-    /// Workers in the local cluster.
-    #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 1)]
-    workers: usize,
-    /// Threads per worker.
-    #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 2)]
-    threads: usize,
+    #[command(flatten)]
+    cluster: crate::bench_cluster::BenchCluster,
     /// Run only these workloads (groupby, join, sort), e.g. `--only groupby,sort`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -46,11 +41,7 @@ fn best(repeat: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let client = Client::local(
-        LocalCluster::new()
-            .workers(args.workers)
-            .threads_per_worker(args.threads),
-    )?;
+    let client = args.cluster.client()?;
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let data = args.data.trim_end_matches('/');
     let mut results = serde_json::Map::new();

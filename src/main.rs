@@ -2,6 +2,7 @@
 
 mod arraybench;
 mod bagbench;
+mod bench_cluster;
 mod cluster;
 mod cluster_up;
 mod counts;
