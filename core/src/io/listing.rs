@@ -4,9 +4,6 @@
 //! directory of Parquet files.
 
 use super::location::{Location, StoreError};
-use super::runtime::block_on;
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
 use std::cmp::Ordering;
 
 /// The files `pattern` names, in natural order (`part.2` before `part.10`);
@@ -95,18 +92,10 @@ impl Location {
     pub fn exists(&self) -> Result<bool, StoreError> {
         match self {
             Location::Local(path) => Ok(path.is_file()),
-            Location::Object { bucket, key } => {
-                let (key, store) = (key.clone(), bucket.store());
-                block_on(async move {
-                    match store.head(&key).await {
-                        Ok(_) => Ok(true),
-                        Err(object_store::Error::NotFound { .. }) => Ok(false),
-                        Err(e) => Err(e),
-                    }
-                })
+            Location::Object { bucket, key } => Ok(bucket
+                .head(key)
                 .map_err(|e| StoreError::new(self, e))?
-                .map_err(|e| StoreError::new(self, e))
-            }
+                .is_some()),
         }
     }
 
@@ -138,14 +127,7 @@ impl Location {
                 Ok(out)
             }
             Location::Object { bucket, key } => {
-                let store = bucket.store();
-                let prefix = key.clone();
-                let listed = block_on(async move {
-                    let prefix = (!prefix.as_ref().is_empty()).then_some(&prefix);
-                    store.list(prefix).try_collect::<Vec<_>>().await
-                })
-                .map_err(|e| StoreError::new(self, e))?
-                .map_err(|e| StoreError::new(self, e))?;
+                let listed = bucket.list(key).map_err(|e| StoreError::new(self, e))?;
                 let skip = if key.as_ref().is_empty() {
                     0
                 } else {
@@ -153,11 +135,11 @@ impl Location {
                 };
                 Ok(listed
                     .into_iter()
-                    .filter_map(|meta| {
-                        let relative = meta.location.as_ref().get(skip..)?.to_string();
+                    .filter_map(|key| {
+                        let relative = key.as_ref().get(skip..)?.to_string();
                         let location = Location::Object {
                             bucket: bucket.clone(),
-                            key: meta.location,
+                            key,
                         };
                         Some((location, relative))
                     })

@@ -1,15 +1,9 @@
 //! [`Location`]: a parsed path on the local file system or in an object store.
 
-use super::runtime::{block_on, install_tls_provider};
-use object_store::aws::AmazonS3Builder;
-use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder};
-use object_store::memory::InMemory;
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use std::collections::HashMap;
+use super::bucket::{self, Bucket, ObjectKey};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 /// A failure reading, writing or naming a location; the message names it.
 #[derive(Debug, thiserror::Error)]
@@ -41,17 +35,8 @@ pub enum Location {
         /// The bucket (its client is shared by every location in it).
         bucket: Arc<Bucket>,
         /// The key inside the bucket.
-        key: ObjectPath,
+        key: ObjectKey,
     },
-}
-
-/// A bucket and the client that reaches it.
-pub struct Bucket {
-    /// `s3://name`, `gs://name` or `memory://name`.
-    url: String,
-    store: Arc<dyn ObjectStore>,
-    /// GCS writes go through the JSON API's media upload.
-    gcs: Option<super::gcs::Uploader>,
 }
 
 impl fmt::Debug for Location {
@@ -65,67 +50,10 @@ impl fmt::Display for Location {
         match self {
             Location::Local(path) => write!(f, "{}", path.display()),
             Location::Object { bucket, key } if key.as_ref().is_empty() => {
-                write!(f, "{}", bucket.url)
+                write!(f, "{}", bucket.url())
             }
-            Location::Object { bucket, key } => write!(f, "{}/{key}", bucket.url),
+            Location::Object { bucket, key } => write!(f, "{}/{key}", bucket.url()),
         }
-    }
-}
-
-/// One client per bucket and process, so connections are reused.
-fn bucket(scheme: &str, name: &str) -> Result<Arc<Bucket>, StoreError> {
-    static BUCKETS: OnceLock<Mutex<HashMap<String, Arc<Bucket>>>> = OnceLock::new();
-    let url = format!("{scheme}://{name}");
-    let mut buckets = BUCKETS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(bucket) = buckets.get(&url) {
-        return Ok(bucket.clone());
-    }
-    install_tls_provider();
-    let mut gcs = None;
-    let store: Arc<dyn ObjectStore> = match scheme {
-        "s3" => Arc::new(
-            AmazonS3Builder::from_env()
-                .with_bucket_name(name)
-                .build()
-                .map_err(|e| StoreError::new(&url, e))?,
-        ),
-        "gs" | "gcs" => {
-            let store: Arc<GoogleCloudStorage> = Arc::new(
-                GoogleCloudStorageBuilder::from_env()
-                    .with_bucket_name(name)
-                    .build()
-                    .map_err(|e| StoreError::new(&url, e))?,
-            );
-            gcs = Some(
-                super::gcs::Uploader::new(name, store.clone())
-                    .map_err(|e| StoreError::new(&url, e))?,
-            );
-            store
-        }
-        "memory" => Arc::new(InMemory::new()),
-        other => {
-            return Err(StoreError::new(
-                &url,
-                format!("unknown scheme {other:?} (file, s3, gs, memory)"),
-            ))
-        }
-    };
-    let bucket = Arc::new(Bucket {
-        url: url.clone(),
-        store,
-        gcs,
-    });
-    buckets.insert(url, bucket.clone());
-    Ok(bucket)
-}
-
-impl Bucket {
-    /// The bucket's client.
-    pub(crate) fn store(&self) -> Arc<dyn ObjectStore> {
-        self.store.clone()
     }
 }
 
@@ -143,10 +71,9 @@ impl Location {
         if name.is_empty() {
             return Err(StoreError::new(text, "the URL has no bucket"));
         }
-        let key = ObjectPath::parse(key.trim_end_matches('/'))
-            .map_err(|e| StoreError::new(text, format!("bad key: {e}")))?;
+        let key = bucket::parse_key(key).map_err(|e| StoreError::new(text, e))?;
         Ok(Location::Object {
-            bucket: bucket(scheme, name)?,
+            bucket: bucket::open(scheme, name)?,
             key,
         })
     }
@@ -157,10 +84,7 @@ impl Location {
             Location::Local(path) => Location::Local(path.join(name)),
             Location::Object { bucket, key } => Location::Object {
                 bucket: bucket.clone(),
-                key: name
-                    .split('/')
-                    .filter(|part| !part.is_empty())
-                    .fold(key.clone(), |key, part| key.join(part)),
+                key: bucket::join_key(key, name),
             },
         }
     }
@@ -191,18 +115,7 @@ impl Location {
                 Err(e) => Err(StoreError::new(path.display(), e)),
             },
             Location::Object { bucket, key } => {
-                let (key, store) = (key.clone(), bucket.store.clone());
-                let result = block_on(async move {
-                    match store.get(&key).await {
-                        Ok(got) => got.bytes().await.map(Some),
-                        Err(object_store::Error::NotFound { .. }) => Ok(None),
-                        Err(e) => Err(e),
-                    }
-                })
-                .map_err(|e| StoreError::new(self, e))?;
-                Ok(result
-                    .map_err(|e| StoreError::new(self, e))?
-                    .map(|bytes| bytes.to_vec()))
+                bucket.get(key).map_err(|e| StoreError::new(self, e))
             }
         }
     }
@@ -216,16 +129,7 @@ impl Location {
                 Err(e) => Err(StoreError::new(path.display(), e)),
             },
             Location::Object { bucket, key } => {
-                let (key, store) = (key.clone(), bucket.store.clone());
-                block_on(async move {
-                    match store.head(&key).await {
-                        Ok(meta) => Ok(Some(meta.size)),
-                        Err(object_store::Error::NotFound { .. }) => Ok(None),
-                        Err(e) => Err(e),
-                    }
-                })
-                .map_err(|e| StoreError::new(self, e))?
-                .map_err(|e| StoreError::new(self, e))
+                bucket.head(key).map_err(|e| StoreError::new(self, e))
             }
         }
     }
@@ -246,7 +150,7 @@ impl Location {
                     .map_err(error)?;
                 Ok(bytes)
             }
-            Location::Object { .. } => {
+            Location::Object { bucket, key } => {
                 let size = self
                     .size()?
                     .ok_or_else(|| StoreError::new(self, "no such object"))?;
@@ -254,13 +158,8 @@ impl Location {
                 if start >= end {
                     return Ok(Vec::new());
                 }
-                let Location::Object { bucket, key } = self else {
-                    unreachable!("matched above")
-                };
-                let (key, store) = (key.clone(), bucket.store.clone());
-                block_on(async move { store.get_range(&key, start..end).await })
-                    .map_err(|e| StoreError::new(self, e))?
-                    .map(|bytes| bytes.to_vec())
+                bucket
+                    .get_range(key, start, end)
                     .map_err(|e| StoreError::new(self, e))
             }
         }
@@ -290,23 +189,7 @@ impl Location {
                 std::fs::write(path, bytes).map_err(|e| StoreError::new(path.display(), e))
             }
             Location::Object { bucket, key } => {
-                let key = key.clone();
-                let written = if let Some(gcs) = &bucket.gcs {
-                    let gcs = gcs.clone();
-                    block_on(async move { gcs.upload(key.as_ref(), bytes).await })
-                } else {
-                    let store = bucket.store.clone();
-                    block_on(async move {
-                        store
-                            .put(&key, PutPayload::from(bytes))
-                            .await
-                            .map(drop)
-                            .map_err(|e| e.to_string())
-                    })
-                };
-                written
-                    .map_err(|e| StoreError::new(self, e))?
-                    .map_err(|e| StoreError::new(self, e))
+                bucket.put(key, bytes).map_err(|e| StoreError::new(self, e))
             }
         }
     }

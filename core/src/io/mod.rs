@@ -10,12 +10,24 @@
 //! `GOOGLE_SERVICE_ACCOUNT_KEY`, `GOOGLE_ALLOW_HTTP`. Every
 //! worker reads its own environment, so workers on other machines read
 //! directly from the store.
+//!
+//! The object stores are the `object-store` feature (on by default); without
+//! it, as in the fuzz targets, only local paths are read and every store URL is
+//! refused with an error that says so.
 
+#[cfg(feature = "object-store")]
+mod bucket;
+#[cfg(not(feature = "object-store"))]
+#[path = "no_buckets.rs"]
+mod bucket;
+#[cfg(feature = "object-store")]
 mod gcs;
 pub mod line_blocks;
 mod listing;
 mod location;
+#[cfg(feature = "object-store")]
 mod runtime;
 
+pub use bucket::{Bucket, ObjectKey};
 pub use listing::expand;
-pub use location::{Bucket, Location, StoreError};
+pub use location::{Location, StoreError};
