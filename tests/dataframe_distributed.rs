@@ -31,6 +31,8 @@ fn dataframe_operations_match_polars_on_worker_processes() {
             .unwrap_or_else(|e| panic!("shuffled, seed {seed}: {e}"));
         dataframe_cases::indexed(&client, seed, rows, parts)
             .unwrap_or_else(|e| panic!("set_index and loc, seed {seed}: {e}"));
+        dataframe_cases::windows(&client, seed, rows, parts)
+            .unwrap_or_else(|e| panic!("resample and rolling, seed {seed}: {e}"));
     }
 }
 

@@ -72,6 +72,128 @@ fn set_index_and_loc_match_polars_on_random_frames() {
     }
 }
 
+#[test]
+fn resample_and_rolling_match_polars_on_random_series() {
+    let client = client();
+    // 9 partitions of 5 rows leave some empty; a 50-row window spans several.
+    // Seed 31 in 20 partitions once combined an hour with no values in any of
+    // 8 partials into a NaN mean that spoilt its variance a level up.
+    for (seed, rows, parts) in [
+        (71, 3000, 8),
+        (72, 5, 9),
+        (73, 400, 1),
+        (74, 0, 3),
+        (75, 600, 30),
+        (31, 3000, 20),
+    ] {
+        dataframe_cases::windows(&client, seed, rows, parts)
+            .unwrap_or_else(|e| panic!("seed {seed}, {rows} rows in {parts}: {e}"));
+    }
+}
+
+#[test]
+fn resample_and_rolling_give_pandas_numbers() {
+    // pandas: s.resample("2s").sum() / .mean() and s.rolling(2).sum(),
+    // s.rolling("2s").sum() for x = 1..5 at 0, 1, 2, 5, 6 s.
+    let client = client();
+    let t = Series::new("t".into(), [0i64, 1000, 2000, 5000, 6000])
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+        .unwrap();
+    let frame = DataFrame::new(
+        5,
+        vec![
+            t.into(),
+            Series::new("x".into(), [1.0, 2.0, 3.0, 4.0, 5.0]).into(),
+        ],
+    )
+    .unwrap();
+    let lazy = dd::DataFrame::from_polars(frame, 3)
+        .unwrap()
+        .set_index("t", &client)
+        .unwrap();
+    let floats = |d: DataFrame, c: &str| -> Vec<Option<f64>> {
+        d.column(c).unwrap().f64().unwrap().iter().collect()
+    };
+    let sum = lazy
+        .resample("2s")
+        .unwrap()
+        .sum()
+        .unwrap()
+        .compute(&client)
+        .unwrap();
+    assert_eq!(
+        floats(sum, "x"),
+        [Some(3.0), Some(3.0), Some(4.0), Some(5.0)]
+    );
+    let mean = lazy
+        .resample("2s")
+        .unwrap()
+        .mean()
+        .unwrap()
+        .compute(&client)
+        .unwrap();
+    assert_eq!(
+        floats(mean, "x"),
+        [Some(1.5), Some(3.0), Some(4.0), Some(5.0)]
+    );
+    let size = lazy
+        .resample("1s")
+        .unwrap()
+        .size()
+        .unwrap()
+        .compute(&client)
+        .unwrap();
+    let sizes: Vec<Option<u32>> = size
+        .column("size")
+        .unwrap()
+        .cast(&DataType::UInt32)
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(sizes, [1, 1, 1, 0, 0, 1, 1].map(Some));
+    let rows = lazy
+        .rolling(2)
+        .unwrap()
+        .sum()
+        .unwrap()
+        .compute(&client)
+        .unwrap();
+    assert_eq!(
+        floats(rows, "x"),
+        [None, Some(3.0), Some(5.0), Some(7.0), Some(9.0)]
+    );
+    let span = lazy
+        .rolling("2s")
+        .unwrap()
+        .sum()
+        .unwrap()
+        .compute(&client)
+        .unwrap();
+    assert_eq!(
+        floats(span, "x"),
+        [Some(1.0), Some(3.0), Some(5.0), Some(4.0), Some(9.0)]
+    );
+
+    // Bad input: no index, a calendar or unknown interval, an empty window,
+    // an aggregation rolling windows do not take.
+    let plain = dd::DataFrame::from_polars(dataframe_cases::series(1, 10), 2).unwrap();
+    let message = |r: Result<dd::DataFrame, dd::DataFrameError>| {
+        r.err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    assert!(message(plain.resample("1h").and_then(|r| r.sum())).contains("set_index"));
+    assert!(message(plain.rolling("1h").and_then(|r| r.sum())).contains("set_index"));
+    assert!(message(lazy.resample("1mo").and_then(|r| r.sum())).contains("\"1mo\""));
+    assert!(message(lazy.resample("fortnight").and_then(|r| r.sum())).contains("\"fortnight\""));
+    assert!(message(lazy.rolling(0).and_then(|r| r.sum())).contains("at least one row"));
+    assert!(
+        message(lazy.rolling(3).and_then(|r| r.agg(&[("x", Agg::Nunique)]))).contains("nunique")
+    );
+    let by_x = lazy.set_index("x", &client).unwrap();
+    assert!(message(by_x.resample("1h").and_then(|r| r.sum())).contains("not a datetime"));
+}
+
 fn scratch(name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("rask-df-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

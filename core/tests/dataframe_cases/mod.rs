@@ -136,6 +136,21 @@ pub fn rowwise(client: &Client, seed: u64, rows: usize, parts: usize) -> Result<
     Ok(())
 }
 
+/// Every aggregation groupby and resample take.
+const EVERY_AGG: [Agg; 11] = [
+    Agg::Sum,
+    Agg::Mean,
+    Agg::Count,
+    Agg::Size,
+    Agg::Min,
+    Agg::Max,
+    Agg::Std,
+    Agg::Var,
+    Agg::First,
+    Agg::Last,
+    Agg::Nunique,
+];
+
 /// The reference for one aggregation, as pandas means it.
 fn reference(column: &str, agg: Agg) -> Expr {
     let c = col(column);
@@ -158,19 +173,7 @@ fn reference(column: &str, agg: Agg) -> Expr {
 pub fn groupby(client: &Client, seed: u64, rows: usize, parts: usize) -> Result<(), String> {
     let frame = sample(seed, rows);
     let lazy = dd::DataFrame::from_polars(frame.clone(), parts).map_err(|e| e.to_string())?;
-    let aggs = [
-        Agg::Sum,
-        Agg::Mean,
-        Agg::Count,
-        Agg::Size,
-        Agg::Min,
-        Agg::Max,
-        Agg::Std,
-        Agg::Var,
-        Agg::First,
-        Agg::Last,
-        Agg::Nunique,
-    ];
+    let aggs = EVERY_AGG;
     for keys in [&["key"][..], &["key", "group"][..]] {
         for column in ["x", "n"] {
             let pairs: Vec<(&str, Agg)> = aggs.iter().map(|a| (column, *a)).collect();
@@ -265,6 +268,36 @@ pub fn relational(client: &Client, seed: u64, rows: usize, parts: usize) -> Resu
         }
         close(&moved.compute(client).map_err(e)?, &frame)
             .map_err(|m| format!("repartition({n}): {m}"))?;
+    }
+    // By size: every partition within the limit (one piece of a partition
+    // may be alone), the rows and their order kept.
+    let bytes = frame.estimated_size() as u64;
+    let mut limits = vec![bytes / 7 + 1, bytes / 2 + 1, bytes * 2 + 1];
+    if rows < 100 {
+        // A row per partition.
+        limits.push(1);
+    }
+    for limit in limits {
+        let moved = lazy.repartition_size(limit, client).map_err(e)?;
+        let parts = moved.compute_partitions(client).map_err(e)?;
+        let whole = parts.iter().skip(1).fold(parts[0].clone(), |mut all, p| {
+            all.vstack_mut(p).unwrap();
+            all
+        });
+        close(&whole, &frame).map_err(|m| format!("repartition_size({limit}): {m}"))?;
+        if limit > bytes && parts.len() != 1 {
+            return Err(format!(
+                "repartition_size({limit}) of {bytes} bytes gave {} partitions",
+                parts.len()
+            ));
+        }
+        let rows_per_part = (limit as f64 / bytes.max(1) as f64 * rows as f64).ceil() as usize;
+        if let Some(big) = parts.iter().find(|p| p.height() > rows_per_part.max(1) * 2) {
+            return Err(format!(
+                "repartition_size({limit}): a partition of {} rows, about {rows_per_part} wanted",
+                big.height()
+            ));
+        }
     }
     // A small table of group names, joined every way.
     let names = df!("group" => [0i64, 1, 5], "label" => ["zero", "one", "five"]).unwrap();
@@ -582,6 +615,192 @@ pub fn indexed(client: &Client, seed: u64, rows: usize, parts: usize) -> Result<
         return Err(format!(
             "loc with text bounds on an integer index: {wrong:?}"
         ));
+    }
+    Ok(())
+}
+
+/// A time series of `rows` rows from `seed`: strictly increasing times
+/// (millisecond `Datetime`, gaps of 1 to 40 minutes, so some bins are empty)
+/// in shuffled order, floats and integers with nulls.
+pub fn series(seed: u64, rows: usize) -> DataFrame {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut t = 1_704_067_200_000i64; // 2024-01-01
+    let mut rows_out = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        let r = next();
+        t += (1 + (r % 40) as i64) * 60_000 + ((r >> 8) % 1000) as i64;
+        let x = ((r >> 16) % 6 != 0).then(|| ((r >> 20) % 1000) as f64 / 10.0 - 20.0);
+        let n = ((r >> 40) % 5 != 0).then(|| ((r >> 44) % 100) as i64 - 30);
+        rows_out.push((next(), t, x, n));
+    }
+    rows_out.sort_by_key(|row| row.0);
+    let times: Vec<i64> = rows_out.iter().map(|r| r.1).collect();
+    let t = Series::new("t".into(), times)
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+        .unwrap();
+    let x: Vec<Option<f64>> = rows_out.iter().map(|r| r.2).collect();
+    let n: Vec<Option<i64>> = rows_out.iter().map(|r| r.3).collect();
+    DataFrame::new(
+        rows,
+        vec![
+            t.into(),
+            Series::new("x".into(), x).into(),
+            Series::new("n".into(), n).into(),
+        ],
+    )
+    .unwrap()
+}
+
+/// `resample` with every aggregation and `rolling` by rows and by time span
+/// over a datetime index: equal to Polars on the whole sorted frame (resample
+/// bin by bin, so empty bins are checked against aggregations of no rows).
+pub fn windows(client: &Client, seed: u64, rows: usize, parts: usize) -> Result<(), String> {
+    let e = |e: dd::DataFrameError| e.to_string();
+    let frame = series(seed, rows);
+    let sorted = frame
+        .sort(["t"], SortMultipleOptions::default())
+        .map_err(|e| e.to_string())?;
+    // Persisted once (keeping the index and its divisions).
+    let indexed = dd::DataFrame::from_polars(frame, parts)
+        .and_then(|d| d.set_index("t", client))
+        .and_then(|d| d.persist(client))
+        .map_err(e)?;
+    if indexed.index() != Some("t") {
+        return Err(format!("persist lost the index: {:?}", indexed.index()));
+    }
+    let aggs = EVERY_AGG;
+    let dtype = DataType::Datetime(TimeUnit::Milliseconds, None);
+    for (rule, every) in [
+        ("1h", 3_600_000i64),
+        ("15min", 900_000),
+        ("1D", 86_400_000),
+        ("7min", 420_000),
+    ] {
+        for column in ["x", "n"] {
+            let pairs: Vec<(&str, Agg)> = aggs.iter().map(|a| (column, *a)).collect();
+            let got = indexed
+                .resample(rule)
+                .and_then(|r| r.agg(&pairs))
+                .and_then(|d| d.compute(client))
+                .map_err(e)?;
+            // Each row's bin by integer arithmetic, the bins with rows
+            // grouped by Polars, and every empty bin given the aggregations of
+            // no rows at all.
+            let ticks = sorted.column("t").unwrap().cast(&DataType::Int64).unwrap();
+            let ticks = ticks.i64().unwrap();
+            let named: Vec<Expr> = aggs
+                .iter()
+                .map(|a| reference(column, *a).alias(format!("{column}_{}", a.name())))
+                .collect();
+            let mut want: Option<DataFrame> = None;
+            if let (Some(first), Some(last)) = (ticks.min(), ticks.max()) {
+                let bin = |t: i64| t.div_euclid(every) * every;
+                let bins: Vec<i64> = ticks.iter().map(|t| bin(t.unwrap())).collect();
+                let mut with_bins = sorted.clone();
+                with_bins
+                    .with_column(Series::new("bin".into(), bins).into())
+                    .unwrap();
+                let grouped = direct(&with_bins, |f| {
+                    f.group_by([col("bin")])
+                        .agg(named.clone())
+                        .with_column(lit(true).alias("present"))
+                });
+                let empty = direct(&sorted.head(Some(0)), |f| f.select(named.clone()));
+                let all: Vec<i64> = (0..=(bin(last) - bin(first)) / every)
+                    .map(|k| bin(first) + k * every)
+                    .collect();
+                let filled: Vec<Expr> = empty
+                    .columns()
+                    .iter()
+                    .map(|c| {
+                        let name = c.name().as_str();
+                        when(col("present").is_null())
+                            .then(lit(c.as_materialized_series().clone()).first())
+                            .otherwise(col(name))
+                            .alias(name)
+                    })
+                    .collect();
+                let frame = df!("bin" => all).unwrap();
+                let mut args = JoinArgs::new(JoinType::Left);
+                args.maintain_order = MaintainOrderJoin::Left;
+                let mut exprs = vec![col("bin").cast(dtype.clone()).alias("t")];
+                exprs.extend(filled);
+                want = Some(direct(&frame, |f| {
+                    f.join(grouped.lazy(), [col("bin")], [col("bin")], args)
+                        .select(exprs)
+                }));
+            }
+            let want = want.unwrap_or_else(|| got.clone());
+            close(&got, &want).map_err(|m| format!("resample({rule}) of {column}: {m}"))?;
+        }
+    }
+    // Rolling windows of rows (shorter and longer than a partition) and of time.
+    for window in [
+        dd::Window::Rows(1),
+        dd::Window::Rows(3),
+        dd::Window::Rows(50),
+        dd::Window::from("30min"),
+        dd::Window::from("1D"),
+    ] {
+        let rolled = [Agg::Sum, Agg::Mean, Agg::Min, Agg::Max, Agg::Std, Agg::Var];
+        let pairs: Vec<(&str, Agg)> = ["x", "n"]
+            .iter()
+            .flat_map(|c| rolled.iter().map(move |a| (*c, *a)))
+            .collect();
+        let got = indexed
+            .rolling(window.clone())
+            .and_then(|r| r.agg(&pairs))
+            .and_then(|d| d.compute(client))
+            .map_err(e)?;
+        let roll = |c: &str, agg: Agg| -> Expr {
+            match &window {
+                dd::Window::Rows(n) => {
+                    let o = RollingOptionsFixedWindow {
+                        window_size: *n,
+                        min_periods: *n,
+                        ..Default::default()
+                    };
+                    match agg {
+                        Agg::Sum => col(c).rolling_sum(o),
+                        Agg::Mean => col(c).rolling_mean(o),
+                        Agg::Min => col(c).rolling_min(o),
+                        Agg::Max => col(c).rolling_max(o),
+                        Agg::Std => col(c).rolling_std(o),
+                        _ => col(c).rolling_var(o),
+                    }
+                }
+                dd::Window::Span(span) => {
+                    let o = RollingOptionsDynamicWindow {
+                        window_size: Duration::parse(&span.replace("min", "m").to_lowercase()),
+                        min_periods: 1,
+                        closed_window: ClosedWindow::Right,
+                        fn_params: None,
+                    };
+                    match agg {
+                        Agg::Sum => col(c).rolling_sum_by(col("t"), o),
+                        Agg::Mean => col(c).rolling_mean_by(col("t"), o),
+                        Agg::Min => col(c).rolling_min_by(col("t"), o),
+                        Agg::Max => col(c).rolling_max_by(col("t"), o),
+                        Agg::Std => col(c).rolling_std_by(col("t"), o),
+                        _ => col(c).rolling_var_by(col("t"), o),
+                    }
+                }
+            }
+        };
+        let mut exprs = vec![col("t")];
+        exprs.extend(
+            pairs
+                .iter()
+                .map(|(c, a)| roll(c, *a).alias(format!("{c}_{}", a.name()))),
+        );
+        let want = direct(&sorted, |f| f.select(exprs));
+        close(&got, &want).map_err(|m| format!("rolling {window:?}: {m}"))?;
     }
     Ok(())
 }

@@ -118,9 +118,15 @@ fn stages(column: &str, agg: Agg, i: usize, out: &str) -> Stages {
             let deviation = x() - x().mean();
             // Chan: n = Σnᵢ, mean = Σnᵢmeanᵢ / n, M2 = ΣM2ᵢ + Σnᵢ(meanᵢ - mean)².
             let total = || col(&*n).sum();
+            // Null, not 0/0 = NaN, for a group with no values in any of the
+            // partials combined, so that a later combination skips it.
             let pooled = || {
-                (col(&*n).cast(DataType::Float64) * col(&*mean)).sum()
-                    / total().cast(DataType::Float64)
+                when(total().gt(lit(0)))
+                    .then(
+                        (col(&*n).cast(DataType::Float64) * col(&*mean)).sum()
+                            / total().cast(DataType::Float64),
+                    )
+                    .otherwise(lit(NULL).cast(DataType::Float64))
             };
             let spread = col(&*mean) - pooled();
             let combine = vec![
@@ -170,6 +176,22 @@ fn stages(column: &str, agg: Agg, i: usize, out: &str) -> Stages {
     }
 }
 
+/// `(column, agg, output name)` for each pair: the column's own name, or
+/// `{column}_{agg}` when the column is aggregated more than once.
+pub(super) fn output_names(aggs: &[(&str, Agg)]) -> Vec<(String, Agg, String)> {
+    let count = |name: &str| aggs.iter().filter(|(c, _)| *c == name).count();
+    aggs.iter()
+        .map(|&(column, agg)| {
+            let out = if count(column) > 1 {
+                format!("{column}_{}", agg.name())
+            } else {
+                column.to_string()
+            };
+            (column.to_string(), agg, out)
+        })
+        .collect()
+}
+
 impl GroupBy {
     pub(super) fn new(frame: DataFrame, keys: &[&str]) -> GroupBy {
         GroupBy {
@@ -193,19 +215,7 @@ impl GroupBy {
     /// keys. An output column is named after its input, or `{column}_{agg}`
     /// when the column is aggregated more than once.
     pub fn agg(&self, aggs: &[(&str, Agg)]) -> Result<DataFrame, DataFrameError> {
-        let count = |name: &str| aggs.iter().filter(|(c, _)| *c == name).count();
-        let named: Vec<(String, Agg, String)> = aggs
-            .iter()
-            .map(|&(column, agg)| {
-                let out = if count(column) > 1 {
-                    format!("{column}_{}", agg.name())
-                } else {
-                    column.to_string()
-                };
-                (column.to_string(), agg, out)
-            })
-            .collect();
-        self.agg_named(&named)
+        self.agg_named(&output_names(aggs))
     }
 
     /// Aggregates `(column, agg, output name)` triples (Dask's named

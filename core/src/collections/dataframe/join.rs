@@ -1,11 +1,10 @@
-//! `merge` (Dask's name; Polars' `join`) and `repartition`. Joins broadcast
+//! `merge` (Dask's name; Polars' `join`). Joins broadcast
 //! a small side: its partitions are stacked into one frame that every
 //! partition of the other side's task takes whole. Larger joins shuffle both
 //! sides by key, peer to peer, and join matching partitions.
 
-use super::plan::{Origin, Plan, Step};
-use super::{kernels, DataFrame, DataFrameError, Side};
-use crate::graph::Key;
+use super::plan::Step;
+use super::{DataFrame, DataFrameError, Side};
 use polars::prelude::JoinType;
 
 /// A side with at most this many partitions is broadcast.
@@ -105,50 +104,5 @@ impl DataFrame {
         )?;
         let nodes = super::shuffle::hash_join((self, left_on), (other, right_on), n, step)?;
         DataFrame::from_nodes("hash-join", schema, nodes)
-    }
-
-    /// The same rows in `n` partitions (Dask's `repartition(npartitions=n)`):
-    /// neighbours stacked when there are fewer, each split into row ranges
-    /// when there are more. Row order is kept.
-    pub fn repartition(&self, n: usize) -> Result<DataFrame, DataFrameError> {
-        let n = n.max(1);
-        let have = self.npartitions();
-        if n == have {
-            return Ok(self.clone());
-        }
-        let token = crate::graph::fresh_token();
-        let key = |i: usize| Key::new(format!("repartition-{token}")).indexed(&[i]);
-        let nodes = if n < have {
-            let plan = Plan {
-                origin: Origin::Inputs,
-                steps: Vec::new(),
-                sides: 0,
-            };
-            (0..n)
-                .map(|g| {
-                    let group = self.partitions[have * g / n..have * (g + 1) / n].to_vec();
-                    kernels::run_plan(key(g), &plan, group)
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        } else {
-            let mut nodes = Vec::with_capacity(n);
-            for (i, node) in self.partitions.iter().enumerate() {
-                let pieces = n * (i + 1) / have - n * i / have;
-                for part in 0..pieces {
-                    let plan = Plan {
-                        origin: Origin::Inputs,
-                        steps: vec![Step::Slice { part, of: pieces }],
-                        sides: 0,
-                    };
-                    nodes.push(kernels::run_plan(
-                        key(nodes.len()),
-                        &plan,
-                        vec![node.clone()],
-                    )?);
-                }
-            }
-            nodes
-        };
-        DataFrame::from_nodes("repartition", self.schema.clone(), nodes)
     }
 }

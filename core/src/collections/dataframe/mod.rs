@@ -17,6 +17,7 @@
 mod describe;
 mod groupby;
 mod index;
+mod interval;
 mod io;
 mod join;
 mod kernels;
@@ -24,6 +25,9 @@ mod map;
 mod partition;
 mod plan;
 mod reductions;
+mod repartition;
+mod resample;
+mod rolling;
 mod shuffle;
 mod summary;
 mod to_array;
@@ -35,6 +39,8 @@ pub use join::How;
 pub use partition::Partition;
 pub use polars;
 pub use polars::prelude::{col, lit, DataType, Expr};
+pub use resample::Resample;
+pub use rolling::{Rolling, Window};
 pub use summary::to_html;
 
 use crate::client::lazy::Node;
@@ -339,7 +345,9 @@ impl DataFrame {
             .into_iter()
             .map(|f| Delayed::from_future(f).node().clone())
             .collect();
-        DataFrame::from_nodes("persisted", self.schema.clone(), nodes)
+        let mut persisted = DataFrame::from_nodes("persisted", self.schema.clone(), nodes)?;
+        persisted.index = self.index.clone();
+        Ok(persisted)
     }
 
     /// The partitions, computed, in order.

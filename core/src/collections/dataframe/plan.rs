@@ -55,6 +55,15 @@ pub(crate) enum Step {
         /// Appended to the side frame's clashing column names.
         suffix: String,
     },
+    /// These expressions over side frame `side`'s rows followed by this
+    /// frame's, keeping this frame's rows (the rows before a partition that
+    /// its rolling windows reach, Dask's `map_overlap`).
+    Overlapped {
+        /// Which side frame: the earlier rows, with this frame's columns.
+        side: usize,
+        /// The columns.
+        exprs: Vec<Expr>,
+    },
 }
 
 /// File formats a partition can be read from.
@@ -353,6 +362,27 @@ pub(crate) fn apply(
                     right_on.iter().map(|c| col(c.as_str())).collect::<Vec<_>>(),
                     args,
                 )
+            }
+            Step::Overlapped { side, mut exprs } => {
+                let before = sides.get(side).ok_or_else(
+                    || polars_err!(ComputeError: "overlap: side frame {side} is missing"),
+                )?;
+                const EARLIER: &str = "__rask_earlier";
+                let stacked = concat(
+                    [
+                        before.clone().with_column(lit(true).alias(EARLIER)),
+                        frame.with_column(lit(false).alias(EARLIER)),
+                    ],
+                    UnionArgs::default(),
+                )?;
+                exprs.push(col(EARLIER));
+                stacked
+                    .select(exprs)
+                    .filter(col(EARLIER).not())
+                    .drop(Selector::ByName {
+                        names: [EARLIER.into()].into(),
+                        strict: true,
+                    })
             }
         };
     }
