@@ -6,7 +6,10 @@ and Polars alone, on the files `rask dataframebench` reads (issue 15):
   sort     10M rows sorted by `x`, written to Parquet
 
 Usage: dask_dataframebench.py generate DIR
+       dask_dataframebench.py upload DIR BUCKET   (the groupby files to s3://BUCKET/groupby/)
        dask_dataframebench.py run DIR THREADS WORKLOADS   (comma-separated)
+DIR may be s3://BUCKET: the S3 server is the one AWS_ENDPOINT_URL names, with the
+keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, given to every engine.
 Prints one JSON line: the best of 3 seconds per engine and workload.
 """
 
@@ -48,6 +51,35 @@ def generate(root):
         "x": rng.random(n), "y": rng.integers(0, 1 << 40, n)}))
 
 
+def upload(root, bucket):
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    directory = os.path.join(root, "groupby")
+    for name in sorted(os.listdir(directory)):
+        s3.upload_file(os.path.join(directory, name), bucket, f"groupby/{name}")
+
+
+def s3_options(root, engine):
+    """The keyword arguments that point `engine` at the S3 server, if `root` is there."""
+    if not root.startswith("s3://"):
+        return {}
+    url, key, secret = (os.environ[v] for v in
+                        ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    if engine == "dask":
+        return {"storage_options": {"key": key, "secret": secret, "client_kwargs": {
+            "endpoint_url": url, "region_name": region}}}
+    if engine == "daft":
+        from daft.io import IOConfig, S3Config
+        return {"io_config": IOConfig(s3=S3Config(
+            endpoint_url=url, key_id=key, access_key=secret, region_name=region))}
+    return {"storage_options": {"aws_endpoint_url": url, "aws_access_key_id": key,
+                                "aws_secret_access_key": secret, "aws_region": region,
+                                "aws_allow_http": "true"}}
+
+
 def best(f, repeat=3):
     times = []
     value = None
@@ -68,7 +100,8 @@ def run_dask(root, threads, workloads, out):
                       dashboard_address=None) as cluster, Client(cluster):
         if "groupby" in workloads:
             out["dask_groupby_s"], _ = best(lambda: dd.read_parquet(
-                f"{root}/groupby/*.parquet").groupby("key").value.mean().compute())
+                f"{root}/groupby/*.parquet", **s3_options(root, "dask")
+            ).groupby("key").value.mean().compute())
         if "join" in workloads:
             def join():
                 left = dd.read_parquet(f"{root}/join/left/*.parquet")
@@ -91,7 +124,8 @@ def run_daft(root, threads, workloads, out):
     daft.set_runner_native()
     if "groupby" in workloads:
         out["daft_groupby_s"], _ = best(lambda: daft.read_parquet(
-            f"{root}/groupby/*.parquet").groupby("key").agg(col("value").mean()).collect())
+            f"{root}/groupby/*.parquet", **s3_options(root, "daft")
+        ).groupby("key").agg(col("value").mean()).collect())
     if "join" in workloads:
         def join():
             left = daft.read_parquet(f"{root}/join/left/*.parquet")
@@ -112,7 +146,8 @@ def run_polars(root, workloads, out):
 
     if "groupby" in workloads:
         out["polars_groupby_s"], _ = best(lambda: pl.scan_parquet(
-            f"{root}/groupby/*.parquet").group_by("key").agg(pl.col("value").mean()).collect())
+            f"{root}/groupby/*.parquet", **s3_options(root, "polars")
+        ).group_by("key").agg(pl.col("value").mean()).collect())
     if "join" in workloads:
         out["polars_join_s"], _ = best(lambda: pl.scan_parquet(f"{root}/join/left/*.parquet").join(
             pl.scan_parquet(f"{root}/join/right/*.parquet"), on="key").select(
@@ -127,8 +162,12 @@ def main():
     if sys.argv[1] == "generate":
         generate(sys.argv[2])
         return
+    if sys.argv[1] == "upload":
+        upload(sys.argv[2], sys.argv[3])
+        return
     root, threads, workloads = sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
-    os.makedirs(f"{root}/out", exist_ok=True)
+    if not root.startswith("s3://"):
+        os.makedirs(f"{root}/out", exist_ok=True)
     out = {}
     run_polars(root, workloads, out)
     run_daft(root, threads, workloads, out)
