@@ -22,11 +22,6 @@ mod worker;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// mimalloc for the scheduler, workers and benchmarks: dataframe tasks
-/// allocate and free many buffers on several threads at once.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Parallel and distributed computing for Rust.
 #[derive(Parser)]
 #[command(name = "rask", version, about, long_about = None)]
