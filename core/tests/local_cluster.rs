@@ -218,3 +218,76 @@ fn a_million_noop_tasks_complete() {
     let sum: u64 = client.gather(&futures).unwrap().into_iter().sum();
     assert_eq!(sum, n * (n - 1) / 2);
 }
+
+/// Holds `gated` tasks until the test opens it.
+static GATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+rask::op! {
+    /// Waits for the test's gate, then returns its input.
+    pub fn gated(x: i64) -> i64 {
+        while !GATE.load(Ordering::SeqCst) { std::thread::sleep(Duration::from_millis(2)); }
+        x
+    }
+}
+
+/// Polls `check` until it holds (panics after 30 s).
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(start.elapsed() < Duration::from_secs(30), "never: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn work_progress_counts_each_clients_tasks_in_flight() {
+    use rask::scheduler::Progress;
+    // Three threads for the gated tasks, one for the other client's.
+    let client = client(1, 4);
+    let other = Client::connect_local(client.cluster().unwrap().clone()).unwrap();
+    let held = client.map(gated, 0..3_i64).unwrap();
+    let chained = client.submit(add, (&held[0], &held[1])).unwrap();
+    eventually("the gated tasks are pending", || {
+        client.work_progress().unwrap()
+            == Progress {
+                pending: 4,
+                done: 0,
+                erred: 0,
+            }
+    });
+    // Another client's work is counted for it alone.
+    let theirs = other.map(inc, 0..5_i64).unwrap();
+    assert_eq!(other.gather(&theirs).unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(other.work_progress().unwrap().done, 5);
+    assert_eq!(client.work_progress().unwrap().pending, 4);
+    // A wait of more than a second draws a bar (on stderr, hidden when it is
+    // not a terminal) from the same counts while the gate opens.
+    client.show_progress(true);
+    let opener = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(1500));
+        GATE.store(true, Ordering::SeqCst);
+    });
+    assert_eq!(chained.result().unwrap(), 1);
+    opener.join().unwrap();
+    assert_eq!(client.gather(&held).unwrap(), vec![0, 1, 2]);
+    assert_eq!(
+        client.work_progress().unwrap(),
+        Progress {
+            pending: 0,
+            done: 4,
+            erred: 0
+        }
+    );
+    // New work after none was pending starts a new count; failures count apart.
+    let roots = client.map(checked_sqrt, [-1_i64, 9]).unwrap();
+    assert!(roots[0].result().is_err());
+    assert_eq!(roots[1].result().unwrap(), 3);
+    assert_eq!(
+        client.work_progress().unwrap(),
+        Progress {
+            pending: 0,
+            done: 1,
+            erred: 1
+        }
+    );
+}

@@ -47,15 +47,41 @@ impl ClientInner {
             .find_map(|worker| self.fetch_one(key, worker))
     }
 
-    /// Blocks until every key is done. While nothing finishes for a few
+    /// Blocks until every key is done. A wait longer than a second draws a
+    /// progress bar when bars are shown. While nothing finishes for a few
     /// seconds and the cluster has no workers, says so (every minute), as a
     /// client on a cluster without workers would otherwise wait in silence.
     pub(crate) fn wait_done(&self, keys: &[&Key]) {
+        let bars = self.bars.shown();
+        let mut bar: Option<super::progress::WorkBar> = None;
         let mut patience = FIRST_NOTICE;
-        while !self.table.wait_all(keys, patience) {
-            if self.is_closed() {
-                return;
+        let mut waited = std::time::Duration::ZERO;
+        let began = std::time::Instant::now();
+        loop {
+            let slice = match (bars, &bar) {
+                (false, _) => None,
+                (true, None) => Some(super::progress::SHOW_AFTER),
+                (true, Some(_)) => Some(super::progress::REDRAW),
+            };
+            let started = std::time::Instant::now();
+            let done = match slice {
+                Some(slice) => self.table.wait_all_for(keys, patience, slice),
+                None => self.table.wait_all(keys, patience),
+            };
+            if done || self.is_closed() {
+                break;
             }
+            if bars {
+                if let Ok(progress) = self.work_progress() {
+                    bar.get_or_insert_with(|| super::progress::WorkBar::new(began.elapsed()))
+                        .update(progress);
+                }
+                waited += started.elapsed();
+                if waited < patience {
+                    continue;
+                }
+            }
+            waited = std::time::Duration::ZERO;
             if let Ok(Reply::Workers(workers)) = self.request(Request::Info) {
                 if workers.is_empty() {
                     tracing::warn!("waiting for workers (0 connected)");
@@ -64,6 +90,12 @@ impl ClientInner {
                     patience = FIRST_NOTICE;
                 }
             }
+        }
+        if let Some(bar) = bar {
+            if let Ok(progress) = self.work_progress() {
+                bar.update(progress);
+            }
+            bar.finish();
         }
     }
 

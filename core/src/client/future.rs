@@ -226,6 +226,21 @@ impl FutureTable {
     /// rejected) or `patience` passes with none of them finishing; returns
     /// whether all are done.
     pub fn wait_all(&self, keys: &[&Key], patience: Duration) -> bool {
+        self.wait_all_within(keys, patience, None)
+    }
+
+    /// Like [`FutureTable::wait_all`], but also gives up once `slice` has
+    /// passed, whatever finished meanwhile (for redrawing progress bars).
+    pub fn wait_all_for(&self, keys: &[&Key], patience: Duration, slice: Duration) -> bool {
+        self.wait_all_within(keys, patience, Some(std::time::Instant::now() + slice))
+    }
+
+    fn wait_all_within(
+        &self,
+        keys: &[&Key],
+        patience: Duration,
+        deadline: Option<std::time::Instant>,
+    ) -> bool {
         let mut table = self.lock();
         self.flush_releases(&mut table);
         let mut next = 0;
@@ -246,6 +261,9 @@ impl FutureTable {
             if next > before {
                 progress_at = std::time::Instant::now();
             } else if progress_at.elapsed() >= patience {
+                return false;
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 return false;
             }
             table = self

@@ -65,6 +65,8 @@ pub(crate) struct ClientInner {
     pub table: Arc<FutureTable>,
     pub backend: Backend,
     pub requests: Arc<PendingRequests>,
+    /// Whether long waits draw progress bars.
+    pub bars: progress::BarSetting,
 }
 
 impl Drop for ClientInner {
@@ -122,6 +124,7 @@ impl Client {
                 table,
                 backend: Backend::Local(cluster),
                 requests,
+                bars: Default::default(),
             }),
         })
     }

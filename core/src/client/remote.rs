@@ -216,6 +216,7 @@ impl RemoteLink {
                     address,
                 }),
                 requests,
+                bars: Default::default(),
             }),
         })
     }

@@ -231,6 +231,8 @@ pub enum Request {
         /// The keys.
         keys: Vec<Key>,
     },
+    /// How far the asking client's work has got (progress bars).
+    Progress,
 }
 
 /// The answer to a [`Request`].
@@ -254,6 +256,8 @@ pub enum Reply {
     Cluster(super::launcher::ClusterStatus),
     /// The request failed.
     Error(String),
+    /// The asking client's work in flight.
+    Progress(crate::scheduler::Progress),
 }
 
 /// One worker as clients and launchers see it.

@@ -37,6 +37,7 @@ impl State {
     }
 
     pub(crate) fn remove_client(&mut self, client: ClientId) {
+        self.work.remove(&client);
         let ids: Vec<TaskId> = self
             .clients
             .remove(&client)

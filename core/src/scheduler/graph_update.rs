@@ -15,6 +15,7 @@ impl State {
         wanted: Vec<Key>,
     ) {
         self.clients.entry(client).or_default();
+        self.work.entry(client).or_default();
         let (new, index) = self.new_tasks(tasks);
         let ranks = match self.check_graph(&new, &index, &wanted) {
             Ok(ranks) => ranks,
@@ -31,7 +32,7 @@ impl State {
             }
         };
         self.generation = self.generation.wrapping_add(1);
-        let new_ids = self.insert_tasks(new, &ranks);
+        let new_ids = self.insert_tasks(client, new, &ranks);
 
         let mut roots = Vec::with_capacity(wanted.len());
         let wanted_ids: Vec<TaskId> = wanted.iter().filter_map(|k| self.id_of(k)).collect();
@@ -115,16 +116,17 @@ impl State {
             placed.push((key, worker, nbytes));
         }
         let ranks = vec![0; new.len()];
-        self.insert_tasks(new, &ranks);
+        self.insert_tasks(client, new, &ranks);
         for (key, worker, nbytes) in placed {
             let Some(t) = self.id_of(&key) else { continue };
             let task = self.task_mut(t);
             if task.state != TaskState::Released && task.state != TaskState::Memory {
                 continue;
             }
-            task.state = TaskState::Memory;
             task.nbytes = nbytes;
             task.who_wants.insert(client);
+            self.set_state(t, TaskState::Memory);
+            let task = self.task_mut(t);
             let added = task.who_has.insert(worker);
             if added {
                 if let Some(record) = self.worker_mut(worker) {
@@ -208,7 +210,7 @@ impl State {
         crate::graph::order(&local_deps, |i| new[i].key.clone())
     }
 
-    fn insert_tasks(&mut self, new: Vec<TaskSpec>, ranks: &[u32]) -> Vec<TaskId> {
+    fn insert_tasks(&mut self, client: ClientId, new: Vec<TaskSpec>, ranks: &[u32]) -> Vec<TaskId> {
         let generation = self.generation;
         let mut ids = Vec::with_capacity(new.len());
         self.tasks
@@ -237,6 +239,7 @@ impl State {
                 state: TaskState::Released,
                 priority: Priority::new(spec.annotations.priority, generation, rank),
                 group,
+                client,
                 deps: Vec::new(),
                 dependents: Vec::new(),
                 waiting_on: 0,

@@ -56,7 +56,7 @@ impl State {
                     task.suspicious
                 ),
             };
-            self.task_mut(t).state = TaskState::Waiting;
+            self.set_state(t, TaskState::Waiting);
             self.mark_erred(t, error);
         }
         rerun.retain(|&t| self.task(t).state == TaskState::Processing);
@@ -111,7 +111,7 @@ impl State {
                 task.who_has.remove(w);
             }
             if task.who_has.is_empty() && task.state == TaskState::Memory {
-                task.state = TaskState::Released;
+                self.set_state(t, TaskState::Released);
                 lost.push(t);
             }
         }
@@ -139,7 +139,7 @@ impl State {
             }
         }
         for &t in &rerun {
-            self.task_mut(t).state = TaskState::Waiting;
+            self.set_state(t, TaskState::Waiting);
         }
         let mut needed = Vec::new();
         let mut unneeded = Vec::new();

@@ -44,6 +44,8 @@ pub(crate) struct Task {
     /// Ranks the task among ready tasks.
     pub priority: Priority,
     pub group: u32,
+    /// The client whose graph added it: its progress counts there.
+    pub client: ClientId,
     /// Inputs, in `Arg::Dep` order.
     pub deps: Vec<TaskId>,
     /// Tasks that take this one as input.
@@ -143,6 +145,8 @@ pub struct State {
     pub(crate) running_workers: Vec<WorkerId>,
     pub(crate) total_threads: u32,
     pub(crate) clients: HashMap<ClientId, HashSet<TaskId>>,
+    /// Each client's work in flight, for progress bars.
+    pub(crate) work: HashMap<ClientId, super::progress::Progress>,
     pub(crate) groups: Vec<Group>,
     pub(crate) free_groups: Vec<u32>,
     pub(crate) group_ids: HashMap<Arc<str>, u32>,
@@ -176,6 +180,7 @@ impl State {
             running_workers: Vec::new(),
             total_threads: 0,
             clients: HashMap::new(),
+            work: HashMap::new(),
             groups: Vec::new(),
             free_groups: Vec::new(),
             group_ids: HashMap::new(),
@@ -250,6 +255,7 @@ impl State {
             }
             Event::AddClient { client } => {
                 self.clients.entry(client).or_default();
+                self.work.entry(client).or_default();
             }
             Event::RemoveClient { client } => self.remove_client(client),
             Event::UpdateGraph {
@@ -407,7 +413,7 @@ impl State {
         let stuck: Vec<TaskId> = self.no_worker.drain().collect();
         for t in stuck {
             if self.tasks[t as usize].as_ref().map(|t| t.state) == Some(TaskState::NoWorker) {
-                self.task_mut(t).state = TaskState::Waiting;
+                self.set_state(t, TaskState::Waiting);
                 self.ready(t);
             }
         }
@@ -487,6 +493,20 @@ impl State {
             }
             if task.state == TaskState::Memory && task.who_has.is_empty() {
                 return Err(format!("{} is in memory with no holder", task.key));
+            }
+        }
+        for (client, work) in &self.work {
+            let pending = self
+                .tasks
+                .iter()
+                .flatten()
+                .filter(|t| t.client == *client && t.state.is_pending())
+                .count() as u64;
+            if work.pending != pending {
+                return Err(format!(
+                    "{client} has {pending} tasks pending, but its progress says {}",
+                    work.pending
+                ));
             }
         }
         Ok(())

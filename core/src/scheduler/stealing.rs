@@ -114,7 +114,7 @@ impl State {
             return;
         }
         self.detach(t);
-        self.task_mut(t).state = TaskState::Waiting;
+        self.set_state(t, TaskState::Waiting);
         // A steal to the victim itself gives the task back to placement (retirement).
         if thief != victim && self.worker(thief).is_some() && !self.is_retiring(thief) {
             self.assign(t, thief);

@@ -56,8 +56,8 @@ impl State {
         }
         let task = self.task_mut(t);
         task.deps = deps;
-        task.state = TaskState::Waiting;
         task.waiting_on = waiting_on;
+        self.set_state(t, TaskState::Waiting);
         if let Some(d) = erred_input {
             let error = self.task(d).error().cloned().unwrap_or_else(|| TaskError {
                 blame: self.task(d).key.clone(),
@@ -73,7 +73,7 @@ impl State {
     pub(crate) fn ready(&mut self, t: TaskId) {
         debug_assert_eq!(self.task(t).state, TaskState::Waiting);
         if self.running_workers.is_empty() {
-            self.task_mut(t).state = TaskState::NoWorker;
+            self.set_state(t, TaskState::NoWorker);
             self.no_worker.insert(t);
             return;
         }
@@ -81,9 +81,8 @@ impl State {
             match self.worker_with_room(t) {
                 Some(w) => self.assign(t, w),
                 None => {
-                    let task = self.task_mut(t);
-                    task.state = TaskState::Queued;
-                    let priority = task.priority;
+                    self.set_state(t, TaskState::Queued);
+                    let priority = self.task(t).priority;
                     self.queued.push(priority, t);
                 }
             }
@@ -92,7 +91,7 @@ impl State {
         match self.decide_worker(t) {
             Some(w) => self.assign(t, w),
             None => {
-                self.task_mut(t).state = TaskState::NoWorker;
+                self.set_state(t, TaskState::NoWorker);
                 self.no_worker.insert(t);
             }
         }
@@ -118,8 +117,8 @@ impl State {
         }
         self.last_run_id = self.last_run_id.wrapping_add(1);
         let run_id = RunId::new(t, self.last_run_id);
+        self.set_state(t, TaskState::Processing);
         let task = self.task_mut(t);
-        task.state = TaskState::Processing;
         task.processing_on = Some(w);
         task.run_id = run_id;
         let (key, run, priority) = (task.key.clone(), task.run.clone(), task.priority);
@@ -221,8 +220,8 @@ impl State {
         }
         self.detach(t);
         self.learn_duration(t, duration_us as f64 * 1e-6);
+        self.set_state(t, TaskState::Memory);
         let task = self.task_mut(t);
-        task.state = TaskState::Memory;
         task.nbytes = nbytes;
         task.who_has.insert(w);
         if let Some(worker) = self.worker_mut(w) {
@@ -270,7 +269,7 @@ impl State {
         if task.retries_left > 0 {
             task.retries_left -= 1;
             tracing::debug!(key = %task.key, left = task.retries_left, "task failed; retrying");
-            task.state = TaskState::Waiting;
+            self.set_state(t, TaskState::Waiting);
             self.ready(t);
         } else {
             let error = TaskError {
@@ -301,9 +300,8 @@ impl State {
                 }
                 TaskState::Waiting | TaskState::Queued => {}
             }
-            let task = self.task_mut(t);
-            task.state = TaskState::Erred;
-            task.extra_mut().error = Some(error.clone());
+            self.set_state(t, TaskState::Erred);
+            self.task_mut(t).extra_mut().error = Some(error.clone());
             self.report(t, |key| Report::Erred {
                 key: key.clone(),
                 error: error.clone(),
@@ -341,7 +339,7 @@ impl State {
                         }
                     }
                     self.no_worker.remove(&t);
-                    self.task_mut(t).state = TaskState::Released;
+                    self.set_state(t, TaskState::Released);
                     self.let_go_of_inputs(t, &mut stack);
                 }
                 TaskState::Released | TaskState::Erred => {}
@@ -372,8 +370,8 @@ impl State {
 
     /// memory → released: tells every holder to drop the result.
     pub(crate) fn release_data(&mut self, t: TaskId) {
+        self.set_state(t, TaskState::Released);
         let task = self.task_mut(t);
-        task.state = TaskState::Released;
         let holders = std::mem::take(&mut task.who_has);
         let (key, nbytes) = (task.key.clone(), task.nbytes);
         for &w in holders.as_slice() {

@@ -110,6 +110,7 @@ impl Loop {
             Request::WhoHas { keys } => {
                 Reply::WhoHas(keys.iter().map(|k| self.state.who_has(k)).collect())
             }
+            Request::Progress => Reply::Progress(self.state.progress(client)),
             Request::Info => {
                 let mut ids: Vec<WorkerId> = self.workers.keys().copied().collect();
                 ids.sort();
