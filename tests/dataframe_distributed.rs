@@ -34,6 +34,8 @@ fn dataframe_operations_match_polars_on_worker_processes() {
         dataframe_cases::windows(&client, seed, rows, parts)
             .unwrap_or_else(|e| panic!("resample and rolling, seed {seed}: {e}"));
     }
+    dataframe_cases::automatic_split_out(&client, 34, 8)
+        .unwrap_or_else(|e| panic!("automatic split_out: {e}"));
 }
 
 #[test]

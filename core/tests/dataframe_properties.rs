@@ -54,6 +54,15 @@ fn counts_uniques_joins_and_repartitions_match_polars() {
 }
 
 #[test]
+fn split_out_is_chosen_from_statistics() {
+    let client = client();
+    for (seed, parts) in [(91, 8), (92, 50), (93, 1)] {
+        dataframe_cases::automatic_split_out(&client, seed, parts)
+            .unwrap_or_else(|e| panic!("seed {seed}, {parts} partitions: {e}"));
+    }
+}
+
+#[test]
 fn shuffles_sorts_shuffle_joins_and_split_out_match_polars() {
     let client = client();
     // More partitions than rows leaves shards empty; 1 partition shuffles to itself.

@@ -804,3 +804,50 @@ pub fn windows(client: &Client, seed: u64, rows: usize, parts: usize) -> Result<
     }
     Ok(())
 }
+
+/// `split_out_by_size` picks a tree for few groups and a shuffle into several
+/// partitions for many (unique ids), and both results equal Polars.
+/// 40,000 rows: about 1.6 MB of groups by `id`, six times the 256 KiB target.
+pub fn automatic_split_out(client: &Client, seed: u64, parts: usize) -> Result<(), String> {
+    let err = |e: dd::DataFrameError| e.to_string();
+    let rows = 40_000;
+    let few = sample(seed, rows);
+    let ids: Vec<i64> = (0..rows as i64).map(|i| (i * 7919) % rows as i64).collect();
+    let many = df!("id" => ids, "v" => (0..rows as i64).collect::<Vec<_>>()).unwrap();
+    // Never more output partitions than input ones: one partition stays one.
+    for (frame, key, column, expect_many) in
+        [(few, "key", "n", false), (many, "id", "v", parts > 1)]
+    {
+        let lazy = dd::DataFrame::from_polars(frame.clone(), parts).map_err(err)?;
+        let grouped = lazy
+            .groupby(&[key])
+            .split_out_by_size(256 << 10, client)
+            .map_err(err)?;
+        let chosen = grouped.output_partitions();
+        if expect_many != (chosen > 1) {
+            return Err(format!(
+                "split_out for {key} ({rows} rows in {parts}) is {chosen}"
+            ));
+        }
+        let result = grouped
+            .agg(&[(column, Agg::Sum), (column, Agg::Count)])
+            .map_err(err)?;
+        if result.npartitions() != chosen {
+            return Err(format!("{} partitions, not {chosen}", result.npartitions()));
+        }
+        let got = order(&result.compute(client).map_err(err)?);
+        let want = direct(&frame, |f| {
+            f.drop_nulls(Some(Selector::ByName {
+                names: [key.into()].into(),
+                strict: true,
+            }))
+            .group_by([col(key)])
+            .agg([
+                col(column).sum().alias(format!("{column}_sum")),
+                col(column).count().alias(format!("{column}_count")),
+            ])
+        });
+        close(&got, &order(&want)).map_err(|e| format!("split_out {chosen} by {key}: {e}"))?;
+    }
+    Ok(())
+}

@@ -206,9 +206,25 @@ impl GroupBy {
     /// holds every group. For many groups; with 1 (the default) partials are
     /// combined in a tree into one partition sorted by key. With more, each
     /// partition is sorted by key, and a key is in exactly one partition.
+    /// [`GroupBy::split_out_auto`] chooses `n` from the data.
     pub fn split_out(mut self, n: usize) -> GroupBy {
         self.split_out = n.max(1);
         self
+    }
+
+    /// The frame being grouped.
+    pub(super) fn frame(&self) -> &DataFrame {
+        &self.frame
+    }
+
+    /// The key columns.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// The output partitions [`GroupBy::agg`] makes.
+    pub fn output_partitions(&self) -> usize {
+        self.split_out
     }
 
     /// Aggregates `(column, agg)` pairs into one partition, sorted by the

@@ -29,6 +29,7 @@ mod repartition;
 mod resample;
 mod rolling;
 mod shuffle;
+mod split_out;
 mod summary;
 mod to_array;
 
@@ -41,6 +42,7 @@ pub use polars;
 pub use polars::prelude::{col, lit, DataType, Expr};
 pub use resample::Resample;
 pub use rolling::{Rolling, Window};
+pub use split_out::{GroupEstimate, DEFAULT_PARTITION_BYTES};
 pub use summary::to_html;
 
 use crate::client::lazy::Node;
