@@ -260,7 +260,35 @@ pub fn relational(client: &Client, seed: u64, rows: usize, parts: usize) -> Resu
         });
         let want = direct(&frame, |f| f.unique_stable(sel, UniqueKeepStrategy::First));
         close(&got, &want).map_err(|m| format!("drop_duplicates {subset:?}: {m}"))?;
+        // Shuffled into 3 partitions: the same rows (the first of equal ones).
+        let split = lazy.drop_duplicates_split_out(subset, 3).map_err(e)?;
+        let got = split.compute(client).map_err(e)?;
+        close(&order(&got), &order(&want))
+            .map_err(|m| format!("drop_duplicates {subset:?}, split_out 3: {m}"))?;
     }
+    let split = lazy.value_counts_split_out("key", 3).map_err(e)?;
+    if split.npartitions() != 3 {
+        return Err(format!(
+            "value_counts split_out 3: {} partitions",
+            split.npartitions()
+        ));
+    }
+    let got = split.compute(client).map_err(e)?;
+    let want = direct(&frame, |f| {
+        f.drop_nulls(Some(keys.clone()))
+            .group_by([col("key")])
+            .agg([len().cast(DataType::UInt64).alias("count")])
+    });
+    close(&order(&got), &order(&want)).map_err(|m| format!("value_counts split_out 3: {m}"))?;
+    let got = lazy
+        .unique_split_out("key", 3)
+        .and_then(|d| d.compute(client))
+        .map_err(e)?;
+    let want = direct(&frame, |f| {
+        f.select([col("key")])
+            .unique(None, UniqueKeepStrategy::First)
+    });
+    close(&order(&got), &order(&want)).map_err(|m| format!("unique split_out 3: {m}"))?;
     for n in [1, parts + 3, (parts / 2).max(1)] {
         let moved = lazy.repartition(n).map_err(e)?;
         if moved.npartitions() != n {

@@ -1,7 +1,8 @@
 //! Reductions of whole dataframes to one partition, as trees: each partition
 //! reduces its own rows, then the partial results are stacked and reduced a
 //! few at a time (`split_every`) until one is left. Groupby aggregations,
-//! `value_counts`, `unique`, `nunique` and `drop_duplicates` are all this.
+//! `value_counts`, `unique`, `nunique` and `drop_duplicates` are all this;
+//! their `split_out` forms shuffle the partial results instead.
 
 use super::plan::{Origin, Plan, Step};
 use super::{kernels, DataFrame, DataFrameError};
@@ -55,6 +56,33 @@ impl DataFrame {
     /// How often each non-null value of `column` occurs, most frequent
     /// first, in columns `column` and `count` (Dask's `value_counts`).
     pub fn value_counts(&self, column: &str) -> Result<DataFrame, DataFrameError> {
+        let (partial, combine, order) = self.value_count_stages(column)?;
+        tree(
+            "value-counts",
+            &partial,
+            vec![combine.clone()],
+            vec![combine, order],
+        )
+    }
+
+    /// [`DataFrame::value_counts`] into `n` partitions (Dask's `split_out`):
+    /// the partial counts are shuffled by value, peer to peer, so no task
+    /// holds every value. Each partition is sorted most frequent first; a
+    /// value is in exactly one partition.
+    pub fn value_counts_split_out(
+        &self,
+        column: &str,
+        n: usize,
+    ) -> Result<DataFrame, DataFrameError> {
+        if n <= 1 {
+            return self.value_counts(column);
+        }
+        let (partial, combine, order) = self.value_count_stages(column)?;
+        partial.shuffle_then(&[column], n, vec![combine, order])
+    }
+
+    /// Each partition's counts, the step that adds counts up, and the order.
+    fn value_count_stages(&self, column: &str) -> Result<(DataFrame, Step, Step), DataFrameError> {
         let key = || vec![col(column)];
         let partial = self
             .then(
@@ -70,12 +98,7 @@ impl DataFrame {
             vec!["count".to_string(), column.to_string()],
             vec![true, false],
         );
-        tree(
-            "value-counts",
-            &partial,
-            vec![combine.clone()],
-            vec![combine, order],
-        )
+        Ok((partial, combine, order))
     }
 
     /// The distinct values of `column`, nulls included, in order of first
@@ -86,6 +109,19 @@ impl DataFrame {
             .then("unique", Step::Select(vec![col(column)]))?
             .then("unique", unique.clone())?;
         tree("unique", &partial, vec![unique.clone()], vec![unique])
+    }
+
+    /// [`DataFrame::unique`] into `n` partitions (Dask's `split_out`), by a
+    /// peer-to-peer shuffle of each partition's distinct values; a value is
+    /// in exactly one partition.
+    pub fn unique_split_out(&self, column: &str, n: usize) -> Result<DataFrame, DataFrameError> {
+        if n <= 1 {
+            return self.unique(column);
+        }
+        let partial = self
+            .then("unique", Step::Select(vec![col(column)]))?
+            .then("unique", Step::Unique(None))?;
+        partial.shuffle_then(&[column], n, vec![Step::Unique(None)])
     }
 
     /// How many distinct non-null values `column` holds (Dask's `nunique`).
@@ -106,5 +142,27 @@ impl DataFrame {
             vec![unique.clone()],
             vec![unique],
         )
+    }
+
+    /// [`DataFrame::drop_duplicates`] into `n` partitions (Dask's
+    /// `split_out`): each partition's distinct rows are shuffled by their
+    /// `subset` columns (all when `None`), peer to peer, and made distinct
+    /// again; the first of equal rows is kept, in partition order.
+    pub fn drop_duplicates_split_out(
+        &self,
+        subset: Option<&[&str]>,
+        n: usize,
+    ) -> Result<DataFrame, DataFrameError> {
+        if n <= 1 {
+            return self.drop_duplicates(subset);
+        }
+        let columns: Vec<String> = match subset {
+            Some(subset) => subset.iter().map(|c| c.to_string()).collect(),
+            None => self.columns(),
+        };
+        let on: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
+        let unique = Step::Unique(subset.map(|_| columns.clone()));
+        let partial = self.then("drop-duplicates", unique.clone())?;
+        partial.shuffle_then(&on, n, vec![unique])
     }
 }
