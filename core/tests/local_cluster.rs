@@ -291,3 +291,40 @@ fn work_progress_counts_each_clients_tasks_in_flight() {
         }
     );
 }
+
+/// Tasks of `overlapping` running now, and the most at once.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static MOST: AtomicUsize = AtomicUsize::new(0);
+
+rask::op! {
+    /// Runs for a while, noting how many of its kind run at once.
+    pub fn overlapping(x: i64) -> i64 {
+        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(30));
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+        x
+    }
+}
+
+rask::op! {
+    /// Sets the worker running it to one task at a time, or back.
+    pub fn narrow(on: bool) -> bool {
+        rask::worker::runtime::current_worker().expect("runs on a worker").set_narrowed(on);
+        on
+    }
+}
+
+#[test]
+fn a_narrowed_worker_runs_one_task_at_a_time() {
+    // What the memory manager does above 70% of the limit after spilling.
+    let client = client(1, 3);
+    assert!(client.submit(narrow, true).unwrap().result().unwrap());
+    let futures = client.map(overlapping, 0..9_i64).unwrap();
+    assert_eq!(client.gather(&futures).unwrap(), (0..9).collect::<Vec<_>>());
+    assert_eq!(MOST.load(Ordering::SeqCst), 1, "one task at a time");
+    assert!(!client.submit(narrow, false).unwrap().result().unwrap());
+    let futures = client.map(overlapping, 100..109_i64).unwrap();
+    client.gather(&futures).unwrap();
+    assert!(MOST.load(Ordering::SeqCst) > 1, "all three threads again");
+}

@@ -1,7 +1,8 @@
 //! The worker's memory manager: process memory measured against the limit, with
 //! Dask's thresholds — spill least-recently-used results to disk above the target
 //! (60% of the limit, by managed bytes) and the spill fraction (70%, by process
-//! memory), pause task execution above 80%, terminate above 95%.
+//! memory), run one task at a time while still above 70% after spilling,
+//! pause task execution above 80%, terminate above 95%.
 
 use super::runtime::WorkerCore;
 use super::store::DataStore;
@@ -199,6 +200,8 @@ impl MemoryManager {
                 }
             }
         }
+        // Still above the spill line after spilling: one task at a time.
+        core.set_narrowed(rss as f64 > self.thresholds.spill * limit);
         core.set_paused(rss as f64 > self.thresholds.pause * limit);
         if rss as f64 > self.thresholds.terminate * limit {
             return MemoryVerdict::Terminate {

@@ -95,6 +95,8 @@ pub struct WorkerCore {
     alive: AtomicBool,
     /// Set by the memory manager: no new task starts.
     paused: AtomicBool,
+    /// Under memory pressure: at most one task runs at a time.
+    narrowed: AtomicBool,
     executing: AtomicU32,
 }
 
@@ -129,6 +131,7 @@ impl WorkerRuntime {
             stop: AtomicBool::new(false),
             alive: AtomicBool::new(true),
             paused: AtomicBool::new(false),
+            narrowed: AtomicBool::new(false),
             executing: AtomicU32::new(0),
         });
         let mut threads = Vec::new();
@@ -237,6 +240,21 @@ impl WorkerCore {
         }
     }
 
+    /// Runs one task at a time, or as many as there are threads again. Under
+    /// memory pressure two big tasks started together can pass the limit
+    /// between two of the memory manager's looks; pausing only stops tasks
+    /// from starting.
+    pub fn set_narrowed(&self, narrowed: bool) {
+        if self.narrowed.swap(narrowed, Ordering::SeqCst) != narrowed {
+            if narrowed {
+                tracing::info!(worker = %self.id, "memory is getting high: one task at a time");
+            } else {
+                let _guard = self.lock();
+                self.work.notify_all();
+            }
+        }
+    }
+
     /// Whether task execution is paused.
     pub fn is_paused(&self) -> bool {
         self.paused.load(Ordering::Relaxed)
@@ -294,7 +312,10 @@ impl WorkerCore {
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
-            let job = if self.paused.load(Ordering::Relaxed) {
+            let held_back = self.paused.load(Ordering::Relaxed)
+                || (self.narrowed.load(Ordering::Relaxed)
+                    && self.executing.load(Ordering::Relaxed) > 0);
+            let job = if held_back {
                 None
             } else {
                 inner.jobs.pop_front()
@@ -308,8 +329,10 @@ impl WorkerCore {
                     .unwrap_or_else(|p| p.into_inner().0);
                 continue;
             };
-            drop(inner);
+            // Counted before the lock is let go: another thread deciding
+            // whether it may start a task sees this one.
             self.executing.fetch_add(1, Ordering::Relaxed);
+            drop(inner);
             let started = Instant::now();
             let result = self.run(&job);
             let duration_us = started.elapsed().as_micros() as u64;
