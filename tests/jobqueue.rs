@@ -475,7 +475,9 @@ fn slurm_sbatch_allocation_runs_scheduler_workers_and_program() {
         .args([
             "bash",
             "-c",
-            r#""$0" microbench --scheduler-file "$RASK_SCHEDULER_FILE" --tasks 2000 --json"#,
+            // Both srun workers first: on a busy machine the second one can
+            // join after 2000 tasks are done.
+            r#""$0" microbench --scheduler-file "$RASK_SCHEDULER_FILE" --wait-for-workers 2 --tasks 2000 --json"#,
             rask,
         ])
         .current_dir(dir.path())
