@@ -60,6 +60,27 @@ fn split_out_is_chosen_from_statistics() {
         dataframe_cases::automatic_split_out(&client, seed, parts)
             .unwrap_or_else(|e| panic!("seed {seed}, {parts} partitions: {e}"));
     }
+    // Bad input: errors that name the column or the size, not panics.
+    let frame = dd::DataFrame::from_polars(dataframe_cases::sample(94, 100), 4).unwrap();
+    let missing = |r: Result<dd::DataFrame, dd::DataFrameError>| match r {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a missing column was accepted"),
+    };
+    assert!(missing(frame.value_counts_split_out("nope", 3)).contains("nope"));
+    assert!(missing(frame.unique_split_out("nope", 3)).contains("nope"));
+    assert!(missing(frame.drop_duplicates_split_out(Some(&["nope"]), 3)).contains("nope"));
+    let no_key = frame.groupby(&["nope"]).split_out_auto(&client);
+    assert!(no_key
+        .err()
+        .expect("a missing key is an error")
+        .to_string()
+        .contains("nope"));
+    let zero = frame.groupby(&["key"]).split_out_by_size(0, &client);
+    assert!(zero
+        .err()
+        .expect("0 bytes is an error")
+        .to_string()
+        .contains("0 bytes"));
 }
 
 #[test]

@@ -45,6 +45,10 @@ fn samples(n: usize) -> Vec<usize> {
     picked
 }
 
+fn exprs_of(keys: &[String]) -> Vec<Expr> {
+    keys.iter().map(|k| col(k.as_str())).collect()
+}
+
 /// Estimates the groups of `frame` by `keys` from sampled partitions.
 pub(super) fn estimate_groups(
     frame: &DataFrame,
@@ -52,10 +56,12 @@ pub(super) fn estimate_groups(
     client: &Client,
 ) -> Result<GroupEstimate, DataFrameError> {
     let n = frame.npartitions();
-    let exprs: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
     let grouped = frame
         .then("split-out-probe", Step::DropNulls(Some(keys.to_vec())))?
-        .then("split-out-probe", Step::GroupBy(exprs, vec![len()]))?;
+        .then(
+            "split-out-probe",
+            Step::GroupBy(exprs_of(keys), vec![len()]),
+        )?;
     let picked = samples(n);
     let nodes = picked
         .iter()
@@ -66,23 +72,17 @@ pub(super) fn estimate_groups(
     let groups: Vec<f64> = parts.iter().map(|p| p.height() as f64).collect();
     let sum: f64 = groups.iter().sum();
     let largest = groups.iter().copied().fold(0.0, f64::max);
-    let mut all = parts.clone();
-    let union = match all.pop() {
-        Some(first) => {
-            let mut lazy = vec![first.lazy()];
-            lazy.extend(all.into_iter().map(IntoLazy::lazy));
-            concat(lazy, UnionArgs::default())?
-                .select(keys.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
-                .unique(None, UniqueKeepStrategy::Any)
-                .collect()?
-        }
-        None => {
-            return Ok(GroupEstimate {
-                groups: 0.0,
-                bytes_per_group: AGGREGATE_BYTES,
-            })
-        }
-    };
+    if parts.is_empty() {
+        return Ok(GroupEstimate {
+            groups: 0.0,
+            bytes_per_group: AGGREGATE_BYTES,
+        });
+    }
+    let sampled: Vec<LazyFrame> = parts.into_iter().map(IntoLazy::lazy).collect();
+    let union = concat(sampled, UnionArgs::default())?
+        .select(exprs_of(keys))
+        .unique(None, UniqueKeepStrategy::Any)
+        .collect()?;
     let distinct = union.height() as f64;
     let key_bytes = if union.height() > 0 {
         union.estimated_size() as f64 / distinct
