@@ -1,5 +1,6 @@
 //! The `rask` command line.
 
+mod allocator;
 mod arraybench;
 mod bagbench;
 mod bench_cluster;
@@ -21,6 +22,10 @@ mod worker;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+
+/// jemalloc, except in worker processes (see `allocator`).
+#[global_allocator]
+static ALLOCATOR: allocator::RaskAllocator = allocator::RaskAllocator;
 
 /// Parallel and distributed computing for Rust.
 #[derive(Parser)]

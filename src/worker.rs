@@ -62,6 +62,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<u8> {
     let memory_limit =
         parse_memory_limit(&args.memory_limit).with_context(|| "in --memory-limit".to_string())?;
+    tracing::debug!(allocator = crate::allocator::name(), "worker allocator");
     let resources = match &args.resources {
         Some(text) => parse_resources(text)?,
         None => Vec::new(),

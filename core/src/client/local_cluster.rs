@@ -67,7 +67,7 @@ impl LocalCluster {
                 "threads_per_worker must be at least 1".into(),
             ));
         }
-        crate::worker::memory::tune_allocator_for_throughput();
+        crate::worker::allocator::tune_allocator_for_throughput();
         let (scheduler, inbox) = crossbeam_channel::unbounded();
         let config = self.config.clone();
         let scheduler_thread = std::thread::Builder::new()

@@ -4,6 +4,7 @@
 //! memory), run one task at a time while still above 70% after spilling,
 //! pause task execution above 80%, terminate above 95%.
 
+use super::allocator::release_free_memory;
 use super::runtime::WorkerCore;
 use super::store::DataStore;
 
@@ -72,80 +73,6 @@ pub fn system_memory() -> u64 {
     (pages.max(0) as u64) * (page.max(0) as u64)
 }
 
-/// Makes freed memory go back to the system, so process memory tracks what is held:
-/// large blocks come straight from mmap, and free heap tops are trimmed.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator thresholds.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1024 * 1024);
-    }
-}
-
-/// Keeps freed memory for reuse instead of returning every large block to the
-/// system: an in-process cluster without a memory limit then does not pay a
-/// page fault per page of every new chunk. The heap is never trimmed as blocks
-/// are freed; a background thread gives free memory back once the process has
-/// stopped allocating for a while (see `trim_when_quiet`).
-pub fn tune_allocator_for_throughput() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallopt only changes allocator thresholds.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 20);
-            // -1: glibc never trims the heap top on free.
-            libc::mallopt(libc::M_TRIM_THRESHOLD, -1);
-            // Per-thread arenas are at most 64 MiB, so bigger chunks would still be
-            // fresh mappings; one arena serves them from the reusable main heap.
-            libc::mallopt(libc::M_ARENA_MAX, 1);
-        }
-        static TRIMMER: std::sync::Once = std::sync::Once::new();
-        TRIMMER.call_once(|| {
-            let _ = std::thread::Builder::new()
-                .name("rask-trim".into())
-                .spawn(|| loop {
-                    std::thread::sleep(QUIET_CHECK);
-                    trim_when_quiet();
-                });
-        });
-    }
-}
-
-/// How often the trimmer looks at the heap.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const QUIET_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Returns free heap memory to the system once the bytes in use have not
-/// changed for three looks in a row and more than 64 MiB lie free: memory is
-/// reused while a computation runs and handed back when it is over (once,
-/// until the heap changes again).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim_when_quiet() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static LAST_IN_USE: AtomicUsize = AtomicUsize::new(usize::MAX);
-    static QUIET_LOOKS: AtomicUsize = AtomicUsize::new(0);
-    // SAFETY: mallinfo2 only reads the allocator's statistics.
-    let info = unsafe { libc::mallinfo2() };
-    let in_use = info.uordblks;
-    if LAST_IN_USE.swap(in_use, Ordering::Relaxed) != in_use {
-        QUIET_LOOKS.store(0, Ordering::Relaxed);
-        return;
-    }
-    let looks = QUIET_LOOKS.fetch_add(1, Ordering::Relaxed) + 1;
-    if looks == 3 && info.fordblks > 64 << 20 {
-        trim();
-    }
-}
-
-fn trim() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory to the system.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Applies the thresholds to one worker.
 pub struct MemoryManager {
     limit: u64,
@@ -171,6 +98,11 @@ impl MemoryManager {
         let limit = self.limit as f64;
         let mut rss = process_rss();
         if rss as f64 > self.thresholds.spill * limit {
+            // Pages the allocator keeps for reuse count as resident: give them back first.
+            release_free_memory();
+            rss = process_rss();
+        }
+        if rss as f64 > self.thresholds.spill * limit {
             // Spill until the process is back under the target, or nothing is left.
             for _ in 0..64 {
                 let excess = rss as f64 - self.thresholds.target * limit;
@@ -193,7 +125,7 @@ impl MemoryManager {
                         Err(error) => tracing::error!(%error, "cannot spill shuffle shards"),
                     }
                 }
-                trim();
+                release_free_memory();
                 rss = process_rss();
                 if spilled == 0 {
                     break;

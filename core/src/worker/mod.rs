@@ -4,12 +4,13 @@
 //! in [`local`], which read each other's stores through [`local_peers`]; worker
 //! processes over TCP in [`process`] (one [`session`] per connection to a
 //! scheduler, a data port in `data_server`, batched fetches from peers in
-//! `fetcher`), with their memory manager in [`memory`]; the shards of
-//! peer-to-peer shuffles each worker keeps in [`shuffle_buffers`]. Workers take the
+//! `fetcher`), with their memory manager in [`memory`] and the allocators' tuning
+//! in [`allocator`]; the shards of peer-to-peer shuffles each worker keeps in [`shuffle_buffers`]. Workers take the
 //! scheduler's orders ([`crate::server::Order`] in process,
 //! [`crate::comm::protocol::WorkerOrder`] over TCP) and answer with
 //! [`WorkerMessage`]s.
 
+pub mod allocator;
 mod data_server;
 mod fetcher;
 pub mod local;

@@ -7,7 +7,8 @@
 //! SIGTERM or SIGINT retire the worker gracefully: the scheduler copies the data
 //! only it holds to other workers and then tells it to close.
 
-use super::memory::{tune_allocator, Thresholds};
+use super::allocator::tune_allocator;
+use super::memory::Thresholds;
 use super::session::{run_session, SessionEnd, Stop};
 use crate::comm::address::Address;
 use crate::comm::connection::{connect_as, CommError, Connection};

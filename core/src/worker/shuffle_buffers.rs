@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -270,9 +270,8 @@ fn append(path: &Path, shards: &BTreeMap<u32, Bytes>) -> std::io::Result<()> {
 
 /// Reads back what [`append`] wrote; a later record of an input replaces an earlier one.
 fn read_all(path: &Path) -> std::io::Result<BTreeMap<u32, Bytes>> {
-    let mut data = Vec::new();
-    std::fs::File::open(path)?.read_to_end(&mut data)?;
-    let data = Bytes::from(data);
+    // Sized from the file's length up front: no doubling copies of a large shard.
+    let data = Bytes::from(std::fs::read(path)?);
     let mut shards = BTreeMap::new();
     let mut at = 0usize;
     while at < data.len() {

@@ -29,6 +29,7 @@ mod kernels;
 mod plan;
 mod records;
 mod reduce;
+mod text_counts;
 
 pub use func::{field, item, json_order, Binop, Cmp, Field, Func, Path, Pred};
 pub use io::{read_json, read_text};

@@ -4,7 +4,7 @@
 //! `foldby` and `count` are all this.
 
 use super::func::{json_order, Binop, Func};
-use compact_str::CompactString;
+use super::text_counts::TextCounts;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::hash_map::Entry;
@@ -64,8 +64,8 @@ type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A reduction in progress inside one task.
 pub(super) enum Accumulator {
-    /// Counts of texts (inline when short), and of other items by their JSON.
-    Frequencies(Map<CompactString, u64>, Map<String, u64>),
+    /// Counts of texts, and of other items by their JSON.
+    Frequencies(TextCounts, Map<String, u64>),
     Distinct(Map<HashKey, ()>, Vec<Json>),
     TopK(usize, Option<Func>, Vec<(Json, Json)>),
     Fold(Binop, Option<Json>),
@@ -83,7 +83,9 @@ impl Accumulator {
     /// results rather than items.
     pub(super) fn new(reduction: &Reduction, partials: bool) -> Accumulator {
         match reduction {
-            Reduction::Frequencies => Accumulator::Frequencies(Map::default(), Map::default()),
+            Reduction::Frequencies => {
+                Accumulator::Frequencies(TextCounts::default(), Map::default())
+            }
             Reduction::Distinct => Accumulator::Distinct(Map::default(), Vec::new()),
             Reduction::TopK(k, key) => {
                 // Partials hold items already; their keys are recomputed.
@@ -121,7 +123,7 @@ impl Accumulator {
                     (item, 1)
                 };
                 match key {
-                    Json::String(text) => *texts.entry(CompactString::from(text)).or_insert(0) += n,
+                    Json::String(text) => texts.add(&text, n),
                     other => *others.entry(other.to_string()).or_insert(0) += n,
                 }
             }
@@ -182,8 +184,8 @@ impl Accumulator {
         match self {
             Accumulator::Frequencies(texts, others) => {
                 let mut pairs: Vec<(Json, u64)> = texts
-                    .into_iter()
-                    .map(|(k, n)| (Json::String(k.into_string()), n))
+                    .into_counts()
+                    .map(|(k, n)| (Json::String(k), n))
                     .chain(
                         others
                             .into_iter()
@@ -215,12 +217,7 @@ impl super::plan::Sink for Accumulator {
     fn text(&mut self, text: &str) -> Result<(), String> {
         match self {
             Accumulator::Frequencies(texts, _) => {
-                match texts.get_mut(text) {
-                    Some(n) => *n += 1,
-                    None => {
-                        texts.insert(CompactString::from(text), 1);
-                    }
-                }
+                texts.add(text, 1);
                 Ok(())
             }
             _ => self.push(Json::String(text.to_string()), false),
