@@ -56,3 +56,57 @@ fn bag_operations_and_groupby_match_on_worker_processes() {
         .unwrap_or_else(|e| panic!("files: {e}"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A worker process killed while a shuffle runs (its transfers under way, or
+/// its outputs being gathered) costs a restart of the shuffle, not the
+/// computation: every row arrives once, as Dask's P2P shuffle restarts.
+#[test]
+fn a_shuffle_survives_a_worker_killed_at_any_stage() {
+    use rask::dataframe::polars::prelude::{df, DataFrame as PolarsFrame, SortMultipleOptions};
+    let mut cluster = Cluster::start("shuffle-kill", &[]);
+    for _ in 0..3 {
+        cluster.add_worker(&["--nthreads", "1"]);
+    }
+    let client = Client::connect(&cluster.address).expect("client connects");
+    cluster.wait_for_workers(&client, 3);
+    const ROWS: i64 = 3_000_000;
+    let key: Vec<i64> = (0..ROWS).map(|i| (i * 7_919) % 100_003).collect();
+    let frame = df!("k" => key, "v" => (0..ROWS).collect::<Vec<i64>>()).unwrap();
+    let sorted = |f: &PolarsFrame| f.sort(["k", "v"], SortMultipleOptions::default()).unwrap();
+    let want = sorted(&frame);
+    let lazy = rask::dataframe::DataFrame::from_polars(frame, 48)
+        .unwrap()
+        .shuffle(&["k"], 16)
+        .unwrap();
+    // Killed once a quarter, half and three quarters of the tasks are done.
+    for (run, fraction) in [0.25, 0.5, 0.75].into_iter().enumerate() {
+        let computing = {
+            let (client, lazy) = (client.clone(), lazy.clone());
+            std::thread::spawn(move || lazy.compute(&client))
+        };
+        let killed_during_run = loop {
+            let progress = client.work_progress().unwrap();
+            if computing.is_finished() {
+                break false;
+            }
+            if progress.pending > 0 && progress.done as f64 >= fraction * progress.total() as f64 {
+                let victim = cluster.worker_pid(&client, &format!("w{run}"));
+                support::kill(victim, "KILL");
+                break true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
+        let got = computing.join().unwrap().unwrap_or_else(|e| {
+            panic!(
+                "run {run} (killed at {fraction} of the tasks): {e}\n{}",
+                cluster.scheduler.log_text()
+            )
+        });
+        assert!(
+            killed_during_run,
+            "run {run}: the shuffle finished before the kill"
+        );
+        assert!(sorted(&got).equals(&want), "run {run}: rows differ");
+        cluster.wait_for_workers(&client, 3);
+    }
+}

@@ -14,10 +14,11 @@
 //! shards and returns a receipt once they are kept; the owners hold shards in
 //! memory up to a budget and spill the rest to disk
 //! ([`crate::worker::shuffle_buffers`]). The barrier adds the receipts up, so
-//! each output task knows how many inputs and rows to expect: a shard lost with
-//! a worker is an error naming the shuffle, never a silently short result. An
-//! output task that runs elsewhere takes its shards from the owner over the
-//! network.
+//! each output task knows how many inputs and rows to expect, never giving a
+//! silently short result. A worker lost midway restarts the shuffle from its
+//! layout (`crate::scheduler`'s `shuffle_restart`); the layout then leaves out
+//! workers that are gone. An output task that runs elsewhere takes its shards
+//! from the owner over the network.
 //!
 //! This module is the collection-independent part; dataframes split and join
 //! their partitions around it.
@@ -71,15 +72,15 @@ struct BarrierParams {
 
 collection_kernel! {
     "rask::shuffle::",
-    /// Decides the owners: the client's choice, or else every worker this one reaches.
+    /// Decides the owners: those of the client's choice this worker still
+    /// reaches (a shuffle restarted after a worker died leaves it out), or else
+    /// every worker this one reaches.
     LayoutTask(Vec<u32>) => |owners, _inputs| {
-        let owners = if owners.is_empty() {
-            let worker = crate::worker::runtime::current_worker()
-                .ok_or_else(|| TaskFailure::new("a shuffle runs only on workers"))?;
-            worker.reachable_workers().into_iter().map(|w| w.0).collect()
-        } else {
-            owners.clone()
-        };
+        let worker = crate::worker::runtime::current_worker()
+            .ok_or_else(|| TaskFailure::new("a shuffle runs only on workers"))?;
+        let reachable: Vec<u32> = worker.reachable_workers().into_iter().map(|w| w.0).collect();
+        let chosen: Vec<u32> = owners.iter().copied().filter(|w| reachable.contains(w)).collect();
+        let owners = if chosen.is_empty() { reachable } else { chosen };
         Ok(Value::new(Layout { owners }))
     }
 }
@@ -121,7 +122,7 @@ impl Shuffle {
     pub fn new(name: &str, outputs: u32) -> Shuffle {
         let id = format!("{name}-{}", crate::graph::fresh_token());
         let layout = kernel::node_annotated(
-            Key::new(format!("shuffle-layout-{id}")),
+            Key::new(format!("{}{id}", ShuffleRole::LAYOUT_KEY_PREFIX)),
             LayoutTask::NAME,
             // The client writes the owners here when it submits the graph.
             Value::new(Vec::<u32>::new()),
@@ -147,7 +148,7 @@ impl Shuffle {
             outputs: self.outputs,
         });
         Barrier::node(
-            Key::new(format!("shuffle-barrier-{}", self.id)),
+            Key::new(format!("{}{}", ShuffleRole::BARRIER_KEY_PREFIX, self.id)),
             &params,
             transfers,
         )

@@ -48,6 +48,13 @@ pub enum ShuffleRole {
     },
 }
 
+impl ShuffleRole {
+    /// How the key of a shuffle's layout task begins (the shuffle's id follows).
+    pub const LAYOUT_KEY_PREFIX: &'static str = "shuffle-layout-";
+    /// How the key of a shuffle's barrier task begins (the shuffle's id follows).
+    pub const BARRIER_KEY_PREFIX: &'static str = "shuffle-barrier-";
+}
+
 impl Annotations {
     /// Whether the task may only run on some workers.
     pub fn has_restrictions(&self) -> bool {

@@ -2,7 +2,8 @@
 //!
 //! [`State::handle`] holds every decision — placement by data locality and load,
 //! root-task queuing, work stealing, retries, cancellation, recomputation of lost
-//! results, releasing results nobody needs — and is tested by feeding events. The
+//! results, restarting shuffles a lost worker held shards of, releasing results
+//! nobody needs — and is tested by feeding events. The
 //! runtimes around it (in-process channels, TCP) only move messages.
 //!
 //! ```
@@ -32,6 +33,7 @@ mod placement;
 mod progress;
 mod recovery;
 mod retirement;
+mod shuffle_restart;
 mod small_set;
 mod state;
 mod stealing;

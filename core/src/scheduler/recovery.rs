@@ -62,6 +62,8 @@ impl State {
         rerun.retain(|&t| self.task(t).state == TaskState::Processing);
         let held: Vec<TaskId> = record.has_what.iter().copied().collect();
         self.lose_replicas(&held, &[w], rerun);
+        // Shuffle shards it held are gone too, and the scheduler never saw them.
+        self.restart_unfinished_shuffles();
     }
 
     /// Worker `w` could not fetch `missing` (an input of `key`) from any of
@@ -103,7 +105,12 @@ impl State {
 
     /// Drops `workers`' copies of `held`; results left with no copy are lost.
     /// `rerun` are detached tasks that must be placed again.
-    fn lose_replicas(&mut self, held: &[TaskId], workers: &[WorkerId], mut rerun: Vec<TaskId>) {
+    pub(super) fn lose_replicas(
+        &mut self,
+        held: &[TaskId],
+        workers: &[WorkerId],
+        mut rerun: Vec<TaskId>,
+    ) {
         let mut lost = Vec::new();
         for &t in held {
             let task = self.task_mut(t);

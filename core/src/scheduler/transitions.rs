@@ -371,6 +371,12 @@ impl State {
     /// memory → released: tells every holder to drop the result.
     pub(crate) fn release_data(&mut self, t: TaskId) {
         self.set_state(t, TaskState::Released);
+        self.release_copies(t);
+    }
+
+    /// Tells every worker holding task `t`'s result to drop it, and forgets
+    /// that they hold it.
+    pub(crate) fn release_copies(&mut self, t: TaskId) {
         let task = self.task_mut(t);
         let holders = std::mem::take(&mut task.who_has);
         let (key, nbytes) = (task.key.clone(), task.nbytes);

@@ -58,6 +58,11 @@ pub trait Links: Send + Sync + 'static {
     fn peers(&self) -> Vec<WorkerId>;
 }
 
+/// How long a shuffle task that could not reach a peer waits for the
+/// scheduler to say the peer is gone: a little over the scheduler's heartbeat
+/// timeout (15 s), after which it removes a silent worker.
+const PEER_GONE_WAIT: Duration = Duration::from_secs(17);
+
 thread_local! {
     /// The worker whose task this thread is running, for ops that talk to
     /// peers themselves (shuffles).
@@ -195,7 +200,9 @@ impl WorkerCore {
                 .receive(shuffle, shards)
                 .map_err(|e| e.to_string())
         } else {
-            self.links.push_shards(target, shuffle, shards)
+            self.links
+                .push_shards(target, shuffle, shards)
+                .map_err(|error| self.after_peer_failure(target, error))
         }
     }
 
@@ -209,7 +216,25 @@ impl WorkerCore {
         if owner == self.id {
             self.shuffles.take(shuffle, part).map_err(|e| e.to_string())
         } else {
-            self.links.take_shards(owner, shuffle, part)
+            self.links
+                .take_shards(owner, shuffle, part)
+                .map_err(|error| self.after_peer_failure(owner, error))
+        }
+    }
+
+    /// After a failed shuffle exchange with `peer`: waits until the scheduler
+    /// says `peer` is gone (it then runs the shuffle again and ignores this
+    /// task's answer, so the failure does not fail the computation) or until it
+    /// would have noticed a silent worker, then gives the error back.
+    fn after_peer_failure(&self, peer: WorkerId, error: String) -> String {
+        let deadline = Instant::now() + PEER_GONE_WAIT;
+        while self.links.peers().contains(&peer) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.links.peers().contains(&peer) {
+            error
+        } else {
+            format!("{error} ({peer} left; the shuffle runs again without it)")
         }
     }
 

@@ -101,6 +101,12 @@ struct Pending {
     phase: Phase,
     /// Released while executing: the result is dropped when it arrives.
     cancelled: bool,
+    /// Executing with an input the scheduler has since released (it may be
+    /// computed again with another value): this run cannot serve a new assignment.
+    stale_inputs: bool,
+    /// Assigned again while a run with stale inputs went on: run anew once
+    /// that run ends.
+    next: Option<ComputeTask>,
 }
 
 struct Held {
@@ -109,6 +115,10 @@ struct Held {
     scheduler_owned: bool,
     /// Local pending tasks using it as input.
     users: u32,
+    /// Released by the scheduler while local tasks still used it. Its key may
+    /// be computed again with another value (a restarted shuffle's layout
+    /// leaves out a lost worker), so no new assignment takes this copy.
+    stale: bool,
 }
 
 /// A fetch under way.
@@ -173,8 +183,10 @@ impl WorkerState {
                     nbytes,
                     scheduler_owned: true,
                     users: 0,
+                    stale: false,
                 });
                 held.scheduler_owned = true;
+                held.stale = false;
             }
             WorkerEvent::Executed {
                 key,
@@ -199,13 +211,19 @@ impl WorkerState {
 
     fn compute(&mut self, task: ComputeTask) {
         if let Some(pending) = self.pending.get_mut(&task.key) {
+            if pending.stale_inputs {
+                // The run under way read inputs the scheduler has since released
+                // (they may come back different): run again once it ends.
+                pending.next = Some(task);
+                return;
+            }
             // Assigned again while still here (released while it ran, then given
             // back): the run under way serves the new assignment.
             pending.run_id = task.run_id;
             pending.cancelled = false;
             return;
         }
-        if let Some(held) = self.data.get_mut(&task.key) {
+        if let Some(held) = self.data.get_mut(&task.key).filter(|h| !h.stale) {
             // Already here (fetched as an input): it is the result.
             held.scheduler_owned = true;
             let nbytes = held.nbytes;
@@ -221,7 +239,7 @@ impl WorkerState {
         let mut missing = 0;
         let mut inputs = Vec::with_capacity(task.inputs.len());
         for input in task.inputs {
-            if let Some(held) = self.data.get_mut(&input.key) {
+            if let Some(held) = self.data.get_mut(&input.key).filter(|h| !h.stale) {
                 held.users += 1;
             } else {
                 missing += 1;
@@ -262,12 +280,14 @@ impl WorkerState {
                 missing,
                 phase,
                 cancelled: false,
+                stale_inputs: false,
+                next: None,
             },
         );
     }
 
     fn replicate(&mut self, key: Key, holders: Vec<WorkerId>, nbytes: u64) {
-        if let Some(held) = self.data.get_mut(&key) {
+        if let Some(held) = self.data.get_mut(&key).filter(|h| !h.stale) {
             held.scheduler_owned = true;
             let nbytes = Some(held.nbytes);
             self.out
@@ -308,6 +328,7 @@ impl WorkerState {
                         nbytes,
                         scheduler_owned: true,
                         users: 0,
+                        stale: false,
                     },
                 );
             }
@@ -328,7 +349,9 @@ impl WorkerState {
                     }
                 }
                 if let Some(held) = self.data.get_mut(&key) {
+                    // A fresh copy replaced a stale one in the store.
                     held.users += users;
+                    held.stale = false;
                 } else if users == 0 {
                     self.out.push(WorkerCommand::Free(key));
                 } else {
@@ -338,6 +361,7 @@ impl WorkerState {
                             nbytes,
                             scheduler_owned: false,
                             users,
+                            stale: false,
                         },
                     );
                 }
@@ -377,17 +401,21 @@ impl WorkerState {
         }
         let cancelled = task.cancelled;
         let run_id = task.run_id;
+        let next = self.pending.get_mut(&key).and_then(|t| t.next.take());
         self.executing -= 1;
         self.drop_pending(&key);
         match result {
             Ok(_) if cancelled => self.out.push(WorkerCommand::Free(key)),
             Ok(nbytes) => {
+                // Local tasks still using a stale copy keep their count.
+                let users = self.data.get(&key).map_or(0, |h| h.users);
                 self.data.insert(
                     key.clone(),
                     Held {
                         nbytes,
                         scheduler_owned: true,
-                        users: 0,
+                        users,
+                        stale: false,
                     },
                 );
                 self.out
@@ -405,6 +433,9 @@ impl WorkerState {
                 failure,
             })),
         }
+        if let Some(next) = next {
+            self.compute(next);
+        }
     }
 
     fn release(&mut self, key: &Key) {
@@ -418,6 +449,12 @@ impl WorkerState {
         if let Some(held) = self.data.get_mut(key) {
             if held.users > 0 {
                 held.scheduler_owned = false;
+                held.stale = true;
+                for task in self.pending.values_mut() {
+                    if task.phase == Phase::Executing && task.inputs.contains(key) {
+                        task.stale_inputs = true;
+                    }
+                }
             } else {
                 self.data.remove(key);
                 self.out.push(WorkerCommand::Free(key.clone()));
@@ -628,5 +665,70 @@ mod tests {
             })
             .collect();
         assert_eq!(answers, [("a".to_string(), false), ("b".to_string(), true)]);
+    }
+
+    /// A restarted shuffle computes its layout again, with other owners: a copy
+    /// released while a running task used it serves no new assignment, neither
+    /// as the key's result, nor as an input, nor through the run under way.
+    #[test]
+    fn an_input_released_while_in_use_serves_no_new_assignment() {
+        let mut worker = WorkerState::new(1, vec![]);
+        let mut out = Vec::new();
+        let layout = |holder: u32| Input {
+            key: Key::new("layout"),
+            holders: vec![WorkerId(holder)],
+            nbytes: 8,
+        };
+        worker.handle(
+            WorkerEvent::Compute(task("transfer", vec![layout(7)], &[])),
+            &mut out,
+        );
+        let fetched = |worker: &mut WorkerState, out: &mut Vec<WorkerCommand>| {
+            worker.handle(
+                WorkerEvent::Fetched {
+                    key: Key::new("layout"),
+                    nbytes: Some(8),
+                },
+                out,
+            )
+        };
+        fetched(&mut worker, &mut out);
+        assert_eq!(executed(&out), ["transfer"]);
+        // The restart: the transfer and the layout are released while it runs.
+        out.clear();
+        worker.handle(WorkerEvent::Release(Key::new("transfer")), &mut out);
+        worker.handle(WorkerEvent::Release(Key::new("layout")), &mut out);
+        // The layout assigned here is computed, not answered with the old copy.
+        let mut again = task("layout", vec![], &[]);
+        again.run_id = RunId(1);
+        worker.handle(WorkerEvent::Compute(again), &mut out);
+        assert!(
+            !out.iter()
+                .any(|c| matches!(c, WorkerCommand::Send(WorkerMessage::TaskFinished { .. }))),
+            "the stale copy was handed back as the new result: {out:?}"
+        );
+        // The transfer assigned again waits for the run under way to end, then
+        // runs anew with the new layout, fetched.
+        let mut transfer = task("transfer", vec![layout(8)], &[]);
+        transfer.run_id = RunId(2);
+        worker.handle(WorkerEvent::Compute(transfer), &mut out);
+        out.clear();
+        worker.handle(
+            WorkerEvent::Executed {
+                key: Key::new("transfer"),
+                result: Err(TaskFailure::new("pushing to a lost worker")),
+                duration_us: 1,
+            },
+            &mut out,
+        );
+        assert!(
+            !out.iter()
+                .any(|c| matches!(c, WorkerCommand::Send(WorkerMessage::TaskErred { .. }))),
+            "the old run's failure was reported: {out:?}"
+        );
+        assert!(
+            out.iter().any(|c| matches!(c, WorkerCommand::Fetch { key, holders, .. } if key.as_str() == "layout" && holders == &[WorkerId(8)])),
+            "the new run fetches the new layout: {out:?}"
+        );
     }
 }
