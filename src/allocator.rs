@@ -2,8 +2,8 @@
 //!
 //! - jemalloc (Polars' choice on Linux) for everything but worker processes: its
 //!   per-thread caches take no lock where glibc's malloc spent a quarter of a
-//!   join's time waiting on its arena locks (the dataframe and bag benchmarks
-//!   run 1.5-2x faster with it, BENCHMARKS.md);
+//!   join's time waiting on its arena locks (the join benchmark runs about 2x
+//!   faster with it, the bag benchmark about 1.1x, BENCHMARKS.md);
 //! - glibc's malloc for `rask worker`, which has a memory limit to keep: large
 //!   blocks come straight from mmap and go straight back, and grow by `mremap`
 //!   without a copy, so resident memory tracks what the worker holds. With
@@ -106,6 +106,19 @@ extern "C" fn choose(argc: c_int, argv: *const *const c_char, envp: *const *cons
         }
     }
     USE_SYSTEM.store(system, Ordering::Relaxed);
+}
+
+/// An error naming `RASK_ALLOCATOR` when it is set to neither `system` nor
+/// `jemalloc` (the choice before `main` then fell back to the default).
+pub fn check_override() -> Result<(), String> {
+    match std::env::var_os("RASK_ALLOCATOR") {
+        None => Ok(()),
+        Some(value) if value == "system" || value == "jemalloc" => Ok(()),
+        Some(value) => Err(format!(
+            "RASK_ALLOCATOR={}: expected `system` or `jemalloc`",
+            value.to_string_lossy()
+        )),
+    }
 }
 
 /// Which allocator this process uses, for logs.

@@ -68,6 +68,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if let Err(error) = allocator::check_override() {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Demo(args) => demo::run(args).map(|()| 0),
         Command::Microbench(args) => microbench::run(args).map(|()| 0),

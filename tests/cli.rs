@@ -73,3 +73,28 @@ fn bad_arguments_fail_with_a_clear_message() {
         );
     }
 }
+
+/// The allocator is chosen before `main` from `RASK_ALLOCATOR`; a value it does
+/// not know is an error naming it, and both known values run the binary.
+#[test]
+fn an_unknown_allocator_override_is_an_error_naming_it() {
+    let run = |value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_rask"))
+            .args(["microbench", "--tasks", "200", "--workers", "1", "--json"])
+            .env("RASK_ALLOCATOR", value)
+            .output()
+            .expect("rask runs")
+    };
+    let out = run("tcmalloc");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("RASK_ALLOCATOR=tcmalloc"), "{stderr}");
+    for known in ["system", "jemalloc"] {
+        let out = run(known);
+        assert!(
+            out.status.success(),
+            "{known}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

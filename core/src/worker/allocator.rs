@@ -5,8 +5,8 @@
 //! chunk are slow. glibc's malloc is tuned either way; with the `jemalloc` feature
 //! (the `rask` binary allocates with jemalloc) jemalloc's dirty pages are too.
 
-/// How long jemalloc keeps a limited worker's freed pages before its background
-/// thread purges them (the memory manager purges at once above the spill line).
+/// How long jemalloc keeps a limited worker's freed pages: not at all (0 ms), as
+/// glibc hands large blocks back at once.
 #[cfg(feature = "jemalloc")]
 const LIMITED_DECAY_MS: isize = 0;
 
