@@ -62,22 +62,10 @@ fn bag_operations_and_groupby_match_on_worker_processes() {
 /// computation: every row arrives once, as Dask's P2P shuffle restarts.
 #[test]
 fn a_shuffle_survives_a_worker_killed_at_any_stage() {
-    use rask::dataframe::polars::prelude::{df, DataFrame as PolarsFrame, SortMultipleOptions};
-    let mut cluster = Cluster::start("shuffle-kill", &[]);
-    for _ in 0..3 {
-        cluster.add_worker(&["--nthreads", "1"]);
-    }
-    let client = Client::connect(&cluster.address).expect("client connects");
-    cluster.wait_for_workers(&client, 3);
-    const ROWS: i64 = 3_000_000;
-    let key: Vec<i64> = (0..ROWS).map(|i| (i * 7_919) % 100_003).collect();
-    let frame = df!("k" => key, "v" => (0..ROWS).collect::<Vec<i64>>()).unwrap();
+    use rask::dataframe::polars::prelude::{DataFrame as PolarsFrame, SortMultipleOptions};
+    let (mut cluster, client, frame, lazy) = shuffle_on_three_workers("shuffle-kill");
     let sorted = |f: &PolarsFrame| f.sort(["k", "v"], SortMultipleOptions::default()).unwrap();
     let want = sorted(&frame);
-    let lazy = rask::dataframe::DataFrame::from_polars(frame, 48)
-        .unwrap()
-        .shuffle(&["k"], 16)
-        .unwrap();
     // Killed once a quarter, half and three quarters of the tasks are done.
     for (run, fraction) in [0.25, 0.5, 0.75].into_iter().enumerate() {
         let computing = {
@@ -109,4 +97,78 @@ fn a_shuffle_survives_a_worker_killed_at_any_stage() {
         assert!(sorted(&got).equals(&want), "run {run}: rows differ");
         cluster.wait_for_workers(&client, 3);
     }
+}
+
+/// A shuffle cancelled while its transfers run leaves no shards behind: the
+/// scheduler releases its layout on every worker, and each drops what it
+/// holds for it, in memory and on disk (the workers' heartbeats report what
+/// they hold).
+#[test]
+fn a_cancelled_shuffle_frees_its_shards_on_every_worker() {
+    let (_cluster, client, frame, lazy) = shuffle_on_three_workers("shuffle-cancel");
+    let held = |client: &Client| -> u64 {
+        let workers = client.workers().unwrap();
+        workers.iter().map(|w| w.metrics.shuffle_held).sum()
+    };
+    let futures = client.compute_many(&lazy.to_delayed()).unwrap();
+    // Cancelled halfway through, while the transfers push (as in the test above).
+    loop {
+        let progress = client.work_progress().unwrap();
+        assert!(
+            progress.done == 0 || progress.pending > 0,
+            "the shuffle finished before it was cancelled"
+        );
+        if progress.pending > 0 && progress.done as f64 >= 0.5 * progress.total() as f64 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    client.cancel(&futures).unwrap();
+    drop(futures);
+    let cancelled = std::time::Instant::now();
+    let deadline = cancelled + std::time::Duration::from_secs(30);
+    loop {
+        let (held, progress) = (held(&client), client.work_progress().unwrap());
+        // Two heartbeats after the cancel, so no report from before it counts.
+        let fresh = cancelled.elapsed() > 2 * rask::worker::session::HEARTBEAT_INTERVAL;
+        if fresh && held == 0 && progress.pending == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "30 s after the cancel: {held} bytes of shards held, {} tasks pending",
+            progress.pending
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The same shuffle computed again afterwards is whole.
+    let got = lazy.compute(&client).unwrap();
+    assert_eq!(got.height(), frame.height());
+}
+
+/// 3 worker processes of one thread, and a 3M-row frame of 48 partitions
+/// shuffled by `k` into 16, with the frame itself to check against.
+fn shuffle_on_three_workers(
+    name: &str,
+) -> (
+    Cluster,
+    Client,
+    rask::dataframe::polars::prelude::DataFrame,
+    rask::dataframe::DataFrame,
+) {
+    use rask::dataframe::polars::prelude::df;
+    let mut cluster = Cluster::start(name, &[]);
+    for _ in 0..3 {
+        cluster.add_worker(&["--nthreads", "1"]);
+    }
+    let client = Client::connect(&cluster.address).expect("client connects");
+    cluster.wait_for_workers(&client, 3);
+    const ROWS: i64 = 3_000_000;
+    let key: Vec<i64> = (0..ROWS).map(|i| (i * 7_919) % 100_003).collect();
+    let frame = df!("k" => key, "v" => (0..ROWS).collect::<Vec<i64>>()).unwrap();
+    let lazy = rask::dataframe::DataFrame::from_polars(frame.clone(), 48)
+        .unwrap()
+        .shuffle(&["k"], 16)
+        .unwrap();
+    (cluster, client, frame, lazy)
 }

@@ -290,6 +290,8 @@ impl Sim {
                         .store
                         .remove(&key);
                 }
+                // No shuffles in these graphs.
+                WorkerCommand::ForgetShuffle(_) => {}
                 WorkerCommand::Send(message) => {
                     self.scheduler_inbox.push_back(message.into_event(id))
                 }

@@ -34,17 +34,26 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Who owns which output partition of one shuffle.
+/// Who owns which output partition of one run of a shuffle.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Layout {
     /// Worker ids; output partition `j` belongs to `owners[j % owners.len()]`.
     pub owners: Vec<u32>,
+    /// Tells this run's shards from those of an earlier run of the same
+    /// shuffle (a restart, or the same graph computed again): owners refuse
+    /// shards of a run they were told is over.
+    pub run: u64,
 }
 
 impl Layout {
     /// The owner of output partition `part`.
     pub fn owner(&self, part: u32) -> WorkerId {
         WorkerId(self.owners[part as usize % self.owners.len()])
+    }
+
+    /// The name owners keep this run's shards of shuffle `id` under.
+    pub fn buffer_id(&self, id: &str) -> String {
+        crate::worker::shuffle_buffers::run_buffer_id(id, self.run)
     }
 }
 
@@ -81,7 +90,7 @@ collection_kernel! {
         let reachable: Vec<u32> = worker.reachable_workers().into_iter().map(|w| w.0).collect();
         let chosen: Vec<u32> = owners.iter().copied().filter(|w| reachable.contains(w)).collect();
         let owners = if chosen.is_empty() { reachable } else { chosen };
-        Ok(Value::new(Layout { owners }))
+        Ok(Value::new(Layout { owners, run: crate::graph::fresh_number() }))
     }
 }
 
@@ -207,7 +216,7 @@ pub(crate) fn push(
             continue;
         }
         worker
-            .push_shards(owner, id, outgoing)
+            .push_shards(owner, &layout.buffer_id(id), outgoing)
             .map_err(|e| TaskFailure::new(format!("shuffle {id}: {e}")))?;
     }
     Ok(receipt)
@@ -238,7 +247,7 @@ pub(crate) fn take(
         .ok_or_else(|| TaskFailure::new("a shuffle runs only on workers"))?;
     let owner = layout.owner(part);
     let shards = worker
-        .take_shards(owner, id, part)
+        .take_shards(owner, &layout.buffer_id(id), part)
         .map_err(|e| TaskFailure::new(format!("shuffle {id}, output partition {part}: {e}")))?;
     if shards.len() != inputs as usize {
         return Err(TaskFailure::new(format!(

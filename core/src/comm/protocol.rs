@@ -177,6 +177,9 @@ pub struct WorkerMetrics {
     pub bytes_received: u64,
     /// Bytes of shuffle shards this worker has written to disk, in all.
     pub shuffle_spilled: u64,
+    /// Bytes of shuffle shards held now (in memory and on disk) that no
+    /// output task has taken yet.
+    pub shuffle_held: u64,
 }
 
 /// Requests from clients (and the launchers) that get exactly one reply.

@@ -102,6 +102,11 @@ fn is_token(text: &str) -> bool {
 
 /// A 16-hex-digit token unique within this process and very likely across processes.
 pub fn fresh_token() -> String {
+    format!("{:016x}", fresh_number())
+}
+
+/// A number unique within this process and very likely across processes.
+pub fn fresh_number() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     static SALT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let salt = *SALT.get_or_init(|| {
@@ -112,7 +117,7 @@ pub fn fresh_token() -> String {
         mix(nanos ^ (u64::from(std::process::id()) << 32))
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:016x}", mix(salt.wrapping_add(n)))
+    mix(salt.wrapping_add(n))
 }
 
 /// splitmix64's finaliser: a bijection, so distinct counters give distinct tokens.

@@ -12,7 +12,7 @@ pub mod wire;
 
 pub use crate::ops::{Arg, RunSpec};
 pub use fuse::fuse_tasks;
-pub use key::{fresh_token, Key};
+pub use key::{fresh_number, fresh_token, Key};
 pub use order::{order, Adjacency};
 pub use task::{Annotations, ShuffleRole, TaskSpec};
 

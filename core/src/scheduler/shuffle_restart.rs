@@ -63,14 +63,15 @@ impl State {
         }
         // Copies of a layout fetched for tasks elsewhere are unknown here: every
         // worker hears it is released, so that nothing there runs again with the
-        // old owners (nor hands an old copy back as the new result).
-        let workers: Vec<WorkerId> = (0..self.workers.len() as u32)
-            .map(WorkerId)
-            .filter(|&w| self.worker(w).is_some())
-            .collect();
+        // old owners (nor hands an old copy back as the new result), and drops
+        // the shards of the old run. A finished layout is released everywhere
+        // with the other finished stages below.
+        let workers: Vec<WorkerId> = self.live_workers().collect();
         for &t in &stages {
             let key = &self.task(t).key;
-            if key.as_str().starts_with(ShuffleRole::LAYOUT_KEY_PREFIX) {
+            if key.as_str().starts_with(ShuffleRole::LAYOUT_KEY_PREFIX)
+                && self.task(t).state != TaskState::Memory
+            {
                 let key = key.clone();
                 for &w in &workers {
                     self.out.push(Command::Release {

@@ -4,6 +4,7 @@
 use super::ids::{RunId, WorkerId};
 use super::messages::{Command, Report, TaskError};
 use super::state::{State, TaskId, TaskState};
+use crate::graph::ShuffleRole;
 
 impl State {
     /// Makes `roots` (released tasks someone needs) and every released task they
@@ -375,7 +376,9 @@ impl State {
     }
 
     /// Tells every worker holding task `t`'s result to drop it, and forgets
-    /// that they hold it.
+    /// that they hold it. A shuffle's layout is released on every worker:
+    /// each drops the shards it holds for the shuffle, which is over (or
+    /// restarts).
     pub(crate) fn release_copies(&mut self, t: TaskId) {
         let task = self.task_mut(t);
         let holders = std::mem::take(&mut task.who_has);
@@ -390,6 +393,25 @@ impl State {
                 key: key.clone(),
             });
         }
+        if key.as_str().starts_with(ShuffleRole::LAYOUT_KEY_PREFIX) {
+            let others: Vec<WorkerId> = self
+                .live_workers()
+                .filter(|w| !holders.as_slice().contains(w))
+                .collect();
+            for w in others {
+                self.out.push(Command::Release {
+                    worker: w,
+                    key: key.clone(),
+                });
+            }
+        }
+    }
+
+    /// The ids of the workers connected now.
+    pub(crate) fn live_workers(&self) -> impl Iterator<Item = WorkerId> + '_ {
+        (0..self.workers.len() as u32)
+            .map(WorkerId)
+            .filter(|&w| self.worker(w).is_some())
     }
 
     /// Tells every client that wants task `t` what happened to it.

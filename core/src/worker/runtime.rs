@@ -430,6 +430,7 @@ impl WorkerCore {
                     WorkerCommand::Free(key) => {
                         self.store.remove(&key);
                     }
+                    WorkerCommand::ForgetShuffle(id) => self.shuffles.forget(&id),
                     WorkerCommand::Send(message) => {
                         inner.first_unflushed.get_or_insert_with(Instant::now);
                         inner.outgoing.push(message);

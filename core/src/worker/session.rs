@@ -363,6 +363,7 @@ async fn heartbeats(
             bytes_sent: sent.load(Ordering::Relaxed),
             bytes_received: peers.bytes_received.load(Ordering::Relaxed),
             shuffle_spilled: core.shuffles().spilled_bytes(),
+            shuffle_held: core.shuffles().held_bytes(),
         };
         if !scheduler.send(Message::Heartbeat(metrics)) {
             return;

@@ -18,6 +18,9 @@ const MAX_ID_LEN: usize = 200;
 /// The most output partitions a worker keeps shards for at once: bounds the
 /// bookkeeping a peer can make it hold (the bytes themselves spill to disk).
 pub const MAX_PARTS: usize = 1 << 20;
+/// How many finished shuffle runs a worker remembers, to refuse their late
+/// shards.
+const MAX_FORGOTTEN_RUNS: usize = 4096;
 /// The in-memory budget of a worker without a memory limit.
 pub const UNLIMITED_SHUFFLE_MEMORY: u64 = 1 << 30;
 /// The share of a worker's memory limit its shuffle buffers may take.
@@ -40,6 +43,10 @@ pub enum ShuffleBufferError {
     /// A shuffle id that is not a plain name.
     #[error("invalid shuffle id {0:?}: expected letters, digits, '-' and '_'")]
     InvalidId(String),
+    /// Shards of a shuffle run this worker was told is over (a transfer
+    /// cancelled while it pushed).
+    #[error("shuffle run {0} is over: its shards are no longer kept")]
+    RunOver(String),
     /// More output partitions than [`MAX_PARTS`] at once.
     #[error("more than {MAX_PARTS} shuffle output partitions held at once")]
     TooManyParts,
@@ -61,12 +68,19 @@ struct PartBuffer {
     memory_bytes: u64,
     /// Whether some of its shards are in its spill file.
     spilled: bool,
+    /// Bytes in its spill file.
+    disk_bytes: u64,
 }
 
 #[derive(Default)]
 struct Inner {
     parts: HashMap<(String, u32), PartBuffer>,
+    /// Runs forgotten, oldest first, with a set for lookups.
+    forgotten: std::collections::VecDeque<String>,
+    forgotten_set: std::collections::HashSet<String>,
     memory_bytes: u64,
+    /// Bytes in spill files not yet taken or forgotten.
+    disk_bytes: u64,
 }
 
 /// A worker's shuffle shards.
@@ -108,6 +122,13 @@ impl ShuffleBuffers {
         self.lock().memory_bytes
     }
 
+    /// Bytes held now, in memory and in spill files: shards no output task
+    /// has taken yet.
+    pub fn held_bytes(&self) -> u64 {
+        let inner = self.lock();
+        inner.memory_bytes + inner.disk_bytes
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -117,6 +138,9 @@ impl ShuffleBuffers {
     pub fn receive(&self, id: &str, shards: Vec<Shard>) -> Result<(), ShuffleBufferError> {
         check_id(id)?;
         let mut inner = self.lock();
+        if inner.forgotten_set.contains(id) {
+            return Err(ShuffleBufferError::RunOver(id.to_string()));
+        }
         for shard in shards {
             let len = shard.bytes.len() as u64;
             let key = (id.to_string(), shard.part);
@@ -164,7 +188,9 @@ impl ShuffleBuffers {
             buffer.memory.clear();
             let freed = std::mem::take(&mut buffer.memory_bytes);
             buffer.spilled = true;
+            buffer.disk_bytes += freed;
             inner.memory_bytes -= freed;
+            inner.disk_bytes += freed;
             self.spilled.fetch_add(freed, Ordering::Relaxed);
             tracing::debug!(shuffle = %key.0, part = key.1, bytes = freed, "spilled shuffle shards");
         }
@@ -180,6 +206,7 @@ impl ShuffleBuffers {
             let buffer = inner.parts.remove(&(id.to_string(), part));
             if let Some(b) = &buffer {
                 inner.memory_bytes -= b.memory_bytes;
+                inner.disk_bytes -= b.disk_bytes;
             }
             buffer
         };
@@ -201,18 +228,31 @@ impl ShuffleBuffers {
         Ok(shards)
     }
 
-    /// Drops everything held for shuffle `id`.
+    /// Drops everything held for every run of shuffle `id` (it finished, was
+    /// cancelled or restarts), and refuses shards of those runs from now on.
     pub fn forget(&self, id: &str) {
         let mut inner = self.lock();
         let keys: Vec<(String, u32)> = inner
             .parts
             .keys()
-            .filter(|(s, _)| s == id)
+            .filter(|(s, _)| is_run_of(s, id))
             .cloned()
             .collect();
+        let runs: std::collections::BTreeSet<&String> = keys.iter().map(|(s, _)| s).collect();
+        for run in runs {
+            if inner.forgotten_set.insert(run.clone()) {
+                inner.forgotten.push_back(run.clone());
+            }
+        }
+        while inner.forgotten.len() > MAX_FORGOTTEN_RUNS {
+            if let Some(oldest) = inner.forgotten.pop_front() {
+                inner.forgotten_set.remove(&oldest);
+            }
+        }
         for key in keys {
             if let Some(buffer) = inner.parts.remove(&key) {
                 inner.memory_bytes -= buffer.memory_bytes;
+                inner.disk_bytes -= buffer.disk_bytes;
                 if buffer.spilled {
                     let _ = std::fs::remove_file(self.path(&key.0, key.1));
                 }
@@ -233,6 +273,22 @@ impl Drop for ShuffleBuffers {
                 let _ = std::fs::remove_file(self.dir.join(format!("{id}-{part}.shards")));
             }
         }
+    }
+}
+
+/// The buffer name of run `run` of shuffle `id`.
+pub fn run_buffer_id(id: &str, run: u64) -> String {
+    format!("{id}-r{run:x}")
+}
+
+/// Whether buffer name `name` is shuffle `id` itself or one of its runs.
+fn is_run_of(name: &str, id: &str) -> bool {
+    match name.strip_prefix(id) {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix("-r")
+            .is_some_and(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_hexdigit())),
+        None => false,
     }
 }
 
@@ -328,6 +384,7 @@ mod tests {
         assert_eq!(buffers.take("s-1", 0).unwrap().len(), 0);
         assert_eq!(buffers.take("s-1", 1).unwrap()[&2], Bytes::from("c"));
         assert_eq!(buffers.memory_bytes(), 0);
+        assert_eq!(buffers.held_bytes(), 0);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -341,5 +398,32 @@ mod tests {
         buffers.receive("ok", vec![shard(0, 3, "z")]).unwrap();
         buffers.forget("ok");
         assert_eq!(buffers.take("ok", 3).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn forgetting_a_shuffle_frees_its_runs_and_refuses_their_late_shards() {
+        let dir = scratch("shuffle-forget");
+        let buffers = ShuffleBuffers::new(dir.clone(), 8);
+        let (old, other) = (run_buffer_id("s-1", 7), run_buffer_id("s-10", 7));
+        buffers
+            .receive(&old, vec![shard(0, 0, "aaaaaaaa"), shard(0, 1, "bb")])
+            .unwrap();
+        buffers.receive(&other, vec![shard(0, 0, "k")]).unwrap();
+        assert_eq!(buffers.held_bytes(), 11);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        buffers.forget("s-1");
+        assert_eq!(buffers.held_bytes(), 1);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        // A transfer of the old run still pushing is refused; a new run is kept.
+        assert!(matches!(
+            buffers.receive(&old, vec![shard(1, 0, "late")]),
+            Err(ShuffleBufferError::RunOver(_))
+        ));
+        let new = run_buffer_id("s-1", 8);
+        buffers.receive(&new, vec![shard(1, 0, "new")]).unwrap();
+        assert_eq!(buffers.take(&new, 0).unwrap()[&1], Bytes::from("new"));
+        assert_eq!(buffers.take(&other, 0).unwrap()[&0], Bytes::from("k"));
+        assert_eq!(buffers.held_bytes(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -6,7 +6,7 @@
 //! needs them.
 
 use crate::comm::protocol::WorkerMessage;
-use crate::graph::{Key, RunSpec};
+use crate::graph::{Key, RunSpec, ShuffleRole};
 use crate::ops::TaskFailure;
 use crate::scheduler::{ComputeTask, Priority, RunId, TaskQueue, WorkerId};
 use foldhash::{HashMap, HashMapExt};
@@ -79,6 +79,9 @@ pub enum WorkerCommand {
     },
     /// Drop a value from the store.
     Free(Key),
+    /// Drop the shards held for this shuffle: its layout was released, so the
+    /// shuffle finished, was cancelled or restarts.
+    ForgetShuffle(String),
     /// Tell the scheduler.
     Send(WorkerMessage),
 }
@@ -439,6 +442,9 @@ impl WorkerState {
     }
 
     fn release(&mut self, key: &Key) {
+        if let Some(id) = key.as_str().strip_prefix(ShuffleRole::LAYOUT_KEY_PREFIX) {
+            self.out.push(WorkerCommand::ForgetShuffle(id.to_string()));
+        }
         if let Some(task) = self.pending.get_mut(key) {
             if task.phase == Phase::Executing {
                 task.cancelled = true;
@@ -730,5 +736,27 @@ mod tests {
             out.iter().any(|c| matches!(c, WorkerCommand::Fetch { key, holders, .. } if key.as_str() == "layout" && holders == &[WorkerId(8)])),
             "the new run fetches the new layout: {out:?}"
         );
+    }
+
+    #[test]
+    fn a_released_layout_drops_its_shuffle_shards_even_where_no_copy_is_held() {
+        let mut worker = WorkerState::new(1, vec![]);
+        let mut out = Vec::new();
+        worker.handle(
+            WorkerEvent::Release(Key::new("shuffle-layout-sort-7f")),
+            &mut out,
+        );
+        worker.handle(
+            WorkerEvent::Release(Key::new("shuffle-barrier-sort-7f")),
+            &mut out,
+        );
+        let forgotten: Vec<_> = out
+            .iter()
+            .filter_map(|c| match c {
+                WorkerCommand::ForgetShuffle(id) => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(forgotten, ["sort-7f"]);
     }
 }

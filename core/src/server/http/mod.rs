@@ -164,6 +164,7 @@ fn summary_json(w: &WorkerSummary) -> serde_json::Value {
         "managed_bytes": w.metrics.managed,
         "spilled_bytes": w.metrics.spilled,
         "shuffle_spilled_bytes": w.metrics.shuffle_spilled,
+        "shuffle_held_bytes": w.metrics.shuffle_held,
         "executing": w.metrics.executing,
     })
 }
