@@ -63,7 +63,7 @@ fn bag_operations_and_groupby_match_on_worker_processes() {
 #[test]
 fn a_shuffle_survives_a_worker_killed_at_any_stage() {
     use rask::dataframe::polars::prelude::{DataFrame as PolarsFrame, SortMultipleOptions};
-    let (mut cluster, client, frame, lazy) = shuffle_on_three_workers("shuffle-kill");
+    let (cluster, client, frame, lazy) = shuffle_on_three_workers("shuffle-kill");
     let sorted = |f: &PolarsFrame| f.sort(["k", "v"], SortMultipleOptions::default()).unwrap();
     let want = sorted(&frame);
     // Killed once a quarter, half and three quarters of the tasks are done.
