@@ -3,7 +3,9 @@
 # same machine, same run, same Parquet files, same thread count (issue 15):
 # groupby-mean of 50M rows (from local files, and from a moto S3 server on
 # 127.0.0.1 started here: groupby_s3), join of 10M x 1M rows, sort_values of 10M
-# rows. Best of 3 each. Usage: benches/dataframebench.sh [WORKLOADS]
+# rows. Best of 3 each. polars_rs is the same queries on the Polars crate rask
+# links, without rask (`rask dataframebench --polars-alone`): the per-node limit
+# of rask's engine, an older Polars than Python's. Usage: benches/dataframebench.sh [WORKLOADS]
 # (comma-separated; all by default). The data (~1.3 GB) is generated once under
 # $RASK_BENCH_DATA (default /tmp/rask-dataframebench).
 set -euo pipefail
@@ -22,6 +24,8 @@ rask='{}' others='{}' rask_s3='{}' others_s3='{}'
 if [ -n "$local_workloads" ]; then
   rask=$(./target/release/rask dataframebench --data "$data" --workers 1 --threads "$threads" --only "$local_workloads" --json)
   others=$(POLARS_MAX_THREADS=$threads "$venv/bin/python" benches/dask_dataframebench.py run "$data" "$threads" "$local_workloads" 2>/dev/null | tail -n 1)
+  alone=$(POLARS_MAX_THREADS=$threads ./target/release/rask dataframebench --data "$data" --polars-alone --only "$local_workloads" --json)
+  others=$(python3 -c 'import json, sys; a, b = (json.loads(x) for x in sys.argv[1:3]); a.update(b); print(json.dumps(a))' "$others" "$alone")
 fi
 if [[ ",$workloads," == *",groupby_s3,"* ]]; then
   # The groupby files in a moto S3 server on 127.0.0.1, read by every engine.
@@ -49,7 +53,7 @@ for label, rr, oo, w in (("groupby", r, o, "groupby"), ("join", r, o, "join"),
     if f"{w}_s" not in rr:
         continue
     line = f"{label}: rask {rr[w + '_s']:.3f} s"
-    for peer in ("dask", "daft", "polars"):
+    for peer in ("dask", "daft", "polars", "polars_rs"):
         t = oo.get(f"{peer}_{w}_s")
         if t is not None:
             line += f", {peer} {t:.3f} s ({t / rr[w + '_s']:.2f}x)"

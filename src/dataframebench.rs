@@ -5,6 +5,10 @@
 //! - join: 10M rows joined with 1M on `key` (the small side broadcast), then
 //!   the sum of the joined `w`;
 //! - sort: 10M rows sorted by `x` (a peer-to-peer shuffle), written to Parquet.
+//!
+//! With `--polars-alone` the same queries run on the Polars crate rask links,
+//! with no cluster: the per-node limit of rask's engine (Python's Polars, which
+//! the script also runs, is a newer release of that engine).
 
 use anyhow::{Context, Result};
 use rask::dataframe::{col, read_parquet, How};
@@ -27,6 +31,10 @@ pub struct Args {
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
+    /// Run the queries on the linked Polars crate alone, without rask (local
+    /// files only); results are named `polars_rs_<workload>_s`.
+    #[arg(long)]
+    polars_alone: bool,
 }
 
 /// The best of `repeat` timed runs of `f`.
@@ -41,10 +49,15 @@ fn best(repeat: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let client = args.cluster.client()?;
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let data = args.data.trim_end_matches('/');
     let mut results = serde_json::Map::new();
+    if args.polars_alone {
+        polars_alone(data, args.repeat, &wanted, &mut results)?;
+        print(&results, args.json);
+        return Ok(());
+    }
+    let client = args.cluster.client()?;
     if wanted("groupby") {
         let seconds = best(args.repeat, || {
             let means = read_parquet(&format!("{data}/groupby/*.parquet"))?
@@ -88,12 +101,73 @@ pub fn run(args: Args) -> Result<()> {
         .context("sort")?;
         results.insert("sort_s".into(), seconds.into());
     }
-    if args.json {
-        println!("{}", serde_json::Value::Object(results));
+    print(&results, args.json);
+    Ok(())
+}
+
+fn print(results: &serde_json::Map<String, serde_json::Value>, json: bool) {
+    if json {
+        println!("{}", serde_json::Value::Object(results.clone()));
     } else {
-        for (name, seconds) in &results {
+        for (name, seconds) in results {
             println!("{name}: {seconds:.3}");
         }
+    }
+}
+
+/// The workloads as single queries on the Polars crate rask links: the
+/// groupby on its streaming engine (as rask's partitions run it), the join and
+/// the sort on its default in-memory engine, as Polars' own `collect`.
+fn polars_alone(
+    data: &str,
+    repeat: usize,
+    wanted: &dyn Fn(&str) -> bool,
+    results: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    use rask::dataframe::polars::prelude::{
+        col, Engine, JoinArgs, JoinType, LazyFrame, ParquetWriter, PlRefPath, SortMultipleOptions,
+    };
+    let scan = |glob: &str| {
+        LazyFrame::scan_parquet(PlRefPath::new(format!("{data}/{glob}")), Default::default())
+    };
+    if wanted("groupby") {
+        let seconds = best(repeat, || {
+            let means = scan("groupby/*.parquet")?
+                .group_by([col("key")])
+                .agg([col("value").mean()])
+                .collect_with_engine(Engine::Streaming)?
+                .unwrap_single();
+            anyhow::ensure!(means.height() == 1000, "expected 1,000 groups");
+            Ok(())
+        })?;
+        results.insert("polars_rs_groupby_s".into(), seconds.into());
+    }
+    if wanted("join") {
+        let seconds = best(repeat, || {
+            scan("join/left/*.parquet")?
+                .join(
+                    scan("join/right/*.parquet")?,
+                    [col("key")],
+                    [col("key")],
+                    JoinArgs::new(JoinType::Inner),
+                )
+                .select([col("w").sum()])
+                .collect()?;
+            Ok(())
+        })?;
+        results.insert("polars_rs_join_s".into(), seconds.into());
+    }
+    if wanted("sort") {
+        let target = format!("{data}/out/polars-rs-sort.parquet");
+        let seconds = best(repeat, || {
+            let mut sorted = scan("sort/*.parquet")?
+                .sort(["x"], SortMultipleOptions::default())
+                .collect()?;
+            let file = std::fs::File::create(&target).with_context(|| target.clone())?;
+            ParquetWriter::new(file).finish(&mut sorted)?;
+            Ok(())
+        })?;
+        results.insert("polars_rs_sort_s".into(), seconds.into());
     }
     Ok(())
 }
