@@ -145,6 +145,8 @@ print(len(df), repr(round(float(df["x"].sum()), 6)), int(df["n"].sum()), sorted(
     );
     assert_eq!(printed.trim(), expected);
 
+    ranged_reads_fetch_only_the_columns_a_query_reads(&client);
+
     // Worker processes read from S3 and write to GCS on their own.
     let mut cluster = Cluster::start("s3frames", &[]);
     cluster.add_worker(&["--nthreads", "2"]);
@@ -188,4 +190,77 @@ print(len(df), repr(round(float(df["x"].sum()), 6)), int(df["n"].sum()), sorted(
         missing.contains("s3://tables/nothing/*.parquet"),
         "{missing}"
     );
+}
+
+/// A query of two of a wide S3 file's eight columns fetches those columns'
+/// chunks (in each of its row groups) and the footer, not the whole object;
+/// one that needs every column reads it whole. Both equal Polars.
+fn ranged_reads_fetch_only_the_columns_a_query_reads(client: &Client) {
+    const ROWS: usize = 200_000;
+    // Numbers that do not compress, so that each column is an eighth of the file.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let columns: Vec<Column> = (0..8)
+        .map(|c| {
+            Column::new(
+                format!("c{c}").into(),
+                (0..ROWS).map(|_| next()).collect::<Vec<f64>>(),
+            )
+        })
+        .collect();
+    let mut wide = DataFrame::new(ROWS, columns).unwrap();
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
+        .with_row_group_size(Some(50_000))
+        .finish(&mut wide)
+        .unwrap();
+    let size = bytes.len() as f64;
+    rask::io::Location::parse("s3://tables/wide/part-000.parquet")
+        .unwrap()
+        .write(bytes)
+        .unwrap();
+    let total = |frame: &DataFrame, column: &str| -> f64 {
+        frame
+            .column(column)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .flatten()
+            .sum()
+    };
+    let read = || dd::read_parquet("s3://tables/wide/*.parquet").unwrap();
+
+    let before = rask::io::object_bytes_read();
+    let got = read()
+        .filter(col("c1").gt(lit(0.5)))
+        .unwrap()
+        .select(vec![col("c0").sum()])
+        .unwrap()
+        .compute(client)
+        .unwrap();
+    let fetched = (rask::io::object_bytes_read() - before) as f64;
+    let want = wide
+        .clone()
+        .lazy()
+        .filter(col("c1").gt(lit(0.5)))
+        .select([col("c0").sum()])
+        .collect()
+        .unwrap();
+    assert!((total(&got, "c0") - total(&want, "c0")).abs() < 1e-6);
+    assert!(
+        fetched < 0.3 * size,
+        "fetched {fetched} bytes of a {size}-byte object for 2 of its 8 columns"
+    );
+
+    let before = rask::io::object_bytes_read();
+    let all = read().compute(client).unwrap();
+    let fetched = (rask::io::object_bytes_read() - before) as f64;
+    assert!(all.equals(&wide), "the whole wide file differs");
+    assert!(fetched >= size, "fetched {fetched} of {size} bytes");
 }

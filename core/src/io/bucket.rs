@@ -12,6 +12,19 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// Bytes fetched from object stores by this process so far.
+static BYTES_READ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Bytes this process has fetched from object stores (S3, GCS, memory
+/// buckets) so far, whole objects and ranges alike.
+pub fn object_bytes_read() -> u64 {
+    BYTES_READ.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn count_read(bytes: &[u8]) {
+    BYTES_READ.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A key inside a bucket (`/`-separated, no leading or trailing `/`).
 pub type ObjectKey = object_store::path::Path;
 
@@ -104,6 +117,7 @@ impl Bucket {
             }
         })?
         .map_err(|e| e.to_string())
+        .inspect(|got| got.iter().for_each(|bytes| count_read(bytes)))
     }
 
     /// The object's size in bytes; `None` when it does not exist.
@@ -130,6 +144,26 @@ impl Bucket {
         block_on(async move { store.get_range(&key, start..end).await })?
             .map(|bytes| bytes.to_vec())
             .map_err(|e| e.to_string())
+            .inspect(|bytes| count_read(bytes))
+    }
+
+    /// Several ranges of the object, each inside it, fetched concurrently
+    /// (nearby ranges in one request).
+    pub(super) fn get_ranges(
+        &self,
+        key: &ObjectKey,
+        ranges: &[std::ops::Range<u64>],
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let (key, store, ranges) = (key.clone(), self.store.clone(), ranges.to_vec());
+        let got = block_on(async move { store.get_ranges(&key, &ranges).await })?
+            .map_err(|e| e.to_string())?;
+        Ok(got
+            .into_iter()
+            .map(|bytes| {
+                count_read(&bytes);
+                bytes.to_vec()
+            })
+            .collect())
     }
 
     /// Writes the whole object, replacing what was there.

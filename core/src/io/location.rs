@@ -165,6 +165,20 @@ impl Location {
         }
     }
 
+    /// Several byte ranges of the file or object, each inside it (from
+    /// [`Location::size`]); an object's are fetched concurrently.
+    pub fn read_ranges(&self, ranges: &[std::ops::Range<u64>]) -> Result<Vec<Vec<u8>>, StoreError> {
+        match self {
+            Location::Local(_) => ranges
+                .iter()
+                .map(|r| self.read_range(r.start, r.end))
+                .collect(),
+            Location::Object { bucket, key } => bucket
+                .get_ranges(key, ranges)
+                .map_err(|e| StoreError::new(self, e)),
+        }
+    }
+
     /// Reads the whole file or object, refusing one larger than `limit` bytes
     /// before reading it (`None` when it does not exist).
     pub fn read_at_most(&self, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {

@@ -28,6 +28,6 @@ mod location;
 #[cfg(feature = "object-store")]
 mod runtime;
 
-pub use bucket::{Bucket, ObjectKey};
+pub use bucket::{object_bytes_read, Bucket, ObjectKey};
 pub use listing::expand;
 pub use location::{Location, StoreError};

@@ -119,7 +119,12 @@ type FilePart = (String, Format, Vec<(String, HiveValue)>);
 /// first source's schema stands for all (Dask's `meta`).
 fn from_sources(name: &str, sources: Vec<FilePart>) -> Result<DataFrame, DataFrameError> {
     let (first, format, hive) = &sources[0];
-    let schema = plan::scan_file(first, format, hive)
+    let scan = match format {
+        // A Parquet file's schema is in its footer: nothing else is read.
+        Format::Parquet => super::ranged::schema_scan(first, hive),
+        _ => plan::scan_file(first, format, hive),
+    };
+    let schema = scan
         .and_then(|mut frame| frame.collect_schema())
         .map_err(|e| DataFrameError::Polars(format!("{}: {e}", format.part_name(first))))?;
     let sources: Arc<[Source]> = sources

@@ -24,6 +24,7 @@ mod kernels;
 mod map;
 mod partition;
 mod plan;
+mod ranged;
 mod reductions;
 mod repartition;
 mod resample;

@@ -161,7 +161,12 @@ impl Plan {
 
 /// A file's rows as a lazy scan of its bytes.
 pub(crate) fn scan(bytes: Vec<u8>, format: &Format) -> PolarsResult<LazyFrame> {
-    let sources = ScanSources::Buffers(vec![Buffer::from(bytes)].into());
+    scan_buffer(Buffer::from(bytes), format)
+}
+
+/// A file's rows as a lazy scan of a buffer holding its bytes.
+pub(crate) fn scan_buffer(bytes: Buffer<u8>, format: &Format) -> PolarsResult<LazyFrame> {
+    let sources = ScanSources::Buffers(vec![bytes].into());
     match format {
         Format::Parquet => LazyFrame::scan_parquet_sources(
             sources,
@@ -228,16 +233,19 @@ pub(crate) fn scan_file(
     format: &Format,
     hive: &[(String, HiveValue)],
 ) -> PolarsResult<LazyFrame> {
-    let frame = scan_location(location, format)?;
-    Ok(if hive.is_empty() {
-        frame
-    } else {
-        frame.with_columns(
-            hive.iter()
-                .map(|(name, value)| value.expr(name))
-                .collect::<Vec<_>>(),
-        )
-    })
+    Ok(with_hive(scan_location(location, format)?, hive))
+}
+
+/// `frame` with a file's hive partition columns added.
+pub(crate) fn with_hive(frame: LazyFrame, hive: &[(String, HiveValue)]) -> LazyFrame {
+    if hive.is_empty() {
+        return frame;
+    }
+    frame.with_columns(
+        hive.iter()
+            .map(|(name, value)| value.expr(name))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Reads a file (path or URL) into a lazy scan; errors name it.

@@ -1,0 +1,207 @@
+//! Ranged Parquet reads from object stores: a partition fetches the file's
+//! footer, asks Polars' optimiser which columns its query reads from the file,
+//! and fetches only those columns' chunks (nearby ranges coalesced, fetched
+//! concurrently), as Dask's and Polars' own readers do. The bytes go into an
+//! anonymous mapping the size of the file whose other pages are never written
+//! nor read, so they cost no memory.
+//!
+//! Local files and small objects are read whole; an object whose query needs
+//! most of its bytes is fetched whole in one more request.
+
+use super::plan::{self, HiveValue, Step};
+use crate::io::Location;
+use polars::prelude::*;
+use polars_buffer::Buffer;
+use polars_plan::plans::IR;
+use polars_plan::utils::aexpr_to_leaf_names_iter;
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+/// Objects smaller than this are read whole.
+const MIN_RANGED_BYTES: u64 = 1 << 20;
+/// The bytes fetched first from the end of an object: the footer of most files.
+const TAIL_BYTES: u64 = 64 << 10;
+/// Ranges closer than this are fetched as one.
+const COALESCE_GAP: u64 = 256 << 10;
+/// A query that needs more than this share of an object reads it whole.
+const MOST_OF_THE_FILE: f64 = 0.8;
+
+/// The lazy scan of the parts of Parquet object `location` that `steps` (with
+/// side frames `sides`) read, with its hive columns; `None` when the object
+/// should be read whole instead (local, or small).
+pub(super) fn scan(
+    location: &str,
+    hive: &[(String, HiveValue)],
+    steps: &[Step],
+    sides: &[LazyFrame],
+) -> PolarsResult<Option<LazyFrame>> {
+    let err = |e: crate::io::StoreError| polars_err!(ComputeError: "{e}");
+    let parsed = Location::parse(location).map_err(err)?;
+    if parsed.is_local() {
+        return Ok(None);
+    }
+    let size = parsed
+        .size()
+        .map_err(err)?
+        .ok_or_else(|| polars_err!(ComputeError: "{location}: no such file"))?;
+    if size < MIN_RANGED_BYTES {
+        return Ok(None);
+    }
+    let footer = read_footer(&parsed, location, size)?;
+    let metadata = ParquetReader::new(std::io::Cursor::new(&footer[..]))
+        .get_metadata()?
+        .clone();
+    let Some(columns) = columns_read(&footer, hive, steps, sides)? else {
+        return Ok(None);
+    };
+    let mut ranges: Vec<Range<u64>> = metadata
+        .row_groups
+        .iter()
+        .flat_map(|group| {
+            columns
+                .iter()
+                .filter_map(|name| group.columns_under_root_iter(name))
+                .flatten()
+                .map(|chunk| chunk.byte_range())
+                .collect::<Vec<_>>()
+        })
+        .filter(|r| r.end <= size && r.start < r.end)
+        .collect();
+    let footer_start = size - footer.len() as u64 + 4;
+    ranges = coalesce(ranges);
+    let mut needed: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+    if needed as f64 > MOST_OF_THE_FILE * size as f64 {
+        // The rest of the object in one request: the footer is here already.
+        ranges.clear();
+        ranges.push(0..footer_start);
+        needed = footer_start;
+    }
+    let fetched = parsed.read_ranges(&ranges).map_err(err)?;
+    let mut bytes = memmap2::MmapMut::map_anon(size as usize)
+        .map_err(|e| polars_err!(ComputeError: "{location}: no room for its {size} bytes: {e}"))?;
+    bytes[..4].copy_from_slice(b"PAR1");
+    for (range, got) in ranges.iter().zip(&fetched) {
+        if got.len() as u64 != range.end - range.start {
+            return Err(polars_err!(ComputeError: "{location}: short read of bytes {range:?}"));
+        }
+        bytes[range.start as usize..range.end as usize].copy_from_slice(got);
+    }
+    // The footer without the magic number `footer` starts with (see below).
+    bytes[footer_start as usize..].copy_from_slice(&footer[4..]);
+    drop(fetched);
+    tracing::debug!(location, size, fetched = needed, "ranged Parquet read");
+    let bytes = bytes
+        .make_read_only()
+        .map_err(|e| polars_err!(ComputeError: "{location}: {e}"))?;
+    let frame = plan::scan_buffer(Buffer::from_owner(bytes), &plan::Format::Parquet)?;
+    Ok(Some(plan::with_hive(frame, hive)))
+}
+
+/// A scan of no rows with the columns of Parquet file (or object) `location`
+/// and its hive columns, from its footer alone: its schema, without reading
+/// the rest of the file.
+pub(super) fn schema_scan(location: &str, hive: &[(String, HiveValue)]) -> PolarsResult<LazyFrame> {
+    let err = |e: crate::io::StoreError| polars_err!(ComputeError: "{e}");
+    let parsed = Location::parse(location).map_err(err)?;
+    let size = parsed
+        .size()
+        .map_err(err)?
+        .ok_or_else(|| polars_err!(ComputeError: "{location}: no such file"))?;
+    let footer = read_footer(&parsed, location, size)?;
+    Ok(plan::with_hive(
+        plan::scan(footer, &plan::Format::Parquet)?,
+        hive,
+    ))
+}
+
+/// The object's footer (metadata, its length and the magic number), with the
+/// magic number in front so that Polars reads it as a file of no rows' bytes.
+fn read_footer(parsed: &Location, location: &str, size: u64) -> PolarsResult<Vec<u8>> {
+    let err = |e: crate::io::StoreError| polars_err!(ComputeError: "{e}");
+    let bad = || polars_err!(ComputeError: "{location}: not a Parquet file (its footer is missing or damaged)");
+    let mut tail = parsed
+        .read_range(size - TAIL_BYTES.min(size), size)
+        .map_err(err)?;
+    if tail.len() < 8 || &tail[tail.len() - 4..] != b"PAR1" {
+        return Err(bad());
+    }
+    let length =
+        u32::from_le_bytes(tail[tail.len() - 8..tail.len() - 4].try_into().unwrap()) as u64;
+    let whole = length + 8;
+    if whole > size.saturating_sub(4) {
+        return Err(bad());
+    }
+    if whole > tail.len() as u64 {
+        tail = parsed.read_range(size - whole, size).map_err(err)?;
+    }
+    let mut footer = b"PAR1".to_vec();
+    footer.extend_from_slice(&tail[tail.len() - whole as usize..]);
+    Ok(footer)
+}
+
+/// The file columns the query reads, by Polars' optimised plan over a scan
+/// of the footer alone; `None` when it reads them all.
+fn columns_read(
+    footer: &[u8],
+    hive: &[(String, HiveValue)],
+    steps: &[Step],
+    sides: &[LazyFrame],
+) -> PolarsResult<Option<BTreeSet<String>>> {
+    let frame = plan::with_hive(plan::scan(footer.to_vec(), &plan::Format::Parquet)?, hive);
+    let optimised = plan::apply(frame, steps, sides)?.to_alp_optimized()?;
+    let (arena, exprs) = (&optimised.lp_arena, &optimised.expr_arena);
+    let mut stack = vec![optimised.lp_top];
+    let mut columns = BTreeSet::new();
+    while let Some(node) = stack.pop() {
+        let ir = arena.get(node);
+        if let IR::Scan {
+            sources: ScanSources::Buffers(_),
+            output_schema,
+            predicate,
+            ..
+        } = ir
+        {
+            let Some(schema) = output_schema else {
+                return Ok(None);
+            };
+            columns.extend(schema.iter_names().map(|n| n.to_string()));
+            if let Some(predicate) = predicate {
+                columns.extend(
+                    aexpr_to_leaf_names_iter(predicate.node(), exprs).map(|n| n.to_string()),
+                );
+            }
+        }
+        ir.copy_inputs(&mut stack);
+    }
+    Ok(Some(columns))
+}
+
+/// Sorted ranges with those less than [`COALESCE_GAP`] apart merged.
+fn coalesce(mut ranges: Vec<Range<u64>>) -> Vec<Range<u64>> {
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end + COALESCE_GAP => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::coalesce;
+
+    #[test]
+    fn nearby_ranges_merge_and_far_ones_stay_apart() {
+        let gap = super::COALESCE_GAP;
+        let merged = coalesce(vec![
+            10 * gap..11 * gap,
+            0..10,
+            20..30,
+            11 * gap + 5..12 * gap,
+        ]);
+        assert_eq!(merged, vec![0..30, 10 * gap..12 * gap]);
+    }
+}
