@@ -131,7 +131,14 @@ fn from_sources(name: &str, sources: Vec<FilePart>) -> Result<DataFrame, DataFra
         .into_iter()
         .map(|(file, format, hive)| Source::File(file, format, hive))
         .collect();
-    DataFrame::build(name, schema, sources, Vec::new(), Arc::new([]))
+    DataFrame::build(
+        name,
+        schema.clone(),
+        sources,
+        Vec::new(),
+        Arc::new([]),
+        Some(schema),
+    )
 }
 
 /// The `key=value` directories of each file below the pattern's fixed part,

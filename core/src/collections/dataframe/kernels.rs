@@ -49,11 +49,14 @@ collection_kernel! {
         let split = parts.len().checked_sub(plan.sides).ok_or_else(|| fail("plan: fewer inputs than side frames"))?;
         let (rows, sides) = parts.split_at(split);
         let sides: Vec<LazyFrame> = sides.iter().map(|p| p.0.clone().lazy()).collect();
-        if let Origin::File(location, plan::Format::Parquet, hive) = &plan.origin {
+        if let Origin::File(location, plan::Format::Parquet, hive, Some(columns)) = &plan.origin {
             // Only the columns the query reads, from an object store; read
             // whole below if that fails (or is not worth it).
-            let partial = super::ranged::scan(location, hive, &plan.steps, &sides)
-                .and_then(|frame| frame.map(|f| plan::apply(f, &plan.steps, &sides).and_then(|f| plan::collect(f, &plan.steps))).transpose());
+            let partial = super::ranged::scan(location, hive, columns).and_then(|frame| {
+                frame
+                    .map(|f| plan::apply(f, &plan.steps, &sides).and_then(|f| plan::collect(f, &plan.steps)))
+                    .transpose()
+            });
             match partial {
                 Ok(Some(result)) => return Ok(Value::new(Partition(result))),
                 Ok(None) => {}
@@ -61,7 +64,7 @@ collection_kernel! {
             }
         }
         let (frame, place) = match &plan.origin {
-            Origin::File(location, format, hive) => {
+            Origin::File(location, format, hive, _) => {
                 let place = format.part_name(location);
                 (
                     plan::scan_file(location, format, hive).map_err(|e| fail(in_file(&place, e)))?,

@@ -89,6 +89,18 @@ enum Source {
     Node(Arc<Node>),
 }
 
+impl Source {
+    /// Whether it is a Parquet file in an object store (read by ranges).
+    fn is_parquet_object(&self) -> bool {
+        matches!(self, Source::File(location, Format::Parquet, _) if !location_is_local(location))
+    }
+}
+
+/// Whether a path or URL names a local file.
+fn location_is_local(location: &str) -> bool {
+    crate::io::Location::parse(location).is_ok_and(|l| l.is_local())
+}
+
 /// A lazy dataframe of Polars partitions.
 #[derive(Clone)]
 pub struct DataFrame {
@@ -100,6 +112,9 @@ pub struct DataFrame {
     /// Frames every partition's task also takes, for broadcast joins.
     sides: Arc<[Side]>,
     partitions: Arc<[Arc<Node>]>,
+    /// The columns (hive columns included) of the files its partitions read,
+    /// when they read files.
+    file_schema: Option<SchemaRef>,
     /// The column it is sorted and partitioned by, after `set_index`.
     index: Option<Arc<index::Index>>,
 }
@@ -118,8 +133,17 @@ impl DataFrame {
         sources: Arc<[Source]>,
         steps: Vec<Step>,
         sides: Arc<[Side]>,
+        file_schema: Option<SchemaRef>,
     ) -> Result<DataFrame, DataFrameError> {
         let name: Arc<str> = Arc::from(format!("{prefix}-{}", crate::graph::fresh_token()));
+        let side_schemas: Vec<SchemaRef> = sides.iter().map(|s| s.schema.clone()).collect();
+        // Worked out once for every file: the columns a ranged read fetches.
+        let columns = match &file_schema {
+            Some(files) if sources.iter().any(Source::is_parquet_object) => {
+                ranged::columns_read(files, &steps, &side_schemas)?
+            }
+            _ => None,
+        };
         let partitions = sources
             .iter()
             .enumerate()
@@ -127,7 +151,12 @@ impl DataFrame {
                 let key = crate::graph::Key::new(&*name).indexed(&[i]);
                 let (origin, mut inputs) = match source {
                     Source::File(location, format, hive) => (
-                        Origin::File(location.clone(), format.clone(), hive.clone()),
+                        Origin::File(
+                            location.clone(),
+                            format.clone(),
+                            hive.clone(),
+                            columns.clone(),
+                        ),
                         vec![],
                     ),
                     Source::Node(node) => (Origin::Inputs, vec![node.clone()]),
@@ -148,6 +177,7 @@ impl DataFrame {
             steps: Arc::new(steps),
             sides,
             partitions,
+            file_schema,
             index: None,
         })
     }
@@ -168,6 +198,7 @@ impl DataFrame {
             steps: Arc::new(Vec::new()),
             sides: Arc::new([]),
             partitions: nodes.into(),
+            file_schema: None,
             index: None,
         })
     }
@@ -215,8 +246,14 @@ impl DataFrame {
             .index
             .as_ref()
             .and_then(|index| index.after(&steps[steps.len() - 1]));
-        let mut frame =
-            DataFrame::build(prefix, schema, self.sources.clone(), steps, sides.into())?;
+        let mut frame = DataFrame::build(
+            prefix,
+            schema,
+            self.sources.clone(),
+            steps,
+            sides.into(),
+            self.file_schema.clone(),
+        )?;
         frame.index = index;
         Ok(frame)
     }

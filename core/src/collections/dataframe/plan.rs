@@ -112,8 +112,15 @@ impl Format {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum Origin {
     /// A file (path or URL) in a format, with the hive-style partition
-    /// columns its path names (`year=2024/…`).
-    File(String, Format, Vec<(String, HiveValue)>),
+    /// columns its path names (`year=2024/…`), and the file's columns the
+    /// steps read when they read fewer than all (a Parquet object then
+    /// fetches only those).
+    File(
+        String,
+        Format,
+        Vec<(String, HiveValue)>,
+        Option<Vec<String>>,
+    ),
     /// The task's inputs, partitions stacked in order.
     Inputs,
 }

@@ -1,7 +1,8 @@
-//! Ranged Parquet reads from object stores: a partition fetches the file's
-//! footer, asks Polars' optimiser which columns its query reads from the file,
-//! and fetches only those columns' chunks (nearby ranges coalesced, fetched
-//! concurrently), as Dask's and Polars' own readers do. The bytes go into an
+//! Ranged Parquet reads from object stores: when a frame's partitions are
+//! built, Polars' optimiser works out which of the files' columns their query
+//! reads; each partition then fetches its object's footer and only those
+//! columns' chunks (nearby ranges coalesced, fetched concurrently), as Dask's
+//! and Polars' own readers do. The bytes go into an
 //! anonymous mapping the size of the file whose other pages are never written
 //! nor read, so they cost no memory.
 //!
@@ -13,7 +14,6 @@ use crate::io::Location;
 use polars::prelude::*;
 use polars_buffer::Buffer;
 use polars_plan::plans::IR;
-use polars_plan::utils::aexpr_to_leaf_names_iter;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
@@ -26,14 +26,13 @@ const COALESCE_GAP: u64 = 256 << 10;
 /// A query that needs more than this share of an object reads it whole.
 const MOST_OF_THE_FILE: f64 = 0.8;
 
-/// The lazy scan of the parts of Parquet object `location` that `steps` (with
-/// side frames `sides`) read, with its hive columns; `None` when the object
+/// The lazy scan of Parquet object `location`'s chunks of `columns` (the
+/// rest of its bytes never fetched), with its hive columns; `None` when it
 /// should be read whole instead (local, or small).
 pub(super) fn scan(
     location: &str,
     hive: &[(String, HiveValue)],
-    steps: &[Step],
-    sides: &[LazyFrame],
+    columns: &[String],
 ) -> PolarsResult<Option<LazyFrame>> {
     let err = |e: crate::io::StoreError| polars_err!(ComputeError: "{e}");
     let parsed = Location::parse(location).map_err(err)?;
@@ -51,9 +50,6 @@ pub(super) fn scan(
     let metadata = ParquetReader::new(std::io::Cursor::new(&footer[..]))
         .get_metadata()?
         .clone();
-    let Some(columns) = columns_read(&footer, hive, steps, sides)? else {
-        return Ok(None);
-    };
     let mut ranges: Vec<Range<u64>> = metadata
         .row_groups
         .iter()
@@ -139,41 +135,46 @@ fn read_footer(parsed: &Location, location: &str, size: u64) -> PolarsResult<Vec
     Ok(footer)
 }
 
-/// The file columns the query reads, by Polars' optimised plan over a scan
-/// of the footer alone; `None` when it reads them all.
-fn columns_read(
-    footer: &[u8],
-    hive: &[(String, HiveValue)],
+/// The columns of files of `file_schema` that `steps` (with side frames of
+/// `side_schemas`) read, by Polars' optimised plan of the steps over frames
+/// of no rows; `None` when they read every column.
+pub(super) fn columns_read(
+    file_schema: &SchemaRef,
     steps: &[Step],
-    sides: &[LazyFrame],
-) -> PolarsResult<Option<BTreeSet<String>>> {
-    let frame = plan::with_hive(plan::scan(footer.to_vec(), &plan::Format::Parquet)?, hive);
-    let optimised = plan::apply(frame, steps, sides)?.to_alp_optimized()?;
-    let (arena, exprs) = (&optimised.lp_arena, &optimised.expr_arena);
+    side_schemas: &[SchemaRef],
+) -> PolarsResult<Option<Vec<String>>> {
+    let empty = |schema: &SchemaRef| DataFrame::empty_with_schema(schema).lazy();
+    let sides: Vec<LazyFrame> = side_schemas.iter().map(empty).collect();
+    let optimised = plan::apply(empty(file_schema), steps, &sides)?.to_alp_optimized()?;
+    let arena = &optimised.lp_arena;
     let mut stack = vec![optimised.lp_top];
     let mut columns = BTreeSet::new();
+    let mut found = false;
     while let Some(node) = stack.pop() {
         let ir = arena.get(node);
-        if let IR::Scan {
-            sources: ScanSources::Buffers(_),
+        // The files' rows (a side of the same columns, as in a self-join,
+        // only adds its own).
+        if let IR::DataFrameScan {
+            schema,
             output_schema,
-            predicate,
             ..
         } = ir
         {
-            let Some(schema) = output_schema else {
-                return Ok(None);
-            };
-            columns.extend(schema.iter_names().map(|n| n.to_string()));
-            if let Some(predicate) = predicate {
-                columns.extend(
-                    aexpr_to_leaf_names_iter(predicate.node(), exprs).map(|n| n.to_string()),
-                );
+            // By names: the optimiser retypes the columns it drops.
+            if schema.iter_names().eq(file_schema.iter_names()) {
+                found = true;
+                let Some(projected) = output_schema else {
+                    return Ok(None);
+                };
+                columns.extend(projected.iter_names().map(|n| n.to_string()));
             }
         }
         ir.copy_inputs(&mut stack);
     }
-    Ok(Some(columns))
+    if !found || columns.is_empty() || columns.len() >= file_schema.len() {
+        return Ok(None);
+    }
+    Ok(Some(columns.into_iter().collect()))
 }
 
 /// Sorted ranges with those less than [`COALESCE_GAP`] apart merged.
@@ -192,6 +193,24 @@ fn coalesce(mut ranges: Vec<Range<u64>>) -> Vec<Range<u64>> {
 #[cfg(test)]
 mod tests {
     use super::coalesce;
+    use crate::collections::dataframe::plan::Step;
+    use polars::prelude::*;
+
+    #[test]
+    fn the_columns_read_are_those_kept_and_filtered_on() {
+        let schema: SchemaRef = Arc::new(
+            (0..4)
+                .map(|c| Field::new(format!("c{c}").into(), DataType::Float64))
+                .collect(),
+        );
+        let steps = [
+            Step::Filter(col("c1").gt(lit(0.5))),
+            Step::Select(vec![col("c0").sum()]),
+        ];
+        let columns = super::columns_read(&schema, &steps, &[]).unwrap();
+        assert_eq!(columns, Some(vec!["c0".to_string(), "c1".to_string()]));
+        assert_eq!(super::columns_read(&schema, &[], &[]).unwrap(), None);
+    }
 
     #[test]
     fn nearby_ranges_merge_and_far_ones_stay_apart() {
