@@ -137,10 +137,14 @@ impl DataFrame {
     ) -> Result<DataFrame, DataFrameError> {
         let name: Arc<str> = Arc::from(format!("{prefix}-{}", crate::graph::fresh_token()));
         let side_schemas: Vec<SchemaRef> = sides.iter().map(|s| s.schema.clone()).collect();
-        // Worked out once for every file: the columns a ranged read fetches.
+        // Worked out once for every file: the columns a ranged read fetches
+        // (every column, if the optimiser cannot say).
         let columns = match &file_schema {
             Some(files) if sources.iter().any(Source::is_parquet_object) => {
-                ranged::columns_read(files, &steps, &side_schemas)?
+                ranged::columns_read(files, &steps, &side_schemas).unwrap_or_else(|e| {
+                    tracing::debug!(error = %e, "no column set for ranged reads");
+                    None
+                })
             }
             _ => None,
         };
