@@ -2,9 +2,9 @@
 //! built, Polars' optimiser works out which of the files' columns their query
 //! reads; each partition then fetches its object's footer and only those
 //! columns' chunks (nearby ranges coalesced, fetched concurrently), as Dask's
-//! and Polars' own readers do. The bytes go into an
-//! anonymous mapping the size of the file whose other pages are never written
-//! nor read, so they cost no memory.
+//! and Polars' own readers do. The bytes go into an anonymous mapping the size
+//! of the object whose other pages are never written nor read, so they cost no
+//! memory.
 //!
 //! Local files and small objects are read whole; an object whose query needs
 //! most of its bytes is fetched whole in one more request.
@@ -82,7 +82,7 @@ pub(super) fn scan(
         }
         bytes[range.start as usize..range.end as usize].copy_from_slice(got);
     }
-    // The footer without the magic number `footer` starts with (see below).
+    // The footer without the magic number `read_footer` put in front.
     bytes[footer_start as usize..].copy_from_slice(&footer[4..]);
     drop(fetched);
     tracing::debug!(location, size, fetched = needed, "ranged Parquet read");
