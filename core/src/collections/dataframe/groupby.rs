@@ -246,13 +246,16 @@ impl GroupBy {
         let gather = |pick: fn(&Stages) -> &Vec<Expr>| -> Vec<Expr> {
             all.iter().flat_map(|s| pick(s).iter().cloned()).collect()
         };
+        // Null keys are grouped like any other and their groups dropped
+        // after: the same result as dropping their rows first, without a
+        // filter over every row (which Polars pushes into the Parquet decoder).
         let partial = self
             .frame
-            .then("groupby-partial", Step::DropNulls(Some(self.keys.clone())))?
             .then(
                 "groupby-partial",
                 Step::GroupBy(keys.clone(), gather(|s| &s.partial)),
-            )?;
+            )?
+            .then("groupby-partial", Step::DropNulls(Some(self.keys.clone())))?;
         let combine = Step::GroupBy(keys.clone(), gather(|s| &s.combine));
         let mut finish: Vec<Expr> = keys.clone();
         finish.extend(all.iter().map(|s| s.finish.clone()));

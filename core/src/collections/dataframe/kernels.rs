@@ -54,7 +54,7 @@ collection_kernel! {
             // whole below if that fails (or is not worth it).
             let partial = super::ranged::scan(location, hive, columns).and_then(|frame| {
                 frame
-                    .map(|f| plan::apply(f, &plan.steps, &sides).and_then(|f| plan::collect(f, &plan.steps)))
+                    .map(|f| plan::run(f, &plan.steps, &sides))
                     .transpose()
             });
             match partial {
@@ -83,8 +83,7 @@ collection_kernel! {
                 (stacked.lazy(), None)
             }
         };
-        let result = plan::apply(frame, &plan.steps, &sides)
-            .and_then(|frame| plan::collect(frame, &plan.steps))
+        let result = plan::run(frame, &plan.steps, &sides)
             .map_err(|e| match place {
                 Some(place) => fail(in_file(&place, e)),
                 None => fail(e.to_string()),

@@ -282,12 +282,34 @@ pub(crate) fn scan_location(location: &str, format: &Format) -> PolarsResult<Laz
     scan(bytes, format)
 }
 
+/// Runs `steps` on `frame`, reading `sides`. A `DropNulls` of a grouping's
+/// keys right after it runs on the grouped (small) result: in the query,
+/// Polars' optimiser would push it below the grouping, into a filter over
+/// every row read.
+pub(crate) fn run(
+    frame: LazyFrame,
+    steps: &[Step],
+    sides: &[LazyFrame],
+) -> PolarsResult<DataFrame> {
+    let (query, after) = match steps {
+        [.., Step::GroupBy(..), Step::DropNulls(subset)] => {
+            (&steps[..steps.len() - 1], Some(subset.as_deref()))
+        }
+        _ => (steps, None),
+    };
+    let result = collect(apply(frame, query, sides)?, query)?;
+    match after {
+        Some(subset) => result.drop_nulls(subset),
+        None => Ok(result),
+    }
+}
+
 /// Runs a partition's query made of `steps`. Aggregations (groupbys,
 /// uniques) run on Polars' streaming engine, about twice as fast as the
 /// in-memory engine on a million-row partition; the rest in memory, where
 /// joins and sorts took less time and memory in the benchmarks and the
 /// memory test.
-pub(crate) fn collect(frame: LazyFrame, steps: &[Step]) -> PolarsResult<DataFrame> {
+fn collect(frame: LazyFrame, steps: &[Step]) -> PolarsResult<DataFrame> {
     let aggregates = steps
         .iter()
         .any(|s| matches!(s, Step::GroupBy(..) | Step::Unique(..)));

@@ -171,8 +171,7 @@ fn run_then(
     id: &str,
 ) -> Result<polars::prelude::DataFrame, TaskFailure> {
     let plan = Plan::from_bytes(plan).map_err(|e| fail(format!("plan: {e}")))?;
-    super::plan::apply(frame.lazy(), &plan.steps, sides)
-        .and_then(|frame| super::plan::collect(frame, &plan.steps))
+    super::plan::run(frame.lazy(), &plan.steps, sides)
         .map_err(|e| fail(format!("shuffle {id}: {e}")))
 }
 

@@ -57,11 +57,11 @@ pub(super) fn estimate_groups(
 ) -> Result<GroupEstimate, DataFrameError> {
     let n = frame.npartitions();
     let grouped = frame
-        .then("split-out-probe", Step::DropNulls(Some(keys.to_vec())))?
         .then(
             "split-out-probe",
             Step::GroupBy(exprs_of(keys), vec![len()]),
-        )?;
+        )?
+        .then("split-out-probe", Step::DropNulls(Some(keys.to_vec())))?;
     let picked = samples(n);
     let nodes = picked
         .iter()
