@@ -97,7 +97,13 @@ fn twice_the_cluster_memory_goes_through_groupby_join_and_sort() {
     let client = Client::connect(&cluster.address).expect("client connects");
     cluster.wait_for_workers(&client, 2);
     let out = |name: &str| data.path().join(name).display().to_string();
-    let frame = dd::read_parquet(&format!("{}/*.parquet", input.display())).unwrap();
+    // A partition per file: 16 MiB partitions for 256 MiB workers (Dask's
+    // default would read five files together).
+    let per_file = dd::ParquetOptions {
+        minimum_partition_size: 0,
+    };
+    let frame =
+        dd::read_parquet_with(&format!("{}/*.parquet", input.display()), &per_file).unwrap();
     assert_eq!(frame.npartitions(), FILES);
 
     // A groupby with 8M groups, its partials shuffled into 64 partitions.
@@ -141,7 +147,7 @@ fn twice_the_cluster_memory_goes_through_groupby_join_and_sort() {
     peaks(&cluster, &client, "groupby");
 
     // A shuffle join: 64 partitions with 16.
-    let labels = dd::read_parquet(&format!("{}/*.parquet", dim.display())).unwrap();
+    let labels = dd::read_parquet_with(&format!("{}/*.parquet", dim.display()), &per_file).unwrap();
     frame
         .merge(&labels, &["key"], How::Inner)
         .unwrap()

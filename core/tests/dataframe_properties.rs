@@ -239,9 +239,16 @@ fn files_round_trip_through_every_format() {
     lazy.to_parquet(&format!("{dir}/pq"), &client).unwrap();
     lazy.to_csv(&format!("{dir}/csv"), &client).unwrap();
     lazy.to_json(&format!("{dir}/json"), &client).unwrap();
+    // Small files are read together, in order: at most √4 = 2 a partition.
     let back = dd::read_parquet(&format!("{dir}/pq/*.parquet")).unwrap();
-    assert_eq!(back.npartitions(), 4);
+    assert_eq!(back.npartitions(), 2);
     assert!(back.compute(&client).unwrap().equals_missing(&frame));
+    let per_file = dd::ParquetOptions {
+        minimum_partition_size: 0,
+    };
+    let each = dd::read_parquet_with(&format!("{dir}/pq/*.parquet"), &per_file).unwrap();
+    assert_eq!(each.npartitions(), 4);
+    assert!(each.compute(&client).unwrap().equals_missing(&frame));
     let csv = dd::read_csv(
         &format!("{dir}/csv"),
         &CsvOptions {
@@ -400,6 +407,20 @@ fn bad_input_names_the_file_or_column() {
         .unwrap()
         .to_string();
     assert!(corrupt.contains("corrupt.parquet"), "{corrupt}");
+    // The same file among good ones read together: the error names it.
+    let many = format!("{dir}/many");
+    std::fs::create_dir_all(&many).unwrap();
+    for i in 0..4 {
+        let mut good = dataframe_cases::sample(2, 50);
+        let file = std::fs::File::create(format!("{many}/part-{i}.parquet")).unwrap();
+        ParquetWriter::new(file).finish(&mut good).unwrap();
+    }
+    std::fs::write(format!("{many}/part-3.parquet"), &bytes).unwrap();
+    let fused = dd::read_parquet(&format!("{many}/*.parquet")).unwrap();
+    assert_eq!(fused.npartitions(), 2);
+    let corrupt = fused.compute(&client).err().unwrap().to_string();
+    assert!(corrupt.contains("part-3.parquet"), "{corrupt}");
+    assert!(!corrupt.contains("part-2.parquet"), "{corrupt}");
     // A JSON line that is not JSON, in the second file (the first sets the schema).
     std::fs::write(format!("{dir}/a.json"), "{\"v\": 1}\n").unwrap();
     std::fs::write(format!("{dir}/b.json"), "{\"v\": 2}\n{v: oops\n").unwrap();

@@ -1,6 +1,6 @@
 //! Reading dataframes from files and writing them back: Parquet, CSV and JSON
-//! lines, from any [`Location`](crate::io::Location) with globs, one
-//! partition per file.
+//! lines, from any [`Location`](crate::io::Location) with globs: a partition
+//! per file, per block of a large CSV file, or per few small Parquet files.
 
 use super::plan::{self, CsvSpec, Format, HiveValue};
 use super::{DataFrame, DataFrameError, Source};
@@ -36,10 +36,64 @@ impl Default for CsvOptions {
     }
 }
 
-/// Parquet files: a path, URL, directory or glob (`s3://bucket/trips/*.parquet`).
-/// Polars pushes later column selections and filters into each file's read.
+/// How Parquet files are read.
+#[derive(Clone, Debug)]
+pub struct ParquetOptions {
+    /// Small files are read together, so that a partition holds at least
+    /// about this many bytes of uncompressed Parquet data (Dask's
+    /// `dataframe.parquet.minimum-partition-size`, 75 MB by default, as
+    /// Dask's). The first file's size stands for every file's, and a
+    /// partition reads at most √(files) and 100 files, as Dask's. 0 makes
+    /// each file one partition.
+    pub minimum_partition_size: u64,
+}
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        ParquetOptions {
+            minimum_partition_size: 75_000_000,
+        }
+    }
+}
+
+/// Parquet files: a path, URL, directory or glob (`s3://bucket/trips/*.parquet`),
+/// small files read together ([`ParquetOptions`]). Polars pushes later column
+/// selections and filters into each file's read.
 pub fn read_parquet(pattern: &str) -> Result<DataFrame, DataFrameError> {
-    read(pattern, "parquet", Format::Parquet)
+    read_parquet_with(pattern, &ParquetOptions::default())
+}
+
+/// [`read_parquet`] with options.
+pub fn read_parquet_with(
+    pattern: &str,
+    options: &ParquetOptions,
+) -> Result<DataFrame, DataFrameError> {
+    let files = listed(pattern, "parquet")?;
+    let (first, hive) = files[0].clone();
+    let (scan, uncompressed) = super::ranged::footer_facts(&first, &hive)
+        .map_err(|e| DataFrameError::Polars(plan::in_file(&first, e)))?;
+    let per_partition =
+        files_per_partition(files.len(), uncompressed, options.minimum_partition_size);
+    let partitions = files.len().div_ceil(per_partition);
+    let mut files = files.into_iter();
+    // Consecutive files, as evenly as they go (partition i reads files
+    // n·i/k up to n·(i + 1)/k).
+    let n = files.len();
+    let sources = (0..partitions)
+        .map(|i| {
+            let take = n * (i + 1) / partitions - n * i / partitions;
+            Source::Files(files.by_ref().take(take).collect(), Format::Parquet)
+        })
+        .collect();
+    from_sources("read-parquet", Ok(scan), &first, sources)
+}
+
+/// How many files a Parquet partition reads: enough for `minimum` bytes
+/// when each file holds `uncompressed` bytes, at most √`files` and 100.
+fn files_per_partition(files: usize, uncompressed: u64, minimum: u64) -> usize {
+    let wanted = minimum.div_ceil(uncompressed.max(1)).max(1);
+    let cap = ((files as f64).sqrt().ceil() as u64).min(100);
+    wanted.min(cap).max(1) as usize
 }
 
 /// How much of the first CSV file its column types are inferred from (Dask's
@@ -73,25 +127,30 @@ pub fn read_csv(pattern: &str, options: &CsvOptions) -> Result<DataFrame, DataFr
             .size()?
             .ok_or_else(|| crate::io::StoreError::new(file, "no such file"))?;
         for bytes in crate::io::line_blocks::bounds(size, blocksize) {
-            parts.push((file.to_string(), Some(bytes), hive.clone()));
+            parts.push((file.to_string(), bytes, hive.clone()));
         }
     }
     // Types from a sample of the first file stand for every block (Dask's `meta`).
     let first = &files[0];
     let columns = plan::infer_csv_schema(first, &spec, CSV_SAMPLE_BYTES)
         .map_err(|e| DataFrameError::Polars(format!("{first}: {e}")))?;
-    let sources = parts
+    let sources: Vec<Source> = parts
         .into_iter()
         .map(|(file, bytes, hive)| {
             let format = Format::Csv(CsvSpec {
                 schema: columns.clone(),
-                bytes,
+                bytes: Some(bytes),
                 ..spec.clone()
             });
-            (file, format, hive)
+            Source::Files(vec![(file, hive)], format)
         })
         .collect();
-    from_sources("read-csv", sources)
+    let Source::Files(first, format) = &sources[0] else {
+        unreachable!("CSV blocks are files")
+    };
+    let scan = plan::scan_file(&first[0].0, format, &first[0].1);
+    let first = format.part_name(&first[0].0);
+    from_sources("read-csv", scan, &first, sources)
 }
 
 /// JSON-lines files (one object per line), one partition per file.
@@ -100,41 +159,40 @@ pub fn read_json(pattern: &str) -> Result<DataFrame, DataFrameError> {
 }
 
 fn read(pattern: &str, extension: &str, format: Format) -> Result<DataFrame, DataFrameError> {
+    let files = listed(pattern, extension)?;
+    let (first, hive) = &files[0];
+    let scan = plan::scan_file(first, &format, hive);
+    let first = first.clone();
+    let sources = files
+        .into_iter()
+        .map(|file| Source::Files(vec![file], format.clone()))
+        .collect();
+    from_sources(&format!("read-{extension}"), scan, &first, sources)
+}
+
+/// The files `pattern` names, with their hive columns.
+fn listed(pattern: &str, extension: &str) -> Result<Vec<plan::FileRef>, DataFrameError> {
     let files = crate::io::expand(pattern, extension)?;
     let names: Vec<String> = files.iter().map(|f| f.to_string()).collect();
     let hive = hive_columns(pattern, &names);
-    let sources = names
-        .into_iter()
-        .zip(hive)
-        .map(|(file, hive)| (file, format.clone(), hive))
-        .collect();
-    from_sources(&format!("read-{extension}"), sources)
+    Ok(names.into_iter().zip(hive).collect())
 }
 
-/// A file (or a block of one) as a partition reads it: its path or URL, its
-/// format, and its hive columns.
-type FilePart = (String, Format, Vec<(String, HiveValue)>);
-
-/// A frame of one partition per source (a file or a block of one); the
-/// first source's schema stands for all (Dask's `meta`).
-fn from_sources(name: &str, sources: Vec<FilePart>) -> Result<DataFrame, DataFrameError> {
-    let (first, format, hive) = &sources[0];
-    let scan = match format {
-        // A Parquet file's schema is in its footer: nothing else is read.
-        Format::Parquet => super::ranged::schema_scan(first, hive),
-        _ => plan::scan_file(first, format, hive),
-    };
+/// A frame of one partition per source; `scan` (of the first source, named
+/// `first` in errors) stands for all: its schema is the frame's (Dask's `meta`).
+fn from_sources(
+    name: &str,
+    scan: PolarsResult<LazyFrame>,
+    first: &str,
+    sources: Vec<Source>,
+) -> Result<DataFrame, DataFrameError> {
     let schema = scan
         .and_then(|mut frame| frame.collect_schema())
-        .map_err(|e| DataFrameError::Polars(format!("{}: {e}", format.part_name(first))))?;
-    let sources: Arc<[Source]> = sources
-        .into_iter()
-        .map(|(file, format, hive)| Source::File(file, format, hive))
-        .collect();
+        .map_err(|e| DataFrameError::Polars(plan::in_file(first, e)))?;
     DataFrame::build(
         name,
         schema.clone(),
-        sources,
+        sources.into(),
         Vec::new(),
         Arc::new([]),
         Some(schema),

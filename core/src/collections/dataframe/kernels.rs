@@ -11,6 +11,7 @@ use crate::graph::Key;
 use crate::ops::TaskFailure;
 use crate::value::Value;
 use polars::prelude::*;
+use polars_buffer::Buffer;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -49,28 +50,8 @@ collection_kernel! {
         let split = parts.len().checked_sub(plan.sides).ok_or_else(|| fail("plan: fewer inputs than side frames"))?;
         let (rows, sides) = parts.split_at(split);
         let sides: Vec<LazyFrame> = sides.iter().map(|p| p.0.clone().lazy()).collect();
-        if let Origin::File(location, plan::Format::Parquet, hive, Some(columns)) = &plan.origin {
-            // Only the columns the query reads, from an object store; read
-            // whole below if that fails (or is not worth it).
-            let partial = super::ranged::scan(location, hive, columns).and_then(|frame| {
-                frame
-                    .map(|f| plan::run(f, &plan.steps, &sides))
-                    .transpose()
-            });
-            match partial {
-                Ok(Some(result)) => return Ok(Value::new(Partition(result))),
-                Ok(None) => {}
-                Err(e) => tracing::debug!(location, error = %e, "ranged Parquet read failed; reading the whole file"),
-            }
-        }
-        let (frame, place) = match &plan.origin {
-            Origin::File(location, format, hive, _) => {
-                let place = format.part_name(location);
-                (
-                    plan::scan_file(location, format, hive).map_err(|e| fail(in_file(&place, e)))?,
-                    Some(place),
-                )
-            }
+        let result = match &plan.origin {
+            Origin::Files(files, format, columns) => read_and_run(files, format, columns.as_deref(), &plan, &sides)?,
             Origin::Inputs => {
                 let mut iter = rows.iter();
                 let mut stacked = iter
@@ -80,16 +61,117 @@ collection_kernel! {
                 for part in iter {
                     stacked.vstack_mut(&part.0).map_err(|e| fail(e.to_string()))?;
                 }
-                (stacked.lazy(), None)
+                plan::run(stacked.lazy(), &plan.steps, &sides).map_err(|e| fail(e.to_string()))?
             }
         };
-        let result = plan::run(frame, &plan.steps, &sides)
-            .map_err(|e| match place {
-                Some(place) => fail(in_file(&place, e)),
-                None => fail(e.to_string()),
-            })?;
         Ok(Value::new(Partition(result)))
     }
+}
+
+/// Reads `files` (stacked in order) and runs the plan's steps on them. A
+/// Parquet object whose query reads only some `columns` fetches only theirs;
+/// if that fails, or the query on what was fetched does, the files are read
+/// whole.
+fn read_and_run(
+    files: &[plan::FileRef],
+    format: &plan::Format,
+    columns: Option<&[String]>,
+    plan: &Plan,
+    sides: &[LazyFrame],
+) -> Result<DataFrame, TaskFailure> {
+    if let (plan::Format::Parquet, Some(columns)) = (format, columns) {
+        let fetched: PolarsResult<Vec<Option<Buffer<u8>>>> = files
+            .iter()
+            .map(|(location, _)| super::ranged::fetch(location, columns))
+            .collect();
+        let partial = fetched.and_then(|buffers| {
+            if buffers.iter().all(Option::is_none) {
+                return Ok(None);
+            }
+            let frame = parquet_files(files, buffers)?;
+            plan::run(frame, &plan.steps, sides).map(Some)
+        });
+        match partial {
+            Ok(Some(result)) => return Ok(result),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(files = files.len(), first = %files[0].0, error = %e, "ranged Parquet read failed; reading whole files")
+            }
+        }
+    }
+    let whole = || -> Result<LazyFrame, TaskFailure> {
+        if let plan::Format::Parquet = format {
+            let buffers = files
+                .iter()
+                .map(|(location, _)| {
+                    plan::read_bytes(location)
+                        .map(Some)
+                        .map_err(|e| fail(plan::in_file(location, e)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return parquet_files(files, buffers).map_err(|e| fail(e.to_string()));
+        }
+        let (location, hive) = &files[0];
+        plan::scan_file(location, format, hive)
+            .map_err(|e| fail(plan::in_file(&format.part_name(location), e)))
+    };
+    plan::run(whole()?, &plan.steps, sides)
+        .map_err(|e| fail(failed_in(files, format, plan, sides, e)))
+}
+
+/// One lazy scan of Parquet `files` from their bytes, `None` to read the
+/// file whole: a single scan when no file has hive columns, else the files'
+/// scans stacked.
+fn parquet_files(
+    files: &[plan::FileRef],
+    buffers: Vec<Option<Buffer<u8>>>,
+) -> PolarsResult<LazyFrame> {
+    let buffers = files
+        .iter()
+        .zip(buffers)
+        .map(|((location, _), buffer)| match buffer {
+            Some(buffer) => Ok(buffer),
+            None => plan::read_bytes(location),
+        })
+        .collect::<PolarsResult<Vec<Buffer<u8>>>>()?;
+    if files.iter().all(|(_, hive)| hive.is_empty()) {
+        return plan::scan_buffers(buffers, &plan::Format::Parquet);
+    }
+    let scans = files
+        .iter()
+        .zip(buffers)
+        .map(|((_, hive), buffer)| {
+            plan::scan_buffer(buffer, &plan::Format::Parquet)
+                .map(|scan| plan::with_hive(scan, hive))
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    concat(scans, UnionArgs::default())
+}
+
+/// The message of a query's error `e` on `files`, naming the file it came
+/// from: with several files, the first whose query alone fails (else all).
+fn failed_in(
+    files: &[plan::FileRef],
+    format: &plan::Format,
+    plan: &Plan,
+    sides: &[LazyFrame],
+    e: PolarsError,
+) -> String {
+    if let [(location, _)] = files {
+        return plan::in_file(&format.part_name(location), e);
+    }
+    for file in files {
+        let alone = parquet_files(std::slice::from_ref(file), vec![None])
+            .and_then(|frame| plan::run(frame, &plan.steps, sides));
+        if let Err(e) = alone {
+            return plan::in_file(&file.0, e);
+        }
+    }
+    let names: Vec<&str> = files
+        .iter()
+        .map(|(location, _)| location.as_str())
+        .collect();
+    format!("{}: {e}", names.join(", "))
 }
 
 collection_kernel! {
@@ -104,16 +186,6 @@ collection_kernel! {
             .and_then(|location| location.write(bytes))
             .map_err(|e| fail(e.to_string()))?;
         Ok(Value::new(written))
-    }
-}
-
-/// A Polars error while reading `location`, naming it once.
-fn in_file(location: &str, e: PolarsError) -> String {
-    let message = e.to_string();
-    if message.contains(location) {
-        message
-    } else {
-        format!("{location}: {message}")
     }
 }
 

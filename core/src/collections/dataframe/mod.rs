@@ -36,7 +36,7 @@ mod to_array;
 
 pub use groupby::{Agg, GroupBy};
 pub use index::IndexValue;
-pub use io::{read_csv, read_json, read_parquet, CsvOptions};
+pub use io::{read_csv, read_json, read_parquet, read_parquet_with, CsvOptions, ParquetOptions};
 pub use join::How;
 pub use partition::Partition;
 pub use polars;
@@ -83,16 +83,18 @@ impl From<PolarsError> for DataFrameError {
 /// Where a partition's rows start, on the client side.
 #[derive(Clone)]
 enum Source {
-    /// A file, read by the partition's own task, and its hive columns.
-    File(String, Format, Vec<(String, plan::HiveValue)>),
+    /// Files in one format, read by the partition's own task: one, or
+    /// several small Parquet files read together.
+    Files(Vec<plan::FileRef>, Format),
     /// Another task's partition.
     Node(Arc<Node>),
 }
 
 impl Source {
-    /// Whether it is a Parquet file in an object store (read by ranges).
+    /// Whether it reads a Parquet file in an object store (read by ranges).
     fn is_parquet_object(&self) -> bool {
-        matches!(self, Source::File(location, Format::Parquet, _) if !location_is_local(location))
+        matches!(self, Source::Files(files, Format::Parquet)
+            if files.iter().any(|(location, _)| !location_is_local(location)))
     }
 }
 
@@ -154,13 +156,8 @@ impl DataFrame {
             .map(|(i, source)| {
                 let key = crate::graph::Key::new(&*name).indexed(&[i]);
                 let (origin, mut inputs) = match source {
-                    Source::File(location, format, hive) => (
-                        Origin::File(
-                            location.clone(),
-                            format.clone(),
-                            hive.clone(),
-                            columns.clone(),
-                        ),
+                    Source::Files(files, format) => (
+                        Origin::Files(files.clone(), format.clone(), columns.clone()),
                         vec![],
                     ),
                     Source::Node(node) => (Origin::Inputs, vec![node.clone()]),

@@ -111,19 +111,18 @@ impl Format {
 /// Where a partition's rows start.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum Origin {
-    /// A file (path or URL) in a format, with the hive-style partition
-    /// columns its path names (`year=2024/…`), and the file's columns the
-    /// steps read when they read fewer than all (a Parquet object then
-    /// fetches only those).
-    File(
-        String,
-        Format,
-        Vec<(String, HiveValue)>,
-        Option<Vec<String>>,
-    ),
+    /// Files in one format, their rows stacked in order (one file, or several
+    /// small Parquet files read together), and the files' columns the steps
+    /// read when they read fewer than all (a Parquet object then fetches
+    /// only those).
+    Files(Vec<FileRef>, Format, Option<Vec<String>>),
     /// The task's inputs, partitions stacked in order.
     Inputs,
 }
+
+/// A file a partition reads: its path or URL, and the hive-style partition
+/// columns its path names (`year=2024/…`).
+pub(crate) type FileRef = (String, Vec<(String, HiveValue)>);
 
 /// A hive partition column's value for one file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -173,7 +172,12 @@ pub(crate) fn scan(bytes: Vec<u8>, format: &Format) -> PolarsResult<LazyFrame> {
 
 /// A file's rows as a lazy scan of a buffer holding its bytes.
 pub(crate) fn scan_buffer(bytes: Buffer<u8>, format: &Format) -> PolarsResult<LazyFrame> {
-    let sources = ScanSources::Buffers(vec![bytes].into());
+    scan_buffers(vec![bytes], format)
+}
+
+/// The rows of files, in order, as one lazy scan of buffers holding their bytes.
+pub(crate) fn scan_buffers(buffers: Vec<Buffer<u8>>, format: &Format) -> PolarsResult<LazyFrame> {
+    let sources = ScanSources::Buffers(buffers.into());
     match format {
         Format::Parquet => LazyFrame::scan_parquet_sources(
             sources,
@@ -233,6 +237,16 @@ pub(crate) fn infer_csv_schema(
         .collect())
 }
 
+/// A Polars error while reading `location`, naming it once.
+pub(crate) fn in_file(location: &str, e: PolarsError) -> String {
+    let message = e.to_string();
+    if message.contains(location) {
+        message
+    } else {
+        format!("{location}: {message}")
+    }
+}
+
 /// Reads a file (path or URL) into a lazy scan with its hive columns added;
 /// errors name it.
 pub(crate) fn scan_file(
@@ -275,11 +289,17 @@ pub(crate) fn scan_location(location: &str, format: &Format) -> PolarsResult<Laz
         let sources = ScanSources::Buffers(vec![Buffer::from(block)].into());
         return scan_csv(sources, spec, header);
     }
+    scan_buffer(read_bytes(location)?, format)
+}
+
+/// The bytes of a file (path or URL).
+pub(crate) fn read_bytes(location: &str) -> PolarsResult<Buffer<u8>> {
+    let parsed = Location::parse(location).map_err(|e| polars_err!(ComputeError: "{e}"))?;
     let bytes = parsed
         .read()
         .map_err(|e| polars_err!(ComputeError: "{e}"))?
         .ok_or_else(|| polars_err!(ComputeError: "{location}: no such file"))?;
-    scan(bytes, format)
+    Ok(Buffer::from(bytes))
 }
 
 /// Runs `steps` on `frame`, reading `sides`. A `DropNulls` of a grouping's

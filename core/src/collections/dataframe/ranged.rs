@@ -26,30 +26,21 @@ const COALESCE_GAP: u64 = 256 << 10;
 /// A query that needs more than this share of an object reads it whole.
 const MOST_OF_THE_FILE: f64 = 0.8;
 
-/// The lazy scan of Parquet object `location`'s chunks of `columns` (the
-/// rest of its bytes never fetched), with its hive columns; `None` when it
-/// should be read whole instead (local, or small).
-pub(super) fn scan(
-    location: &str,
-    hive: &[(String, HiveValue)],
-    columns: &[String],
-) -> PolarsResult<Option<LazyFrame>> {
+/// The bytes of Parquet object `location` with only the chunks of `columns`
+/// fetched (its other bytes never fetched nor touched); `None` when it should
+/// be read whole instead (local, or small).
+pub(super) fn fetch(location: &str, columns: &[String]) -> PolarsResult<Option<Buffer<u8>>> {
     let err = |e: crate::io::StoreError| polars_err!(ComputeError: "{e}");
     let parsed = Location::parse(location).map_err(err)?;
     if parsed.is_local() {
         return Ok(None);
     }
-    let size = parsed
-        .size()
-        .map_err(err)?
-        .ok_or_else(|| polars_err!(ComputeError: "{location}: no such file"))?;
+    let size = object_size(&parsed, location)?;
     if size < MIN_RANGED_BYTES {
         return Ok(None);
     }
     let footer = read_footer(&parsed, location, size)?;
-    let metadata = ParquetReader::new(std::io::Cursor::new(&footer[..]))
-        .get_metadata()?
-        .clone();
+    let metadata = metadata(&footer)?;
     let mut ranges: Vec<Range<u64>> = metadata
         .row_groups
         .iter()
@@ -89,25 +80,42 @@ pub(super) fn scan(
     let bytes = bytes
         .make_read_only()
         .map_err(|e| polars_err!(ComputeError: "{location}: {e}"))?;
-    let frame = plan::scan_buffer(Buffer::from_owner(bytes), &plan::Format::Parquet)?;
-    Ok(Some(plan::with_hive(frame, hive)))
+    Ok(Some(Buffer::from_owner(bytes)))
 }
 
-/// A scan of no rows with the columns of Parquet file (or object) `location`
-/// and its hive columns, from its footer alone: its schema, without reading
-/// the rest of the file.
-pub(super) fn schema_scan(location: &str, hive: &[(String, HiveValue)]) -> PolarsResult<LazyFrame> {
+/// What a Parquet file's footer tells without reading the rest of the file:
+/// a scan of no rows with its columns (and its hive columns), and the
+/// uncompressed size of its row groups in bytes.
+pub(super) fn footer_facts(
+    location: &str,
+    hive: &[(String, HiveValue)],
+) -> PolarsResult<(LazyFrame, u64)> {
     let err = |e: crate::io::StoreError| polars_err!(ComputeError: "{e}");
     let parsed = Location::parse(location).map_err(err)?;
-    let size = parsed
-        .size()
-        .map_err(err)?
-        .ok_or_else(|| polars_err!(ComputeError: "{location}: no such file"))?;
+    let size = object_size(&parsed, location)?;
     let footer = read_footer(&parsed, location, size)?;
-    Ok(plan::with_hive(
-        plan::scan(footer, &plan::Format::Parquet)?,
-        hive,
-    ))
+    let uncompressed = metadata(&footer)?
+        .row_groups
+        .iter()
+        .map(|group| group.total_byte_size() as u64)
+        .sum();
+    let scan = plan::with_hive(plan::scan(footer, &plan::Format::Parquet)?, hive);
+    Ok((scan, uncompressed))
+}
+
+/// The size of the object `parsed` names; an error if there is none.
+fn object_size(parsed: &Location, location: &str) -> PolarsResult<u64> {
+    parsed
+        .size()
+        .map_err(|e| polars_err!(ComputeError: "{e}"))?
+        .ok_or_else(|| polars_err!(ComputeError: "{location}: no such file"))
+}
+
+/// The metadata in a footer [`read_footer`] read.
+fn metadata(footer: &[u8]) -> PolarsResult<FileMetadataRef> {
+    Ok(ParquetReader::new(std::io::Cursor::new(footer))
+        .get_metadata()?
+        .clone())
 }
 
 /// The object's footer (metadata, its length and the magic number), with the
