@@ -143,7 +143,6 @@ pub fn run_steps(item: Json, steps: &[Step], sink: &mut dyn Sink) -> Result<(), 
 /// Runs every line of a text block through `steps` (a first `parse_json`
 /// step parses the line in place); errors name the file and line.
 pub fn run_text(block: &TextBlock, steps: &[Step], sink: &mut dyn Sink) -> Result<(), String> {
-    let text = read_block(block)?;
     let (parse, rest) = match steps.split_first() {
         Some((Step::Map(Func::ParseJson), rest)) => (true, rest),
         _ => (false, steps),
@@ -162,24 +161,25 @@ pub fn run_text(block: &TextBlock, steps: &[Step], sink: &mut dyn Sink) -> Resul
         ),
         _ => format!("{}: line {}", block.location, n + 1),
     };
-    for (n, line) in lines(&text).enumerate() {
+    let mut n = 0;
+    for_each_line(block, |line| {
         let line =
             std::str::from_utf8(line).map_err(|e| format!("{}: not UTF-8 text: {e}", where_(n)))?;
+        n += 1;
         if let Some(name) = pluck {
             if let Some(value) = field_of_line(line, name) {
-                run_steps(value, &rest[1..], sink).map_err(|e| format!("{}: {e}", where_(n)))?;
-                continue;
+                return run_steps(value, &rest[1..], sink)
+                    .map_err(|e| format!("{}: {e}", where_(n - 1)));
             }
             // Not an object with that field: the full parse below says why.
         }
         let item = if parse {
-            serde_json::from_str(line).map_err(|e| format!("{}: not JSON: {e}", where_(n)))?
+            serde_json::from_str(line).map_err(|e| format!("{}: not JSON: {e}", where_(n - 1)))?
         } else {
             Json::String(line.to_string())
         };
-        run_steps(item, rest, sink).map_err(|e| format!("{}: {e}", where_(n)))?;
-    }
-    Ok(())
+        run_steps(item, rest, sink).map_err(|e| format!("{}: {e}", where_(n - 1)))
+    })
 }
 
 /// Field `name` of a line holding one JSON object (the last one, if it
@@ -235,39 +235,127 @@ fn field_of_line(line: &str, name: &str) -> Option<Json> {
 fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
     let body = text.strip_suffix(b"\n").unwrap_or(text);
     let empty = text.is_empty();
-    body.split(|&b| b == b'\n')
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', body)
+        .chain(std::iter::once(body.len()))
         .filter(move |_| !empty)
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .map(move |end| {
+            let line = &body[start..end];
+            start = end + 1;
+            without_cr(line)
+        })
 }
 
-/// The bytes of a block's lines (the whole file, decompressed, when it is
-/// not split).
-fn read_block(block: &TextBlock) -> Result<Vec<u8>, String> {
+/// Hands each line of a block to `each`, in order. A whole file is read (and
+/// decompressed) a chunk at a time, so its text never sits in memory whole; a
+/// block of a split file is read at once.
+fn for_each_line(
+    block: &TextBlock,
+    each: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(), String> {
     let location = crate::io::Location::parse(&block.location).map_err(|e| e.to_string())?;
-    let Some(end) = block.end else {
-        let bytes = location
-            .read()
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{}: no such file", block.location))?;
-        return decompress(bytes, block.compression)
-            .map_err(|e| format!("{}: {e}", block.location));
-    };
-    crate::io::line_blocks::read(&location, block.start, end).map_err(|e| e.to_string())
+    let name = &block.location;
+    if let Some(end) = block.end {
+        let text =
+            crate::io::line_blocks::read(&location, block.start, end).map_err(|e| e.to_string())?;
+        return lines(&text).try_for_each(each);
+    }
+    if let Some(path) = location.as_path() {
+        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!("{name}: no such file"),
+            _ => format!("{name}: {e}"),
+        })?;
+        return match block.compression {
+            Compression::None => lines_of(file, name, each),
+            Compression::Gzip => lines_of(
+                flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)),
+                &format!("{name}: not gzip"),
+                each,
+            ),
+            Compression::Zstd => lines_of(
+                ruzstd::decoding::StreamingDecoder::new(std::io::BufReader::new(file))
+                    .map_err(|e| format!("{name}: not zstd: {e}"))?,
+                &format!("{name}: not zstd"),
+                each,
+            ),
+        };
+    }
+    let bytes = location
+        .read()
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{name}: no such file"))?;
+    match block.compression {
+        Compression::None => lines(&bytes).try_for_each(each),
+        Compression::Gzip => lines_of(
+            flate2::read::MultiGzDecoder::new(&bytes[..]),
+            &format!("{name}: not gzip"),
+            each,
+        ),
+        Compression::Zstd => lines_of(
+            ruzstd::decoding::StreamingDecoder::new(&bytes[..])
+                .map_err(|e| format!("{name}: not zstd: {e}"))?,
+            &format!("{name}: not zstd"),
+            each,
+        ),
+    }
 }
 
-fn decompress(bytes: Vec<u8>, compression: Compression) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    match compression {
-        Compression::None => return Ok(bytes),
-        Compression::Gzip => flate2::read::MultiGzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .map_err(|e| format!("not gzip: {e}"))?,
-        Compression::Zstd => ruzstd::decoding::StreamingDecoder::new(&bytes[..])
-            .map_err(|e| format!("not zstd: {e}"))?
-            .read_to_end(&mut out)
-            .map_err(|e| format!("not zstd: {e}"))?,
-    };
-    Ok(out)
+/// Text read a chunk at a time (a line longer than a chunk grows it).
+const CHUNK: usize = 256 << 10;
+
+/// Hands each line of `reader`'s text (as [`lines`] splits it) to `each`,
+/// reading it a chunk at a time; read errors start with `context`.
+fn lines_of(
+    reader: impl Read,
+    context: &str,
+    each: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    lines_in_chunks(reader, context, CHUNK, each)
+}
+
+/// [`lines_of`], reading `chunk` bytes at a time.
+fn lines_in_chunks(
+    mut reader: impl Read,
+    context: &str,
+    chunk: usize,
+    mut each: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut buf = vec![0u8; chunk.max(1)];
+    // Bytes at the front of `buf` not handed out yet: a line's start.
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let read = match reader.read(&mut buf[filled..]) {
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("{context}: {e}")),
+        };
+        if read == 0 {
+            // The last line, without a newline.
+            if filled > 0 {
+                each(without_cr(&buf[..filled]))?;
+            }
+            return Ok(());
+        }
+        // Only the new bytes are searched: the kept ones hold no newline.
+        let mut start = 0;
+        let from = filled;
+        filled += read;
+        for at in memchr::memchr_iter(b'\n', &buf[from..filled]) {
+            let end = from + at;
+            each(without_cr(&buf[start..end]))?;
+            start = end + 1;
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+    }
+}
+
+/// A line without the `\r` of a `\r\n` ending.
+fn without_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// Compresses a text file's bytes.
@@ -331,6 +419,36 @@ mod tests {
         assert_eq!(all(b"a\n\nb"), vec![b"a".to_vec(), vec![], b"b".to_vec()]);
         assert!(all(b"").is_empty());
         assert_eq!(all(b"\n"), vec![Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn lines_read_in_chunks_are_the_lines_of_the_whole_text() {
+        let texts: [&[u8]; 7] = [
+            b"",
+            b"\n",
+            b"a\r\nb\n",
+            b"a\n\nb",
+            b"one long line without an ending",
+            b"x\n\n\n",
+            b"first\r\nsecond line, longer than a chunk\nthird\r\n",
+        ];
+        for text in texts {
+            let want: Vec<Vec<u8>> = lines(text).map(|l| l.to_vec()).collect();
+            for chunk in [1, 2, 3, 7, 64, 1 << 20] {
+                let mut got = Vec::new();
+                lines_in_chunks(text, "text", chunk, |line| {
+                    got.push(line.to_vec());
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!(
+                    got,
+                    want,
+                    "{:?} in chunks of {chunk}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+        }
     }
 
     #[test]
