@@ -161,24 +161,25 @@ pub fn run_text(block: &TextBlock, steps: &[Step], sink: &mut dyn Sink) -> Resul
         ),
         _ => format!("{}: line {}", block.location, n + 1),
     };
-    let mut n = 0;
+    let mut count = 0;
     for_each_line(block, |line| {
+        let n = count;
+        count += 1;
         let line =
             std::str::from_utf8(line).map_err(|e| format!("{}: not UTF-8 text: {e}", where_(n)))?;
-        n += 1;
         if let Some(name) = pluck {
             if let Some(value) = field_of_line(line, name) {
                 return run_steps(value, &rest[1..], sink)
-                    .map_err(|e| format!("{}: {e}", where_(n - 1)));
+                    .map_err(|e| format!("{}: {e}", where_(n)));
             }
             // Not an object with that field: the full parse below says why.
         }
         let item = if parse {
-            serde_json::from_str(line).map_err(|e| format!("{}: not JSON: {e}", where_(n - 1)))?
+            serde_json::from_str(line).map_err(|e| format!("{}: not JSON: {e}", where_(n)))?
         } else {
             Json::String(line.to_string())
         };
-        run_steps(item, rest, sink).map_err(|e| format!("{}: {e}", where_(n - 1)))
+        run_steps(item, rest, sink).map_err(|e| format!("{}: {e}", where_(n)))
     })
 }
 
@@ -348,8 +349,12 @@ fn lines_in_chunks(
             each(without_cr(&buf[start..end]))?;
             start = end + 1;
         }
-        buf.copy_within(start..filled, 0);
-        filled -= start;
+        // The partial last line moves to the front (when a line ended here:
+        // a line longer than the buffer stays where it is while it grows).
+        if start > 0 {
+            buf.copy_within(start..filled, 0);
+            filled -= start;
+        }
     }
 }
 
