@@ -261,39 +261,35 @@ fn for_each_line(
             crate::io::line_blocks::read(&location, block.start, end).map_err(|e| e.to_string())?;
         return lines(&text).try_for_each(each);
     }
-    if let Some(path) = location.as_path() {
-        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!("{name}: no such file"),
-            _ => format!("{name}: {e}"),
-        })?;
-        return match block.compression {
-            Compression::None => lines_of(file, name, each),
-            Compression::Gzip => lines_of(
-                flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)),
-                &format!("{name}: not gzip"),
-                each,
-            ),
-            Compression::Zstd => lines_of(
-                ruzstd::decoding::StreamingDecoder::new(std::io::BufReader::new(file))
-                    .map_err(|e| format!("{name}: not zstd: {e}"))?,
-                &format!("{name}: not zstd"),
-                each,
-            ),
-        };
-    }
-    let bytes = location
-        .read()
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{name}: no such file"))?;
+    // A local file is read as it goes; an object is fetched whole first.
+    let bytes;
+    let source: Box<dyn Read + '_> = match location.as_path() {
+        Some(path) => Box::new(std::io::BufReader::new(std::fs::File::open(path).map_err(
+            |e| match e.kind() {
+                std::io::ErrorKind::NotFound => format!("{name}: no such file"),
+                _ => format!("{name}: {e}"),
+            },
+        )?)),
+        None => {
+            bytes = location
+                .read()
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{name}: no such file"))?;
+            if block.compression == Compression::None {
+                return lines(&bytes).try_for_each(each);
+            }
+            Box::new(&bytes[..])
+        }
+    };
     match block.compression {
-        Compression::None => lines(&bytes).try_for_each(each),
+        Compression::None => lines_of(source, name, each),
         Compression::Gzip => lines_of(
-            flate2::read::MultiGzDecoder::new(&bytes[..]),
+            flate2::read::MultiGzDecoder::new(source),
             &format!("{name}: not gzip"),
             each,
         ),
         Compression::Zstd => lines_of(
-            ruzstd::decoding::StreamingDecoder::new(&bytes[..])
+            ruzstd::decoding::StreamingDecoder::new(source)
                 .map_err(|e| format!("{name}: not zstd: {e}"))?,
             &format!("{name}: not zstd"),
             each,

@@ -101,14 +101,8 @@ fn read_and_run(
     }
     let whole = || -> Result<LazyFrame, TaskFailure> {
         if let plan::Format::Parquet = format {
-            let buffers = files
-                .iter()
-                .map(|(location, _)| {
-                    plan::read_bytes(location)
-                        .map(Some)
-                        .map_err(|e| fail(plan::in_file(location, e)))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            // Read errors name their file.
+            let buffers = files.iter().map(|_| None).collect();
             return parquet_files(files, buffers).map_err(|e| fail(e.to_string()));
         }
         let (location, hive) = &files[0];
