@@ -221,7 +221,9 @@ impl Sim {
                 Command::Compute { worker, task } => {
                     self.deliver(worker, WorkerEvent::Compute(task))
                 }
-                Command::Release { worker, key } => self.deliver(worker, WorkerEvent::Release(key)),
+                Command::Release { worker, key, as_of } => {
+                    self.deliver(worker, WorkerEvent::Release(key, as_of))
+                }
                 Command::Steal {
                     worker,
                     key,
@@ -260,7 +262,9 @@ impl Sim {
     fn worker_commands(&mut self, id: WorkerId, commands: Vec<WorkerCommand>) {
         for command in commands {
             match command {
-                WorkerCommand::Execute { key, run, inputs } => {
+                WorkerCommand::Execute {
+                    key, run, inputs, ..
+                } => {
                     let w = self.workers.get_mut(&id).expect("live worker");
                     for input in &inputs {
                         assert!(
@@ -291,7 +295,7 @@ impl Sim {
                         .remove(&key);
                 }
                 // No shuffles in these graphs.
-                WorkerCommand::ForgetShuffle(_) => {}
+                WorkerCommand::ForgetShuffle { .. } => {}
                 WorkerCommand::Send(message) => {
                     self.scheduler_inbox.push_back(message.into_event(id))
                 }

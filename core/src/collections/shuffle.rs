@@ -40,9 +40,10 @@ pub struct Layout {
     /// Worker ids; output partition `j` belongs to `owners[j % owners.len()]`.
     pub owners: Vec<u32>,
     /// Tells this run's shards from those of an earlier run of the same
-    /// shuffle (a restart, or the same graph computed again): owners refuse
-    /// shards of a run they were told is over.
-    pub run: u64,
+    /// shuffle (a restart, or the same graph computed again): the serial of
+    /// the scheduler's assignment that computed this layout. Owners refuse
+    /// shards of runs up to the serial a release of the layout was stamped with.
+    pub run: u32,
 }
 
 impl Layout {
@@ -90,7 +91,10 @@ collection_kernel! {
         let reachable: Vec<u32> = worker.reachable_workers().into_iter().map(|w| w.0).collect();
         let chosen: Vec<u32> = owners.iter().copied().filter(|w| reachable.contains(w)).collect();
         let owners = if chosen.is_empty() { reachable } else { chosen };
-        Ok(Value::new(Layout { owners, run: crate::graph::fresh_number() }))
+        let run = crate::worker::runtime::current_assignment()
+            .ok_or_else(|| TaskFailure::new("a shuffle runs only on workers"))?
+            .serial();
+        Ok(Value::new(Layout { owners, run }))
     }
 }
 

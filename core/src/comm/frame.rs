@@ -21,7 +21,7 @@ use std::fmt;
 /// The first four bytes every rask connection begins with.
 pub const MAGIC: [u8; 4] = *b"RASK";
 /// The version of this protocol. Peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Size of the preamble: magic and version.
 pub const PREAMBLE_LEN: usize = 8;
 /// Size of a frame header.
@@ -434,7 +434,7 @@ mod tests {
         let err = decoder.next_packet().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "protocol version mismatch: the peer speaks version 7, this side speaks version 2"
+            "protocol version mismatch: the peer speaks version 7, this side speaks version 3"
         );
     }
 

@@ -143,8 +143,9 @@ pub struct WireCompute {
 pub enum WorkerOrder {
     /// Run a task.
     Compute(WireCompute),
-    /// Drop a key.
-    Release(Key),
+    /// Drop a key, as of the serial of the last assignment the scheduler had
+    /// handed out: a shuffle layout's runs up to it are over.
+    Release(Key, u32),
     /// Give up a task that has not started.
     Steal(Key, RunId),
     /// Copy a key from one of `holders` and keep it (graceful retirement).

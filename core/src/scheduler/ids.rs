@@ -43,6 +43,17 @@ impl RunId {
     pub fn slot(self) -> u32 {
         (self.0 >> 32) as u32
     }
+
+    /// Its place in the scheduler's count of assignments (wraps at 2³²).
+    pub fn serial(self) -> u32 {
+        self.0 as u32
+    }
+}
+
+/// Whether assignment `serial` was handed out after assignment `than`: the
+/// counter wraps, so this holds while fewer than 2³¹ assignments lie between.
+pub fn assigned_after(serial: u32, than: u32) -> bool {
+    (serial.wrapping_sub(than) as i32) > 0
 }
 
 /// Scheduling priority: lower runs first. User priority (higher first), then

@@ -160,6 +160,9 @@ pub enum Command {
         worker: WorkerId,
         /// The key.
         key: Key,
+        /// The serial of the last assignment handed out before this release:
+        /// a shuffle layout's runs up to it are over, later ones are not.
+        as_of: u32,
     },
     /// Ask a worker to give up a task it has not started yet.
     Steal {

@@ -42,7 +42,7 @@ mod transitions;
 
 pub use adaptive::{MEMORY_FRACTION, TARGET_DURATION};
 pub use config::SchedulerConfig;
-pub use ids::{ClientId, Priority, RunId, WorkerId};
+pub use ids::{assigned_after, ClientId, Priority, RunId, WorkerId};
 pub use messages::{Command, ComputeTask, Event, Input, Report, TaskError};
 pub use progress::Progress;
 pub use small_set::SmallSet;

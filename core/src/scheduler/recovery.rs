@@ -3,7 +3,7 @@
 //! lineage, and a task whose workers keep dying fails with "killed worker".
 
 use super::ids::{RunId, WorkerId};
-use super::messages::{Command, Report, TaskError};
+use super::messages::{Report, TaskError};
 use super::state::{State, TaskId, TaskState};
 use crate::graph::Key;
 use foldhash::HashSet;
@@ -131,7 +131,7 @@ impl State {
                     TaskState::Processing => {
                         if let Some(w) = self.detach(d) {
                             let key = self.task(d).key.clone();
-                            self.out.push(Command::Release { worker: w, key });
+                            self.release_on(w, key);
                         }
                         rerun.push(d);
                     }

@@ -253,10 +253,7 @@ impl State {
             }
         }
         match (self.id_of(key), nbytes) {
-            (None, Some(_)) => self.out.push(Command::Release {
-                worker: w,
-                key: key.clone(),
-            }),
+            (None, Some(_)) => self.release_on(w, key.clone()),
             (None, None) | (Some(_), None) => {}
             (Some(t), Some(nbytes))
                 if self.task(t).state == TaskState::Memory
@@ -272,10 +269,7 @@ impl State {
             // The key is being recomputed on this very worker (its source died
             // and the copy's answer came late): a Release would cancel the task.
             (Some(t), Some(_)) if self.task(t).processing_on == Some(w) => {}
-            (Some(_), Some(_)) => self.out.push(Command::Release {
-                worker: w,
-                key: key.clone(),
-            }),
+            (Some(_), Some(_)) => self.release_on(w, key.clone()),
         }
         if let Some(copy) = copy {
             self.copy_done(copy.from, nbytes.is_some());

@@ -9,7 +9,6 @@
 //! elsewhere stay as they are.
 
 use super::ids::WorkerId;
-use super::messages::Command;
 use super::state::{State, TaskId, TaskState};
 use crate::graph::ShuffleRole;
 use foldhash::HashSet;
@@ -56,7 +55,7 @@ impl State {
             if self.task(t).state == TaskState::Processing {
                 if let Some(w) = self.detach(t) {
                     let key = self.task(t).key.clone();
-                    self.out.push(Command::Release { worker: w, key });
+                    self.release_on(w, key);
                 }
                 rerun.push(t);
             }
@@ -74,10 +73,7 @@ impl State {
             {
                 let key = key.clone();
                 for &w in &workers {
-                    self.out.push(Command::Release {
-                        worker: w,
-                        key: key.clone(),
-                    });
+                    self.release_on(w, key.clone());
                 }
             }
         }

@@ -4,7 +4,7 @@
 use super::ids::{RunId, WorkerId};
 use super::messages::{Command, Report, TaskError};
 use super::state::{State, TaskId, TaskState};
-use crate::graph::ShuffleRole;
+use crate::graph::{Key, ShuffleRole};
 
 impl State {
     /// Makes `roots` (released tasks someone needs) and every released task they
@@ -149,6 +149,17 @@ impl State {
         });
     }
 
+    /// Tells worker `w` to drop `key`, stamped with the last assignment handed
+    /// out so far (a shuffle's runs up to it are over).
+    pub(crate) fn release_on(&mut self, w: WorkerId, key: Key) {
+        let as_of = self.last_run_id;
+        self.out.push(Command::Release {
+            worker: w,
+            key,
+            as_of,
+        });
+    }
+
     /// Takes a processing task off its worker's books (it finished, failed, moved or was cancelled).
     pub(crate) fn detach(&mut self, t: TaskId) -> Option<WorkerId> {
         let estimate = self.duration_estimate(t);
@@ -209,10 +220,7 @@ impl State {
     ) {
         let Some(t) = self.answered_task(key, run_id) else {
             // A result nobody needs any more: let the worker drop it.
-            self.out.push(Command::Release {
-                worker: w,
-                key: key.clone(),
-            });
+            self.release_on(w, key.clone());
             return;
         };
         if !self.is_current(t, w, run_id) {
@@ -293,7 +301,7 @@ impl State {
                 TaskState::Processing => {
                     if let Some(w) = self.detach(t) {
                         let key = self.task(t).key.clone();
-                        self.out.push(Command::Release { worker: w, key });
+                        self.release_on(w, key);
                     }
                 }
                 TaskState::NoWorker => {
@@ -335,7 +343,7 @@ impl State {
                     if task.state == TaskState::Processing {
                         if let Some(w) = self.detach(t) {
                             let key = self.task(t).key.clone();
-                            self.out.push(Command::Release { worker: w, key });
+                            self.release_on(w, key);
                             freed_slots.push(w);
                         }
                     }
@@ -388,10 +396,7 @@ impl State {
                 worker.has_what.remove(&t);
                 worker.nbytes = worker.nbytes.saturating_sub(nbytes);
             }
-            self.out.push(Command::Release {
-                worker: w,
-                key: key.clone(),
-            });
+            self.release_on(w, key.clone());
         }
         if key.as_str().starts_with(ShuffleRole::LAYOUT_KEY_PREFIX) {
             let others: Vec<WorkerId> = self
@@ -399,10 +404,7 @@ impl State {
                 .filter(|w| !holders.as_slice().contains(w))
                 .collect();
             for w in others {
-                self.out.push(Command::Release {
-                    worker: w,
-                    key: key.clone(),
-                });
+                self.release_on(w, key.clone());
             }
         }
     }

@@ -112,8 +112,9 @@ pub enum ToWorker {
 pub enum Order {
     /// Run a task.
     Compute(crate::scheduler::ComputeTask),
-    /// Drop a key (free the result, or forget the task).
-    Release(Key),
+    /// Drop a key (free the result, or forget the task), as of an assignment
+    /// serial (see [`crate::scheduler::Command::Release`]).
+    Release(Key, u32),
     /// Give up a task that has not started (its assignment).
     Steal(Key, RunId),
     /// Copy a key from one of these holders and keep it (its size).

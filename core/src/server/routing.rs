@@ -57,7 +57,7 @@ fn order_bytes(order: &WorkerOrder) -> usize {
                 .sum();
             64 + task.key.as_str().len() + run_bytes(&task.run) + inputs
         }
-        WorkerOrder::Release(key) | WorkerOrder::Steal(key, _) => 16 + key.as_str().len(),
+        WorkerOrder::Release(key, _) | WorkerOrder::Steal(key, _) => 16 + key.as_str().len(),
         WorkerOrder::Replicate { key, holders, .. } => 32 + key.as_str().len() + 4 * holders.len(),
     }
 }
@@ -110,7 +110,7 @@ impl Loop {
                     continue;
                 }
                 Command::Compute { worker, task } => (worker, Order::Compute(task)),
-                Command::Release { worker, key } => (worker, Order::Release(key)),
+                Command::Release { worker, key, as_of } => (worker, Order::Release(key, as_of)),
                 Command::Steal {
                     worker,
                     key,
@@ -189,7 +189,7 @@ impl Order {
                 priority: task.priority,
                 resources: task.resources,
             }),
-            Order::Release(key) => WorkerOrder::Release(key),
+            Order::Release(key, as_of) => WorkerOrder::Release(key, as_of),
             Order::Steal(key, run_id) => WorkerOrder::Steal(key, run_id),
             Order::Replicate(key, holders, nbytes) => WorkerOrder::Replicate {
                 key,

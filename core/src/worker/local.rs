@@ -206,7 +206,7 @@ impl LocalWorker {
 fn order_event(order: Order) -> WorkerEvent {
     match order {
         Order::Compute(task) => WorkerEvent::Compute(task),
-        Order::Release(key) => WorkerEvent::Release(key),
+        Order::Release(key, as_of) => WorkerEvent::Release(key, as_of),
         Order::Steal(key, run_id) => WorkerEvent::Steal(key, run_id),
         Order::Replicate(key, holders, nbytes) => WorkerEvent::Replicate {
             key,

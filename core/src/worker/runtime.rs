@@ -11,7 +11,7 @@ use super::store::DataStore;
 use crate::comm::protocol::WorkerMessage;
 use crate::graph::{Key, RunSpec};
 use crate::ops::TaskFailure;
-use crate::scheduler::WorkerId;
+use crate::scheduler::{RunId, WorkerId};
 use crate::value::Value;
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
@@ -67,6 +67,8 @@ thread_local! {
     /// The worker whose task this thread is running, for ops that talk to
     /// peers themselves (shuffles).
     static CURRENT: std::cell::RefCell<Option<Weak<WorkerCore>>> = const { std::cell::RefCell::new(None) };
+    /// The assignment this thread's task runs for.
+    static ASSIGNMENT: std::cell::Cell<Option<RunId>> = const { std::cell::Cell::new(None) };
 }
 
 /// The worker running the calling task, if it runs on a worker's thread.
@@ -74,8 +76,15 @@ pub fn current_worker() -> Option<Arc<WorkerCore>> {
     CURRENT.with(|current| current.borrow().as_ref().and_then(Weak::upgrade))
 }
 
+/// The scheduler's assignment the calling task runs for, if it runs on a
+/// worker's thread (a shuffle's layout names its run after it).
+pub fn current_assignment() -> Option<RunId> {
+    ASSIGNMENT.get()
+}
+
 struct Job {
     key: Key,
+    run_id: RunId,
     run: Arc<RunSpec>,
     inputs: Vec<Key>,
 }
@@ -359,7 +368,9 @@ impl WorkerCore {
             self.executing.fetch_add(1, Ordering::Relaxed);
             drop(inner);
             let started = Instant::now();
+            ASSIGNMENT.set(Some(job.run_id));
             let result = self.run(&job);
+            ASSIGNMENT.set(None);
             let duration_us = started.elapsed().as_micros() as u64;
             self.executing.fetch_sub(1, Ordering::Relaxed);
             inner = self.lock();
@@ -409,9 +420,17 @@ impl WorkerCore {
             inner.state.handle(event, &mut commands);
             for command in commands.drain(..) {
                 match command {
-                    WorkerCommand::Execute { key, run, inputs } => {
-                        inner.jobs.push_back(Job { key, run, inputs })
-                    }
+                    WorkerCommand::Execute {
+                        key,
+                        run_id,
+                        run,
+                        inputs,
+                    } => inner.jobs.push_back(Job {
+                        key,
+                        run_id,
+                        run,
+                        inputs,
+                    }),
                     WorkerCommand::Fetch {
                         key,
                         holders,
@@ -430,7 +449,9 @@ impl WorkerCore {
                     WorkerCommand::Free(key) => {
                         self.store.remove(&key);
                     }
-                    WorkerCommand::ForgetShuffle(id) => self.shuffles.forget(&id),
+                    WorkerCommand::ForgetShuffle { id, through } => {
+                        self.shuffles.forget(&id, through)
+                    }
                     WorkerCommand::Send(message) => {
                         inner.first_unflushed.get_or_insert_with(Instant::now);
                         inner.outgoing.push(message);

@@ -330,7 +330,7 @@ fn order_event(order: WorkerOrder) -> WorkerEvent {
             priority: task.priority,
             resources: task.resources,
         }),
-        WorkerOrder::Release(key) => WorkerEvent::Release(key),
+        WorkerOrder::Release(key, as_of) => WorkerEvent::Release(key, as_of),
         WorkerOrder::Steal(key, run_id) => WorkerEvent::Steal(key, run_id),
         WorkerOrder::Replicate {
             key,

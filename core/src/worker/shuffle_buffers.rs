@@ -5,6 +5,12 @@
 //! Each shard is tagged with the input partition it came from, so a transfer
 //! that runs twice (a retry, a recomputation) replaces its shards instead of
 //! adding to them, and the output task can check it got every input.
+//!
+//! Shards are kept per run of a shuffle, named after the scheduler's
+//! assignment of the run's layout. When the layout is released the scheduler
+//! stamps the release with its latest assignment, so a worker drops the runs
+//! up to it and refuses their late shards, while a later run (a restart, or
+//! the same graph computed again) whose shards got here first is kept.
 
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -13,14 +19,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::scheduler::assigned_after;
+
 /// The longest shuffle id a peer may name.
 const MAX_ID_LEN: usize = 200;
 /// The most output partitions a worker keeps shards for at once: bounds the
 /// bookkeeping a peer can make it hold (the bytes themselves spill to disk).
 pub const MAX_PARTS: usize = 1 << 20;
-/// How many finished shuffle runs a worker remembers, to refuse their late
-/// shards.
-const MAX_FORGOTTEN_RUNS: usize = 4096;
+/// How many finished shuffles a worker remembers, to refuse their late shards.
+const MAX_FORGOTTEN_SHUFFLES: usize = 4096;
 /// The in-memory budget of a worker without a memory limit.
 pub const UNLIMITED_SHUFFLE_MEMORY: u64 = 1 << 30;
 /// The share of a worker's memory limit its shuffle buffers may take.
@@ -40,8 +47,8 @@ pub struct Shard {
 /// What went wrong receiving or taking shards.
 #[derive(Debug, thiserror::Error)]
 pub enum ShuffleBufferError {
-    /// A shuffle id that is not a plain name.
-    #[error("invalid shuffle id {0:?}: expected letters, digits, '-' and '_'")]
+    /// A shuffle id that is not a plain name ending in a run.
+    #[error("invalid shuffle id {0:?}: expected letters, digits, '-' and '_', ending in '-r' and a hexadecimal run")]
     InvalidId(String),
     /// Shards of a shuffle run this worker was told is over (a transfer
     /// cancelled while it pushed).
@@ -75,9 +82,9 @@ struct PartBuffer {
 #[derive(Default)]
 struct Inner {
     parts: HashMap<(String, u32), PartBuffer>,
-    /// Runs forgotten, oldest first, with a set for lookups.
-    forgotten: std::collections::VecDeque<String>,
-    forgotten_set: std::collections::HashSet<String>,
+    /// Per shuffle told to forget, the last run that is over; oldest first.
+    forgotten: HashMap<String, u32>,
+    forgotten_order: std::collections::VecDeque<String>,
     memory_bytes: u64,
     /// Bytes in spill files not yet taken or forgotten.
     disk_bytes: u64,
@@ -136,9 +143,13 @@ impl ShuffleBuffers {
     /// Keeps `shards` of shuffle `id`; a shard from an input already held
     /// replaces it. Spills the largest partitions while over budget.
     pub fn receive(&self, id: &str, shards: Vec<Shard>) -> Result<(), ShuffleBufferError> {
-        check_id(id)?;
+        let (shuffle, run) = check_id(id)?;
         let mut inner = self.lock();
-        if inner.forgotten_set.contains(id) {
+        if inner
+            .forgotten
+            .get(shuffle)
+            .is_some_and(|&through| !assigned_after(run, through))
+        {
             return Err(ShuffleBufferError::RunOver(id.to_string()));
         }
         for shard in shards {
@@ -228,25 +239,31 @@ impl ShuffleBuffers {
         Ok(shards)
     }
 
-    /// Drops everything held for every run of shuffle `id` (it finished, was
-    /// cancelled or restarts), and refuses shards of those runs from now on.
-    pub fn forget(&self, id: &str) {
+    /// Drops everything held for the runs of shuffle `id` whose layout was
+    /// assigned up to serial `through` (the shuffle finished, was cancelled
+    /// or restarts), and refuses shards of those runs from now on. Later runs
+    /// are kept.
+    pub fn forget(&self, id: &str, through: u32) {
         let mut inner = self.lock();
         let keys: Vec<(String, u32)> = inner
             .parts
             .keys()
-            .filter(|(s, _)| is_run_of(s, id))
+            .filter(|(name, _)| {
+                parse_run(name).is_some_and(|(s, run)| s == id && !assigned_after(run, through))
+            })
             .cloned()
             .collect();
-        let runs: std::collections::BTreeSet<&String> = keys.iter().map(|(s, _)| s).collect();
-        for run in runs {
-            if inner.forgotten_set.insert(run.clone()) {
-                inner.forgotten.push_back(run.clone());
-            }
-        }
-        while inner.forgotten.len() > MAX_FORGOTTEN_RUNS {
-            if let Some(oldest) = inner.forgotten.pop_front() {
-                inner.forgotten_set.remove(&oldest);
+        match inner.forgotten.get_mut(id) {
+            Some(last) if assigned_after(through, *last) => *last = through,
+            Some(_) => {}
+            None => {
+                inner.forgotten.insert(id.to_string(), through);
+                inner.forgotten_order.push_back(id.to_string());
+                if inner.forgotten_order.len() > MAX_FORGOTTEN_SHUFFLES {
+                    if let Some(oldest) = inner.forgotten_order.pop_front() {
+                        inner.forgotten.remove(&oldest);
+                    }
+                }
             }
         }
         for key in keys {
@@ -276,33 +293,30 @@ impl Drop for ShuffleBuffers {
     }
 }
 
-/// The buffer name of run `run` of shuffle `id`.
-pub fn run_buffer_id(id: &str, run: u64) -> String {
+/// The buffer name of run `run` (its layout's assignment serial) of shuffle `id`.
+pub fn run_buffer_id(id: &str, run: u32) -> String {
     format!("{id}-r{run:x}")
 }
 
-/// Whether buffer name `name` is shuffle `id` itself or one of its runs.
-fn is_run_of(name: &str, id: &str) -> bool {
-    match name.strip_prefix(id) {
-        Some("") => true,
-        Some(rest) => rest
-            .strip_prefix("-r")
-            .is_some_and(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_hexdigit())),
-        None => false,
-    }
+/// The shuffle and run a buffer name stands for.
+fn parse_run(name: &str) -> Option<(&str, u32)> {
+    let (id, run) = name.rsplit_once("-r")?;
+    let hex = !run.is_empty() && run.len() <= 8 && run.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex && !id.is_empty())
+        .then(|| u32::from_str_radix(run, 16).ok())
+        .flatten()
+        .map(|run| (id, run))
 }
 
-/// Ids come from peers and name files: plain names only.
-fn check_id(id: &str) -> Result<(), ShuffleBufferError> {
-    let plain = !id.is_empty()
-        && id.len() <= MAX_ID_LEN
+/// Ids come from peers and name files: plain names ending in a run only.
+fn check_id(id: &str) -> Result<(&str, u32), ShuffleBufferError> {
+    let plain = id.len() <= MAX_ID_LEN
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if plain {
-        Ok(())
-    } else {
-        Err(ShuffleBufferError::InvalidId(id.chars().take(64).collect()))
+    match parse_run(id) {
+        Some(parsed) if plain => Ok(parsed),
+        _ => Err(ShuffleBufferError::InvalidId(id.chars().take(64).collect())),
     }
 }
 
@@ -370,19 +384,20 @@ mod tests {
     fn shards_spill_past_the_budget_and_come_back_whole_with_repeats_replaced() {
         let dir = scratch("shuffle-spill");
         let buffers = ShuffleBuffers::new(dir.clone(), 10);
+        let id = run_buffer_id("s-1", 1);
         buffers
-            .receive("s-1", vec![shard(0, 0, "aaaaaa"), shard(1, 0, "bbbbbb")])
+            .receive(&id, vec![shard(0, 0, "aaaaaa"), shard(1, 0, "bbbbbb")])
             .unwrap();
         assert!(buffers.spilled_bytes() >= 12);
         buffers
-            .receive("s-1", vec![shard(1, 0, "BB"), shard(2, 1, "c")])
+            .receive(&id, vec![shard(1, 0, "BB"), shard(2, 1, "c")])
             .unwrap();
-        let part0 = buffers.take("s-1", 0).unwrap();
+        let part0 = buffers.take(&id, 0).unwrap();
         assert_eq!(part0.len(), 2);
         assert_eq!(part0[&0], Bytes::from("aaaaaa"));
         assert_eq!(part0[&1], Bytes::from("BB"));
-        assert_eq!(buffers.take("s-1", 0).unwrap().len(), 0);
-        assert_eq!(buffers.take("s-1", 1).unwrap()[&2], Bytes::from("c"));
+        assert_eq!(buffers.take(&id, 0).unwrap().len(), 0);
+        assert_eq!(buffers.take(&id, 1).unwrap()[&2], Bytes::from("c"));
         assert_eq!(buffers.memory_bytes(), 0);
         assert_eq!(buffers.held_bytes(), 0);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
@@ -392,12 +407,22 @@ mod tests {
     #[test]
     fn ids_that_could_name_other_files_are_refused() {
         let buffers = ShuffleBuffers::new(scratch("shuffle-ids"), 10);
-        for id in ["../etc", "", "a/b", "x y"] {
+        for id in [
+            "../etc-r1",
+            "",
+            "-r1",
+            "a/b-r1",
+            "x y-r1",
+            "norun",
+            "s-r",
+            "s-rzz",
+            "s-r123456789",
+        ] {
             assert!(buffers.receive(id, vec![shard(0, 0, "z")]).is_err(), "{id}");
         }
-        buffers.receive("ok", vec![shard(0, 3, "z")]).unwrap();
-        buffers.forget("ok");
-        assert_eq!(buffers.take("ok", 3).unwrap().len(), 0);
+        buffers.receive("ok-r3", vec![shard(0, 3, "z")]).unwrap();
+        buffers.forget("ok", 3);
+        assert_eq!(buffers.take("ok-r3", 3).unwrap().len(), 0);
     }
 
     #[test]
@@ -405,25 +430,40 @@ mod tests {
         let dir = scratch("shuffle-forget");
         let buffers = ShuffleBuffers::new(dir.clone(), 8);
         let (old, other) = (run_buffer_id("s-1", 7), run_buffer_id("s-10", 7));
+        // A later run whose shards got here before the old run was released.
+        let early = run_buffer_id("s-1", 12);
         buffers
             .receive(&old, vec![shard(0, 0, "aaaaaaaa"), shard(0, 1, "bb")])
             .unwrap();
         buffers.receive(&other, vec![shard(0, 0, "k")]).unwrap();
-        assert_eq!(buffers.held_bytes(), 11);
+        buffers.receive(&early, vec![shard(0, 0, "e")]).unwrap();
+        assert_eq!(buffers.held_bytes(), 12);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-        buffers.forget("s-1");
-        assert_eq!(buffers.held_bytes(), 1);
+        buffers.forget("s-1", 9);
+        assert_eq!(buffers.held_bytes(), 2);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
-        // A transfer of the old run still pushing is refused; a new run is kept.
+        // A transfer of the old run still pushing is refused; later runs are kept.
         assert!(matches!(
             buffers.receive(&old, vec![shard(1, 0, "late")]),
             Err(ShuffleBufferError::RunOver(_))
         ));
-        let new = run_buffer_id("s-1", 8);
+        // An older release heard late does not bring the old run back.
+        buffers.forget("s-1", 8);
+        assert!(buffers.receive(&old, vec![shard(1, 0, "late")]).is_err());
+        let new = run_buffer_id("s-1", 10);
         buffers.receive(&new, vec![shard(1, 0, "new")]).unwrap();
         assert_eq!(buffers.take(&new, 0).unwrap()[&1], Bytes::from("new"));
+        assert_eq!(buffers.take(&early, 0).unwrap()[&0], Bytes::from("e"));
         assert_eq!(buffers.take(&other, 0).unwrap()[&0], Bytes::from("k"));
         assert_eq!(buffers.held_bytes(), 0);
+        // Serials wrap: a run just past the wrap is later than one just before it.
+        buffers.forget("w", u32::MAX - 1);
+        assert!(buffers
+            .receive(&run_buffer_id("w", u32::MAX - 2), vec![shard(0, 0, "x")])
+            .is_err());
+        buffers
+            .receive(&run_buffer_id("w", 3), vec![shard(0, 0, "x")])
+            .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

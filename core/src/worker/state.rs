@@ -17,8 +17,9 @@ use std::sync::Arc;
 pub enum WorkerEvent {
     /// The scheduler asks for a task to be run.
     Compute(ComputeTask),
-    /// The scheduler says to drop a key (free the result, or forget the task).
-    Release(Key),
+    /// The scheduler says to drop a key (free the result, or forget the task),
+    /// as of the serial of the last assignment it had handed out.
+    Release(Key, u32),
     /// The scheduler asks to give up a task that has not started (its
     /// assignment `RunId`).
     Steal(Key, RunId),
@@ -63,6 +64,8 @@ pub enum WorkerCommand {
     Execute {
         /// The task.
         key: Key,
+        /// The assignment it runs for.
+        run_id: RunId,
         /// What to run.
         run: Arc<RunSpec>,
         /// Input keys, in `Arg::Dep` order.
@@ -79,9 +82,15 @@ pub enum WorkerCommand {
     },
     /// Drop a value from the store.
     Free(Key),
-    /// Drop the shards held for this shuffle: its layout was released, so the
-    /// shuffle finished, was cancelled or restarts.
-    ForgetShuffle(String),
+    /// Drop the shards held for runs of this shuffle up to an assignment
+    /// serial: its layout was released, so the shuffle finished, was
+    /// cancelled or restarts (a later run goes on).
+    ForgetShuffle {
+        /// The shuffle.
+        id: String,
+        /// Runs whose layout was assigned up to this serial are over.
+        through: u32,
+    },
     /// Tell the scheduler.
     Send(WorkerMessage),
 }
@@ -105,7 +114,8 @@ struct Pending {
     /// Released while executing: the result is dropped when it arrives.
     cancelled: bool,
     /// Executing with an input the scheduler has since released (it may be
-    /// computed again with another value): this run cannot serve a new assignment.
+    /// computed again with another value), or a shuffle layout itself released
+    /// (its run is over): this run cannot serve a new assignment.
     stale_inputs: bool,
     /// Assigned again while a run with stale inputs went on: run anew once
     /// that run ends.
@@ -131,6 +141,12 @@ struct InFlight {
     waiters: Vec<Key>,
     /// The holders it was asked from.
     holders: Vec<WorkerId>,
+    /// The scheduler released the key while it was fetched: the value on its
+    /// way may be an old one (a restarted shuffle's layout), so tasks assigned
+    /// since wait for a fetch of their own, started when this one ends.
+    stale: bool,
+    /// Those tasks, the holders they were given, and the key's size.
+    refetch: Option<(Vec<Key>, Vec<WorkerId>, u64)>,
 }
 
 /// One worker's state machine.
@@ -174,7 +190,7 @@ impl WorkerState {
     pub fn handle(&mut self, event: WorkerEvent, out: &mut Vec<WorkerCommand>) {
         match event {
             WorkerEvent::Compute(task) => self.compute(task),
-            WorkerEvent::Release(key) => self.release(&key),
+            WorkerEvent::Release(key, as_of) => self.release(&key, as_of),
             WorkerEvent::Steal(key, run_id) => self.steal(key, run_id),
             WorkerEvent::Replicate {
                 key,
@@ -247,11 +263,18 @@ impl WorkerState {
             } else {
                 missing += 1;
                 match self.in_flight.get_mut(&input.key) {
+                    Some(fetch) if fetch.stale => {
+                        let (waiters, _, _) = fetch.refetch.get_or_insert_with(|| {
+                            (Vec::new(), input.holders.clone(), input.nbytes)
+                        });
+                        waiters.push(task.key.clone());
+                    }
                     Some(fetch) => fetch.waiters.push(task.key.clone()),
                     None => {
                         let fetch = InFlight {
                             waiters: vec![task.key.clone()],
                             holders: input.holders.clone(),
+                            ..InFlight::default()
                         };
                         self.in_flight.insert(input.key.clone(), fetch);
                         self.out.push(WorkerCommand::Fetch {
@@ -305,6 +328,7 @@ impl WorkerState {
             let fetch = InFlight {
                 waiters: Vec::new(),
                 holders: holders.clone(),
+                ..InFlight::default()
             };
             self.in_flight.insert(key.clone(), fetch);
             self.out.push(WorkerCommand::Fetch {
@@ -316,7 +340,12 @@ impl WorkerState {
     }
 
     fn fetched(&mut self, key: Key, nbytes: Option<u64>) {
-        let InFlight { waiters, holders } = self.in_flight.remove(&key).unwrap_or_default();
+        let InFlight {
+            waiters,
+            holders,
+            stale,
+            refetch,
+        } = self.in_flight.remove(&key).unwrap_or_default();
         if self.replicating.remove(&key) {
             self.out
                 .push(WorkerCommand::Send(WorkerMessage::Replicated {
@@ -356,10 +385,10 @@ impl WorkerState {
                     held.users += users;
                     held.stale = false;
                 } else if users == 0 {
-                    self.out.push(WorkerCommand::Free(key));
+                    self.out.push(WorkerCommand::Free(key.clone()));
                 } else {
                     self.data.insert(
-                        key,
+                        key.clone(),
                         Held {
                             nbytes,
                             scheduler_owned: false,
@@ -388,6 +417,30 @@ impl WorkerState {
                             tried: holders.clone(),
                         }));
                 }
+            }
+        }
+        if let Some((waiters, holders, nbytes)) = refetch {
+            // Tasks assigned after the key was released wait for a fetch of
+            // the value as it is now.
+            if let Some(held) = self.data.get_mut(&key) {
+                held.stale = true;
+            }
+            self.in_flight.insert(
+                key.clone(),
+                InFlight {
+                    waiters,
+                    holders: holders.clone(),
+                    ..InFlight::default()
+                },
+            );
+            self.out.push(WorkerCommand::Fetch {
+                key,
+                holders,
+                nbytes,
+            });
+        } else if stale {
+            if let Some(held) = self.data.get_mut(&key) {
+                held.stale = true;
             }
         }
     }
@@ -441,13 +494,23 @@ impl WorkerState {
         }
     }
 
-    fn release(&mut self, key: &Key) {
-        if let Some(id) = key.as_str().strip_prefix(ShuffleRole::LAYOUT_KEY_PREFIX) {
-            self.out.push(WorkerCommand::ForgetShuffle(id.to_string()));
+    fn release(&mut self, key: &Key, as_of: u32) {
+        let layout = key.as_str().strip_prefix(ShuffleRole::LAYOUT_KEY_PREFIX);
+        if let Some(id) = layout {
+            self.out.push(WorkerCommand::ForgetShuffle {
+                id: id.to_string(),
+                through: as_of,
+            });
+        }
+        if let Some(fetch) = self.in_flight.get_mut(key) {
+            fetch.stale = true;
         }
         if let Some(task) = self.pending.get_mut(key) {
             if task.phase == Phase::Executing {
                 task.cancelled = true;
+                // A layout being computed names a run that is now over: it
+                // cannot serve a later assignment.
+                task.stale_inputs |= layout.is_some();
             } else {
                 self.drop_pending(key);
             }
@@ -557,6 +620,7 @@ impl WorkerState {
             self.executing += 1;
             self.out.push(WorkerCommand::Execute {
                 key,
+                run_id: task.run_id,
                 run: task.run.clone(),
                 inputs: task.inputs.clone(),
             });
@@ -593,6 +657,41 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Input `key` of 8 bytes, held by `holder`.
+    fn held_by(key: &str, holder: u32) -> Input {
+        Input {
+            key: Key::new(key),
+            holders: vec![WorkerId(holder)],
+            nbytes: 8,
+        }
+    }
+
+    /// Input `key` of 8 bytes arrives.
+    fn arrives(worker: &mut WorkerState, key: &str, out: &mut Vec<WorkerCommand>) {
+        let nbytes = Some(8);
+        worker.handle(
+            WorkerEvent::Fetched {
+                key: Key::new(key),
+                nbytes,
+            },
+            out,
+        )
+    }
+
+    /// Whether `key` is fetched from `holder`.
+    fn fetches(out: &[WorkerCommand], key: &str, holder: u32) -> bool {
+        out.iter().any(|c| {
+            matches!(c, WorkerCommand::Fetch { key: k, holders, .. }
+                if k.as_str() == key && holders == &[WorkerId(holder)])
+        })
+    }
+
+    /// Whether a task was reported finished.
+    fn reported_finished(out: &[WorkerCommand]) -> bool {
+        out.iter()
+            .any(|c| matches!(c, WorkerCommand::Send(WorkerMessage::TaskFinished { .. })))
     }
 
     #[test]
@@ -680,42 +779,27 @@ mod tests {
     fn an_input_released_while_in_use_serves_no_new_assignment() {
         let mut worker = WorkerState::new(1, vec![]);
         let mut out = Vec::new();
-        let layout = |holder: u32| Input {
-            key: Key::new("layout"),
-            holders: vec![WorkerId(holder)],
-            nbytes: 8,
-        };
         worker.handle(
-            WorkerEvent::Compute(task("transfer", vec![layout(7)], &[])),
+            WorkerEvent::Compute(task("transfer", vec![held_by("layout", 7)], &[])),
             &mut out,
         );
-        let fetched = |worker: &mut WorkerState, out: &mut Vec<WorkerCommand>| {
-            worker.handle(
-                WorkerEvent::Fetched {
-                    key: Key::new("layout"),
-                    nbytes: Some(8),
-                },
-                out,
-            )
-        };
-        fetched(&mut worker, &mut out);
+        arrives(&mut worker, "layout", &mut out);
         assert_eq!(executed(&out), ["transfer"]);
         // The restart: the transfer and the layout are released while it runs.
         out.clear();
-        worker.handle(WorkerEvent::Release(Key::new("transfer")), &mut out);
-        worker.handle(WorkerEvent::Release(Key::new("layout")), &mut out);
+        worker.handle(WorkerEvent::Release(Key::new("transfer"), 0), &mut out);
+        worker.handle(WorkerEvent::Release(Key::new("layout"), 0), &mut out);
         // The layout assigned here is computed, not answered with the old copy.
         let mut again = task("layout", vec![], &[]);
         again.run_id = RunId(1);
         worker.handle(WorkerEvent::Compute(again), &mut out);
         assert!(
-            !out.iter()
-                .any(|c| matches!(c, WorkerCommand::Send(WorkerMessage::TaskFinished { .. }))),
+            !reported_finished(&out),
             "the stale copy was handed back as the new result: {out:?}"
         );
         // The transfer assigned again waits for the run under way to end, then
         // runs anew with the new layout, fetched.
-        let mut transfer = task("transfer", vec![layout(8)], &[]);
+        let mut transfer = task("transfer", vec![held_by("layout", 8)], &[]);
         transfer.run_id = RunId(2);
         worker.handle(WorkerEvent::Compute(transfer), &mut out);
         out.clear();
@@ -733,7 +817,7 @@ mod tests {
             "the old run's failure was reported: {out:?}"
         );
         assert!(
-            out.iter().any(|c| matches!(c, WorkerCommand::Fetch { key, holders, .. } if key.as_str() == "layout" && holders == &[WorkerId(8)])),
+            fetches(&out, "layout", 8),
             "the new run fetches the new layout: {out:?}"
         );
     }
@@ -743,20 +827,88 @@ mod tests {
         let mut worker = WorkerState::new(1, vec![]);
         let mut out = Vec::new();
         worker.handle(
-            WorkerEvent::Release(Key::new("shuffle-layout-sort-7f")),
+            WorkerEvent::Release(Key::new("shuffle-layout-sort-7f"), 41),
             &mut out,
         );
         worker.handle(
-            WorkerEvent::Release(Key::new("shuffle-barrier-sort-7f")),
+            WorkerEvent::Release(Key::new("shuffle-barrier-sort-7f"), 42),
             &mut out,
         );
         let forgotten: Vec<_> = out
             .iter()
             .filter_map(|c| match c {
-                WorkerCommand::ForgetShuffle(id) => Some(id.as_str()),
+                WorkerCommand::ForgetShuffle { id, through } => Some((id.as_str(), *through)),
                 _ => None,
             })
             .collect();
-        assert_eq!(forgotten, ["sort-7f"]);
+        assert_eq!(forgotten, [("sort-7f", 41)]);
+    }
+
+    /// A restarted shuffle's transfer assigned while this worker still fetches
+    /// the old layout (for the transfer the restart released) does not take
+    /// the old value: it waits for a fetch of its own from the new holder.
+    #[test]
+    fn a_fetch_under_way_when_its_key_is_released_serves_no_new_assignment() {
+        let mut worker = WorkerState::new(1, vec![]);
+        let mut out = Vec::new();
+        let layout = "shuffle-layout-s";
+        worker.handle(
+            WorkerEvent::Compute(task("transfer", vec![held_by(layout, 7)], &[])),
+            &mut out,
+        );
+        worker.handle(WorkerEvent::Release(Key::new("transfer"), 3), &mut out);
+        worker.handle(WorkerEvent::Release(Key::new(layout), 3), &mut out);
+        let mut again = task("transfer", vec![held_by(layout, 8)], &[]);
+        again.run_id = RunId(5);
+        worker.handle(WorkerEvent::Compute(again), &mut out);
+        assert!(executed(&out).is_empty());
+        // The old layout arrives: nothing runs with it, and the new one is fetched.
+        out.clear();
+        arrives(&mut worker, layout, &mut out);
+        assert!(
+            executed(&out).is_empty(),
+            "ran with the old layout: {out:?}"
+        );
+        assert!(
+            fetches(&out, layout, 8),
+            "the new layout is fetched from its holder: {out:?}"
+        );
+        out.clear();
+        arrives(&mut worker, layout, &mut out);
+        assert_eq!(executed(&out), ["transfer"]);
+    }
+
+    /// A layout released while it is computed (a restart) and assigned here
+    /// again runs anew: the run under way names a run of the shuffle that is over.
+    #[test]
+    fn a_layout_released_while_it_runs_is_computed_again_when_reassigned() {
+        let mut worker = WorkerState::new(1, vec![]);
+        let mut out = Vec::new();
+        worker.handle(
+            WorkerEvent::Compute(task("shuffle-layout-s", vec![], &[])),
+            &mut out,
+        );
+        assert_eq!(executed(&out), ["shuffle-layout-s"]);
+        worker.handle(
+            WorkerEvent::Release(Key::new("shuffle-layout-s"), 9),
+            &mut out,
+        );
+        let mut again = task("shuffle-layout-s", vec![], &[]);
+        again.run_id = RunId(10);
+        worker.handle(WorkerEvent::Compute(again), &mut out);
+        out.clear();
+        worker.handle(
+            WorkerEvent::Executed {
+                key: Key::new("shuffle-layout-s"),
+                result: Ok(8),
+                duration_us: 1,
+            },
+            &mut out,
+        );
+        assert!(
+            !reported_finished(&out),
+            "the old run answered the new assignment: {out:?}"
+        );
+        assert_eq!(executed(&out), ["shuffle-layout-s"]);
     }
 }
