@@ -15,6 +15,7 @@ mod interface;
 mod jobqueuebench;
 mod microbench;
 mod nanny;
+mod plugin;
 mod scheduler;
 mod security_args;
 mod signals;
@@ -56,6 +57,8 @@ enum Command {
     /// Clusters on batch systems: `check` a config, print its `job-script`,
     /// bring one `up`, ask it for `status`, `scale` or `adapt`.
     Cluster(cluster::Args),
+    /// Op plugins: `build` a crate of ops into a library stock workers load.
+    Plugin(plugin::Args),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Scheduler(args) => scheduler::run(args).map(|()| 0),
         Command::Worker(args) => worker::run(args),
         Command::Cluster(args) => cluster::run(args).map(|()| 0),
+        Command::Plugin(args) => plugin::run(args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code),

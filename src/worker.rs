@@ -55,6 +55,9 @@ pub struct Args {
     /// minute of starting before it gives up.
     #[arg(long, default_value_t = 10, value_name = "N")]
     max_restarts: u32,
+    /// Refuse op plugins: run only the ops compiled into this binary.
+    #[arg(long)]
+    no_plugins: bool,
     #[command(flatten)]
     security: SecurityArgs,
 }
@@ -109,6 +112,7 @@ pub fn run(args: Args) -> Result<u8> {
         security: args.security.security()?,
         lifetime,
         death_timeout,
+        no_plugins: args.no_plugins,
     };
     if !args.no_nanny {
         // Same arguments (already checked above), worker in a child process.

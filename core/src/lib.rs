@@ -54,6 +54,7 @@ pub mod coordination;
 pub mod graph;
 pub mod io;
 pub mod ops;
+pub mod plugin;
 pub mod scheduler;
 pub mod server;
 pub mod value;

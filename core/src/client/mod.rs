@@ -16,6 +16,7 @@ mod error;
 mod future;
 pub mod lazy;
 mod local_cluster;
+mod plugins;
 pub mod primitives;
 mod progress;
 mod remote;

@@ -119,6 +119,8 @@ pub struct WorkerInfo {
     pub pid: u32,
     /// Seconds until it retires on its own (`--lifetime`, a job's walltime).
     pub lifetime: Option<f64>,
+    /// Whether it loads op plugins (not with `--no-plugins`).
+    pub plugins: bool,
 }
 
 /// A task to run, as sent to a worker.
@@ -237,6 +239,27 @@ pub enum Request {
     },
     /// How far the asking client's work has got (progress bars).
     Progress,
+    /// Keep a plugin library and have every worker, present and future, load
+    /// it ([`crate::plugin`]); only from an authenticated client.
+    UploadPlugin {
+        /// Its name (the library's file name).
+        name: String,
+        /// Its content hash ([`crate::plugin::content_hash`]).
+        hash: String,
+        /// The library.
+        library: bytes::Bytes,
+    },
+}
+
+/// How the workers present at an upload took a plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginReport {
+    /// The plugin's content hash.
+    pub hash: String,
+    /// Workers (by name) that loaded it, with the ops it brought them.
+    pub loaded: Vec<(String, Vec<String>)>,
+    /// Workers (by name) that refused it, and why.
+    pub refused: Vec<(String, String)>,
 }
 
 /// The answer to a [`Request`].
@@ -262,6 +285,8 @@ pub enum Reply {
     Error(String),
     /// The asking client's work in flight.
     Progress(crate::scheduler::Progress),
+    /// How the workers took an uploaded plugin.
+    Plugin(PluginReport),
 }
 
 /// One worker as clients and launchers see it.
@@ -314,6 +339,23 @@ pub enum Message {
     WorkerMessages(Vec<WorkerMessage>),
     /// Worker → scheduler: health and memory.
     Heartbeat(WorkerMetrics),
+    /// Scheduler → worker: load this plugin library (sent before any order
+    /// that may run its ops).
+    LoadPlugin {
+        /// Its name.
+        name: String,
+        /// Its content hash: the worker checks the bytes against it.
+        hash: String,
+        /// The library.
+        library: bytes::Bytes,
+    },
+    /// Worker → scheduler: how a `LoadPlugin` went: the ops it brought, or why not.
+    PluginLoaded {
+        /// The plugin's content hash.
+        hash: String,
+        /// Its ops, or why the worker refused it.
+        outcome: Result<Vec<String>, String>,
+    },
     /// Worker → scheduler: last words before the worker exits on its own, e.g.
     /// over its memory limit; the reason ends up in "killed worker" errors.
     Goodbye {
@@ -441,6 +483,8 @@ impl Message {
             Message::WorkerMessages(_) => "WorkerMessages",
             Message::Heartbeat(_) => "Heartbeat",
             Message::Goodbye { .. } => "Goodbye",
+            Message::LoadPlugin { .. } => "LoadPlugin",
+            Message::PluginLoaded { .. } => "PluginLoaded",
             Message::GraphPart { .. } => "GraphPart",
             Message::UpdateGraph { .. } => "UpdateGraph",
             Message::ReleaseKeys(_) => "ReleaseKeys",

@@ -101,6 +101,11 @@ impl Security {
         self
     }
 
+    /// Whether peers must prove who they are (a token, or mutual TLS).
+    pub fn authenticates_peers(&self) -> bool {
+        self.token.is_some() || self.tls.is_some()
+    }
+
     /// Whether TLS is configured.
     pub fn has_tls(&self) -> bool {
         self.tls.is_some()

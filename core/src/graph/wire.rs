@@ -4,7 +4,7 @@
 //! travel and is refused with [`GraphError::ClosureNotTransportable`].
 
 use super::{Annotations, Arg, GraphError, Key, RunSpec, TaskSpec};
-use crate::ops::{lookup, OpRef};
+use crate::ops::OpRef;
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -128,6 +128,7 @@ fn run_to_wire_at(key: &Key, run: &RunSpec, depth: usize) -> Result<WireRun, Gra
     let op = match &run.op {
         OpRef::Registered(entry) => WireOp::Named(entry.name.to_string()),
         OpRef::Missing(name) => WireOp::Named(name.to_string()),
+        OpRef::Plugin(op) => WireOp::Named(op.name().to_string()),
         OpRef::Closure(name, _) => {
             return Err(GraphError::ClosureNotTransportable {
                 key: key.clone(),
@@ -162,10 +163,9 @@ fn run_to_wire_at(key: &Key, run: &RunSpec, depth: usize) -> Result<WireRun, Gra
 /// The run spec a wire form describes.
 pub(crate) fn run_from_wire(run: WireRun) -> RunSpec {
     let op = match run.op {
-        WireOp::Named(name) => match lookup(&name) {
-            Some(entry) => OpRef::Registered(entry),
-            None => OpRef::Missing(Arc::from(name)),
-        },
+        WireOp::Named(name) => {
+            crate::ops::resolve(&name).unwrap_or_else(|| OpRef::Missing(Arc::from(name)))
+        }
         WireOp::Fused(steps, keys) => OpRef::Fused(
             steps.into_iter().map(run_from_wire).collect(),
             keys.into_iter().map(Arc::from).collect(),

@@ -73,7 +73,10 @@ pub type ErasedFn = dyn Fn(&[Value]) -> Result<Value, TaskFailure> + Send + Sync
 pub enum OpRef {
     /// A registered op (compiled in, found by name).
     Registered(&'static OpEntry),
-    /// An op name that no registration in this binary matches; running it fails.
+    /// An op of a plugin library loaded at run time ([`crate::plugin`]).
+    Plugin(Arc<crate::plugin::host::PluginOp>),
+    /// An op name that no registration in this binary matches: running it
+    /// runs a plugin's op of that name if one is loaded by then, else fails.
     Missing(Arc<str>),
     /// An in-process closure with a readable name.
     Closure(Arc<str>, Arc<ErasedFn>),
@@ -89,11 +92,22 @@ impl OpRef {
     pub fn name(&self) -> String {
         match self {
             OpRef::Registered(entry) => entry.name.to_string(),
+            OpRef::Plugin(op) => op.name().to_string(),
             OpRef::Missing(name) | OpRef::Closure(name, _) => name.to_string(),
             OpRef::Fused(steps, _) => {
                 let names: Vec<String> = steps.iter().map(|s| s.op.name()).collect();
                 format!("fused({})", names.join("→"))
             }
+        }
+    }
+
+    /// Whether running this op (or a fused step) takes a plugin: the op is
+    /// not registered in this binary.
+    pub fn needs_plugin(&self) -> bool {
+        match self {
+            OpRef::Missing(_) | OpRef::Plugin(_) => true,
+            OpRef::Fused(steps, _) => steps.iter().any(|s| s.op.needs_plugin()),
+            _ => false,
         }
     }
 
@@ -110,10 +124,15 @@ impl OpRef {
     pub fn call(&self, args: &[Value]) -> Result<Value, TaskFailure> {
         match self {
             OpRef::Registered(entry) => (entry.run)(args),
-            OpRef::Missing(name) => Err(TaskFailure::new(format!(
-                "op `{name}` is not registered in this worker's binary; \
-                 start workers from a binary that registers it with rask::op!"
-            ))),
+            OpRef::Plugin(op) => op.call(args),
+            OpRef::Missing(name) => match crate::plugin::op(name) {
+                Some(op) => op.call(args),
+                None => Err(TaskFailure::new(format!(
+                    "op `{name}` is not registered in this worker's binary nor in a plugin \
+                     it loaded; upload the crate that defines it with Client::upload_plugin, \
+                     or start workers from a binary that registers it with rask::op!"
+                ))),
+            },
             OpRef::Closure(_, body) => body(args),
             OpRef::Fused(steps, keys) => {
                 let mut env: Vec<Value> = args.to_vec();
@@ -161,6 +180,14 @@ pub trait Op: Send + Sync + 'static {
 /// The short name of a registered op: the last path segment.
 pub fn short_name(full: &str) -> &str {
     full.rsplit("::").next().unwrap_or(full)
+}
+
+/// The op named `name`: registered in this binary, else from a loaded plugin.
+pub fn resolve(name: &str) -> Option<OpRef> {
+    match lookup(name) {
+        Some(entry) => Some(OpRef::Registered(entry)),
+        None => crate::plugin::op(name),
+    }
 }
 
 /// Runs an op body, turning a panic into a [`TaskFailure`] so a worker thread survives it.

@@ -10,7 +10,7 @@ use crate::comm::admission::{Admission, MAX_HANDSHAKES};
 use crate::comm::connection::{
     accept, CommError, Connection, Outbox, PacketReader, HANDSHAKE_TIMEOUT,
 };
-use crate::comm::protocol::{Hello, Message, Role};
+use crate::comm::protocol::{Hello, Message, Reply, Request, Role};
 use crate::comm::security::Security;
 use crate::scheduler::{ClientId, Event, Report, WorkerId};
 use crossbeam_channel::Sender;
@@ -106,6 +106,14 @@ impl Acceptor {
                 let outbox = Outbox::spawn(writer);
                 tracing::info!(%worker, name = %info.name, %peer, nthreads = info.nthreads, "worker joined");
                 let lifetime = info.lifetime;
+                let mut resources = info.resources;
+                if info.plugins {
+                    // Plugin tasks need it (see `GraphParts::add`).
+                    resources.push((
+                        crate::plugin::RESOURCE.into(),
+                        crate::plugin::RESOURCE_AMOUNT,
+                    ));
+                }
                 let liveness = Arc::new(Liveness::default());
                 liveness.heard();
                 let _ = self.inbox.send(ToScheduler::AddRemoteWorker {
@@ -114,7 +122,7 @@ impl Acceptor {
                         worker,
                         name: info.name,
                         nthreads: info.nthreads,
-                        resources: info.resources,
+                        resources,
                         memory_limit: info.memory_limit,
                     },
                     outbox,
@@ -190,6 +198,11 @@ impl Acceptor {
                     messages.into_iter().map(|m| m.into_event(worker)).collect(),
                 ),
                 Message::Heartbeat(metrics) => ToScheduler::Heartbeat { worker, metrics },
+                Message::PluginLoaded { hash, outcome } => ToScheduler::PluginLoaded {
+                    worker,
+                    hash,
+                    outcome,
+                },
                 Message::Request { request, .. } => {
                     // A worker asks (to retire itself); the answer it needs is a Close.
                     let (reply, _) = crossbeam_channel::bounded(1);
@@ -202,7 +215,7 @@ impl Acceptor {
                 other => {
                     return Err(CommError::Unexpected {
                         got: other.name(),
-                        expected: "WorkerMessages, Heartbeat, Request or Goodbye",
+                        expected: "WorkerMessages, Heartbeat, PluginLoaded, Request or Goodbye",
                     })
                 }
             };
@@ -276,6 +289,22 @@ impl Acceptor {
                 }
                 Message::ReleaseKeys(keys) => Event::ReleaseKeys { client, keys },
                 Message::Cancel(keys) => Event::Cancel { client, keys },
+                Message::Request {
+                    id,
+                    request: Request::UploadPlugin { name, .. },
+                } if !self.security.authenticates_peers() => {
+                    // Plugins run code on every worker: only from clients
+                    // the scheduler knows.
+                    let reason = format!(
+                        "plugin {name} refused: this scheduler does not authenticate clients; \
+                         start it with --token or TLS (--tls-ca-file, --tls-cert, --tls-key) to take plugins"
+                    );
+                    outbox.send(Message::Reply {
+                        id,
+                        reply: Reply::Error(reason),
+                    });
+                    continue;
+                }
                 Message::Request { id, request } => {
                     let request = ToScheduler::Request {
                         client,
@@ -333,7 +362,15 @@ impl GraphParts {
         }
         for task in tasks {
             match task.into_spec() {
-                Ok(spec) => self.tasks.push(spec),
+                Ok(mut spec) => {
+                    if spec.run.op.needs_plugin() {
+                        // An op this binary lacks: only workers that load
+                        // plugins can have it.
+                        let need = (crate::plugin::RESOURCE.to_string(), 1.0);
+                        spec.annotations.resources.push(need);
+                    }
+                    self.tasks.push(spec)
+                }
                 Err(error) => {
                     self.refused = Some(error.to_string());
                     self.tasks = Vec::new();

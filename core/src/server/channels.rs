@@ -46,6 +46,15 @@ pub enum ToScheduler {
         /// Its connection's outbox.
         outbox: Outbox,
     },
+    /// How a worker took a plugin.
+    PluginLoaded {
+        /// The worker.
+        worker: WorkerId,
+        /// The plugin's hash.
+        hash: String,
+        /// Its ops, or why the worker refused it.
+        outcome: Result<Vec<String>, String>,
+    },
     /// A worker's heartbeat.
     Heartbeat {
         /// The worker.

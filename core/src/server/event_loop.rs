@@ -71,6 +71,10 @@ pub(super) struct Loop {
     pub events_handled: u64,
     /// Where the loop's clock starts.
     pub epoch: Instant,
+    /// Plugin libraries clients uploaded, in order.
+    pub plugins: Vec<super::plugins::StoredPlugin>,
+    /// Uploads waiting for the workers' answers.
+    pub plugin_uploads: Vec<super::plugins::PendingUpload>,
 }
 
 /// Runs the scheduler state machine until [`ToScheduler::Shutdown`], routing its
@@ -88,6 +92,8 @@ pub fn run_scheduler(config: SchedulerConfig, inbox: Receiver<ToScheduler>) {
         busy_seconds: 0.0,
         events_handled: 0,
         epoch: Instant::now(),
+        plugins: Vec::new(),
+        plugin_uploads: Vec::new(),
     };
     let mut commands = Vec::new();
     let mut next_balance = Instant::now() + BALANCE_INTERVAL;
@@ -178,6 +184,11 @@ impl Loop {
                 self.clients.insert(client, ClientLink::Remote(outbox));
                 events.push(Event::AddClient { client });
             }
+            ToScheduler::PluginLoaded {
+                worker,
+                hash,
+                outcome,
+            } => self.plugin_loaded(worker, hash, outcome),
             ToScheduler::Heartbeat { worker, metrics } => {
                 if let Some(entry) = self.workers.get_mut(&worker) {
                     entry.metrics = metrics;
@@ -232,6 +243,8 @@ impl Loop {
                 added: self.addresses(),
                 removed: Vec::new(),
             });
+            // Before any order that may run their ops.
+            self.send_plugins(outbox);
             let news = Message::PeerAddresses {
                 added: vec![(*worker, data_address.clone())],
                 removed: Vec::new(),
@@ -252,6 +265,7 @@ impl Loop {
     }
 
     pub(super) fn worker_gone(&mut self, worker: WorkerId) {
+        self.plugin_worker_gone(worker);
         if let Some(entry) = self.workers.remove(&worker) {
             if matches!(entry.link, WorkerLink::Remote(..)) {
                 self.broadcast(Message::PeerAddresses {

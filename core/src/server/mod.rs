@@ -14,6 +14,7 @@
 //! - [`http`]: the HTTP endpoints beside the TCP port (Prometheus metrics from
 //!   [`metrics`], the cluster API: adaptive target, retiring workers), behind
 //!   the cluster's token and TLS.
+//! - `plugins`: the plugin libraries clients uploaded, sent to every worker.
 //! - [`backpressure`]: how much connections may queue for the loop;
 //!   [`liveness`]: whether a worker's connection hears from it.
 //!
@@ -26,6 +27,7 @@ pub mod event_loop;
 pub mod http;
 pub mod liveness;
 pub mod metrics;
+mod plugins;
 mod requests;
 mod routing;
 pub mod tcp;

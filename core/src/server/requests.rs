@@ -64,6 +64,11 @@ impl Loop {
                 }
                 None => Reply::Error(format!("no dataset named {name:?}")),
             },
+            Request::UploadPlugin {
+                name,
+                hash,
+                library,
+            } => return self.upload_plugin(waiter, name, hash, library),
             Request::ListDatasets => {
                 let mut names: Vec<String> = self.datasets.keys().cloned().collect();
                 names.sort();

@@ -45,6 +45,8 @@ pub struct WorkerOptions {
     /// at start-up (`None` tries once), and after losing it (`None` means
     /// [`DEFAULT_RECONNECT`]).
     pub death_timeout: Option<Duration>,
+    /// Refuse plugins: run only the ops compiled into this binary.
+    pub no_plugins: bool,
 }
 
 /// Why a worker process stopped.
@@ -116,6 +118,7 @@ async fn serve(options: WorkerOptions) -> Result<WorkerExit, CommError> {
             memory_limit: options.memory_limit,
             pid: std::process::id(),
             lifetime: stop.lifetime_left().map(|l| l.as_secs_f64()),
+            plugins: !options.no_plugins,
         });
         let (id, connection) = match &lost {
             None => connect_patiently(&options, role, options.death_timeout).await?,

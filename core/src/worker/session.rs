@@ -244,6 +244,11 @@ pub(super) async fn run_session(
                     let _ = tokio::task::spawn_blocking(move || core.deliver(events)).await;
                 }
                 Ok(Some((Message::PeerAddresses { added, removed }, _))) => peers.update(added, removed),
+                Ok(Some((Message::LoadPlugin { name, hash, library }, _))) => {
+                    // Loaded before the orders after it, which may run its ops.
+                    let outcome = load_plugin(options, name, hash.clone(), library).await;
+                    scheduler.send(Message::PluginLoaded { hash, outcome });
+                }
                 Ok(Some((Message::Close { reason }, _))) => {
                     tracing::info!(worker = %id, %reason, "closing at the scheduler's request");
                     break SessionEnd::Exit(WorkerExit::Closed);
@@ -297,6 +302,34 @@ pub(super) async fn run_session(
     .await
     .map_err(|e| CommError::Config(format!("closing: {e}")))?;
     Ok(end)
+}
+
+/// Loads a plugin the scheduler sent: its ops, or why not.
+async fn load_plugin(
+    options: &WorkerOptions,
+    name: String,
+    hash: String,
+    library: bytes::Bytes,
+) -> Result<Vec<String>, String> {
+    if options.no_plugins {
+        let refused = crate::plugin::PluginError::Disabled { name };
+        tracing::warn!(%refused, "refused a plugin");
+        return Err(refused.to_string());
+    }
+    let dir = options
+        .local_directory
+        .join(format!("rask-plugins-{}", std::process::id()));
+    let loaded =
+        tokio::task::spawn_blocking(move || crate::plugin::install(&name, &hash, &library, &dir))
+            .await
+            .map_err(|e| format!("loading the plugin: {e}"))?;
+    match loaded {
+        Ok(plugin) => Ok(plugin.ops.clone()),
+        Err(error) => {
+            tracing::error!(%error, "could not load a plugin");
+            Err(error.to_string())
+        }
+    }
 }
 
 /// The connection is gone: a retiring worker is done, any other tries to join again.

@@ -216,18 +216,20 @@ pub(super) fn show(item: &Json) -> String {
 }
 
 fn check_op(name: &str) -> Result<(), String> {
-    match crate::ops::lookup(name) {
+    match crate::ops::resolve(name) {
         Some(_) => Ok(()),
         None => Err(format!(
-            "op `{name}` is not registered in this binary (define it with rask::op!)"
+            "op `{name}` is not registered in this binary nor in a loaded plugin (define it with rask::op!)"
         )),
     }
 }
 
 fn call_op(name: &str, args: &[Value]) -> Result<Value, String> {
-    let entry = crate::ops::lookup(name)
-        .ok_or_else(|| format!("op `{name}` is not registered in this worker's binary"))?;
-    (entry.run)(args).map_err(|e| format!("op `{name}`: {}", e.message))
+    let op = crate::ops::resolve(name).ok_or_else(|| {
+        format!("op `{name}` is not registered in this worker's binary nor in a loaded plugin")
+    })?;
+    op.call(args)
+        .map_err(|e| format!("op `{name}`: {}", e.message))
 }
 
 fn op_name<O: Op>(op: &O) -> String {
