@@ -186,6 +186,16 @@ fn bad_plugins_and_uploads_are_refused_with_clear_errors() {
         .expect("libc is mapped");
     let error = refused(Path::new(libc));
     assert!(error.contains("is not a rask plugin"), "{error}");
+    // A library too large for one message is refused before it is sent.
+    let huge = dir.path().join("huge.so");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(70 << 20))
+        .unwrap();
+    let error = client
+        .upload_plugin(&huge)
+        .expect_err("too large")
+        .to_string();
+    assert!(error.contains("more than the"), "{error}");
     // Nothing crashed: the plugin's ops still run.
     scores_are_right(&client, 20);
     assert!(cluster

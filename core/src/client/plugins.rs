@@ -25,6 +25,19 @@ impl Client {
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
+        // The library travels inside one message frame, to the scheduler and on to
+        // each worker (a little room left for the rest of the message).
+        let limit = crate::comm::frame::Limits::default().max_message as usize - (64 << 10);
+        if library.len() > limit {
+            return Err(Error::Config(format!(
+                "plugin {}: {} MiB, more than the {} MiB a plugin may have; build it \
+                 without rask's default features (`default-features = false`) or \
+                 without the dependencies its ops do not use",
+                path.display(),
+                library.len() >> 20,
+                limit >> 20
+            )));
+        }
         let hash = crate::plugin::content_hash(&library);
         let request = Request::UploadPlugin {
             name: name.clone(),
