@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use rask::client::ConnectOptions;
 use rask::comm::launcher::ClusterStatus;
 use rask_launchers::config::{Backend, ClusterConfig};
-use rask_launchers::jobqueue::{dry_run, job_script, ScriptTarget};
+use rask_launchers::jobqueue::{dry_run, job_script, Credentials, ScriptTarget};
 use std::path::PathBuf;
 
 /// `rask cluster` and its subcommands.
@@ -161,9 +161,10 @@ pub fn run(args: Args) -> Result<()> {
                 Some(file) => ScriptTarget::SchedulerFile(file),
                 None => ScriptTarget::Address(scheduler),
             };
-            let script = job_script(&parsed.backend, &target).ok_or_else(|| {
-                anyhow::anyhow!("{}: the local backend submits no jobs", config.display())
-            })?;
+            let script =
+                job_script(&parsed.backend, &target, &Credentials::default()).ok_or_else(|| {
+                    anyhow::anyhow!("{}: the local backend submits no jobs", config.display())
+                })?;
             print!("{script}");
         }
         Command::Up(args) => crate::cluster_up::up(args)?,
@@ -173,6 +174,7 @@ pub fn run(args: Args) -> Result<()> {
             let script = job_script(
                 &parsed.backend,
                 &ScriptTarget::Address("tcp://127.0.0.1:9".into()),
+                &Credentials::default(),
             )
             .expect("job-queue backends have scripts");
             // Submitted from a directory of its own, with the log directory

@@ -2,13 +2,15 @@
 //! system, until SIGINT or SIGTERM; then every worker retires and every job
 //! is cancelled.
 
+use crate::security_args::SecurityArgs;
 use anyhow::{bail, Context, Result};
 use rask::scheduler::SchedulerConfig;
 use rask::server::{SchedulerOptions, SchedulerServer};
 use rask_launchers::adaptive::AdaptivePolicy;
 use rask_launchers::config::{Backend, ClusterConfig};
 use rask_launchers::jobqueue::{
-    job_script, BatchSystem, Launcher, LauncherEvent, LauncherOptions, Scaling, ScriptTarget,
+    job_script, BatchSystem, Credentials, Launcher, LauncherEvent, LauncherOptions, Scaling,
+    ScriptTarget,
 };
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +43,11 @@ pub struct UpArgs {
     /// Submit several jobs one by one rather than as one job array.
     #[arg(long)]
     no_arrays: bool,
+    /// Clients and workers must present the token (or TLS certificates);
+    /// workers get them through the job script, which only you may read.
+    /// Uploading op plugins needs one of them.
+    #[command(flatten)]
+    security: SecurityArgs,
 }
 
 /// Parses `MIN:MAX`.
@@ -114,12 +121,21 @@ pub fn up(args: UpArgs) -> Result<()> {
             target_duration: adaptive.as_ref().map_or(5.0, |a| a.target_duration),
             ..Default::default()
         },
+        security: args.security.security()?,
         ..Default::default()
     })
     .context("starting the scheduler")?;
     let address = server.address().to_string();
-    let script = job_script(&config.backend, &ScriptTarget::Address(address.clone()))
-        .expect("job-queue backends have scripts");
+    let credentials = Credentials {
+        token: args.security.token.clone().filter(|t| !t.is_empty()),
+        tls: args.security.tls_files(),
+    };
+    let script = job_script(
+        &config.backend,
+        &ScriptTarget::Address(address.clone()),
+        &credentials,
+    )
+    .expect("job-queue backends have scripts");
     let script_dir = workdir.join(format!("rask-{}", std::process::id()));
     std::fs::create_dir_all(&script_dir)
         .with_context(|| format!("creating {}", script_dir.display()))?;

@@ -12,6 +12,7 @@ mod demo;
 mod demo_bag;
 mod demo_dataframe;
 mod interface;
+mod jemalloc_controls;
 mod jobqueuebench;
 mod microbench;
 mod nanny;
@@ -70,6 +71,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    rask::worker::allocator::set_allocator_controls(jemalloc_controls::CONTROLS);
     let cli = Cli::parse();
     if let Err(error) = allocator::check_override() {
         eprintln!("error: {error}");

@@ -16,8 +16,9 @@ pub struct SecurityArgs {
     /// This process's private key (PEM).
     #[arg(long, value_name = "PATH", requires_all = ["tls_ca_file", "tls_cert"])]
     pub tls_key: Option<PathBuf>,
-    /// Shared token that clients and workers must present.
-    #[arg(long)]
+    /// Shared token that clients and workers must present (a scheduler file
+    /// that carries one supplies it too).
+    #[arg(long, env = "RASK_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
 

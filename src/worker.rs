@@ -88,14 +88,22 @@ pub fn run(args: Args) -> Result<u8> {
     let lifetime = seconds("--lifetime", args.lifetime)?;
     let death_timeout = seconds("--death-timeout", args.death_timeout)?;
     // A scheduler started beside this worker writes its file once it listens.
-    let scheduler: Address = match (&args.address, &args.scheduler_file) {
-        (Some(address), _) => address.parse()?,
-        (None, Some(file)) => rask::client::wait_for_scheduler_file(
-            file,
-            death_timeout.unwrap_or(rask::worker::process::DEFAULT_RECONNECT),
-        )?,
+    // The scheduler file's token serves when no --token (or RASK_TOKEN) is given.
+    let (scheduler, file_token): (Address, _) = match (&args.address, &args.scheduler_file) {
+        (Some(address), _) => (address.parse()?, None),
+        (None, Some(file)) => {
+            let file = rask::client::wait_for_scheduler_file(
+                file,
+                death_timeout.unwrap_or(rask::worker::process::DEFAULT_RECONNECT),
+            )?;
+            (file.address, file.token)
+        }
         (None, None) => bail!("give the scheduler's address or --scheduler-file"),
     };
+    let mut security = args.security.security()?;
+    if security.token.is_none() {
+        security = security.with_token(file_token);
+    }
     let host = match &args.interface {
         Some(name) => crate::interface::ipv4_of(name)?.to_string(),
         None => args.host,
@@ -109,7 +117,7 @@ pub fn run(args: Args) -> Result<u8> {
         local_directory: args.local_directory.unwrap_or_else(std::env::temp_dir),
         resources,
         host,
-        security: args.security.security()?,
+        security,
         lifetime,
         death_timeout,
         no_plugins: args.no_plugins,

@@ -296,6 +296,27 @@ fn scheduler_file_and_token() {
         .scheduler
         .log_text()
         .contains("missing or invalid token"));
+
+    // The scheduler file carries the token, for its owner's eyes only: a
+    // worker and a client that read it need no --token.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(cluster.scheduler_file())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let file = cluster.scheduler_file().display().to_string();
+    let log = cluster.dir.path().join("file-worker.log");
+    cluster.workers.push(support::spawn(
+        &["worker", "--scheduler-file", &file, "--nthreads", "1"].map(String::from),
+        log,
+    ));
+    let client = ConnectOptions::scheduler_file(cluster.scheduler_file())
+        .connect()
+        .expect("the file's token serves");
+    cluster.wait_for_workers(&client, 2);
+    let results = client.gather(&client.map(inc, 0..20u64).unwrap()).unwrap();
+    assert_eq!(results, (1..=20).collect::<Vec<u64>>());
 }
 
 /// Senders split what a frame cannot hold (issue 13, item 4): 100,000

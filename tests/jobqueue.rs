@@ -503,3 +503,105 @@ fn slurm_sbatch_allocation_runs_scheduler_workers_and_program() {
     let left = System::Slurm.wait_queue_empty(Duration::from_secs(30));
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Op plugins on workers that sbatch starts: `rask cluster up` with a token
+/// (from the environment) hands it to the workers through the job script and
+/// to clients through the scheduler file, both readable by their owner only;
+/// an uploaded plugin runs on the workers present and on those submitted later.
+#[test]
+fn slurm_up_with_a_token_runs_an_uploaded_plugin_on_sbatch_workers() {
+    use rask::array::{self, DType};
+    use rask_plugin_fixture::{score, triple_plus_one};
+    use std::os::unix::fs::PermissionsExt;
+    const TOKEN: &str = "slurm-plugin-token-7f3a";
+
+    let plugin = support::plugins::fixture_plugin();
+    let system = System::Slurm;
+    let _one_at_a_time = system.lock();
+    let dir = TempDir::new("slurm-plugins");
+    let config = system.config(&dir, "  walltime: \"00:10:00\"\n");
+    let up = Up::start_with_env(
+        system,
+        &dir,
+        &config,
+        &["--workers", "2"],
+        &[("RASK_TOKEN", TOKEN)],
+    );
+    up.wait_workers(2, Duration::from_secs(60));
+
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&up.scheduler_file), 0o600);
+    let file = rask::client::read_scheduler_file(&up.scheduler_file).expect("scheduler file");
+    assert_eq!(file.token.as_deref(), Some(TOKEN));
+    let script = dir
+        .path()
+        .join(format!("rask-{}", up.proc.pid()))
+        .join("rask-worker");
+    assert_eq!(mode(&script), 0o600);
+    // The token is on no command line (every user of a node can read those).
+    let shown: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(TOKEN))
+        .collect();
+    assert!(shown.is_empty(), "the token is on command lines: {shown:?}");
+    // A client without it is turned away.
+    let stranger = rask::ConnectOptions::new(&file.address.to_string()).connect();
+    assert!(stranger.is_err(), "a client without the token connected");
+
+    let report = up.client.upload_plugin(plugin).expect("upload");
+    assert_eq!(report.loaded.len(), 2, "{report:?}");
+    let scores = |n: i64| {
+        let futures = up.client.map(score, 0..n).expect("map");
+        let got: Vec<i64> = up.client.gather(&futures).expect("gather");
+        assert_eq!(got, (0..n).map(|x| x * x + 1).collect::<Vec<_>>());
+    };
+    scores(200);
+    let x = array::arange(0.0f64, 400.0, 1.0, 50).expect("arange");
+    let y = x
+        .map_blocks(triple_plus_one, &[], DType::F64)
+        .expect("map_blocks");
+    let got = y.compute::<f64>(&up.client).expect("compute");
+    let want: Vec<f64> = (0..400).map(|i| i as f64 * 3.0 + 1.0).collect();
+    assert_eq!(got.iter().copied().collect::<Vec<_>>(), want);
+
+    // A worker submitted after the upload loads it when it joins: with the
+    // first two retired, the tasks run where sbatch started it (and on any
+    // replacement the launcher submits, also after the upload).
+    let first: Vec<_> = up
+        .client
+        .workers()
+        .expect("workers")
+        .iter()
+        .map(|w| w.id)
+        .collect();
+    up.cli(&["scale", "3"]);
+    up.wait_workers(3, Duration::from_secs(60));
+    up.client.retire_workers(&first, 0).expect("retire");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while up
+        .client
+        .workers()
+        .expect("workers")
+        .iter()
+        .any(|w| first.contains(&w.id))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first workers did not retire"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    scores(100);
+
+    up.stop();
+    let left = system.wait_queue_empty(Duration::from_secs(30));
+    assert!(left.is_empty(), "jobs left after teardown: {left:?}");
+}

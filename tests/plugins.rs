@@ -8,40 +8,12 @@ mod support;
 use rask::array::{self, DType};
 use rask::{Client, ConnectOptions};
 use rask_plugin_fixture::{explode, score, triple_plus_one};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
+use support::plugins::{build_plugin, dataframe_plugin, fixture_plugin};
 use support::Cluster;
 
 const TOKEN: &str = "plugin-tests";
-
-/// Builds the crate at `manifest` (relative to the repository) with
-/// `rask plugin build`; the library's path is the last line it prints.
-fn build_plugin(manifest: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // A target directory of its own: the test runs while cargo holds the main one.
-    let output = Command::new(support::rask_binary())
-        .args(["plugin", "build", "--manifest-path"])
-        .arg(root.join(manifest))
-        .env("CARGO_TARGET_DIR", root.join("target/plugin-tests"))
-        .output()
-        .expect("rask plugin build runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "rask plugin build failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let path = PathBuf::from(stdout.lines().last().expect("a path").trim());
-    assert!(path.is_file(), "{} is not a file", path.display());
-    path
-}
-
-fn fixture_plugin() -> &'static Path {
-    static PLUGIN: OnceLock<PathBuf> = OnceLock::new();
-    PLUGIN.get_or_init(|| build_plugin("tests/plugin-fixture/Cargo.toml"))
-}
 
 fn common() -> Vec<String> {
     vec!["--token".into(), TOKEN.into()]
@@ -137,6 +109,59 @@ fn stock_workers_run_an_uploaded_plugin_also_after_joining_late_or_restarting() 
     assert_eq!(log.matches("loaded a plugin").count(), 2, "{log}");
 }
 
+/// A dataframe op from a plugin, over the partitions of a frame, on stock
+/// workers. Polars makes the library larger than a message frame (about
+/// 100 MB): it travels as a blob, to the scheduler and on to every worker.
+#[test]
+fn stock_workers_run_a_dataframe_plugin_larger_than_a_message() {
+    use rask::dataframe::polars::prelude::{df, DataFrame as Frame, IntoLazy};
+    use rask::dataframe::{col, lit, DataFrame};
+    use rask_plugin_dataframe::fare_per_mile;
+
+    let plugin = dataframe_plugin();
+    let size = std::fs::metadata(&plugin).expect("the library").len();
+    let frame_limit = u64::from(rask::comm::frame::Limits::default().max_message);
+    assert!(
+        size > frame_limit,
+        "the dataframe plugin ({size} bytes) no longer tests a library larger than a message"
+    );
+    let mut cluster = Cluster::start("plugins-dataframe", &common());
+    for _ in 0..2 {
+        cluster.add_worker(&["--nthreads", "1"]);
+    }
+    let client = connect(&cluster);
+    cluster.wait_for_workers(&client, 2);
+    let report = client.upload_plugin(&plugin).expect("upload");
+    assert_eq!(report.loaded.len(), 2, "{report:?}");
+
+    let n = 10_000;
+    let miles: Vec<f64> = (0..n).map(|i| 1.0 + (i % 17) as f64).collect();
+    let fare: Vec<f64> = (0..n).map(|i| 2.5 + (i % 53) as f64).collect();
+    let trips: Frame = df!("miles" => miles, "fare" => fare).expect("a frame");
+    let frame = DataFrame::from_polars(trips.clone(), 8).expect("partitions");
+    let got = frame
+        .map_partitions(fare_per_mile, None)
+        .expect("map_partitions")
+        .compute(&client)
+        .expect("compute");
+    let want = trips
+        .lazy()
+        .with_column((col("fare") / col("miles")).alias("fare_per_mile"))
+        .filter(col("fare_per_mile").gt(lit(2.0)))
+        .collect()
+        .expect("polars");
+    assert!(
+        want.height() > 1000 && want.height() < n,
+        "{}",
+        want.height()
+    );
+    assert!(got.equals(&want), "got {got}\nwant {want}");
+    for worker in &cluster.workers {
+        let log = worker.log_text();
+        assert!(log.contains("loaded a plugin"), "{log}");
+    }
+}
+
 #[test]
 fn bad_plugins_and_uploads_are_refused_with_clear_errors() {
     let plugin = fixture_plugin();
@@ -186,10 +211,11 @@ fn bad_plugins_and_uploads_are_refused_with_clear_errors() {
         .expect("libc is mapped");
     let error = refused(Path::new(libc));
     assert!(error.contains("is not a rask plugin"), "{error}");
-    // A library too large for one message is refused before it is sent.
+    // A file over the 1 GiB a plugin may have is refused before it is read
+    // (it is sparse: nothing is written).
     let huge = dir.path().join("huge.so");
     std::fs::File::create(&huge)
-        .and_then(|f| f.set_len(70 << 20))
+        .and_then(|f| f.set_len((1 << 30) + 1))
         .unwrap();
     let error = client
         .upload_plugin(&huge)

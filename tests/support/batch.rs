@@ -140,6 +140,18 @@ pub struct Up {
 impl Up {
     /// Starts `rask cluster up CONFIG ARGS…` in `dir` and connects a client.
     pub fn start(system: System, dir: &TempDir, config: &PathBuf, args: &[&str]) -> Up {
+        Up::start_with_env(system, dir, config, args, &[])
+    }
+
+    /// [`Up::start`] with more environment variables for `rask cluster up`;
+    /// the client connects with what the scheduler file says (the token too).
+    pub fn start_with_env(
+        system: System,
+        dir: &TempDir,
+        config: &PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Up {
         let scheduler_file = dir.path().join("scheduler.json");
         let log = dir.path().join("up.log");
         let file = std::fs::File::create(&log).expect("log file");
@@ -153,6 +165,7 @@ impl Up {
             .arg(dir.path())
             .env("RASK_LOG", "info")
             .env("PATH", system.path())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)

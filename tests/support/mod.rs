@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod object_stores;
+pub mod plugins;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -30,7 +30,7 @@ pub use future::{Future, FutureHandle, FutureStatus};
 pub use lazy::{ArgSource, IntoArg, IntoArgs, Lazy};
 pub use local_cluster::{LocalCluster, RunningCluster};
 pub use progress::progress;
-pub use remote::{read_scheduler_file, wait_for_scheduler_file, ConnectOptions};
+pub use remote::{read_scheduler_file, wait_for_scheduler_file, ConnectOptions, SchedulerFile};
 #[doc(hidden)]
 pub use submit::GraphBuilder as GraphBuilderAccess;
 pub use waiting::{as_completed, wait, AsCompleted};

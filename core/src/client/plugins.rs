@@ -19,25 +19,25 @@ impl Client {
     /// library loaded until they exit.
     pub fn upload_plugin(&self, path: impl AsRef<Path>) -> Result<PluginReport, Error> {
         let path = path.as_ref();
-        let library = std::fs::read(path)
-            .map_err(|e| Error::Config(format!("plugin {}: {e}", path.display())))?;
+        let unreadable =
+            |e: std::io::Error| Error::Config(format!("plugin {}: {e}", path.display()));
+        let size = std::fs::metadata(path).map_err(unreadable)?.len();
+        let limit = crate::plugin::MAX_LIBRARY_BYTES;
+        if size > limit {
+            return Err(Error::Config(format!(
+                "plugin {}: {} MiB, more than the {} MiB a plugin may have; build it \
+                 without the dependencies its ops do not use (rask's default features, \
+                 Polars, when they use no dataframes)",
+                path.display(),
+                size >> 20,
+                limit >> 20
+            )));
+        }
+        let library = std::fs::read(path).map_err(unreadable)?;
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        // The library travels inside one message frame, to the scheduler and on to
-        // each worker (a little room left for the rest of the message).
-        let limit = crate::comm::frame::Limits::default().max_message as usize - (64 << 10);
-        if library.len() > limit {
-            return Err(Error::Config(format!(
-                "plugin {}: {} MiB, more than the {} MiB a plugin may have; build it \
-                 without rask's default features (`default-features = false`) or \
-                 without the dependencies its ops do not use",
-                path.display(),
-                library.len() >> 20,
-                limit >> 20
-            )));
-        }
         let hash = crate::plugin::content_hash(&library);
         let request = Request::UploadPlugin {
             name: name.clone(),

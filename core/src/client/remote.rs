@@ -5,9 +5,9 @@ use super::future::FutureTable;
 use super::requests::PendingRequests;
 use super::{Backend, Client, ClientInner, Error};
 use crate::comm::address::Address;
-use crate::comm::connection::{connect_as, CommError, Connection, Outbox};
+use crate::comm::connection::{connect_as, CommError, Connection, Outbox, Outgoing};
 use crate::comm::peers::PeerPool;
-use crate::comm::protocol::{graph_messages, Message, Role};
+use crate::comm::protocol::{graph_messages, Message, Request, Role};
 use crate::comm::security::{Security, TlsFiles};
 use crate::graph::GraphError;
 use crate::scheduler::{ClientId, Event, Report};
@@ -36,7 +36,9 @@ impl ConnectOptions {
     }
 
     /// Connect to the scheduler named in a scheduler file (JSON with
-    /// `"address"`), waiting up to 30 s for the file to appear.
+    /// `"address"`), waiting up to 30 s for the file to appear. The file's
+    /// `"token"`, when the scheduler wrote one, is presented unless
+    /// [`ConnectOptions::token`] gives another.
     pub fn scheduler_file(path: impl Into<PathBuf>) -> Self {
         ConnectOptions {
             scheduler_file: Some(path.into()),
@@ -58,8 +60,16 @@ impl ConnectOptions {
 
     /// The address to connect to (read from the scheduler file if given).
     pub fn resolve(&self) -> Result<Address, Error> {
+        Ok(self.target()?.address)
+    }
+
+    /// The address, and the token the scheduler file carries.
+    fn target(&self) -> Result<SchedulerFile, Error> {
         if let Some(address) = &self.address {
-            return Ok(address.parse()?);
+            return Ok(SchedulerFile {
+                address: address.parse()?,
+                token: None,
+            });
         }
         match &self.scheduler_file {
             Some(path) => Ok(wait_for_scheduler_file(path, SCHEDULER_FILE_WAIT)?),
@@ -78,9 +88,12 @@ impl ConnectOptions {
 
     /// Connects.
     pub fn connect(&self) -> Result<Client, Error> {
-        let address = self.resolve()?;
-        let security = self.security()?;
-        RemoteLink::connect(address, security)
+        let target = self.target()?;
+        let mut security = self.security()?;
+        if security.token.is_none() {
+            security = security.with_token(target.token);
+        }
+        RemoteLink::connect(target.address, security)
     }
 }
 
@@ -88,13 +101,23 @@ impl ConnectOptions {
 /// (Dask's connect timeout).
 pub const SCHEDULER_FILE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Reads the scheduler's address from a scheduler file, waiting up to
+/// What a scheduler file tells its readers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulerFile {
+    /// Where the scheduler listens.
+    pub address: Address,
+    /// The token it requires, when it requires one (the file is then
+    /// readable by its owner only).
+    pub token: Option<String>,
+}
+
+/// Reads a scheduler file, waiting up to
 /// `timeout` for the file to appear (a scheduler started at the same time
 /// writes it once it listens, as Dask's workers and clients wait for theirs).
 pub fn wait_for_scheduler_file(
     path: &Path,
     timeout: std::time::Duration,
-) -> Result<Address, CommError> {
+) -> Result<SchedulerFile, CommError> {
     let started = std::time::Instant::now();
     let mut said = false;
     loop {
@@ -113,8 +136,8 @@ pub fn wait_for_scheduler_file(
     }
 }
 
-/// Reads the scheduler's address from a scheduler file.
-pub fn read_scheduler_file(path: &Path) -> Result<Address, CommError> {
+/// Reads a scheduler file: the address, and the token if it has one.
+pub fn read_scheduler_file(path: &Path) -> Result<SchedulerFile, CommError> {
     let text = std::fs::read_to_string(path).map_err(CommError::io(format!(
         "reading the scheduler file {}",
         path.display()
@@ -136,7 +159,20 @@ pub fn read_scheduler_file(path: &Path) -> Result<Address, CommError> {
                 path.display()
             ))
         })?;
-    address.parse()
+    let token = match json.get("token") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(token)) => Some(token.clone()),
+        Some(_) => {
+            return Err(CommError::Config(format!(
+                "{}: \"token\" in the scheduler file is not a string",
+                path.display()
+            )))
+        }
+    };
+    Ok(SchedulerFile {
+        address: address.parse()?,
+        token,
+    })
 }
 
 /// The TCP side of a remote client.
@@ -275,6 +311,27 @@ fn forward(rx: Receiver<ToScheduler>, outbox: Outbox, table: Arc<FutureTable>) {
                     };
                     outbox.send(message);
                 }
+            }
+            ToScheduler::Request {
+                id,
+                request:
+                    Request::UploadPlugin {
+                        name,
+                        hash,
+                        library,
+                    },
+                ..
+            } => {
+                // The library goes as a blob: it may outgrow a message frame.
+                let request = Request::UploadPlugin {
+                    name,
+                    hash,
+                    library: bytes::Bytes::new(),
+                };
+                outbox.send(Outgoing {
+                    message: Message::Request { id, request },
+                    blobs: vec![library],
+                });
             }
             ToScheduler::Request { id, request, .. } => {
                 outbox.send(Message::Request { id, request });

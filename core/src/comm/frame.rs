@@ -21,7 +21,7 @@ use std::fmt;
 /// The first four bytes every rask connection begins with.
 pub const MAGIC: [u8; 4] = *b"RASK";
 /// The version of this protocol. Peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Size of the preamble: magic and version.
 pub const PREAMBLE_LEN: usize = 8;
 /// Size of a frame header.

@@ -246,7 +246,9 @@ pub enum Request {
         name: String,
         /// Its content hash ([`crate::plugin::content_hash`]).
         hash: String,
-        /// The library.
+        /// The library: on the wire, the message's one blob (a library may
+        /// be larger than a message frame).
+        #[serde(skip)]
         library: bytes::Bytes,
     },
 }
@@ -346,7 +348,8 @@ pub enum Message {
         name: String,
         /// Its content hash: the worker checks the bytes against it.
         hash: String,
-        /// The library.
+        /// The library: on the wire, the message's one blob.
+        #[serde(skip)]
         library: bytes::Bytes,
     },
     /// Worker → scheduler: how a `LoadPlugin` went: the ops it brought, or why not.

@@ -278,7 +278,7 @@ fn load(name: &str, hash: &str, path: &Path) -> Result<LoadedPlugin, PluginError
     // users' code is what plugins are for, and only authenticated clients
     // can upload one.
     let library =
-        unsafe { libloading::Library::new(path) }.map_err(|e| not_a_library(e.to_string()))?;
+        unsafe { libloading::Library::new(path) }.map_err(|e| not_a_library(dlopen_error(&e)))?;
     // SAFETY: the symbol, if present, has the entry point's type (every
     // library linking rask exports it).
     let entry: EntryFn = unsafe { library.get::<EntryFn>(abi::ENTRY_SYMBOL.as_bytes()) }
@@ -335,4 +335,21 @@ fn load(name: &str, hash: &str, path: &Path) -> Result<LoadedPlugin, PluginError
         free: descriptor.free,
         _library: library,
     })
+}
+
+/// The loader's own words (libloading's `Display` says only "dlopen failed").
+fn dlopen_error(error: &libloading::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    if text.contains("static TLS") {
+        text.push_str(
+            " (the library carries thread-local storage a loaded library cannot have, \
+             typically an allocator such as jemalloc: leave it out of the plugin)",
+        );
+    }
+    text
 }

@@ -26,5 +26,9 @@ pub use host::{content_hash, install, op, LoadedPlugin, PluginError};
 /// scheduler adds to each task whose op its own binary lacks: such tasks go
 /// to no `--no-plugins` worker.
 pub const RESOURCE: &str = "rask:plugins";
+/// The largest plugin library a client sends and a scheduler keeps. A library
+/// travels as one blob, so it may be larger than a message; Polars alone
+/// makes a library of about 100 MB.
+pub const MAX_LIBRARY_BYTES: u64 = 1 << 30;
 /// How much of [`RESOURCE`] a worker offers: more than tasks ever hold at once.
 pub const RESOURCE_AMOUNT: f64 = 1e12;

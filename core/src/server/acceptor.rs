@@ -259,7 +259,7 @@ impl Acceptor {
         // A graph sent in parts: its tasks and wanted keys so far, or why it
         // is already refused.
         let mut parts = GraphParts::default();
-        while let Some((message, _)) = reader.message().await? {
+        while let Some((message, blobs)) = reader.message().await? {
             let mut bytes = reader.last_bytes();
             let event = match message {
                 Message::GraphPart { tasks, wanted } => {
@@ -309,7 +309,7 @@ impl Acceptor {
                     let request = ToScheduler::Request {
                         client,
                         id,
-                        request,
+                        request: with_library(request, blobs),
                     };
                     if !self.forward(request, bytes, None).await {
                         return Ok(());
@@ -392,5 +392,21 @@ impl GraphParts {
             None => Ok((self.tasks, self.wanted)),
             Some(error) => Err((self.wanted, error)),
         }
+    }
+}
+
+/// An upload's library is the request's one blob; anything else leaves it
+/// empty, which fails the scheduler's hash check.
+fn with_library(request: Request, blobs: Vec<bytes::Bytes>) -> Request {
+    match request {
+        Request::UploadPlugin { name, hash, .. } => Request::UploadPlugin {
+            name,
+            hash,
+            library: match <[bytes::Bytes; 1]>::try_from(blobs) {
+                Ok([library]) => library,
+                Err(_) => bytes::Bytes::new(),
+            },
+        },
+        other => other,
     }
 }

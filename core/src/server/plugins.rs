@@ -18,11 +18,15 @@ pub(super) struct StoredPlugin {
 
 impl StoredPlugin {
     fn message(&self) -> Outgoing {
-        Outgoing::from(Message::LoadPlugin {
-            name: self.name.clone(),
-            hash: self.hash.clone(),
-            library: self.library.clone(),
-        })
+        Outgoing {
+            message: Message::LoadPlugin {
+                name: self.name.clone(),
+                hash: self.hash.clone(),
+                library: bytes::Bytes::new(),
+            },
+            // As a blob: a library may be larger than a message frame.
+            blobs: vec![self.library.clone()],
+        }
     }
 }
 
@@ -43,6 +47,14 @@ impl Loop {
         hash: String,
         library: bytes::Bytes,
     ) -> Option<(Waiter, Reply)> {
+        if library.len() as u64 > crate::plugin::MAX_LIBRARY_BYTES {
+            let error = format!(
+                "plugin {name}: {} bytes, more than the {} a plugin may have",
+                library.len(),
+                crate::plugin::MAX_LIBRARY_BYTES
+            );
+            return Some((waiter, Reply::Error(error)));
+        }
         let actual = crate::plugin::content_hash(&library);
         if actual != hash {
             let error = format!("plugin {name}: its bytes hash to {actual}, not {hash}");

@@ -138,7 +138,12 @@ impl SchedulerServer {
             tracing::info!("HTTP (metrics, API) at {url}");
         }
         if let Some(path) = &options.scheduler_file {
-            write_scheduler_file(path, &address, dashboard_url.as_deref())?;
+            write_scheduler_file(
+                path,
+                &address,
+                dashboard_url.as_deref(),
+                options.security.token.as_deref(),
+            )?;
         }
         Ok(SchedulerServer {
             address,
@@ -213,16 +218,30 @@ fn write_scheduler_file(
     path: &std::path::Path,
     address: &Address,
     dashboard: Option<&str>,
+    token: Option<&str>,
 ) -> Result<(), CommError> {
-    let json = serde_json::json!({
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut json = serde_json::json!({
         "type": "Scheduler",
         "address": address.to_string(),
         "dashboard_address": dashboard,
         "pid": std::process::id(),
         "protocol_version": crate::comm::frame::PROTOCOL_VERSION,
     });
+    if let Some(token) = token {
+        // As Jupyter's connection files carry their key: whoever may read the
+        // file may connect, so only its owner may read it.
+        json["token"] = token.into();
+    }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&json).unwrap_or_default())
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(&serde_json::to_vec_pretty(&json).unwrap_or_default()))
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(CommError::io(format!(
             "writing the scheduler file {}",

@@ -2,13 +2,33 @@
 //! memory limit wants its resident memory to track what it holds (freed pages go
 //! back soon, and at once when the memory manager asks); an in-process cluster
 //! without a limit wants freed memory kept for reuse, since fresh pages for every
-//! chunk are slow. glibc's malloc is tuned either way; with the `jemalloc` feature
-//! (the `rask` binary allocates with jemalloc) jemalloc's dirty pages are too.
+//! chunk are slow. glibc's malloc is tuned either way; a binary that also
+//! allocates with another allocator (the `rask` binary uses jemalloc) hands its
+//! controls over with [`set_allocator_controls`], and they are tuned too.
+//!
+//! A hook rather than a dependency: a library linking rask (an op plugin above
+//! all) must not carry an allocator of its own, whose thread-local storage a
+//! `dlopen` cannot place.
 
-/// How long jemalloc keeps a limited worker's freed pages: not at all (0 ms), as
-/// glibc hands large blocks back at once.
-#[cfg(feature = "jemalloc")]
-const LIMITED_DECAY_MS: isize = 0;
+use std::sync::OnceLock;
+
+/// Controls of an allocator besides glibc's malloc.
+#[derive(Debug, Clone, Copy)]
+pub struct AllocatorControls {
+    /// Freed pages go back to the system at once (a worker with a memory limit).
+    pub return_freed_at_once: fn(),
+    /// Freed pages go back from a background thread, in the allocator's time.
+    pub return_freed_in_background: fn(),
+    /// Every free page goes back now.
+    pub purge: fn(),
+}
+
+static CONTROLS: OnceLock<AllocatorControls> = OnceLock::new();
+
+/// Tunes this allocator too from now on; the first call wins.
+pub fn set_allocator_controls(controls: AllocatorControls) {
+    let _ = CONTROLS.set(controls);
+}
 
 /// For a worker with a memory limit: freed memory goes back to the system, so
 /// process memory tracks what is held. glibc serves large blocks straight from
@@ -20,8 +40,9 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1024 * 1024);
     }
-    #[cfg(feature = "jemalloc")]
-    jemalloc::set_decay(LIMITED_DECAY_MS);
+    if let Some(controls) = CONTROLS.get() {
+        (controls.return_freed_at_once)();
+    }
 }
 
 /// For an in-process cluster without a memory limit: freed memory is kept for
@@ -52,19 +73,21 @@ pub fn tune_allocator_for_throughput() {
                 });
         });
     }
-    #[cfg(feature = "jemalloc")]
-    jemalloc::start_background_purging();
+    if let Some(controls) = CONTROLS.get() {
+        (controls.return_freed_in_background)();
+    }
 }
 
-/// Hands every free page both allocators hold back to the system now.
+/// Hands every free page the allocators hold back to the system now.
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the system.
     unsafe {
         libc::malloc_trim(0);
     }
-    #[cfg(feature = "jemalloc")]
-    jemalloc::purge_all();
+    if let Some(controls) = CONTROLS.get() {
+        (controls.purge)();
+    }
 }
 
 /// How often the trimmer looks at the heap.
@@ -92,87 +115,6 @@ fn trim_when_quiet() {
         // SAFETY: malloc_trim only returns free memory to the system.
         unsafe {
             libc::malloc_trim(0);
-        }
-    }
-}
-
-/// jemalloc's controls (`mallctl`), for binaries that allocate with it.
-#[cfg(feature = "jemalloc")]
-mod jemalloc {
-    use std::ffi::{c_void, CStr};
-    use std::ptr::null_mut;
-    use tikv_jemalloc_sys::mallctl;
-
-    /// Writes one value; failures are logged (a control jemalloc lacks changes nothing).
-    fn write<T>(name: &CStr, mut value: T) {
-        // SAFETY: `value` lives across the call and its size is the one given;
-        // jemalloc checks the size against the control's type.
-        let code = unsafe {
-            mallctl(
-                name.as_ptr(),
-                null_mut(),
-                null_mut(),
-                &mut value as *mut T as *mut c_void,
-                std::mem::size_of::<T>(),
-            )
-        };
-        if code != 0 {
-            tracing::debug!(control = ?name, code, "jemalloc refused a setting");
-        }
-    }
-
-    /// Reads one value.
-    fn read<T: Copy + Default>(name: &CStr) -> Option<T> {
-        let mut value = T::default();
-        let mut len = std::mem::size_of::<T>();
-        // SAFETY: `value` and `len` describe a buffer of the control's size.
-        let code = unsafe {
-            mallctl(
-                name.as_ptr(),
-                &mut value as *mut T as *mut c_void,
-                &mut len,
-                null_mut(),
-                0,
-            )
-        };
-        (code == 0).then_some(value)
-    }
-
-    /// Freed pages are purged from a background thread, not by the freeing thread.
-    pub(super) fn start_background_purging() {
-        write(c"background_thread", true);
-    }
-
-    /// Every arena, present and future, purges freed pages after `ms`.
-    pub(super) fn set_decay(ms: isize) {
-        start_background_purging();
-        write(c"arenas.dirty_decay_ms", ms);
-        write(c"arenas.muzzy_decay_ms", 0isize);
-        let arenas: u32 = read(c"arenas.narenas").unwrap_or(0);
-        for arena in 0..arenas {
-            let dirty = format!("arena.{arena}.dirty_decay_ms\0");
-            let muzzy = format!("arena.{arena}.muzzy_decay_ms\0");
-            if let (Ok(dirty), Ok(muzzy)) = (
-                CStr::from_bytes_with_nul(dirty.as_bytes()),
-                CStr::from_bytes_with_nul(muzzy.as_bytes()),
-            ) {
-                write(dirty, ms);
-                write(muzzy, 0isize);
-            }
-        }
-    }
-
-    /// Purges the free pages of every arena now (`MALLCTL_ARENAS_ALL` is 4096).
-    pub(super) fn purge_all() {
-        // SAFETY: `arena.<i>.purge` takes and gives no value.
-        unsafe {
-            mallctl(
-                c"arena.4096.purge".as_ptr(),
-                null_mut(),
-                null_mut(),
-                null_mut(),
-                0,
-            );
         }
     }
 }

@@ -244,7 +244,13 @@ pub(super) async fn run_session(
                     let _ = tokio::task::spawn_blocking(move || core.deliver(events)).await;
                 }
                 Ok(Some((Message::PeerAddresses { added, removed }, _))) => peers.update(added, removed),
-                Ok(Some((Message::LoadPlugin { name, hash, library }, _))) => {
+                Ok(Some((Message::LoadPlugin { name, hash, .. }, blobs))) => {
+                    // The library is the message's one blob; anything else
+                    // fails the hash check.
+                    let library = match <[bytes::Bytes; 1]>::try_from(blobs) {
+                        Ok([library]) => library,
+                        Err(_) => bytes::Bytes::new(),
+                    };
                     // Loaded before the orders after it, which may run its ops.
                     let outcome = load_plugin(options, name, hash.clone(), library).await;
                     scheduler.send(Message::PluginLoaded { hash, outcome });

@@ -172,7 +172,7 @@ impl Launcher {
         inbox: Sender<ToScheduler>,
         events: Box<dyn FnMut(LauncherEvent) + Send>,
     ) -> std::io::Result<Launcher> {
-        std::fs::write(&options.script_path, &options.script)?;
+        write_private(&options.script_path, &options.script)?;
         let (calls_tx, calls) = crossbeam_channel::unbounded();
         let _ = inbox.send(ToScheduler::AttachLauncher { calls: calls_tx });
         Ok(Launcher {
@@ -707,6 +707,21 @@ impl Launcher {
 
 /// Where a job's stderr goes, from the config and the batch system's defaults.
 /// `plain` is a SLURM array task's own job id, which `%J` in file names means.
+/// Writes a file only its owner may read (a job script may carry the token).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // An existing file keeps its mode through `open`; narrow it.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())
+}
+
 fn stderr_path(
     system: BatchSystem,
     options: &LauncherOptions,

@@ -10,4 +10,6 @@ mod script;
 pub use batch::{hopeless_reason, BatchError, BatchSystem, JobState, Queue};
 pub use dry_run::{dry_run, DryRunError, DryRunVerdict};
 pub use launcher::{Launcher, LauncherEvent, LauncherOptions, Scaling};
-pub use script::{job_script, rask_program, shell_quote, walltime_margin, ScriptTarget};
+pub use script::{
+    job_script, rask_program, shell_quote, walltime_margin, Credentials, ScriptTarget,
+};

@@ -4,6 +4,7 @@
 //! command. The prologue and epilogue lines are shell by design.
 
 use crate::config::{Backend, JobQueue};
+use rask::comm::TlsFiles;
 
 /// Quotes `text` for a POSIX shell: `'…'`, with each `'` as `'\''`.
 pub fn shell_quote(text: &str) -> String {
@@ -24,6 +25,19 @@ pub enum ScriptTarget {
     Address(String),
     /// A scheduler file on a shared file system.
     SchedulerFile(String),
+}
+
+/// How a job's workers prove themselves to a scheduler that authenticates
+/// peers. The token goes into the script as `RASK_TOKEN` (not onto the worker's
+/// command line, which every user of the node can see), so the script must be
+/// readable by its owner only; TLS files are named by path, which compute
+/// nodes must see (a shared file system, as for dask-jobqueue's `security`).
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// The scheduler's token.
+    pub token: Option<String>,
+    /// CA, certificate and key for mutual TLS.
+    pub tls: Option<TlsFiles>,
 }
 
 /// The directive prefix, and the POSIX shell line that sets `rask_job_id` to
@@ -172,7 +186,7 @@ pub fn rask_program(j: &JobQueue) -> String {
 
 /// The `rask worker` command line(s) of one job: `processes` workers sharing
 /// the job's cores and memory, each named after the job id.
-fn worker_commands(j: &JobQueue, target: &ScriptTarget) -> Vec<String> {
+fn worker_commands(j: &JobQueue, target: &ScriptTarget, tls: Option<&TlsFiles>) -> Vec<String> {
     let threads = (j.cores / j.processes).max(1);
     let memory = j.memory.0 / j.processes as u64;
     (0..j.processes)
@@ -210,6 +224,16 @@ fn worker_commands(j: &JobQueue, target: &ScriptTarget) -> Vec<String> {
                 args.push("--death-timeout".into());
                 args.push(timeout.to_string());
             }
+            if let Some(tls) = tls {
+                for (flag, path) in [
+                    ("--tls-ca-file", &tls.ca),
+                    ("--tls-cert", &tls.cert),
+                    ("--tls-key", &tls.key),
+                ] {
+                    args.push(flag.into());
+                    args.push(shell_quote(&path.to_string_lossy()));
+                }
+            }
             args.extend(j.worker_extra_args.iter().map(|a| shell_quote(&a.0)));
             args.join(" ")
         })
@@ -217,7 +241,11 @@ fn worker_commands(j: &JobQueue, target: &ScriptTarget) -> Vec<String> {
 }
 
 /// The script one job runs; `None` for the local backend (no jobs).
-pub fn job_script(backend: &Backend, target: &ScriptTarget) -> Option<String> {
+pub fn job_script(
+    backend: &Backend,
+    target: &ScriptTarget,
+    credentials: &Credentials,
+) -> Option<String> {
     let (prefix, job_id_line) = dialect(backend)?;
     let (Backend::Slurm(j) | Backend::Pbs(j) | Backend::Sge(j) | Backend::Lsf(j)) = backend else {
         return None;
@@ -235,7 +263,10 @@ pub fn job_script(backend: &Backend, target: &ScriptTarget) -> Option<String> {
     lines.push(String::new());
     lines.extend(j.job_script_prologue.iter().map(|l| l.0.clone()));
     lines.push(job_id_line.to_string());
-    let commands = worker_commands(j, target);
+    if let Some(token) = &credentials.token {
+        lines.push(format!("export RASK_TOKEN={}", shell_quote(token)));
+    }
+    let commands = worker_commands(j, target, credentials.tls.as_ref());
     if commands.len() == 1 {
         lines.push(commands[0].clone());
     } else {
@@ -261,6 +292,45 @@ mod tests {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's $(x)"), r"'it'\''s $(x)'");
         assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn credentials_reach_the_workers_but_not_their_command_lines() {
+        let config = crate::config::ClusterConfig::parse(
+            "slurm:\n  cores: 2\n  memory: 1GiB\n  processes: 2\n  rask: /opt/rask\n",
+            "c.yaml",
+        )
+        .expect("valid config");
+        let credentials = Credentials {
+            token: Some("s3cr'et".into()),
+            tls: Some(TlsFiles {
+                ca: "/shared/ca.pem".into(),
+                cert: "/shared/my cert.pem".into(),
+                key: "/shared/key.pem".into(),
+            }),
+        };
+        let target = ScriptTarget::Address("tls://10.0.0.1:8786".into());
+        let script = job_script(&config.backend, &target, &credentials).expect("a script");
+        let token_line = "export RASK_TOKEN='s3cr'\\''et'";
+        assert_eq!(script.matches(token_line).count(), 1, "{script}");
+        let workers: Vec<&str> = script.lines().filter(|l| l.contains(" worker ")).collect();
+        assert_eq!(workers.len(), 2, "{script}");
+        for line in workers {
+            assert!(!line.contains("s3cr"), "{line}");
+            assert!(
+                line.contains(
+                    "--tls-ca-file /shared/ca.pem --tls-cert '/shared/my cert.pem' \
+                     --tls-key /shared/key.pem"
+                ),
+                "{line}"
+            );
+        }
+        let plain =
+            job_script(&config.backend, &target, &Credentials::default()).expect("a script");
+        assert!(
+            !plain.contains("RASK_TOKEN") && !plain.contains("--tls"),
+            "{plain}"
+        );
     }
 
     #[test]
