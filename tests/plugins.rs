@@ -177,6 +177,21 @@ fn bad_plugins_and_uploads_are_refused_with_clear_errors() {
     assert_eq!(report.loaded.len(), 1, "{report:?}");
     assert_eq!(report.refused.len(), 1, "{report:?}");
     assert!(report.refused[0].1.contains("--no-plugins"), "{report:?}");
+    // `client.workers()` shows which worker takes plugin tasks and what it loaded.
+    let workers = client.workers().expect("workers");
+    let offers = |w: &rask::comm::protocol::WorkerSummary| {
+        w.resources
+            .iter()
+            .any(|(name, _)| name == rask::plugin::RESOURCE)
+    };
+    let (loading, refusing): (Vec<_>, Vec<_>) = workers.iter().partition(|w| offers(w));
+    assert_eq!((loading.len(), refusing.len()), (1, 1), "{workers:?}");
+    assert_eq!(
+        loading[0].plugins,
+        ["librask_plugin_fixture.so"],
+        "{workers:?}"
+    );
+    assert!(refusing[0].plugins.is_empty(), "{workers:?}");
 
     let dir = &cluster.dir;
     let refused = |path: &Path| {

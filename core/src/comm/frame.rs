@@ -434,7 +434,9 @@ mod tests {
         let err = decoder.next_packet().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "protocol version mismatch: the peer speaks version 7, this side speaks version 3"
+            format!(
+                "protocol version mismatch: the peer speaks version 7, this side speaks version {PROTOCOL_VERSION}"
+            )
         );
     }
 

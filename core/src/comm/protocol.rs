@@ -306,6 +306,11 @@ pub struct WorkerSummary {
     pub nthreads: u32,
     /// Its latest metrics.
     pub metrics: WorkerMetrics,
+    /// The resources it offers; a worker that loads op plugins offers
+    /// [`crate::plugin::RESOURCE`].
+    pub resources: Vec<(String, f64)>,
+    /// The plugins it loaded (file names), oldest first.
+    pub plugins: Vec<String>,
 }
 
 /// Every message of the protocol.

@@ -43,6 +43,10 @@ pub(super) struct WorkerEntry {
     pub data_address: String,
     pub pid: u32,
     pub metrics: WorkerMetrics,
+    /// The resources it offers (`rask:plugins` among them if it loads plugins).
+    pub resources: Vec<(String, f64)>,
+    /// The plugins it loaded, by file name.
+    pub plugins: Vec<String>,
 }
 
 pub(super) enum ClientLink {
@@ -233,6 +237,7 @@ impl Loop {
             worker,
             name,
             nthreads,
+            resources,
             ..
         } = event
         else {
@@ -260,6 +265,8 @@ impl Loop {
                 data_address,
                 pid,
                 metrics: WorkerMetrics::default(),
+                resources: resources.clone(),
+                plugins: Vec::new(),
             },
         );
     }

@@ -106,10 +106,20 @@ impl Loop {
         hash: String,
         outcome: Result<Vec<String>, String>,
     ) {
-        let name = self
-            .workers
-            .get(&worker)
-            .map_or_else(|| worker.to_string(), |e| e.name.clone());
+        let plugin = self
+            .plugins
+            .iter()
+            .find(|p| p.hash == hash)
+            .map(|p| p.name.clone());
+        let name = match self.workers.get_mut(&worker) {
+            Some(entry) => {
+                if let (Ok(_), Some(plugin)) = (&outcome, plugin) {
+                    entry.plugins.push(plugin);
+                }
+                entry.name.clone()
+            }
+            None => worker.to_string(),
+        };
         match &outcome {
             Ok(ops) => tracing::info!(%worker, %name, %hash, ?ops, "worker loaded a plugin"),
             Err(reason) => {

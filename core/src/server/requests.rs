@@ -135,6 +135,8 @@ impl Loop {
                     pid: e.pid,
                     nthreads: e.nthreads,
                     metrics: e.metrics.clone(),
+                    resources: e.resources.clone(),
+                    plugins: e.plugins.clone(),
                 })
             })
             .collect()
