@@ -147,6 +147,7 @@ print(len(df), repr(round(float(df["x"].sum()), 6)), int(df["n"].sum()), sorted(
     assert_eq!(printed.trim(), expected);
 
     ranged_reads_fetch_only_the_columns_a_query_reads(&client);
+    ranged_reads_skip_row_groups_a_filter_rules_out(&client);
 
     // Worker processes read from S3 and write to GCS on their own.
     let mut cluster = Cluster::start("s3frames", &[]);
@@ -264,4 +265,180 @@ fn ranged_reads_fetch_only_the_columns_a_query_reads(client: &Client) {
     let fetched = (rask::io::object_bytes_read() - before) as f64;
     assert!(all.equals(&wide), "the whole wide file differs");
     assert!(fetched >= size, "fetched {fetched} of {size} bytes");
+}
+
+/// A table of `ROWS` rows in row groups of `GROUP` rows: `id` and `name`
+/// sorted (so each row group holds one range of them), `small` the row group's
+/// number (an `i32`), `r` random integers with nulls only in row group 3, `f`
+/// random floats with NaNs in row group 5, and four incompressible columns
+/// that make up most of the bytes.
+fn row_group_table(rows: usize, seed: u64) -> DataFrame {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    const GROUP: usize = 25_000;
+    let id: Vec<i64> = (0..rows as i64).collect();
+    let name: Vec<String> = (0..rows).map(|i| format!("k{i:07}")).collect();
+    let small: Vec<i32> = (0..rows).map(|i| (i / GROUP) as i32).collect();
+    let r: Vec<Option<i64>> = (0..rows)
+        .map(|i| (i / GROUP != 3 || i % 7 != 0).then(|| rng.random_range(0..100)))
+        .collect();
+    let f: Vec<f64> = (0..rows)
+        .map(|i| {
+            if i / GROUP == 5 && i % 11 == 0 {
+                f64::NAN
+            } else {
+                rng.random::<f64>()
+            }
+        })
+        .collect();
+    let mut columns = vec![
+        Column::new("id".into(), id),
+        Column::new("name".into(), name),
+        Column::new("small".into(), small),
+        Column::new("r".into(), r),
+        Column::new("f".into(), f),
+    ];
+    for c in 0..4 {
+        let noise: Vec<f64> = (0..rows).map(|_| rng.random()).collect();
+        columns.push(Column::new(format!("c{c}").into(), noise));
+    }
+    DataFrame::new(rows, columns).unwrap()
+}
+
+/// A filter that the row groups' statistics rule out keeps their bytes
+/// unfetched (only the footer of those row groups is read), and every
+/// filter, pushed down or not, gives Polars' rows: a sorted S3 file of 8 row
+/// groups, queried by ranges of its sorted columns, by nulls, by a widened
+/// `i32`, by no row at all, by a filter Polars cannot push to the file, and
+/// by 60 random filters over columns with nulls and NaNs.
+fn ranged_reads_skip_row_groups_a_filter_rules_out(client: &Client) {
+    const ROWS: usize = 200_000;
+    let mut table = row_group_table(ROWS, 41);
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
+        .with_row_group_size(Some(25_000))
+        .finish(&mut table)
+        .unwrap();
+    let size = bytes.len() as f64;
+    rask::io::Location::parse("s3://tables/sorted/part-000.parquet")
+        .unwrap()
+        .write(bytes)
+        .unwrap();
+    let read = || dd::read_parquet("s3://tables/sorted/*.parquet").unwrap();
+    // Runs `filter` through rask and Polars; returns the share of the object
+    // rask fetched.
+    let check = |filter: Expr| -> f64 {
+        let before = rask::io::object_bytes_read();
+        let got = read()
+            .filter(filter.clone())
+            .unwrap()
+            .compute(client)
+            .unwrap();
+        let fetched = (rask::io::object_bytes_read() - before) as f64;
+        let want = table
+            .clone()
+            .lazy()
+            .filter(filter.clone())
+            .collect()
+            .unwrap();
+        assert!(
+            got.equals_missing(&want),
+            "{filter:?}: rask has {} rows, Polars {}",
+            got.height(),
+            want.height()
+        );
+        fetched / size
+    };
+    let eighth = (ROWS / 8) as i64;
+    for (filter, most) in [
+        (col("id").lt(lit(eighth)), 0.2),
+        (
+            col("id").gt_eq(lit(7 * eighth)).and(col("c1").gt(lit(0.5))),
+            0.2,
+        ),
+        (
+            col("id")
+                .eq(lit(10i64))
+                .or(col("id").eq(lit(7 * eighth + 3))),
+            0.3,
+        ),
+        (col("name").eq(lit("k0100000")), 0.2),
+        (col("name").lt_eq(lit("k0010000")), 0.2),
+        (col("r").is_null(), 0.2),
+        (col("small").gt(lit(6i64)), 0.2),
+        (lit(eighth).gt(col("id")), 0.2),
+        (col("id").gt(lit(ROWS as i64)), 0.05),
+    ] {
+        let share = check(filter.clone());
+        assert!(share < most, "{filter:?} fetched {share:.2} of the object");
+    }
+    // Filters statistics cannot judge read every row group.
+    for filter in [
+        col("f").gt(lit(0.99)),
+        col("id")
+            .lt(lit(100i64))
+            .or((col("c0") * lit(2.0)).gt(lit(1.99))),
+        col("r").is_not_null(),
+    ] {
+        let share = check(filter.clone());
+        assert!(
+            share > 0.5,
+            "{filter:?} fetched only {share:.2} of the object"
+        );
+    }
+    // A filter on a column the steps replaced is not the file's.
+    let doubled = read()
+        .with_column(col("id") * lit(2i64))
+        .unwrap()
+        .filter(col("id").lt(lit(eighth)))
+        .unwrap()
+        .compute(client)
+        .unwrap();
+    let want = table
+        .clone()
+        .lazy()
+        .with_column(col("id") * lit(2i64))
+        .filter(col("id").lt(lit(eighth)))
+        .collect()
+        .unwrap();
+    assert!(
+        doubled.equals_missing(&want),
+        "a filter on a replaced column"
+    );
+    assert_eq!(doubled.height(), (eighth / 2) as usize);
+
+    // Random filters: comparisons of columns with nulls, NaNs and sorted
+    // ranges, joined by & and |.
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+    let comparison = |rng: &mut rand_xoshiro::Xoshiro256PlusPlus| -> Expr {
+        let (column, value) = match rng.random_range(0..5) {
+            0 => (col("id"), lit(rng.random_range(-10..ROWS as i64 + 10))),
+            1 => (col("r"), lit(rng.random_range(-1..101i64))),
+            2 => (col("f"), lit(rng.random_range(-0.1..1.1f64))),
+            3 => (
+                col("name"),
+                lit(format!("k{:07}", rng.random_range(0..ROWS + 10))),
+            ),
+            _ => (col("small"), lit(rng.random_range(-1..9i32))),
+        };
+        match rng.random_range(0..7) {
+            0 => column.eq(value),
+            1 => column.lt(value),
+            2 => column.lt_eq(value),
+            3 => column.gt(value),
+            4 => column.gt_eq(value),
+            5 => column.is_null(),
+            _ => column.is_not_null(),
+        }
+    };
+    for _ in 0..60 {
+        let first = comparison(&mut rng);
+        let filter = match rng.random_range(0..3) {
+            0 => first,
+            1 => first.and(comparison(&mut rng)),
+            _ => first.or(comparison(&mut rng)).and(comparison(&mut rng)),
+        };
+        check(filter);
+    }
 }

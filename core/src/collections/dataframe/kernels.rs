@@ -51,7 +51,7 @@ collection_kernel! {
         let (rows, sides) = parts.split_at(split);
         let sides: Vec<LazyFrame> = sides.iter().map(|p| p.0.clone().lazy()).collect();
         let result = match &plan.origin {
-            Origin::Files(files, format, columns) => read_and_run(files, format, columns.as_deref(), &plan, &sides)?,
+            Origin::Files(files, format, read) => read_and_run(files, format, read.as_ref(), &plan, &sides)?,
             Origin::Inputs => {
                 let mut iter = rows.iter();
                 let mut stacked = iter
@@ -69,20 +69,20 @@ collection_kernel! {
 }
 
 /// Reads `files` (stacked in order) and runs the plan's steps on them. A
-/// Parquet object whose query reads only some `columns` fetches only theirs;
-/// if that fails, or the query on what was fetched does, the files are read
-/// whole.
+/// Parquet object whose query reads only some of it (`read`) fetches only
+/// that; if that fails, or the query on what was fetched does, the files are
+/// read whole.
 fn read_and_run(
     files: &[plan::FileRef],
     format: &plan::Format,
-    columns: Option<&[String]>,
+    read: Option<&super::ranged::ReadSet>,
     plan: &Plan,
     sides: &[LazyFrame],
 ) -> Result<DataFrame, TaskFailure> {
-    if let (plan::Format::Parquet, Some(columns)) = (format, columns) {
+    if let (plan::Format::Parquet, Some(read)) = (format, read) {
         let fetched: PolarsResult<Vec<Option<Buffer<u8>>>> = files
             .iter()
-            .map(|(location, _)| super::ranged::fetch(location, columns))
+            .map(|(location, _)| super::ranged::fetch(location, read))
             .collect();
         let partial = fetched.and_then(|buffers| {
             if buffers.iter().all(Option::is_none) {

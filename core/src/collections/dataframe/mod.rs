@@ -29,6 +29,7 @@ mod reductions;
 mod repartition;
 mod resample;
 mod rolling;
+mod row_groups;
 mod shuffle;
 mod split_out;
 mod summary;
@@ -139,11 +140,11 @@ impl DataFrame {
     ) -> Result<DataFrame, DataFrameError> {
         let name: Arc<str> = Arc::from(format!("{prefix}-{}", crate::graph::fresh_token()));
         let side_schemas: Vec<SchemaRef> = sides.iter().map(|s| s.schema.clone()).collect();
-        // Worked out once for every file: the columns a ranged read fetches
-        // (every column, if the optimiser cannot say).
-        let columns = match &file_schema {
+        // Worked out once for every file: the columns and row groups a ranged
+        // read fetches (all, if the optimiser cannot say).
+        let read = match &file_schema {
             Some(files) if sources.iter().any(Source::is_parquet_object) => {
-                ranged::columns_read(files, &steps, &side_schemas).unwrap_or_else(|e| {
+                ranged::read_set(files, &steps, &side_schemas).unwrap_or_else(|e| {
                     tracing::debug!(error = %e, "no column set for ranged reads");
                     None
                 })
@@ -157,7 +158,7 @@ impl DataFrame {
                 let key = crate::graph::Key::new(&*name).indexed(&[i]);
                 let (origin, mut inputs) = match source {
                     Source::Files(files, format) => (
-                        Origin::Files(files.clone(), format.clone(), columns.clone()),
+                        Origin::Files(files.clone(), format.clone(), read.clone()),
                         vec![],
                     ),
                     Source::Node(node) => (Origin::Inputs, vec![node.clone()]),

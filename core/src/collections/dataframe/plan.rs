@@ -112,10 +112,9 @@ impl Format {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum Origin {
     /// Files in one format, their rows stacked in order (one file, or several
-    /// small Parquet files read together), and the files' columns the steps
-    /// read when they read fewer than all (a Parquet object then fetches
-    /// only those).
-    Files(Vec<FileRef>, Format, Option<Vec<String>>),
+    /// small Parquet files read together), and what the steps read of them
+    /// when less than all (a Parquet object then fetches only that).
+    Files(Vec<FileRef>, Format, Option<super::ranged::ReadSet>),
     /// The task's inputs, partitions stacked in order.
     Inputs,
 }
