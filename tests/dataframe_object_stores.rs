@@ -270,8 +270,9 @@ fn ranged_reads_fetch_only_the_columns_a_query_reads(client: &Client) {
 /// A table of `ROWS` rows in row groups of `GROUP` rows: `id` and `name`
 /// sorted (so each row group holds one range of them), `small` the row group's
 /// number (an `i32`), `r` random integers with nulls only in row group 3, `f`
-/// random floats with NaNs in row group 5, and four incompressible columns
-/// that make up most of the bytes.
+/// random floats with NaNs in row group 5, `ts` and `day` a datetime and a
+/// date rising with `id`, and four incompressible columns that make up most
+/// of the bytes.
 fn row_group_table(rows: usize, seed: u64) -> DataFrame {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -297,6 +298,18 @@ fn row_group_table(rows: usize, seed: u64) -> DataFrame {
         Column::new("small".into(), small),
         Column::new("r".into(), r),
         Column::new("f".into(), f),
+        Column::new(
+            "ts".into(),
+            (0..rows as i64).map(|i| i * 1_000_000).collect::<Vec<_>>(),
+        )
+        .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+        .unwrap(),
+        Column::new(
+            "day".into(),
+            (0..rows as i32).map(|i| i / 1000).collect::<Vec<_>>(),
+        )
+        .cast(&DataType::Date)
+        .unwrap(),
     ];
     for c in 0..4 {
         let noise: Vec<f64> = (0..rows).map(|_| rng.random()).collect();
@@ -308,7 +321,8 @@ fn row_group_table(rows: usize, seed: u64) -> DataFrame {
 /// A filter that the row groups' statistics rule out keeps their bytes
 /// unfetched (only the footer of those row groups is read), and every
 /// filter, pushed down or not, gives Polars' rows: a sorted S3 file of 8 row
-/// groups, queried by ranges of its sorted columns, by nulls, by a widened
+/// groups, queried by ranges of its sorted columns (integers, text, datetimes,
+/// dates), by nulls, by a widened
 /// `i32`, by no row at all, by a filter Polars cannot push to the file, and
 /// by 60 random filters over columns with nulls and NaNs.
 fn ranged_reads_skip_row_groups_a_filter_rules_out(client: &Client) {
@@ -368,6 +382,15 @@ fn ranged_reads_skip_row_groups_a_filter_rules_out(client: &Client) {
         (col("small").gt(lit(6i64)), 0.2),
         (lit(eighth).gt(col("id")), 0.2),
         (col("id").gt(lit(ROWS as i64)), 0.05),
+        (
+            col("ts")
+                .lt(lit(eighth * 1_000_000).cast(DataType::Datetime(TimeUnit::Microseconds, None))),
+            0.2,
+        ),
+        (
+            col("day").gt_eq(lit(7 * eighth as i32 / 1000).cast(DataType::Date)),
+            0.2,
+        ),
     ] {
         let share = check(filter.clone());
         assert!(share < most, "{filter:?} fetched {share:.2} of the object");
