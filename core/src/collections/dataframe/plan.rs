@@ -310,6 +310,9 @@ pub(crate) fn run(
     steps: &[Step],
     sides: &[LazyFrame],
 ) -> PolarsResult<DataFrame> {
+    if let Some(result) = super::hash_join::run(&frame, steps, sides)? {
+        return Ok(result);
+    }
     let (query, after) = match steps {
         [.., Step::GroupBy(..), Step::DropNulls(subset)] => {
             (&steps[..steps.len() - 1], Some(subset.as_deref()))
@@ -328,7 +331,7 @@ pub(crate) fn run(
 /// in-memory engine on a million-row partition; the rest in memory, where
 /// joins and sorts took less time and memory in the benchmarks and the
 /// memory test.
-fn collect(frame: LazyFrame, steps: &[Step]) -> PolarsResult<DataFrame> {
+pub(super) fn collect(frame: LazyFrame, steps: &[Step]) -> PolarsResult<DataFrame> {
     let aggregates = steps
         .iter()
         .any(|s| matches!(s, Step::GroupBy(..) | Step::Unique(..)));
