@@ -21,7 +21,7 @@ const PROBE_CHUNK: usize = 1 << 16;
 /// How many rows ahead of its probe a row's slot is fetched.
 const PREFETCH_DISTANCE: usize = 16;
 
-/// Runs `steps` over `frame` with their first join done by [`join`], when it
+/// Runs `steps` over `frame` with their first join done by [`JoinOn::join`], when it
 /// takes it; `None` when there is no such join (Polars runs it all then).
 pub(super) fn run(
     frame: &LazyFrame,
@@ -67,13 +67,19 @@ pub(super) fn run(
         columns_needed(&before, &steps[at..], sides, &left_schema, &right_schema)?;
     let left = plan::collect(before.select(left_columns), &steps[..at])?;
     let right = other.clone().select(right_columns).collect()?;
-    let joined = join(&left, &right, left_key, right_key, how, suffix)?;
+    let on = JoinOn {
+        left: left_key,
+        right: right_key,
+        how,
+        suffix,
+    };
+    let joined = on.join(&left, &right)?;
     // What the rest of the query does needs no more than the joined rows.
     drop((left, right));
     plan::run(joined.lazy(), &steps[at + 1..], sides).map(Some)
 }
 
-/// Whether [`join`] takes a join of keys of these types: inner or left, one
+/// Whether [`JoinOn::join`] takes a join of keys of these types: inner or left, one
 /// integer type on both sides whose every value fits an `i64` (the 8- and
 /// 16-bit types are not built into rask's Polars).
 fn takes(how: &JoinType, left: &DataType, right: &DataType) -> bool {
@@ -235,119 +241,113 @@ fn keys(frame: &DataFrame, name: &str) -> PolarsResult<Int64Chunked> {
     Ok(column.i64()?.rechunk().into_owned())
 }
 
-/// `left` joined with `right` (`how` inner or left) on integer columns
-/// `left_on` and `right_on`, as Polars joins them with `maintain_order`
-/// left: by [`own_join`], or by Polars when that gives no result.
-fn join(
-    left: &DataFrame,
-    right: &DataFrame,
-    left_on: &str,
-    right_on: &str,
-    how: &JoinType,
-    suffix: &str,
-) -> PolarsResult<DataFrame> {
-    match own_join(left, right, left_on, right_on, how, suffix)? {
-        Some(joined) => Ok(joined),
-        None => polars_join(left, right, left_on, right_on, how, suffix).collect(),
-    }
+/// A join [`run`] hands to [`JoinOn::join`]: inner or left, on integer
+/// column `left` of the partition's rows and `right` of the side frame.
+struct JoinOn<'a> {
+    left: &'a str,
+    right: &'a str,
+    how: &'a JoinType,
+    /// Appended to the side frame's clashing column names.
+    suffix: &'a str,
 }
 
-/// Polars' join of `left` and `right`, as [`join`] means it.
-fn polars_join(
-    left: &DataFrame,
-    right: &DataFrame,
-    left_on: &str,
-    right_on: &str,
-    how: &JoinType,
-    suffix: &str,
-) -> LazyFrame {
-    let mut args = JoinArgs::new(how.clone()).with_suffix(Some(suffix.into()));
-    args.maintain_order = MaintainOrderJoin::Left;
-    left.clone()
-        .lazy()
-        .join(right.clone().lazy(), [col(left_on)], [col(right_on)], args)
-}
-
-/// [`join`] by rask's table; `None` when the side frame has too many rows
-/// for it, or its columns would not be Polars' join's.
-fn own_join(
-    left: &DataFrame,
-    right: &DataFrame,
-    left_on: &str,
-    right_on: &str,
-    how: &JoinType,
-    suffix: &str,
-) -> PolarsResult<Option<DataFrame>> {
-    if right.height() >= NIL as usize || left.height() >= IdxSize::MAX as usize {
-        return Ok(None);
-    }
-    let table = Table::build(&keys(right, right_on)?);
-    let (mut first, several) = table.probe(&keys(left, left_on)?);
-    let inner = matches!(how, JoinType::Inner);
-    let unmatched = first.contains(&NIL);
-    let (rows, matched): (Option<Vec<IdxSize>>, Vec<IdxSize>) = if several {
-        // Each row once per match, in the side frame's order.
-        let mut rows = Vec::with_capacity(first.len());
-        let mut matched = Vec::with_capacity(first.len());
-        for (row, &m) in first.iter().enumerate() {
-            if m == NIL && !inner {
-                rows.push(row as IdxSize);
-                matched.push(NIL);
-            }
-            let mut m = m;
-            while m != NIL {
-                rows.push(row as IdxSize);
-                matched.push(m);
-                m = table.next[m as usize];
-            }
+impl JoinOn<'_> {
+    /// `left` joined with `right` as Polars joins them with `maintain_order`
+    /// left: by [`JoinOn::own`], or by Polars when that gives no result.
+    fn join(&self, left: &DataFrame, right: &DataFrame) -> PolarsResult<DataFrame> {
+        match self.own(left, right)? {
+            Some(joined) => Ok(joined),
+            None => self.polars(left, right).collect(),
         }
-        (Some(rows), matched)
-    } else if inner && unmatched {
-        let rows: Vec<IdxSize> = (0..first.len() as IdxSize)
-            .filter(|&row| first[row as usize] != NIL)
-            .collect();
-        first.retain(|&m| m != NIL);
-        (Some(rows), first)
-    } else {
-        (None, first)
-    };
-    drop(table);
-    // Copied even when every row is there once, in order: the partition's
-    // columns may be slices of larger buffers (shuffle shards decoded from
-    // the messages that brought them), which the result would keep alive.
-    let rows = rows.unwrap_or_else(|| (0..left.height() as IdxSize).collect());
-    let left_part = left.take(&IdxCa::from_vec("".into(), rows))?;
-    let matched = if !inner && unmatched {
-        IdxCa::from_iter_options(
-            "".into(),
-            matched.into_iter().map(|m| (m != NIL).then_some(m)),
+    }
+
+    /// Polars' join of `left` and `right`, as [`JoinOn::join`] means it.
+    fn polars(&self, left: &DataFrame, right: &DataFrame) -> LazyFrame {
+        let mut args = JoinArgs::new(self.how.clone()).with_suffix(Some(self.suffix.into()));
+        args.maintain_order = MaintainOrderJoin::Left;
+        left.clone().lazy().join(
+            right.clone().lazy(),
+            [col(self.left)],
+            [col(self.right)],
+            args,
         )
-    } else {
-        IdxCa::from_vec("".into(), matched)
-    };
-    let right_part = right.drop(right_on)?.take(&matched)?;
-    let height = left_part.height();
-    let mut columns = left_part.into_columns();
-    for column in right_part.into_columns() {
-        let name = column.name().clone();
-        if columns.iter().any(|c| c.name() == &name) {
-            columns.push(column.with_name(format!("{name}{suffix}").into()));
-        } else {
-            columns.push(column);
+    }
+
+    /// [`JoinOn::join`] by rask's table; `None` when the side frame has too
+    /// many rows for it, or its columns would not be Polars' join's.
+    fn own(&self, left: &DataFrame, right: &DataFrame) -> PolarsResult<Option<DataFrame>> {
+        let (left_on, right_on, how, suffix) = (self.left, self.right, self.how, self.suffix);
+        if right.height() >= NIL as usize || left.height() >= IdxSize::MAX as usize {
+            return Ok(None);
         }
+        let table = Table::build(&keys(right, right_on)?);
+        let (mut first, several) = table.probe(&keys(left, left_on)?);
+        let inner = matches!(how, JoinType::Inner);
+        let unmatched = first.contains(&NIL);
+        let (rows, matched): (Option<Vec<IdxSize>>, Vec<IdxSize>) = if several {
+            // Each row once per match, in the side frame's order.
+            let mut rows = Vec::with_capacity(first.len());
+            let mut matched = Vec::with_capacity(first.len());
+            for (row, &m) in first.iter().enumerate() {
+                if m == NIL && !inner {
+                    rows.push(row as IdxSize);
+                    matched.push(NIL);
+                }
+                let mut m = m;
+                while m != NIL {
+                    rows.push(row as IdxSize);
+                    matched.push(m);
+                    m = table.next[m as usize];
+                }
+            }
+            (Some(rows), matched)
+        } else if inner && unmatched {
+            let rows: Vec<IdxSize> = (0..first.len() as IdxSize)
+                .filter(|&row| first[row as usize] != NIL)
+                .collect();
+            first.retain(|&m| m != NIL);
+            (Some(rows), first)
+        } else {
+            (None, first)
+        };
+        drop(table);
+        // Copied even when every row is there once, in order: the partition's
+        // columns may be slices of larger buffers (shuffle shards decoded from
+        // the messages that brought them), which the result would keep alive.
+        let rows = rows.unwrap_or_else(|| (0..left.height() as IdxSize).collect());
+        let left_part = left.take(&IdxCa::from_vec("".into(), rows))?;
+        let matched = if !inner && unmatched {
+            IdxCa::from_iter_options(
+                "".into(),
+                matched.into_iter().map(|m| (m != NIL).then_some(m)),
+            )
+        } else {
+            IdxCa::from_vec("".into(), matched)
+        };
+        let right_part = right.drop(right_on)?.take(&matched)?;
+        let height = left_part.height();
+        let mut columns = left_part.into_columns();
+        for column in right_part.into_columns() {
+            let name = column.name().clone();
+            if columns.iter().any(|c| c.name() == &name) {
+                columns.push(column.with_name(format!("{name}{suffix}").into()));
+            } else {
+                columns.push(column);
+            }
+        }
+        let joined = DataFrame::new(height, columns)?;
+        // The same columns as Polars' join, or none.
+        let expected = self.polars(left, right).collect_schema()?;
+        if joined.schema() != &expected {
+            tracing::debug!(
+                ours = ?joined.schema(),
+                polars = ?expected,
+                "own join's columns differ from Polars'; Polars joins"
+            );
+            return Ok(None);
+        }
+        Ok(Some(joined))
     }
-    let joined = DataFrame::new(height, columns)?;
-    // The same columns as Polars' join, or none.
-    let expected = polars_join(left, right, left_on, right_on, how, suffix).collect_schema()?;
-    if joined.schema() != &expected {
-        tracing::debug!(
-            ours = ?joined.schema(),
-            polars = ?expected,
-            "own join's columns differ from Polars'; Polars joins"
-        );
-        return Ok(None);
-    }
-    Ok(Some(joined))
 }
 
 #[cfg(test)]
@@ -396,12 +396,9 @@ mod tests {
             let right_on = if same_key_name { "key" } else { "rkey" };
             let left = frame("key", &left_keys, &dtype, &["v", "x"]);
             let right = frame(right_on, &right_keys, &dtype, &["w", "v"]);
-            let ours = own_join(&left, &right, "key", right_on, &how, "_right")
-                .unwrap()
-                .expect("rask's own join takes it");
-            let polars = polars_join(&left, &right, "key", right_on, &how, "_right")
-                .collect()
-                .unwrap();
+            let on = JoinOn { left: "key", right: right_on, how: &how, suffix: "_right" };
+            let ours = on.own(&left, &right).unwrap().expect("rask's own join takes it");
+            let polars = on.polars(&left, &right).collect().unwrap();
             prop_assert!(ours.equals_missing(&polars), "{how:?}\n{ours}\n{polars}");
         }
     }
