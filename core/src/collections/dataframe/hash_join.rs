@@ -311,11 +311,17 @@ impl JoinOn<'_> {
             (None, first)
         };
         drop(table);
-        // Copied even when every row is there once, in order: the partition's
-        // columns may be slices of larger buffers (shuffle shards decoded from
-        // the messages that brought them), which the result would keep alive.
-        let rows = rows.unwrap_or_else(|| (0..left.height() as IdxSize).collect());
-        let left_part = left.take(&IdxCa::from_vec("".into(), rows))?;
+        // Every row once, in order: the partition's columns, in one piece each
+        // as a gather would leave them (a shuffle's partition is made of many
+        // shards, and a column of many chunks is copied again downstream).
+        let left_part = match rows {
+            Some(rows) => left.take(&IdxCa::from_vec("".into(), rows))?,
+            None => {
+                let mut whole = left.clone();
+                whole.rechunk_mut_par();
+                whole
+            }
+        };
         let matched = if !inner && unmatched {
             IdxCa::from_iter_options(
                 "".into(),
