@@ -16,6 +16,7 @@
 
 mod describe;
 mod groupby;
+mod hash_groupby;
 mod hash_join;
 mod index;
 mod interval;

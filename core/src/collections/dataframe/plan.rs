@@ -313,6 +313,9 @@ pub(crate) fn run(
     if let Some(result) = super::hash_join::run(&frame, steps, sides)? {
         return Ok(result);
     }
+    if let Some(result) = super::hash_groupby::run(&frame, steps, sides)? {
+        return Ok(result);
+    }
     let (query, after) = match steps {
         [.., Step::GroupBy(..), Step::DropNulls(subset)] => {
             (&steps[..steps.len() - 1], Some(subset.as_deref()))
