@@ -153,14 +153,18 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// Polars' own encoding of the plan (its expressions serialize only that
-    /// way), to travel as a task's parameters.
+    /// way), to travel as a task's parameters: MessagePack, the encoding
+    /// Polars keeps for plans that travel.
     pub(crate) fn to_bytes(&self) -> PolarsResult<Vec<u8>> {
-        polars::polars_utils::pl_serialize::serialize_to_bytes::<_, false>(self)
+        polars::polars_utils::pl_serialize::serialize_to_bytes::<_, true>(self)
     }
 
-    /// The plan back from [`Plan::to_bytes`].
+    /// The plan back from [`Plan::to_bytes`]. Its reader refuses nesting
+    /// deeper than 1,024 levels (a few hundred nested expressions), so that
+    /// a plan from a peer cannot overflow a task thread's stack, here or
+    /// when the plan is dropped.
     pub(crate) fn from_bytes(bytes: &[u8]) -> PolarsResult<Plan> {
-        polars::polars_utils::pl_serialize::deserialize_from_reader::<_, _, false>(bytes)
+        polars::polars_utils::pl_serialize::deserialize_from_reader::<_, _, true>(bytes)
     }
 }
 
@@ -449,4 +453,56 @@ pub(crate) fn apply(
         };
     }
     Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan whose filter is `depth` negations deep, and whose column is
+    /// the sum of `depth` columns (`((c0 + c1) + c2) + …`).
+    fn nested(depth: usize) -> Plan {
+        let mut predicate = col("x").gt(lit(0));
+        let mut sum = col("c0");
+        for i in 1..depth {
+            predicate = predicate.not();
+            sum = sum + col(format!("c{i}").as_str());
+        }
+        Plan {
+            origin: Origin::Inputs,
+            steps: vec![Step::Filter(predicate), Step::WithColumns(vec![sum])],
+            sides: 0,
+        }
+    }
+
+    /// `f` on a thread with `stack` bytes of stack.
+    fn on_stack<T: Send + 'static>(stack: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_plan_nested_too_deep_is_an_error_not_a_stack_overflow() {
+        // Written on a big stack, as a hostile peer could; read on a task
+        // thread's ordinary 2 MiB.
+        let (shallow, deep) = on_stack(1 << 30, || {
+            let bytes = |depth| nested(depth).to_bytes().unwrap();
+            (bytes(500), bytes(200_000))
+        });
+        on_stack(2 << 20, move || {
+            let plan = Plan::from_bytes(&shallow).expect("500 levels are read");
+            assert!(matches!(
+                plan.steps.as_slice(),
+                [Step::Filter(_), Step::WithColumns(_)]
+            ));
+            // The plan, and the expression in it, dropped on this stack too.
+            drop(plan);
+            let error = Plan::from_bytes(&deep).expect_err("200,000 levels are refused");
+            assert!(error.to_string().contains("depth"), "{error}");
+        });
+    }
 }
