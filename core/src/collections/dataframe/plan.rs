@@ -295,14 +295,36 @@ pub(crate) fn scan_location(location: &str, format: &Format) -> PolarsResult<Laz
     scan_buffer(read_bytes(location)?, format)
 }
 
-/// The bytes of a file (path or URL).
+/// The bytes of a file (path or URL). A local file is mapped, not read:
+/// its pages are read from disk when a reader touches them, so a query
+/// reads only the columns and row groups it decodes (as Polars' own local
+/// scans do), and they count as page cache, not as the worker's memory.
 pub(crate) fn read_bytes(location: &str) -> PolarsResult<Buffer<u8>> {
     let parsed = Location::parse(location).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+    if let Some(path) = parsed.as_path() {
+        return map_file(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => polars_err!(ComputeError: "{location}: no such file"),
+            _ => polars_err!(ComputeError: "{location}: {e}"),
+        });
+    }
     let bytes = parsed
         .read()
         .map_err(|e| polars_err!(ComputeError: "{e}"))?
         .ok_or_else(|| polars_err!(ComputeError: "{location}: no such file"))?;
     Ok(Buffer::from(bytes))
+}
+
+/// A local file's bytes, mapped read-only.
+fn map_file(path: &std::path::Path) -> std::io::Result<Buffer<u8>> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        // No mapping has no bytes.
+        return Ok(Buffer::from(Vec::new()));
+    }
+    // SAFETY: the mapping is only read. A file truncated by another process
+    // while it is mapped faults its reader, as Polars' own mapped scans do.
+    let mapped = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(Buffer::from_owner(mapped))
 }
 
 /// Runs `steps` on `frame`, reading `sides`. A `DropNulls` of a grouping's
@@ -504,5 +526,69 @@ mod tests {
             let error = Plan::from_bytes(&deep).expect_err("200,000 levels are refused");
             assert!(error.to_string().contains("depth"), "{error}");
         });
+    }
+
+    /// The share of `path`'s pages in the page cache.
+    fn cached_share(path: &std::path::Path) -> f64 {
+        let file = std::fs::File::open(path).unwrap();
+        let mapped = unsafe { memmap2::Mmap::map(&file).unwrap() };
+        let page = 4096;
+        let mut resident = vec![0u8; mapped.len().div_ceil(page)];
+        // SAFETY: a live mapping of `mapped.len()` bytes, one byte per page out.
+        let status = unsafe {
+            libc::mincore(
+                mapped.as_ptr() as *mut libc::c_void,
+                mapped.len(),
+                resident.as_mut_ptr(),
+            )
+        };
+        assert_eq!(status, 0, "{}", std::io::Error::last_os_error());
+        resident.iter().filter(|&&r| r & 1 == 1).count() as f64 / resident.len() as f64
+    }
+
+    #[test]
+    fn a_local_parquet_file_is_read_only_where_the_query_reads() {
+        // Eight columns of 8 MB, uncompressed; the query reads one.
+        let dir = std::env::temp_dir().join(format!("rask-mapped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("wide.parquet");
+        let rows = 1_000_000;
+        let columns: Vec<Column> = (0..8)
+            .map(|c| Column::new(format!("c{c}").into(), vec![c as f64; rows]))
+            .collect();
+        let mut frame = DataFrame::new(rows, columns).unwrap();
+        let mut file = std::fs::File::create(&path).unwrap();
+        ParquetWriter::new(&mut file)
+            .with_compression(ParquetCompression::Uncompressed)
+            .finish(&mut frame)
+            .unwrap();
+        file.sync_all().unwrap();
+        // Out of the page cache, so that what the query reads comes back in.
+        // SAFETY: an open descriptor; advice only.
+        let advice = unsafe {
+            use std::os::fd::AsRawFd;
+            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED)
+        };
+        assert_eq!(advice, 0);
+        drop(file);
+        let before = cached_share(&path);
+        let location = path.display().to_string();
+        let sum = scan_buffer(read_bytes(&location).unwrap(), &Format::Parquet)
+            .unwrap()
+            .select([col("c3").sum()])
+            .collect()
+            .unwrap();
+        assert_eq!(
+            sum.column("c3").unwrap().f64().unwrap().get(0),
+            Some(3.0 * rows as f64)
+        );
+        let after = cached_share(&path);
+        assert!(
+            before < 0.05 && after < 0.3,
+            "{:.0}% of the file cached before the read, {:.0}% after",
+            before * 100.0,
+            after * 100.0
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

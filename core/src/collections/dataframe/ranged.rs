@@ -9,8 +9,9 @@
 //! row groups are ruled out, the footer there lists only the others, so no
 //! reader looks for their bytes.
 //!
-//! Local files and small objects are read whole; an object whose query needs
-//! most of its bytes is fetched whole in one more request.
+//! Local files are mapped instead (`plan::read_bytes`), and small objects
+//! read whole; an object whose query needs most of its bytes is fetched whole
+//! in one more request.
 
 use super::plan::{self, HiveValue, Step};
 use super::row_groups::{self, StatsFilter};
@@ -45,7 +46,7 @@ pub(crate) struct ReadSet {
 
 /// The bytes of Parquet object `location` with only what `read` needs
 /// fetched (its other bytes never fetched nor touched); `None` when it should
-/// be read whole instead (local, or small).
+/// be read whole instead (small), or mapped (local).
 pub(super) fn fetch(location: &str, read: &ReadSet) -> PolarsResult<Option<Buffer<u8>>> {
     let err = |e: crate::io::StoreError| polars_err!(ComputeError: "{e}");
     let parsed = Location::parse(location).map_err(err)?;
