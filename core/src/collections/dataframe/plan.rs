@@ -531,8 +531,10 @@ mod tests {
     /// The share of `path`'s pages in the page cache.
     fn cached_share(path: &std::path::Path) -> f64 {
         let file = std::fs::File::open(path).unwrap();
+        // SAFETY: a file of this test, only read.
         let mapped = unsafe { memmap2::Mmap::map(&file).unwrap() };
-        let page = 4096;
+        // SAFETY: a query of a constant.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
         let mut resident = vec![0u8; mapped.len().div_ceil(page)];
         // SAFETY: a live mapping of `mapped.len()` bytes, one byte per page out.
         let status = unsafe {
