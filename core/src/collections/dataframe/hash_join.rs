@@ -13,6 +13,7 @@ use super::plan::{self, Step};
 use polars::prelude::*;
 use polars_plan::plans::IR;
 use rayon::prelude::*;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 /// No row.
 const NIL: u32 = u32::MAX;
@@ -237,8 +238,61 @@ impl Table {
 
 /// Key column `name` of `frame` as one array of `i64`s.
 fn keys(frame: &DataFrame, name: &str) -> PolarsResult<Int64Chunked> {
+    Ok(key_column(frame, name)?.rechunk().into_owned())
+}
+
+/// Key column `name` of `frame` as `i64`s, in its own chunks (an `i64`
+/// column is the frame's own, not a copy).
+fn key_column(frame: &DataFrame, name: &str) -> PolarsResult<Int64Chunked> {
     let column = frame.column(name)?.cast(&DataType::Int64)?;
-    Ok(column.i64()?.rechunk().into_owned())
+    Ok(column.i64()?.clone())
+}
+
+/// The tables of the side frames that tasks of this process are joining
+/// with now: partitions joined with the same side frame (a broadcast join's)
+/// at once, or one starting while another still joins, build its table once.
+/// Nothing is kept once no task uses it.
+static SHARED: Mutex<Vec<Weak<SharedTable>>> = Mutex::new(Vec::new());
+
+/// A side frame's table, built by the first task that needs it.
+struct SharedTable {
+    /// The side frame's key column, as the tasks read it: the table's
+    /// identity. Held here, its buffers stay allocated, so no other column
+    /// can come to have their addresses while the table lives.
+    column: Int64Chunked,
+    table: OnceLock<Table>,
+}
+
+/// The table of side key column `column`: the one a task is using now, if
+/// any, or a new one to build.
+fn shared_table(column: Int64Chunked) -> Arc<SharedTable> {
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    shared.retain(|entry| entry.strong_count() > 0);
+    let found = shared
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|entry| same_buffers(&entry.column, &column));
+    found.unwrap_or_else(|| {
+        let entry = Arc::new(SharedTable {
+            column,
+            table: OnceLock::new(),
+        });
+        shared.push(Arc::downgrade(&entry));
+        entry
+    })
+}
+
+/// Whether two columns are views of the same buffers (so of the same values).
+fn same_buffers(a: &Int64Chunked, b: &Int64Chunked) -> bool {
+    a.len() == b.len()
+        && a.chunks().len() == b.chunks().len()
+        && a.downcast_iter().zip(b.downcast_iter()).all(|(x, y)| {
+            let (vx, vy) = (x.validity(), y.validity());
+            x.values().as_ptr() == y.values().as_ptr()
+                && x.len() == y.len()
+                && vx.map(|v| (v.as_slice().0.as_ptr(), v.as_slice().1, v.len()))
+                    == vy.map(|v| (v.as_slice().0.as_ptr(), v.as_slice().1, v.len()))
+        })
 }
 
 /// A join [`run`] hands to [`JoinOn::join`]: inner or left, on integer
@@ -280,7 +334,10 @@ impl JoinOn<'_> {
         if right.height() >= NIL as usize || left.height() >= IdxSize::MAX as usize {
             return Ok(None);
         }
-        let table = Table::build(&keys(right, right_on)?);
+        let side = shared_table(key_column(right, right_on)?);
+        let table = side
+            .table
+            .get_or_init(|| Table::build(&side.column.rechunk()));
         let (mut first, several) = table.probe(&keys(left, left_on)?);
         let inner = matches!(how, JoinType::Inner);
         let unmatched = first.contains(&NIL);
@@ -310,7 +367,7 @@ impl JoinOn<'_> {
         } else {
             (None, first)
         };
-        drop(table);
+        drop(side);
         // Every row once, in order: the partition's columns, in one piece each
         // as a gather would leave them (a shuffle's partition is made of many
         // shards, and a column of many chunks is copied again downstream).
@@ -425,5 +482,39 @@ mod tests {
             &DataType::String,
             &DataType::String
         ));
+    }
+
+    #[test]
+    fn partitions_joined_with_one_side_frame_at_once_share_its_table() {
+        let side = frame(
+            "key",
+            &[Some(1), Some(2), None, Some(2)],
+            &DataType::Int64,
+            &["w"],
+        );
+        let column = || key_column(&side, "key").unwrap();
+        let first = shared_table(column());
+        let built = first
+            .table
+            .get_or_init(|| Table::build(&first.column.rechunk()));
+        // Another task's projection of the same frame: the same buffers.
+        let projected = side.select(["key"]).unwrap();
+        let second = shared_table(key_column(&projected, "key").unwrap());
+        assert!(Arc::ptr_eq(&first, &second));
+        assert!(std::ptr::eq(built, second.table.get().unwrap()));
+        // Equal values in other buffers are another frame's.
+        let copy = frame(
+            "key",
+            &[Some(1), Some(2), None, Some(2)],
+            &DataType::Int64,
+            &["w"],
+        );
+        let other = shared_table(key_column(&copy, "key").unwrap());
+        assert!(!Arc::ptr_eq(&first, &other));
+        // Once no task holds it, nothing is kept.
+        let weak = Arc::downgrade(&first);
+        drop((first, second));
+        assert!(weak.upgrade().is_none());
+        assert!(shared_table(column()).table.get().is_none());
     }
 }
