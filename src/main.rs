@@ -14,6 +14,7 @@ mod demo_dataframe;
 mod interface;
 mod jemalloc_controls;
 mod jobqueuebench;
+mod kernel;
 mod microbench;
 mod nanny;
 mod plugin;
@@ -60,9 +61,13 @@ enum Command {
     Cluster(cluster::Args),
     /// Op plugins: `build` a crate of ops into a library stock workers load.
     Plugin(plugin::Args),
+    /// The Jupyter kernel: `install` its kernelspec, `run` it for a connection file.
+    Kernel(kernel::Args),
 }
 
 fn main() -> ExitCode {
+    // The kernel runs notebook cells in a copy of this binary (evcxr's runtime).
+    rask_kernel::runtime_hook();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RASK_LOG")
@@ -88,6 +93,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => worker::run(args),
         Command::Cluster(args) => cluster::run(args).map(|()| 0),
         Command::Plugin(args) => plugin::run(args).map(|()| 0),
+        Command::Kernel(args) => kernel::run(args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -53,6 +53,7 @@ pub mod comm;
 pub mod coordination;
 pub mod graph;
 pub mod io;
+pub mod notebook;
 pub mod ops;
 pub mod plugin;
 pub mod scheduler;

@@ -1,5 +1,28 @@
-//! The rask Jupyter kernel: Rust cells with rask preloaded and cluster magics.
+//! The rask Jupyter kernel: Rust cells with rask preloaded, cluster magics,
+//! rich output.
 //!
-//! Empty until the kernel issue lands; see `DESIGN.md` for the planned layout.
+//! - [`server`]: Jupyter messaging 5.3 over ZeroMQ (`jupyter-zmq-client`).
+//! - [`evaluator`]: Rust cells compiled and run by `evcxr` in a child process.
+//! - [`cells_cache`]: where cells compile, with rask prebuilt by [`kernelspec::install`].
+//! - [`magics`], [`completeness`], [`history`]: what the kernel answers itself.
+//!
+//! The binary that serves the kernel must call [`runtime_hook`] first thing in
+//! `main`: evcxr runs cells in a copy of that same binary.
 
 #![warn(missing_docs)]
+
+pub mod cells_cache;
+pub mod cluster;
+pub mod completeness;
+pub mod evaluator;
+pub mod history;
+pub mod kernelspec;
+pub mod magics;
+pub mod requests;
+pub mod server;
+
+/// Turns this process into evcxr's cell runner when the kernel started it as
+/// one (and returns otherwise). Call it first thing in `main`.
+pub fn runtime_hook() {
+    evcxr::runtime_hook();
+}

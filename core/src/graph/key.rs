@@ -24,9 +24,29 @@ pub struct Key {
 }
 
 /// The seed of key hashes in this process.
-fn key_hasher() -> &'static foldhash::quality::RandomState {
-    static STATE: std::sync::OnceLock<foldhash::quality::RandomState> = std::sync::OnceLock::new();
-    STATE.get_or_init(foldhash::quality::RandomState::default)
+/// Hashes key texts with a seed that is random per process (peers cannot
+/// pick colliding keys) but the same for every copy of rask in the process:
+/// a notebook links a copy into each cell, and a key made in one cell must
+/// find its twin made in another. The seed comes from the 16 random bytes
+/// the kernel gives every process at exec (`AT_RANDOM`), hashed.
+fn key_hasher() -> &'static foldhash::quality::FixedState {
+    static STATE: std::sync::OnceLock<foldhash::quality::FixedState> = std::sync::OnceLock::new();
+    STATE.get_or_init(|| foldhash::quality::FixedState::with_seed(process_seed()))
+}
+
+fn process_seed() -> u64 {
+    use std::hash::BuildHasher;
+    // SAFETY: getauxval only reads the auxiliary vector; AT_RANDOM points at 16
+    // bytes that live as long as the process.
+    let random = unsafe { libc::getauxval(libc::AT_RANDOM) } as *const [u8; 16];
+    // SAFETY: as above; a null pointer (no AT_RANDOM) is checked first.
+    let bytes = unsafe { random.as_ref() }.copied().unwrap_or_else(|| {
+        let fallback = foldhash::quality::RandomState::default().hash_one(0u64);
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&fallback.to_le_bytes());
+        bytes
+    });
+    foldhash::quality::FixedState::with_seed(0x7261_736b_2d6b_6579).hash_one(bytes)
 }
 
 impl Key {

@@ -67,6 +67,15 @@ impl Array {
         )
     }
 
+    /// A notebook cell's result (the rask kernel's evcxr calls this): the
+    /// summary as text and as HTML.
+    pub fn evcxr_display(&self) {
+        crate::notebook::show_result(&[
+            ("text/plain", &self.to_string()),
+            ("text/html", &self.to_html()),
+        ]);
+    }
+
     /// An HTML table and an SVG picture of the chunk grid (the last two axes),
     /// for notebooks.
     pub fn to_html(&self) -> String {

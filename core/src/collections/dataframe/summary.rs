@@ -23,6 +23,15 @@ impl fmt::Display for DataFrame {
 }
 
 impl DataFrame {
+    /// A notebook cell's result (the rask kernel's evcxr calls this): the
+    /// summary as text and as HTML.
+    pub fn evcxr_display(&self) {
+        crate::notebook::show_result(&[
+            ("text/plain", &self.to_string()),
+            ("text/html", &self.to_html()),
+        ]);
+    }
+
     /// The frame's structure as an HTML table, as Dask shows a lazy frame in
     /// a notebook: a column per column with its dtype, a row of `...` for the
     /// partitions, and the name, partition and task counts under it.

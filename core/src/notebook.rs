@@ -1,0 +1,87 @@
+//! Rich output from notebook cells (the rask Jupyter kernel): `display` a
+//! value as HTML, SVG or any MIME type, update a display in place, clear a
+//! cell's output. Cells run in a child process whose standard output the
+//! kernel reads; each call here writes one marked line the kernel turns into
+//! a `display_data`, `update_display_data` or `clear_output` message. Outside
+//! the kernel the lines are printed as they are.
+//!
+//! [`attach`] gives cells their `client` ([`SessionClient`]), which follows
+//! the cluster the kernel's `%cluster` magics start or join.
+
+use serde_json::{json, Map, Value};
+use std::io::Write;
+
+mod session;
+pub use session::{attach, SessionClient, CONTROL_ENV};
+
+/// The prefix of a line the kernel takes as a display message.
+pub const DISPLAY_MARKER: &str = "RASK_KERNEL_DISPLAY ";
+
+/// Shows `content` of MIME type `mime` (e.g. `text/html`) below the cell.
+pub fn display(mime: &str, content: &str) {
+    emit(json!({ "data": { mime: content } }));
+}
+
+/// Shows HTML below the cell.
+pub fn display_html(html: &str) {
+    display("text/html", html);
+}
+
+/// Clears the cell's output; with `wait`, only when new output arrives (no flicker).
+pub fn clear_output(wait: bool) {
+    emit(json!({ "clear": true, "wait": wait }));
+}
+
+/// Writes a cell's result as evcxr reads it: evcxr calls a result's
+/// `evcxr_display` method when it has one (rask's arrays and dataframes do),
+/// which prints each MIME type's content between markers.
+pub fn show_result(data: &[(&str, &str)]) {
+    let mut out = std::io::stdout().lock();
+    for (mime, content) in data {
+        let _ = writeln!(
+            out,
+            "EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT"
+        );
+    }
+    let _ = out.flush();
+}
+
+/// A display that later calls can replace in place (a progress table, a status).
+#[derive(Debug, Clone)]
+pub struct DisplayHandle {
+    id: String,
+}
+
+impl DisplayHandle {
+    /// Shows `data` (MIME type → content) and returns a handle to update it.
+    pub fn show(data: &[(&str, &str)]) -> DisplayHandle {
+        let id = format!("rask-{}", crate::graph::fresh_token());
+        emit(json!({ "data": media(data), "display_id": id }));
+        DisplayHandle { id }
+    }
+
+    /// Replaces what the display shows.
+    pub fn update(&self, data: &[(&str, &str)]) {
+        emit(json!({ "data": media(data), "display_id": self.id, "update": true }));
+    }
+
+    /// The display's id (Jupyter's `display_id`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+fn media(data: &[(&str, &str)]) -> Value {
+    let mut map = Map::new();
+    for (mime, content) in data {
+        map.insert((*mime).to_owned(), Value::String((*content).to_owned()));
+    }
+    Value::Object(map)
+}
+
+fn emit(message: Value) {
+    let mut out = std::io::stdout().lock();
+    // One line: serde_json escapes the content's newlines.
+    let _ = writeln!(out, "{DISPLAY_MARKER}{message}");
+    let _ = out.flush();
+}

@@ -1,0 +1,153 @@
+//! Where cells are compiled: evcxr's working directory, whose `target/`
+//! holds rask and its dependencies compiled once by `rask kernel install`.
+//!
+//! Cargo lets one build at a time use a target directory, and evcxr rewrites
+//! its crate for every cell, so each running kernel needs a directory of its
+//! own: slot `cells-0`, `cells-1`, … under the cache root, each held with an
+//! exclusive `flock` for the kernel's life. A kernel that finds every slot
+//! taken copies slot 0 into a new one (seconds, not the minutes of a build).
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// The rask source tree cells depend on: the one this kernel was built from.
+pub const RASK_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core");
+
+/// The lock file of the workspace this kernel was built from: cells get the
+/// same dependency versions the tests ran with.
+const WORKSPACE_LOCK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock");
+
+/// A slot directory held by this process.
+#[derive(Debug)]
+pub struct CacheSlot {
+    dir: PathBuf,
+    /// Holds the `flock` until dropped.
+    _lock: File,
+}
+
+impl CacheSlot {
+    /// The directory evcxr works in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The rask source cells depend on, canonical (Cargo keys builds by path).
+    pub fn rask_source(&self) -> String {
+        std::fs::canonicalize(RASK_SOURCE)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| RASK_SOURCE.to_owned())
+    }
+}
+
+/// The default cache root: `$XDG_CACHE_HOME/rask/kernel` or `~/.cache/rask/kernel`.
+pub fn default_root() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("rask").join("kernel")
+}
+
+/// Takes the first free slot under `root`; a new slot starts as a copy of
+/// slot 0 (or empty, if there is none yet: its first cell then builds rask).
+pub fn take_slot(root: &Path) -> std::io::Result<CacheSlot> {
+    std::fs::create_dir_all(root)?;
+    for n in 0.. {
+        let dir = root.join(format!("cells-{n}"));
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join(format!("cells-{n}.lock")))?;
+        // SAFETY: flock on a file descriptor this function owns.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            continue;
+        }
+        if !dir.exists() {
+            let first = root.join("cells-0");
+            if n > 0 && first.exists() {
+                tracing::info!(slot = n, "every cell cache slot is in use: copying slot 0");
+                copy_tree(&first, &dir)?;
+            } else {
+                std::fs::create_dir_all(&dir)?;
+            }
+        }
+        seed_lock_file(&dir)?;
+        return Ok(CacheSlot { dir, _lock: lock });
+    }
+    unreachable!("the slot loop only ends by returning")
+}
+
+/// Takes slot 0, waiting for a kernel that holds it (install fills slot 0).
+pub fn take_slot_zero(root: &Path) -> std::io::Result<CacheSlot> {
+    std::fs::create_dir_all(root)?;
+    let dir = root.join("cells-0");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join("cells-0.lock"))?;
+    // SAFETY: flock on a file descriptor this function owns.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    std::fs::create_dir_all(&dir)?;
+    seed_lock_file(&dir)?;
+    Ok(CacheSlot { dir, _lock: lock })
+}
+
+/// Gives a fresh slot the workspace's Cargo.lock, so cells resolve the
+/// dependency versions rask was built and tested with.
+fn seed_lock_file(dir: &Path) -> std::io::Result<()> {
+    let target = dir.join("Cargo.lock");
+    if !target.exists() && Path::new(WORKSPACE_LOCK).exists() {
+        std::fs::copy(WORKSPACE_LOCK, target)?;
+    }
+    Ok(())
+}
+
+/// Copies a directory tree with `cp -a` (reflinks where the file system has them).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg("--reflink=auto")
+        .arg(from)
+        .arg(to)
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "copying {} to {}: cp exited with {status}",
+            from.display(),
+            to.display()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_slot_is_not_taken_twice_and_new_slots_copy_slot_zero() {
+        let root = std::env::temp_dir().join(format!("rask-cells-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let first = take_slot(&root).unwrap();
+        assert!(first.dir().ends_with("cells-0"));
+        std::fs::write(first.dir().join("marker"), "built").unwrap();
+        let second = take_slot(&root).unwrap();
+        assert!(second.dir().ends_with("cells-1"));
+        assert_eq!(
+            std::fs::read_to_string(second.dir().join("marker")).unwrap(),
+            "built"
+        );
+        drop(first);
+        let again = take_slot(&root).unwrap();
+        assert!(again.dir().ends_with("cells-0"));
+        drop((second, again));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,90 @@
+//! The Jupyter kernel through real Jupyter clients: `rask kernel install`
+//! into a prefix, then jupyter_kernel_test's protocol checks
+//! (tests/kernel/test_jupyter_kernel.py) with jupyter_client starting the
+//! kernel from that kernelspec, as a notebook server would; then a notebook
+//! with the cluster magics through nbclient (tests/kernel/test_cluster_magics.py).
+//!
+//! Cells compile against a cache under target/ (kept between runs, as a
+//! user's ~/.cache/rask/kernel is), filled once by the install.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use support::TempDir;
+
+/// The cell cache the tests share (what `rask kernel install` fills).
+fn cells_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/kernel-cells")
+}
+
+/// Installs the kernelspec under `prefix`; returns the JUPYTER_PATH entry.
+fn install(prefix: &std::path::Path) -> PathBuf {
+    let output = Command::new(support::rask_binary())
+        .args(["kernel", "install", "--prefix"])
+        .arg(prefix)
+        .arg("--cells-cache")
+        .arg(cells_cache())
+        .output()
+        .expect("running rask kernel install");
+    assert!(
+        output.status.success(),
+        "rask kernel install failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let spec = prefix.join("share/jupyter/kernels/rask/kernel.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&spec).expect("kernel.json")).unwrap();
+    assert_eq!(json["display_name"], "Rust (rask)");
+    assert_eq!(json["language"], "rust");
+    assert_eq!(json["interrupt_mode"], "message");
+    prefix.join("share/jupyter")
+}
+
+/// Runs a Python test file with the kernelspec on JUPYTER_PATH.
+fn run_python_tests(file: &str, jupyter_path: &std::path::Path, home: &std::path::Path) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file);
+    let output = Command::new(support::python())
+        .arg("-m")
+        .arg("unittest")
+        .arg("-v")
+        .arg(&script)
+        .env("JUPYTER_PATH", jupyter_path)
+        // Nothing from the user's own Jupyter set-up.
+        .env("JUPYTER_DATA_DIR", home.join("data"))
+        .env("JUPYTER_RUNTIME_DIR", home.join("runtime"))
+        .env("JUPYTER_CONFIG_DIR", home.join("config"))
+        .output()
+        .expect("running python");
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{report}");
+    assert!(output.status.success(), "{file} failed:\n{report}");
+    assert!(
+        !report.contains("skipped"),
+        "a protocol check was skipped:\n{report}"
+    );
+}
+
+/// One test, so the kernels run one after another (each running kernel takes a
+/// cell cache slot of its own; a second slot is a copy of gigabytes).
+#[test]
+fn protocol_checks_and_a_notebook_with_cluster_magics_pass() {
+    let prefix = TempDir::new("kernelspec");
+    let home = TempDir::new("jupyter-home");
+    let jupyter_path = install(prefix.path());
+    run_python_tests(
+        "tests/kernel/test_jupyter_kernel.py",
+        &jupyter_path,
+        home.path(),
+    );
+    run_python_tests(
+        "tests/kernel/test_cluster_magics.py",
+        &jupyter_path,
+        home.path(),
+    );
+}
