@@ -132,13 +132,6 @@ export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 phase "build (release, every test target) with clippy's lints"
 cargo test --release --locked --workspace --all-targets --no-run
 
-# Beside the tests, at the lowest priority: the Jupyter kernel's cell cache (rask
-# compiled once for notebook cells, as `rask kernel install` does for a user); the
-# kernel tests wait for it (they install into the same cache, which is locked
-# while it is filled).
-in_background kernel-cells ./target/release/rask kernel install \
-  --prefix target/kernel-prefix --cells-cache target/kernel-cells
-
 phase "test dependencies and batch systems (waiting for them)"
 if ! wait "$prepare"; then
   cat "$logs/prepare.log"
@@ -149,14 +142,13 @@ timings+=("$(printf '%6d s  %s' "$(cat "$logs/prepare.time")" "test dependencies
 RASK_TEST_TORQUE_BIN=$(cat "$logs/torque-bin")
 export RASK_TEST_TORQUE_BIN
 
-# Lane 1: the batch-system tests, the Jupyter kernel's (once its cell cache is
-# compiled), then the fuzz targets once built: every decoder
+# Lane 1: the batch-system tests, the Jupyter kernel's, then the fuzz targets
+# once built: every decoder
 # of untrusted bytes, briefly (frames, wire messages, Blosc and other chunk codecs,
 # Zarr metadata, .npy headers).
 batch_lane() {
   cargo test --release --locked --no-fail-fast --workspace --test cluster_configs --test jobqueue \
     || failed_run "cargo test" $?
-  await kernel-cells || echo "test result: FAILED. 0 passed; 1 failed (rask kernel install)"
   cargo test --release --locked --no-fail-fast --workspace --test kernel \
     || failed_run "cargo test" $?
   if ! await fuzz-build; then
@@ -219,7 +211,7 @@ for lane in other heavy batch; do
 done
 
 phase ""
-for name in fuzz-build kernel-cells; do
+for name in fuzz-build; do
   timings+=("$(printf '%6d s  %s (in the background, from the build on)' "$(cat "$logs/$name.time")" "$name")")
 done
 

@@ -60,7 +60,7 @@ pub fn run(args: Args) -> Result<()> {
             let exe = std::env::current_exe()?;
             let started = Instant::now();
             let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
-                "compiling rask for notebook cells in {} (once; minutes the first time)",
+                "preparing rask for notebook cells in {}",
                 cells.display()
             ));
             bar.enable_steady_tick(std::time::Duration::from_millis(200));

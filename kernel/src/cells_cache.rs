@@ -1,21 +1,20 @@
-//! Where cells are compiled: evcxr's working directory, whose `target/`
-//! holds rask and its dependencies compiled once by `rask kernel install`.
+//! Where cells are compiled: evcxr's working directory and `target/` (the
+//! cells' own crate and any `:dep` a notebook adds; rask itself is
+//! [`crate::cells_lib`]'s shared library, beside the slots).
 //!
 //! Cargo lets one build at a time use a target directory, and evcxr rewrites
 //! its crate for every cell, so each running kernel needs a directory of its
 //! own: slot `cells-0`, `cells-1`, … under the cache root, each held with an
 //! exclusive `flock` for the kernel's life. A kernel that finds every slot
-//! taken copies slot 0 into a new one (seconds, not the minutes of a build).
+//! taken copies slot 0 into a new one (its compiled `:dep`s with it).
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-/// The rask source tree cells depend on: the one this kernel was built from.
-pub const RASK_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core");
-
-/// The lock file of the workspace this kernel was built from: cells get the
-/// same dependency versions the tests ran with.
+/// The lock file of the workspace this kernel was built from: cells resolve
+/// rask's dependencies (for rust-analyzer) at the versions it was built with,
+/// offline.
 const WORKSPACE_LOCK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock");
 
 /// A slot directory held by this process.
@@ -31,13 +30,6 @@ impl CacheSlot {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-
-    /// The rask source cells depend on, canonical (Cargo keys builds by path).
-    pub fn rask_source(&self) -> String {
-        std::fs::canonicalize(RASK_SOURCE)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| RASK_SOURCE.to_owned())
-    }
 }
 
 /// The default cache root: `$XDG_CACHE_HOME/rask/kernel` or `~/.cache/rask/kernel`.
@@ -51,7 +43,7 @@ pub fn default_root() -> PathBuf {
 }
 
 /// Takes the first free slot under `root`; a new slot starts as a copy of
-/// slot 0 (or empty, if there is none yet: its first cell then builds rask).
+/// slot 0 (or empty, if there is none yet).
 pub fn take_slot(root: &Path) -> std::io::Result<CacheSlot> {
     std::fs::create_dir_all(root)?;
     for n in 0.. {
@@ -80,26 +72,7 @@ pub fn take_slot(root: &Path) -> std::io::Result<CacheSlot> {
     unreachable!("the slot loop only ends by returning")
 }
 
-/// Takes slot 0, waiting for a kernel that holds it (install fills slot 0).
-pub fn take_slot_zero(root: &Path) -> std::io::Result<CacheSlot> {
-    std::fs::create_dir_all(root)?;
-    let dir = root.join("cells-0");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(root.join("cells-0.lock"))?;
-    // SAFETY: flock on a file descriptor this function owns.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    std::fs::create_dir_all(&dir)?;
-    seed_lock_file(&dir)?;
-    Ok(CacheSlot { dir, _lock: lock })
-}
-
-/// Gives a fresh slot the workspace's Cargo.lock, so cells resolve the
-/// dependency versions rask was built and tested with.
+/// Gives a fresh slot the workspace's Cargo.lock.
 fn seed_lock_file(dir: &Path) -> std::io::Result<()> {
     let target = dir.join("Cargo.lock");
     if !target.exists() && Path::new(WORKSPACE_LOCK).exists() {

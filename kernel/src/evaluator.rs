@@ -2,13 +2,13 @@
 //! (the `rask` binary itself, started again as evcxr's runtime). The context
 //! lives on its own thread; the kernel's async side sends it jobs.
 //!
-//! Every session depends on `rask` (the source tree the kernel was built
-//! from) with its prelude in scope. Compiled dependencies live in a cache
-//! directory that `rask kernel install` fills once, so no cell compiles rask
-//! or its dependencies; a kernel takes the first cache slot no other kernel
-//! holds, copying slot 0 when all are taken.
+//! Every session has `rask` (one shared library per process, see
+//! [`crate::cells_lib`]) with its prelude in scope, so no cell compiles rask
+//! or its dependencies. Each kernel compiles its cells in a cache slot no
+//! other kernel holds.
 
 use crate::cells_cache::CacheSlot;
+use crate::cells_lib::CellsLib;
 use evcxr::{CommandContext, EvalContext, EvalContextOutputs, EvalOutputs};
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
@@ -68,13 +68,20 @@ fn panic_hook() -> String {
     )
 }
 
-/// The code every session starts with: rask as a dependency, its prelude in
-/// scope, and a panic hook that marks panics for the kernel.
-fn prelude(core: &str) -> Vec<String> {
+/// The code every session starts with: cargo offline, the flags that link
+/// rask's shared library, rask (its facade) as a dependency with its prelude
+/// in scope, and a panic hook that marks panics for the kernel.
+fn prelude(rask: &CellsLib) -> Vec<String> {
     let mut code = vec![
-        format!(":dep rask = {{ path = {core:?} }}"),
-        "use rask::prelude::*;".to_owned(),
+        ":offline 1".to_owned(),
+        // Cells are not the user's workspace: no workspace wrapper (such as
+        // clippy-driver, which would lint evcxr's generated code) compiles them.
+        ":build_env RUSTC_WORKSPACE_WRAPPER=".to_owned(),
+        // Cargo takes these over evcxr's RUSTFLAGS.
+        format!(":build_env CARGO_ENCODED_RUSTFLAGS={}", rask.rustflags()),
     ];
+    code.extend(rask.dep_commands());
+    code.push("use rask::prelude::*;".to_owned());
     code.extend(per_process());
     code
 }
@@ -86,19 +93,21 @@ fn per_process() -> [String; 2] {
 }
 
 /// Binds the cells' `client`.
-const ATTACH: &str = "let client = rask::notebook::attach();";
+const ATTACH: &str = "let client: rask::notebook::SessionClient = rask::notebook::attach();";
 
 impl Evaluator {
-    /// Starts evcxr on `slot`'s directory with the prelude evaluated;
-    /// `printed` receives what cells print. Blocks until ready.
+    /// Starts evcxr on `slot`'s directory, cells linking `rask`, with the
+    /// prelude evaluated; `printed` receives what cells print. Blocks until ready.
     pub fn start(
         slot: CacheSlot,
+        rask: &CellsLib,
         control: Option<std::path::PathBuf>,
         printed: impl Fn(Printed) + Send + 'static,
     ) -> Result<Evaluator, String> {
         let (jobs, inbox) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let (child_tx, child_rx) = mpsc::channel();
+        let prelude = prelude(rask);
         std::thread::Builder::new()
             .name("rask-kernel-cells".into())
             .spawn(move || {
@@ -118,7 +127,7 @@ impl Evaluator {
                 };
                 let drained = Drained::start(outputs, printed);
                 let _ = child_tx.send(context.process_handle());
-                for code in prelude(&slot.rask_source()) {
+                for code in prelude {
                     if let Err(e) = context.execute(&code) {
                         let _ = ready_tx.send(Err(format!("the cell prelude `{code}`: {e}")));
                         return;

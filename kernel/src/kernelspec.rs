@@ -1,8 +1,8 @@
 //! `rask kernel install`: the kernelspec Jupyter finds the kernel by, and the
-//! cell cache compiled once so that no cell compiles rask.
+//! rask linked for cells once, so that no cell compiles it.
 
-use crate::cells_cache;
 use crate::evaluator::Evaluator;
+use crate::{cells_cache, cells_lib};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -57,8 +57,8 @@ pub fn kernel_json(exe: &Path, cells_root: &Path) -> serde_json::Value {
     })
 }
 
-/// Writes the kernelspec for `exe` under `prefix` and compiles the cell
-/// cache under `cells_root` (minutes the first time, seconds after).
+/// Writes the kernelspec for `exe` under `prefix` and prepares rask for
+/// cells under `cells_root` (seconds).
 /// Returns the kernelspec directory.
 pub fn install(exe: &Path, prefix: &Prefix, cells_root: &Path) -> Result<PathBuf> {
     let exe = std::fs::canonicalize(exe)
@@ -68,46 +68,36 @@ pub fn install(exe: &Path, prefix: &Prefix, cells_root: &Path) -> Result<PathBuf
     let spec = serde_json::to_string_pretty(&kernel_json(&exe, cells_root))?;
     std::fs::write(dir.join("kernel.json"), spec)
         .with_context(|| format!("writing {}", dir.join("kernel.json").display()))?;
-    prepare_cells(cells_root)?;
+    prepare_cells(&exe, cells_root)?;
     Ok(dir)
 }
 
-/// Compiles rask and its dependencies into cache slot 0, by starting a cell
-/// session and evaluating the prelude.
-pub fn prepare_cells(cells_root: &Path) -> Result<()> {
-    if !Path::new(cells_cache::RASK_SOURCE)
-        .join("Cargo.toml")
-        .exists()
-    {
-        bail!(
-            "cells depend on the rask source this kernel was built from, {}, which is gone; \
-             build and install the kernel from a rask checkout",
-            cells_cache::RASK_SOURCE
-        );
-    }
-    let slot = cells_cache::take_slot_zero(cells_root)
-        .with_context(|| format!("locking cell cache slot 0 under {}", cells_root.display()))?;
+/// Links rask for cells under `cells_root` from the build `exe` came from,
+/// then starts a cell session and runs a cell that uses rask.
+pub fn prepare_cells(exe: &Path, cells_root: &Path) -> Result<()> {
+    let deps = cells_lib::build_deps(exe)?;
+    let rask = cells_lib::link(&deps, cells_root)?;
+    let slot = cells_cache::take_slot(cells_root)
+        .with_context(|| format!("taking a cell cache slot under {}", cells_root.display()))?;
     let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = errors.clone();
-    let started = Evaluator::start(slot, None, move |printed| {
+    let started = Evaluator::start(slot, &rask, None, move |printed| {
         if let crate::evaluator::Printed::Stderr(line) = printed {
-            sink.lock().unwrap().push(line);
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         }
     });
-    match started {
-        Ok(evaluator) => {
-            let check = evaluator.execute("rask::graph::fresh_token().len()");
-            match check {
-                Ok(_) => Ok(()),
-                Err(e) => bail!(
-                    "the prepared cells cannot use rask: {}",
-                    e.traceback.join("\n")
-                ),
-            }
-        }
+    let evaluator = match started {
+        Ok(evaluator) => evaluator,
         Err(why) => {
-            let printed = errors.lock().unwrap().join("\n");
-            bail!("compiling rask for cells failed: {why}\n{printed}")
+            let printed = errors.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+            bail!("starting a cell session with rask failed: {why}\n{printed}")
         }
+    };
+    match evaluator.execute("rask::graph::fresh_token().len()") {
+        Ok(_) => Ok(()),
+        Err(e) => bail!(
+            "the prepared cells cannot use rask: {}",
+            e.traceback.join("\n")
+        ),
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`server`]: Jupyter messaging 5.3 over ZeroMQ (`jupyter-zmq-client`).
 //! - [`evaluator`]: Rust cells compiled and run by `evcxr` in a child process.
-//! - [`cells_cache`]: where cells compile, with rask prebuilt by [`kernelspec::install`].
+//! - [`cells_lib`]: rask as one shared library cells link, made by [`kernelspec::install`].
+//! - [`cells_cache`]: where cells compile.
 //! - [`magics`], [`completeness`], [`history`]: what the kernel answers itself.
 //!
 //! The binary that serves the kernel must call [`runtime_hook`] first thing in
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod cells_cache;
+pub mod cells_lib;
 pub mod cluster;
 pub mod completeness;
 pub mod evaluator;

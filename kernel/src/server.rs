@@ -132,8 +132,11 @@ pub fn run(connection_file: &Path, cells_root: &Path) -> Result<()> {
     });
     // The evaluator compiles the prelude meanwhile; requests that need it wait.
     let printer = shared.clone();
+    let rask = crate::cells_lib::CellsLib::find(cells_root).map_err(|e| e.to_string());
     std::thread::spawn(move || {
-        let started = Evaluator::start(slot, Some(control), move |p| printer.printed(p));
+        let started = rask.and_then(|rask| {
+            Evaluator::start(slot, &rask, Some(control), move |p| printer.printed(p))
+        });
         let _ = evaluator_tx.send(Some(started));
     });
 

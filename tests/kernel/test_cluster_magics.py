@@ -1,19 +1,15 @@
 """A notebook run through nbclient on the rask kernel: the cluster magics on
 an in-process cluster and on scheduler + worker processes, %status / %scale /
-%time / %cluster down, a panicking cell, rich array output. Outputs are
-checked, not just "it ran"."""
+%time / %cluster down, `client` and an array used across cells and across a
+panic, rich array output. Outputs are checked, not just "it ran"."""
 
 import unittest
 
 import nbclient
 import nbformat
 
-# Clients made in one cell do not work from another yet (README): the
-# computation runs in one cell, on a client it makes.
-SUM = (
-    "let c = rask::Client::local(rask::LocalCluster::new().workers(2)).unwrap();\n"
-    "rask::array::arange(0i64, 1000, 1, 100).unwrap().sum().unwrap().compute_scalar::<i64>(&c).unwrap()"
-)
+# The sum of 0..1000 on the cells' `client`, from an array an earlier cell made.
+SUM = "a.sum().unwrap().compute_scalar::<i64>(&client).unwrap()"
 
 
 def text_of(cell):
@@ -42,18 +38,21 @@ class ClusterMagicsTests(unittest.TestCase):
     def setUpClass(cls):
         sources = [
             "%cluster local 2",
+            "let a = rask::array::arange(0i64, 1000, 1, 100).unwrap();",
+            SUM,
             'panic!("boom in a cell")',
             "%status",
             "%cluster local 2 --processes",
             "%scale 3",
             "%time\n" + SUM,
+            "client.workers().unwrap().len()",
             "%cluster down",
             "%cluster local two",
             # No worker process outlives `%cluster down` (pgrep exits 1: none found).
             'std::process::Command::new("pgrep").args(["-f", "kernel-worker-"]).status().unwrap().code()',
             # A lazy array as a cell's result: its chunk table and SVG.
             "rask::array::ones(&[100, 100], 25, rask::array::DType::F64).unwrap()",
-            # `client` from a later cell: a clear error, not a hang.
+            # `client` with no cluster attached: a clear error.
             "client.workers().unwrap().len()",
         ]
         nb = nbformat.v4.new_notebook()
@@ -68,38 +67,44 @@ class ClusterMagicsTests(unittest.TestCase):
         self.assertIn("workers: 2", text_of(self.cells[0]))
         self.assertIn("<table>", html_of(self.cells[0]))
 
+    def test_client_computes_an_array_from_an_earlier_cell(self):
+        self.assertEqual(text_of(self.cells[2]).strip(), "499500")
+
     def test_a_panic_is_an_error_and_the_kernel_carries_on(self):
-        errors = [o for o in self.cells[1]["outputs"] if o["output_type"] == "error"]
-        self.assertEqual(len(errors), 1, self.cells[1]["outputs"])
+        errors = [o for o in self.cells[3]["outputs"] if o["output_type"] == "error"]
+        self.assertEqual(len(errors), 1, self.cells[3]["outputs"])
         self.assertEqual(errors[0]["ename"], "Panic")
         self.assertIn("boom in a cell", errors[0]["evalue"])
-        # header row, two workers, totals
-        self.assertEqual(html_of(self.cells[2]).count("<tr>"), 4)
+        # header row, two workers, totals: the cluster survived the panic
+        self.assertEqual(html_of(self.cells[4]).count("<tr>"), 4)
 
-    def test_a_cluster_of_processes_starts_and_scales(self):
-        self.assertIn("workers: 2", text_of(self.cells[3]))
-        self.assertIn("kernel-worker-0", html_of(self.cells[3]))
-        self.assertIn("workers: 3", text_of(self.cells[4]))
-        timed = text_of(self.cells[5])
+    def test_a_cluster_of_processes_starts_scales_and_computes(self):
+        self.assertIn("workers: 2", text_of(self.cells[5]))
+        self.assertIn("kernel-worker-0", html_of(self.cells[5]))
+        self.assertIn("workers: 3", text_of(self.cells[6]))
+        timed = text_of(self.cells[7])
         self.assertIn("Wall time:", timed)
+        # the array made before the panic, on the new cluster's `client`
         self.assertIn("499500", timed)
-        self.assertIn("The cluster is down", text_of(self.cells[6]))
+        self.assertEqual(text_of(self.cells[8]).strip(), "3")
+        self.assertIn("The cluster is down", text_of(self.cells[9]))
 
     def test_a_bad_magic_says_what_is_wrong(self):
-        self.assertIn("UsageError", text_of(self.cells[7]))
-        self.assertIn("two", text_of(self.cells[7]))
+        self.assertIn("UsageError", text_of(self.cells[10]))
+        self.assertIn("two", text_of(self.cells[10]))
 
     def test_cluster_down_stops_the_worker_processes(self):
-        self.assertEqual(text_of(self.cells[8]).strip(), "Some(1)")
+        self.assertEqual(text_of(self.cells[11]).strip(), "Some(1)")
 
     def test_an_array_shows_its_chunk_table_and_picture(self):
-        html = html_of(self.cells[9])
+        html = html_of(self.cells[12])
         self.assertIn("<table", html)
         self.assertIn("<svg", html)
-        self.assertIn("100", text_of(self.cells[9]))
+        self.assertIn("100", text_of(self.cells[12]))
 
-    def test_client_from_a_later_cell_is_a_clear_error(self):
-        self.assertIn("cannot be used from this cell yet", text_of(self.cells[10]))
+    def test_client_without_a_cluster_is_a_clear_error(self):
+        self.assertIn("no cluster is attached", text_of(self.cells[13]))
+
 
 if __name__ == "__main__":
     unittest.main()

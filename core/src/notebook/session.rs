@@ -19,11 +19,8 @@ pub const CONTROL_ENV: &str = "RASK_KERNEL_CONTROL";
 
 /// The client of the cluster attached last. Each is leaked on purpose: the
 /// cells' `client` hands out `&'static Client`s, and a session attaches a
-/// handful of clusters in its life.
-///
-/// Every notebook cell links its own copy of rask (and of this static), so
-/// the cells' `client` carries a reference to the copy the control thread
-/// updates: the one in the cell that called [`attach`].
+/// handful of clusters in its life. (Cells share one rask, the kernel's
+/// shared library, so every cell sees this one static.)
 static CURRENT: AtomicPtr<Client> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Serialises attach/detach.
@@ -31,15 +28,13 @@ static SWITCH: Mutex<()> = Mutex::new(());
 
 /// The notebook's `client`: the client of the cluster the last `%cluster`
 /// magic attached. `Copy`, so a panicking cell cannot lose it.
-#[derive(Clone, Copy, Debug)]
-pub struct SessionClient {
-    current: &'static AtomicPtr<Client>,
-}
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SessionClient;
 
 impl SessionClient {
     /// The current client, if a cluster is attached.
     pub fn get(&self) -> Option<&'static Client> {
-        load(self.current)
+        current()
     }
 }
 
@@ -47,17 +42,6 @@ impl Deref for SessionClient {
     type Target = Client;
 
     fn deref(&self) -> &Client {
-        // Each notebook cell links its own copy of rask; a client made by one
-        // copy does not yet work from another (its computations never finish),
-        // so say so instead of hanging.
-        if !std::ptr::eq(self.current, &CURRENT) {
-            panic!(
-                "`client` cannot be used from this cell yet: each cell links its own copy of rask \
-                 and clients do not work across copies (a known limitation of this kernel); \
-                 connect in the cell that computes, e.g. \
-                 `let c = rask::ConnectOptions::scheduler_file(PATH).connect().unwrap();`"
-            );
-        }
         match self.get() {
             Some(client) => client,
             None => panic!(
@@ -80,19 +64,10 @@ impl std::fmt::Display for SessionClient {
     }
 }
 
-fn load(cell: &AtomicPtr<Client>) -> Option<&'static Client> {
-    let pointer = cell.load(Ordering::Acquire);
+fn current() -> Option<&'static Client> {
+    let pointer = CURRENT.load(Ordering::Acquire);
     // SAFETY: pointers stored in CURRENT come from Box::leak and are never freed.
     unsafe { pointer.as_ref() }
-}
-
-fn current() -> Option<&'static Client> {
-    load(&CURRENT)
-}
-
-/// The `client` of this copy of rask.
-fn session() -> SessionClient {
-    SessionClient { current: &CURRENT }
 }
 
 fn replace(client: Option<Client>) {
@@ -126,7 +101,7 @@ pub fn attach() -> SessionClient {
             Err(e) => eprintln!("rask: cannot reach the kernel's control socket: {e}"),
         }
     });
-    session()
+    SessionClient
 }
 
 /// Answers the kernel's requests, one JSON line each.
@@ -158,7 +133,7 @@ fn answer(request: &Value) -> Result<Value, String> {
                 .threads_per_worker(threads);
             let client = Client::local(cluster).map_err(|e| e.to_string())?;
             replace(Some(client));
-            Ok(json!({ "attached": session().to_string() }))
+            Ok(json!({ "attached": SessionClient.to_string() }))
         }
         "connect" => {
             let options = match (
@@ -175,7 +150,7 @@ fn answer(request: &Value) -> Result<Value, String> {
             };
             let client = options.connect().map_err(|e| e.to_string())?;
             replace(Some(client));
-            Ok(json!({ "attached": session().to_string() }))
+            Ok(json!({ "attached": SessionClient.to_string() }))
         }
         "down" => {
             replace(None);
@@ -185,7 +160,7 @@ fn answer(request: &Value) -> Result<Value, String> {
             let client = current().ok_or("no cluster is attached")?;
             let workers = client.workers().map_err(|e| e.to_string())?;
             Ok(json!({
-                "client": session().to_string(),
+                "client": SessionClient.to_string(),
                 "in_process": client.is_in_process(),
                 "workers": workers,
             }))
