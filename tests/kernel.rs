@@ -71,9 +71,9 @@ fn run_python_tests(file: &str, jupyter_path: &std::path::Path, home: &std::path
 }
 
 /// One test, so the kernels run one after another (each running kernel takes a
-/// cell cache slot of its own; a second slot is a copy of gigabytes).
+/// cell cache slot of its own).
 #[test]
-fn protocol_checks_and_a_notebook_with_cluster_magics_pass() {
+fn protocol_checks_and_notebooks_with_cluster_magics_and_cell_ops_pass() {
     let prefix = TempDir::new("kernelspec");
     let home = TempDir::new("jupyter-home");
     let jupyter_path = install(prefix.path());
@@ -87,4 +87,5 @@ fn protocol_checks_and_a_notebook_with_cluster_magics_pass() {
         &jupyter_path,
         home.path(),
     );
+    run_python_tests("tests/kernel/test_cell_ops.py", &jupyter_path, home.path());
 }

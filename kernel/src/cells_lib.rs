@@ -84,6 +84,42 @@ impl CellsLib {
         ]
     }
 
+    /// Compiles `source` (the cells' items, [`crate::cell_ops::CellItems`])
+    /// into an op plugin for stock workers: a `cdylib` named like the cells'
+    /// crate (`ctx`, so ops keep the names cells give them) that links the
+    /// same compiled rask statically, in seconds. Returns its path.
+    pub fn build_plugin(&self, source: &str, serial: usize) -> Result<PathBuf> {
+        let rlib = newest_rask(&self.deps)?;
+        let dir = self.root().join("plugins");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let file = dir.join(format!("ops-{}-{serial}.rs", std::process::id()));
+        std::fs::write(&file, source).with_context(|| format!("writing {}", file.display()))?;
+        let library = file.with_extension("so");
+        let flags = [
+            "--edition",
+            "2024",
+            "--crate-name",
+            "ctx",
+            "--crate-type",
+            "cdylib",
+        ];
+        let codegen = ["-C", "opt-level=2", "-C", "strip=debuginfo"];
+        compile_with_rask(
+            &rlib,
+            &self.deps,
+            &[&flags[..], &codegen[..]].concat(),
+            &file,
+            &library,
+        )
+        .with_context(|| {
+            format!(
+                "compiling the cells' ops into a plugin ({})",
+                file.display()
+            )
+        })?;
+        Ok(library)
+    }
+
     /// The library linked under `cells_root` by [`link`], checked to exist.
     pub fn find(cells_root: &Path) -> Result<CellsLib> {
         let library = cells_root.join(LIBRARY);
@@ -155,34 +191,29 @@ pub fn link(deps: &Path, cells_root: &Path) -> Result<CellsLib> {
     let linking = cells_root.join(format!("linking-{}", std::process::id()));
     std::fs::create_dir_all(&linking)?;
     let partial = linking.join(LIBRARY);
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(&rustc)
-        .args(["--edition", "2021", "--crate-name", "rask_cells"])
-        .args([
-            "--crate-type",
-            "dylib",
-            "-C",
-            "prefer-dynamic",
-            "-C",
-            "opt-level=3",
-        ])
-        .arg("--extern")
-        .arg(format!("rask={}", rlib.display()))
-        .arg("-L")
-        .arg(format!("dependency={}", deps.display()))
-        .arg(&source)
-        .arg("-o")
-        .arg(&partial)
-        .output()
-        .with_context(|| format!("running {}", rustc.to_string_lossy()))?;
-    if !output.status.success() {
+    let flags = [
+        "--edition",
+        "2021",
+        "--crate-name",
+        "rask_cells",
+        "--crate-type",
+        "dylib",
+    ];
+    let codegen = ["-C", "prefer-dynamic", "-C", "opt-level=3"];
+    let linked = compile_with_rask(
+        &rlib,
+        deps,
+        &[&flags[..], &codegen[..]].concat(),
+        &source,
+        &partial,
+    );
+    if let Err(e) = linked {
         let _ = std::fs::remove_dir_all(&linking);
-        bail!(
-            "linking {} into {} failed (was it compiled by another rustc?):\n{}",
+        return Err(e.context(format!(
+            "linking {} into {} (was it compiled by another rustc?)",
             rlib.display(),
-            library.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
+            library.display()
+        )));
     }
     std::fs::rename(&partial, &library)
         .with_context(|| format!("renaming {} to {}", partial.display(), library.display()))?;
@@ -199,6 +230,34 @@ pub fn link(deps: &Path, cells_root: &Path) -> Result<CellsLib> {
     let deps = std::fs::canonicalize(deps)?;
     std::fs::write(cells_root.join(DEPS_RECORD), deps.display().to_string())?;
     Ok(CellsLib { library, deps })
+}
+
+/// Compiles `source` into `output` with `rustc` (`$RUSTC`, or `rustc` on
+/// `PATH`: the compiler that built `rlib`), `rask` being `rlib` and its
+/// dependencies found in `deps`.
+fn compile_with_rask(
+    rlib: &Path,
+    deps: &Path,
+    flags: &[&str],
+    source: &Path,
+    output: &Path,
+) -> Result<()> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let run = Command::new(&rustc)
+        .args(flags)
+        .arg("--extern")
+        .arg(format!("rask={}", rlib.display()))
+        .arg("-L")
+        .arg(format!("dependency={}", deps.display()))
+        .arg(source)
+        .arg("-o")
+        .arg(output)
+        .output()
+        .with_context(|| format!("running {}", rustc.to_string_lossy()))?;
+    if !run.status.success() {
+        bail!("{}", String::from_utf8_lossy(&run.stderr));
+    }
+    Ok(())
 }
 
 /// Writes the facade crate cells depend on as `rask`.

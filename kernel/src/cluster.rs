@@ -107,6 +107,22 @@ impl Clusters {
         Ok(reply)
     }
 
+    /// Whether the attached cluster is one of processes (a scheduler the
+    /// cells' process connected to), whose workers need a plugin for the
+    /// cells' ops.
+    pub fn is_processes(&self) -> bool {
+        let link = self.link.lock().unwrap_or_else(|e| e.into_inner());
+        link.attach
+            .as_ref()
+            .is_some_and(|request| request["op"] == "connect")
+    }
+
+    /// Has the cells' process upload the op plugin at `path` to the attached
+    /// cluster, and to every cluster it attaches later.
+    pub fn send_plugin(&self, path: &Path) -> Result<Value, String> {
+        self.request(json!({ "op": "plugin", "path": path }))
+    }
+
     /// Answers a magic (not `%time`, which the kernel handles).
     pub fn handle(&mut self, magic: Magic) -> Result<Shown, String> {
         match magic {
@@ -194,7 +210,12 @@ impl Clusters {
         let scheduler_file = self.dir.join("scheduler.json");
         let _ = std::fs::remove_file(&scheduler_file);
         let dashboard = free_port().map_err(|e| format!("finding a free port: {e}"))?;
-        let scheduler = self.spawn(
+        // A token (which the scheduler file carries to the workers and the
+        // cells' client, readable by this user only): a scheduler takes op
+        // plugins, such as the cells' ops, only from authenticated clients.
+        let token = secret_token().map_err(|e| format!("making the cluster's token: {e}"))?;
+        let scheduler = self.spawn_with(
+            Some(&token),
             "scheduler",
             &[
                 "scheduler".into(),
@@ -297,10 +318,25 @@ impl Clusters {
 
     /// Starts `rask ARGS` with its output in `NAME.log`.
     fn spawn(&self, name: &str, args: &[String]) -> Result<Child, String> {
+        self.spawn_with(None, name, args)
+    }
+
+    /// Starts `rask ARGS`, logging to NAME.log, with `token` in its
+    /// environment (`RASK_TOKEN`, kept off the command line).
+    fn spawn_with(
+        &self,
+        token: Option<&str>,
+        name: &str,
+        args: &[String],
+    ) -> Result<Child, String> {
         let log = std::fs::File::create(self.dir.join(format!("{name}.log")))
             .map_err(|e| format!("creating {name}.log: {e}"))?;
         let err = log.try_clone().map_err(|e| e.to_string())?;
-        Command::new(&self.exe)
+        let mut command = Command::new(&self.exe);
+        if let Some(token) = token {
+            command.env("RASK_TOKEN", token);
+        }
+        command
             .args(args)
             .stdin(Stdio::null())
             .stdout(log)
@@ -514,4 +550,12 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// 128 random bits from the kernel's random source, in hex.
+fn secret_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -5,6 +5,7 @@
 //! - [`evaluator`]: Rust cells compiled and run by `evcxr` in a child process.
 //! - [`cells_lib`]: rask as one shared library cells link, made by [`kernelspec::install`].
 //! - [`cells_cache`]: where cells compile.
+//! - [`cell_ops`]: ops defined in cells, and the plugin made of them.
 //! - [`magics`], [`completeness`], [`history`]: what the kernel answers itself.
 //!
 //! The binary that serves the kernel must call [`runtime_hook`] first thing in
@@ -12,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cell_ops;
 pub mod cells_cache;
 pub mod cells_lib;
 pub mod cluster;

@@ -6,6 +6,7 @@
 //! requests (kernel info, interrupt, shutdown) and heartbeats are answered
 //! beside them, so an interrupt reaches a kernel busy with a cell.
 
+use crate::cell_ops::CellOps;
 use crate::cluster::Clusters;
 use crate::completeness::{self, Completeness};
 use crate::evaluator::{CellError, Evaluator, Printed, PANIC_MARKER};
@@ -133,6 +134,7 @@ pub fn run(connection_file: &Path, cells_root: &Path) -> Result<()> {
     // The evaluator compiles the prelude meanwhile; requests that need it wait.
     let printer = shared.clone();
     let rask = crate::cells_lib::CellsLib::find(cells_root).map_err(|e| e.to_string());
+    let ops = Arc::new(Mutex::new(CellOps::new(rask.clone().ok())));
     std::thread::spawn(move || {
         let started = rask.and_then(|rask| {
             Evaluator::start(slot, &rask, Some(control), move |p| printer.printed(p))
@@ -145,7 +147,7 @@ pub fn run(connection_file: &Path, cells_root: &Path) -> Result<()> {
         .enable_all()
         .build()?;
     let clusters = Arc::new(Mutex::new(clusters));
-    let result = runtime.block_on(serve(info, shared, clusters.clone(), iopub_rx));
+    let result = runtime.block_on(serve(info, shared, clusters.clone(), ops, iopub_rx));
     // Processes the kernel started stop with it.
     let _ = clusters.lock().map(|mut c| c.down());
     result
@@ -155,6 +157,7 @@ async fn serve(
     info: ConnectionInfo,
     shared: Arc<Shared>,
     clusters: Arc<Mutex<Clusters>>,
+    ops: Arc<Mutex<CellOps>>,
     mut iopub_rx: mpsc::UnboundedReceiver<JupyterMessage>,
 ) -> Result<()> {
     let session = uuid_like();
@@ -226,6 +229,7 @@ async fn serve(
     let mut kernel = Kernel {
         shared,
         clusters,
+        ops,
         count: 0,
         history: History::default(),
     };
@@ -316,6 +320,8 @@ fn rustc_version() -> String {
 struct Kernel {
     shared: Arc<Shared>,
     clusters: Arc<Mutex<Clusters>>,
+    /// Ops the cells define, and their plugin for clusters of processes.
+    ops: Arc<Mutex<CellOps>>,
     count: usize,
     history: History,
 }
@@ -556,8 +562,9 @@ impl Kernel {
             value: why.clone(),
             traceback: vec![why],
         })?;
-        let code = code.to_owned();
-        tokio::task::spawn_blocking(move || evaluator.execute(&code))
+        let rewritten = crate::cell_ops::rewrite(code);
+        let run = rewritten.code.clone();
+        let result = tokio::task::spawn_blocking(move || evaluator.execute(&run))
             .await
             .unwrap_or_else(|e| {
                 Err(CellError {
@@ -565,7 +572,37 @@ impl Kernel {
                     value: e.to_string(),
                     traceback: vec![e.to_string()],
                 })
-            })
+            });
+        if result.is_ok() {
+            self.ops
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(&rewritten);
+            if !rewritten.ops.is_empty() {
+                self.sync_ops().await;
+            }
+        }
+        result
+    }
+
+    /// Sends the cells' ops to a cluster of processes that lacks them, and
+    /// says so (or why not) in the cell's output.
+    async fn sync_ops(&self) {
+        let (ops, clusters) = (self.ops.clone(), self.clusters.clone());
+        let synced = tokio::task::spawn_blocking(move || {
+            let clusters = clusters.lock().unwrap_or_else(|e| e.into_inner());
+            ops.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .sync(&clusters)
+        })
+        .await
+        .ok()
+        .flatten();
+        match synced {
+            Some(Ok(line)) => self.shared.printed(Printed::Stdout(line)),
+            Some(Err(why)) => self.shared.printed(Printed::Stderr(why)),
+            None => {}
+        }
     }
 
     async fn run_magic(&self, magic: magics::Magic) -> Result<HashMap<String, String>, CellError> {
@@ -584,6 +621,10 @@ impl Kernel {
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
+        if answer.is_ok() {
+            // A cluster of processes attached after cells defined ops gets them.
+            self.sync_ops().await;
+        }
         answer.map_err(|why| CellError {
             name: "ClusterError".into(),
             value: why.lines().next().unwrap_or_default().to_owned(),

@@ -3,34 +3,15 @@ an in-process cluster and on scheduler + worker processes, %status / %scale /
 %time / %cluster down, `client` and an array used across cells and across a
 panic, rich array output. Outputs are checked, not just "it ran"."""
 
+import os
+import sys
 import unittest
 
-import nbclient
-import nbformat
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from notebook_outputs import errors_of, html_of, run_notebook, text_of  # noqa: E402
 
 # The sum of 0..1000 on the cells' `client`, from an array an earlier cell made.
 SUM = "a.sum().unwrap().compute_scalar::<i64>(&client).unwrap()"
-
-
-def text_of(cell):
-    """Every text output of a cell, joined."""
-    parts = []
-    for out in cell.get("outputs", []):
-        if out["output_type"] == "stream":
-            parts.append(out["text"])
-        elif out["output_type"] in ("execute_result", "display_data"):
-            parts.append(out["data"].get("text/plain", ""))
-        elif out["output_type"] == "error":
-            parts.append(f"{out['ename']}: {out['evalue']}")
-    return "".join(parts)
-
-
-def html_of(cell):
-    return "".join(
-        out["data"].get("text/html", "")
-        for out in cell.get("outputs", [])
-        if out["output_type"] in ("execute_result", "display_data")
-    )
 
 
 class ClusterMagicsTests(unittest.TestCase):
@@ -55,13 +36,7 @@ class ClusterMagicsTests(unittest.TestCase):
             # `client` with no cluster attached: a clear error.
             "client.workers().unwrap().len()",
         ]
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-        client = nbclient.NotebookClient(
-            nb, kernel_name="rask", timeout=600, allow_errors=True, startup_timeout=600
-        )
-        client.execute()
-        cls.cells = nb.cells
+        cls.cells = run_notebook(sources)
 
     def test_an_in_process_cluster_shows_its_two_workers(self):
         self.assertIn("workers: 2", text_of(self.cells[0]))
@@ -71,7 +46,7 @@ class ClusterMagicsTests(unittest.TestCase):
         self.assertEqual(text_of(self.cells[2]).strip(), "499500")
 
     def test_a_panic_is_an_error_and_the_kernel_carries_on(self):
-        errors = [o for o in self.cells[3]["outputs"] if o["output_type"] == "error"]
+        errors = errors_of(self.cells[3])
         self.assertEqual(len(errors), 1, self.cells[3]["outputs"])
         self.assertEqual(errors[0]["ename"], "Panic")
         self.assertIn("boom in a cell", errors[0]["evalue"])

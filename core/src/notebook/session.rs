@@ -26,6 +26,10 @@ static CURRENT: AtomicPtr<Client> = AtomicPtr::new(std::ptr::null_mut());
 /// Serialises attach/detach.
 static SWITCH: Mutex<()> = Mutex::new(());
 
+/// The op plugin the kernel built of the cells' ops, uploaded to every
+/// cluster of processes the session attaches.
+static PLUGIN: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
+
 /// The notebook's `client`: the client of the cluster the last `%cluster`
 /// magic attached. `Copy`, so a panicking cell cannot lose it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -68,6 +72,20 @@ fn current() -> Option<&'static Client> {
     let pointer = CURRENT.load(Ordering::Acquire);
     // SAFETY: pointers stored in CURRENT come from Box::leak and are never freed.
     unsafe { pointer.as_ref() }
+}
+
+/// Uploads the op plugin at `path` to the attached cluster if it is one of
+/// processes (an in-process cluster runs the cells' ops directly).
+fn upload(path: &std::path::Path) -> Result<Value, String> {
+    let Some(client) = current().filter(|c| !c.is_in_process()) else {
+        return Ok(json!({ "uploaded": false }));
+    };
+    let report = client.upload_plugin(path).map_err(|e| e.to_string())?;
+    Ok(json!({
+        "uploaded": true,
+        "loaded": report.loaded.len(),
+        "refused": report.refused.iter().map(|(w, why)| format!("{w}: {why}")).collect::<Vec<_>>(),
+    }))
 }
 
 fn replace(client: Option<Client>) {
@@ -150,7 +168,18 @@ fn answer(request: &Value) -> Result<Value, String> {
             };
             let client = options.connect().map_err(|e| e.to_string())?;
             replace(Some(client));
-            Ok(json!({ "attached": SessionClient.to_string() }))
+            let plugin = PLUGIN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let uploaded = match plugin {
+                Some(path) => upload(&path)?,
+                None => Value::Null,
+            };
+            Ok(json!({ "attached": SessionClient.to_string(), "plugin": uploaded }))
+        }
+        "plugin" => {
+            let path =
+                std::path::PathBuf::from(request["path"].as_str().ok_or("plugin needs a path")?);
+            *PLUGIN.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.clone());
+            upload(&path)
         }
         "down" => {
             replace(None);

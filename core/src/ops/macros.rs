@@ -40,6 +40,9 @@ macro_rules! op {
             /// The op's full registered name.
             pub const NAME: &'static str = concat!(module_path!(), "::", stringify!($name));
 
+            /// The op's registration.
+            const ENTRY: $crate::ops::OpEntry = $crate::ops::OpEntry { name: $name::NAME, run: $name::erased };
+
             /// Runs the op's body directly in this thread.
             #[allow(clippy::too_many_arguments, dead_code)]
             $vis fn call($($arg: $ty),*) -> $ret $body
@@ -58,18 +61,15 @@ macro_rules! op {
             }
         }
 
-        $crate::inventory::submit! {
-            $crate::ops::OpEntry { name: $name::NAME, run: $name::erased }
-        }
+        $crate::inventory::submit! { $name::ENTRY }
 
         impl $crate::ops::Op for $name {
             type Args = ($($ty,)*);
             type Output = $out;
             fn op_ref(&self) -> $crate::ops::OpRef {
-                match $crate::ops::lookup(Self::NAME) {
-                    Some(entry) => $crate::ops::OpRef::Registered(entry),
-                    None => $crate::ops::OpRef::Missing(Self::NAME.into()),
-                }
+                // This definition itself, not a lookup by name: in a notebook, a
+                // cell that defines the op again must run its new body.
+                $crate::ops::OpRef::Registered(&Self::ENTRY)
             }
             fn name(&self) -> &str {
                 Self::NAME
