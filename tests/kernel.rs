@@ -1,16 +1,19 @@
 //! The Jupyter kernel through real Jupyter clients: `rask kernel install`
 //! into a prefix, then jupyter_kernel_test's protocol checks
 //! (tests/kernel/test_jupyter_kernel.py) with jupyter_client starting the
-//! kernel from that kernelspec, as a notebook server would; then a notebook
-//! with the cluster magics through nbclient (tests/kernel/test_cluster_magics.py).
+//! kernel from that kernelspec, as a notebook server would; then notebooks
+//! through nbclient: the cluster magics (tests/kernel/test_cluster_magics.py),
+//! ops defined in cells (test_cell_ops.py) and every tutorial in notebooks/
+//! (test_notebooks.py).
 //!
-//! Cells compile against a cache under target/ (kept between runs, as a
-//! user's ~/.cache/rask/kernel is), filled once by the install.
+//! Cells compile in a cache under target/ (kept between runs, as a user's
+//! ~/.cache/rask/kernel is), where the install links rask for them.
 
 mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
+use support::object_stores::Server;
 use support::TempDir;
 
 /// The cell cache the tests share (what `rask kernel install` fills).
@@ -42,8 +45,13 @@ fn install(prefix: &std::path::Path) -> PathBuf {
     prefix.join("share/jupyter")
 }
 
-/// Runs a Python test file with the kernelspec on JUPYTER_PATH.
-fn run_python_tests(file: &str, jupyter_path: &std::path::Path, home: &std::path::Path) {
+/// Runs a Python test file with the kernelspec on JUPYTER_PATH and `env`.
+fn run_python_tests(
+    file: &str,
+    jupyter_path: &std::path::Path,
+    home: &std::path::Path,
+    env: &[(String, String)],
+) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file);
     let output = Command::new(support::python())
         .arg("-m")
@@ -55,6 +63,7 @@ fn run_python_tests(file: &str, jupyter_path: &std::path::Path, home: &std::path
         .env("JUPYTER_DATA_DIR", home.join("data"))
         .env("JUPYTER_RUNTIME_DIR", home.join("runtime"))
         .env("JUPYTER_CONFIG_DIR", home.join("config"))
+        .envs(env.iter().cloned())
         .output()
         .expect("running python");
     let report = format!(
@@ -71,21 +80,31 @@ fn run_python_tests(file: &str, jupyter_path: &std::path::Path, home: &std::path
 }
 
 /// One test, so the kernels run one after another (each running kernel takes a
-/// cell cache slot of its own).
+/// cell cache slot of its own). The tutorials in notebooks/ run last, with
+/// moto's S3 server (bucket `tutorial`) and the test command's SLURM.
 #[test]
-fn protocol_checks_and_notebooks_with_cluster_magics_and_cell_ops_pass() {
+fn protocol_checks_and_notebooks_with_cluster_magics_cell_ops_and_tutorials_pass() {
     let prefix = TempDir::new("kernelspec");
     let home = TempDir::new("jupyter-home");
     let jupyter_path = install(prefix.path());
-    run_python_tests(
+    for file in [
         "tests/kernel/test_jupyter_kernel.py",
-        &jupyter_path,
-        home.path(),
-    );
-    run_python_tests(
         "tests/kernel/test_cluster_magics.py",
+        "tests/kernel/test_cell_ops.py",
+    ] {
+        run_python_tests(file, &jupyter_path, home.path(), &[]);
+    }
+    let s3 = Server::moto_s3("tutorial");
+    let scratch = TempDir::new("notebooks");
+    let mut env = s3.s3_env();
+    env.push((
+        "RASK_NOTEBOOK_DIR".into(),
+        scratch.path().display().to_string(),
+    ));
+    run_python_tests(
+        "tests/kernel/test_notebooks.py",
         &jupyter_path,
         home.path(),
+        &env,
     );
-    run_python_tests("tests/kernel/test_cell_ops.py", &jupyter_path, home.path());
 }

@@ -46,6 +46,32 @@ pub fn show_result(data: &[(&str, &str)]) {
     let _ = out.flush();
 }
 
+/// Whether this process runs a notebook's cells (the kernel started it, with
+/// its control socket in [`CONTROL_ENV`]): long waits then show a progress
+/// display in the cell rather than a terminal bar.
+pub fn in_kernel() -> bool {
+    static IN_KERNEL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN_KERNEL.get_or_init(|| std::env::var_os(CONTROL_ENV).is_some())
+}
+
+/// A cell's rich result for a type rask does not own: the kernel's prelude
+/// brings this trait into scope, so a computed Polars frame as a cell's last
+/// expression shows as an HTML table of its first rows and its shape.
+pub trait RichResult {
+    /// Shows the value as the cell's result (the kernel's evcxr calls this).
+    fn evcxr_display(&self);
+}
+
+#[cfg(feature = "dataframe")]
+impl RichResult for polars::prelude::DataFrame {
+    fn evcxr_display(&self) {
+        show_result(&[
+            ("text/plain", &self.to_string()),
+            ("text/html", &crate::dataframe::to_html(self, 10)),
+        ]);
+    }
+}
+
 /// A display that later calls can replace in place (a progress table, a status).
 #[derive(Debug, Clone)]
 pub struct DisplayHandle {

@@ -82,6 +82,7 @@ fn prelude(rask: &CellsLib) -> Vec<String> {
     ];
     code.extend(rask.dep_commands());
     code.push("use rask::prelude::*;".to_owned());
+    code.push("use rask::notebook::RichResult as _;".to_owned());
     code.extend(per_process());
     code
 }

@@ -36,6 +36,10 @@ class CellOpsTests(unittest.TestCase):
             # The same op on an in-process cluster (the cells' own code).
             "%cluster local 2",
             "client.map(score, [4i64]).unwrap()[0].result().unwrap()",
+            # A wait over a second: a progress display, updated in place.
+            "rask::op! { pub fn slow(x: i64) -> i64 { std::thread::sleep(std::time::Duration::from_millis(10)); x } }\n"
+            "let futures = client.map(slow, 0..400i64).unwrap();\n"
+            "client.gather(&futures).unwrap().len()",
         ]
         cls.cells = run_notebook(sources)
 
@@ -57,6 +61,14 @@ class CellOpsTests(unittest.TestCase):
         self.assertEqual(errors[0]["ename"], "Panic")
         self.assertEqual(text_of(self.cells[6]).strip(), "42")
         self.assertEqual(text_of(self.cells[7]).strip(), "2")
+
+    def test_a_long_wait_shows_progress_in_the_cell(self):
+        shown = [o for o in self.cells[10]["outputs"] if o["output_type"] == "display_data"]
+        self.assertEqual(len(shown), 1, self.cells[10]["outputs"])
+        # updated in place to the end: every task done
+        self.assertIn("<progress", shown[0]["data"]["text/html"])
+        self.assertIn("400/400 tasks (100%)", shown[0]["data"]["text/plain"])
+        self.assertIn("400", text_of(self.cells[10]))
 
     def test_an_in_process_cluster_runs_the_same_op(self):
         self.assertIn("in-process", text_of(self.cells[8]))

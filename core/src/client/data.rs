@@ -91,7 +91,7 @@ impl ClientInner {
                 }
             }
         }
-        if let Some(bar) = bar {
+        if let Some(mut bar) = bar {
             if let Ok(progress) = self.work_progress() {
                 bar.update(progress);
             }

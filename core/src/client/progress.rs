@@ -7,7 +7,7 @@ use crate::scheduler::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a wait runs before its bar appears.
 pub(crate) const SHOW_AFTER: Duration = Duration::from_secs(1);
@@ -46,15 +46,15 @@ const ON: u8 = 1;
 const OFF: u8 = 2;
 
 impl BarSetting {
-    /// Bars are drawn when set on, or, unset, when stderr is a terminal and
-    /// `RASK_PROGRESS` is not `0`.
+    /// Bars are drawn when set on, or, unset, when `RASK_PROGRESS` is not `0`
+    /// and stderr is a terminal or this is a notebook's cells' process.
     pub(crate) fn shown(&self) -> bool {
         match self.0.load(Ordering::Relaxed) {
             ON => true,
             OFF => false,
             _ => {
                 std::env::var("RASK_PROGRESS").map_or(true, |v| v.trim() != "0")
-                    && std::io::stderr().is_terminal()
+                    && (std::io::stderr().is_terminal() || crate::notebook::in_kernel())
             }
         }
     }
@@ -65,31 +65,112 @@ impl BarSetting {
     }
 }
 
-/// The bar of one long wait: the client's tasks done of its tasks in flight.
-pub(crate) struct WorkBar(ProgressBar);
+/// The bar of one long wait: the client's tasks done of its tasks in flight,
+/// on the terminal, or in a notebook as a display updated in place.
+pub(crate) enum WorkBar {
+    Terminal(ProgressBar),
+    Notebook(NotebookBar),
+}
 
 impl WorkBar {
     /// A bar for a wait that began `waited` ago.
     pub(crate) fn new(waited: Duration) -> Self {
+        if crate::notebook::in_kernel() {
+            return WorkBar::Notebook(NotebookBar::new(waited));
+        }
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
             .with_elapsed(waited);
         bar.set_style(style(
             "[{bar:40}] {pos}/{len} tasks {percent:>3}% {elapsed_precise} {msg}",
         ));
-        WorkBar(bar)
+        WorkBar::Terminal(bar)
     }
 
-    pub(crate) fn update(&self, progress: Progress) {
-        self.0.set_length(progress.total());
-        self.0.set_position(progress.done + progress.erred);
-        if progress.erred > 0 {
-            self.0.set_message(format!("{} failed", progress.erred));
+    pub(crate) fn update(&mut self, progress: Progress) {
+        match self {
+            WorkBar::Terminal(bar) => {
+                bar.set_length(progress.total());
+                bar.set_position(progress.done + progress.erred);
+                if progress.erred > 0 {
+                    bar.set_message(format!("{} failed", progress.erred));
+                }
+            }
+            WorkBar::Notebook(bar) => bar.update(progress, false),
         }
     }
 
     pub(crate) fn finish(self) {
-        self.0.finish();
+        match self {
+            WorkBar::Terminal(bar) => bar.finish(),
+            WorkBar::Notebook(mut bar) => bar.finish(),
+        }
     }
+}
+
+/// A progress display in a notebook cell: an HTML `<progress>` and counts,
+/// replaced in place (at most every [`NOTEBOOK_REDRAW`], and at the end).
+pub(crate) struct NotebookBar {
+    display: Option<crate::notebook::DisplayHandle>,
+    began: Instant,
+    drawn: Option<Instant>,
+    last: Option<Progress>,
+}
+
+/// How often a notebook's progress display is replaced.
+const NOTEBOOK_REDRAW: Duration = Duration::from_millis(250);
+
+impl NotebookBar {
+    fn new(waited: Duration) -> Self {
+        NotebookBar {
+            display: None,
+            began: Instant::now()
+                .checked_sub(waited)
+                .unwrap_or_else(Instant::now),
+            drawn: None,
+            last: None,
+        }
+    }
+
+    fn update(&mut self, progress: Progress, last: bool) {
+        let due = self.drawn.is_none_or(|at| at.elapsed() >= NOTEBOOK_REDRAW);
+        self.last = Some(progress);
+        if !(due || last) {
+            return;
+        }
+        self.drawn = Some(Instant::now());
+        let (html, text) = render(progress, self.began.elapsed());
+        let data = [("text/html", html.as_str()), ("text/plain", text.as_str())];
+        match &self.display {
+            Some(display) => display.update(&data),
+            None => self.display = Some(crate::notebook::DisplayHandle::show(&data)),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(progress) = self.last {
+            self.update(progress, true);
+        }
+    }
+}
+
+/// A notebook progress display's HTML and text.
+fn render(progress: Progress, elapsed: Duration) -> (String, String) {
+    let (done, total) = (progress.done + progress.erred, progress.total());
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    let failed = if progress.erred > 0 {
+        format!(", {} failed", progress.erred)
+    } else {
+        String::new()
+    };
+    let counts = format!(
+        "{done}/{total} tasks ({percent}%) in {:.1} s{failed}",
+        elapsed.as_secs_f64()
+    );
+    let html = format!(
+        "<div><progress value=\"{done}\" max=\"{}\" style=\"width:30em\"></progress> {counts}</div>",
+        total.max(1)
+    );
+    (html, counts)
 }
 
 impl ClientInner {
