@@ -84,8 +84,11 @@ class NotebookTests(unittest.TestCase):
 
     def test_slurm_adaptive(self):
         cells = execute("05-slurm-adaptive.ipynb")
-        self.assertIn("scheduler", text_of(cells[1]).lower())
+        # adaptive from zero: no worker until there is work
+        self.assertIn("workers: 0", text_of(cells[1]))
         self.assertEqual(text_of(cells[2]).strip(), str(sum(range(1_000_000))))
+        # then workers that SLURM jobs started (named after their job)
+        self.assertIn("rask-worker-", text_of(cells[3]))
         self.assertIn("<table>", html_of(cells[3]))
         self.assertIn("The cluster is down", text_of(cells[4]))
 

@@ -64,6 +64,16 @@ impl System {
             self.name(),
             if self == System::Sge { "sge" } else { "slurm" }
         );
+        // A test that failed before its teardown leaves jobs behind: cancel
+        // them, so that one failure does not fail the tests after it too.
+        if !self.queue().is_empty() {
+            let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+            let _ = match self {
+                System::Slurm | System::Pbs => Command::new("scancel").args(["-u", &user]).status(),
+                System::Sge => Command::new("qdel").args(["-u", &user]).status(),
+            };
+            self.wait_queue_empty(Duration::from_secs(60));
+        }
         guard
     }
 
