@@ -120,7 +120,10 @@ impl CellsLib {
         Ok(library)
     }
 
-    /// The library linked under `cells_root` by [`link`], checked to exist.
+    /// The library linked under `cells_root` by [`link`], checked to exist,
+    /// and linked again (seconds) when rask was rebuilt since: Cargo rewrites
+    /// a rebuilt crate under the same file name, and cells could no longer
+    /// compile against the old library.
     pub fn find(cells_root: &Path) -> Result<CellsLib> {
         let library = cells_root.join(LIBRARY);
         let record = cells_root.join(DEPS_RECORD);
@@ -128,6 +131,16 @@ impl CellsLib {
         let facade = cells_root.join(FACADE).join("Cargo.toml");
         match deps {
             Some(deps) if library.exists() && deps.is_dir() && facade.exists() => {
+                let modified = |path: &Path| path.metadata().and_then(|m| m.modified()).ok();
+                let rebuilt = newest_rask(&deps)
+                    .ok()
+                    .is_some_and(|rlib| modified(&rlib) > modified(&library));
+                if rebuilt {
+                    tracing::info!(
+                        "rask was rebuilt since it was linked for cells: linking it again"
+                    );
+                    return link(&deps, cells_root);
+                }
                 Ok(CellsLib { library, deps })
             }
             _ => bail!(
