@@ -17,10 +17,20 @@ def run_notebook(sources):
     return nb.cells
 
 
+def is_progress(out):
+    """Whether an output is rask's progress display (shown when a cell waits
+    over a second for its work, so present or not depending on speed)."""
+    return out["output_type"] == "display_data" and out["data"].get(
+        "text/html", ""
+    ).startswith("<div><progress")
+
+
 def text_of(cell):
-    """Every text output of a cell, joined."""
+    """Every text output of a cell but progress displays, joined."""
     parts = []
     for out in cell.get("outputs", []):
+        if is_progress(out):
+            continue
         if out["output_type"] == "stream":
             parts.append(out["text"])
         elif out["output_type"] in ("execute_result", "display_data"):
@@ -31,11 +41,12 @@ def text_of(cell):
 
 
 def html_of(cell):
-    """Every HTML output of a cell, joined."""
+    """Every HTML output of a cell but progress displays, joined."""
     return "".join(
         out["data"].get("text/html", "")
         for out in cell.get("outputs", [])
         if out["output_type"] in ("execute_result", "display_data")
+        and not is_progress(out)
     )
 
 
