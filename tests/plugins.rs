@@ -73,12 +73,21 @@ fn stock_workers_run_an_uploaded_plugin_also_after_joining_late_or_restarting() 
         .collect();
     let want: Vec<f64> = (0..1000).map(|i| i as f64 * 3.0 + 1.0).collect();
     assert_eq!(got, want);
-    // A panic fails its task with the message; the workers keep serving.
+    // A panic fails its task with the message, naming the task and the
+    // worker it failed on; the workers keep serving.
     let boom = client
         .submit(explode, "kaboom".to_string())
         .expect("submit");
-    let error = boom.result().expect_err("the op panics").to_string();
-    assert!(error.contains("kaboom"), "{error}");
+    let error = boom.result().expect_err("the op panics");
+    let shown = error.to_string();
+    assert!(shown.contains("kaboom"), "{shown}");
+    assert!(shown.contains(&boom.key().to_string()), "{shown}");
+    assert!(
+        (0..3).any(|n| shown.contains(&format!("on worker w{n}:"))),
+        "{shown}"
+    );
+    // `unwrap()` shows the same message (the error's Debug is its Display).
+    assert_eq!(format!("{error:?}"), shown);
     scores_are_right(&client, 30);
 
     // A worker that joins after the upload loads it when it joins: with the

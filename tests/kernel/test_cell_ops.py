@@ -33,6 +33,9 @@ class CellOpsTests(unittest.TestCase):
             "client.map(score, [21i64]).unwrap()[0].result().unwrap()",
             # The workers ran the op: no worker binary knows it.
             "client.workers().unwrap().len()",
+            # A task that fails on a worker: its key, the worker and the message.
+            'rask::op! { pub fn picky(x: i64) -> i64 { assert!(x != 3, "three is not allowed"); x } }',
+            "client.map(picky, 0..5i64).unwrap()[3].result().unwrap()",
             # The same op on an in-process cluster (the cells' own code).
             "%cluster local 2",
             "client.map(score, [4i64]).unwrap()[0].result().unwrap()",
@@ -63,16 +66,24 @@ class CellOpsTests(unittest.TestCase):
         self.assertEqual(text_of(self.cells[7]).strip(), "2")
 
     def test_a_long_wait_shows_progress_in_the_cell(self):
-        shown = [o for o in self.cells[10]["outputs"] if o["output_type"] == "display_data"]
-        self.assertEqual(len(shown), 1, self.cells[10]["outputs"])
+        shown = [o for o in self.cells[12]["outputs"] if o["output_type"] == "display_data"]
+        self.assertEqual(len(shown), 1, self.cells[12]["outputs"])
         # updated in place to the end: every task done
         self.assertIn("<progress", shown[0]["data"]["text/html"])
         self.assertIn("400/400 tasks (100%)", shown[0]["data"]["text/plain"])
-        self.assertIn("400", text_of(self.cells[10]))
+        self.assertIn("400", text_of(self.cells[12]))
+
+    def test_a_failed_task_names_its_key_and_worker(self):
+        errors = errors_of(self.cells[9])
+        self.assertEqual(len(errors), 1, self.cells[9]["outputs"])
+        self.assertRegex(
+            errors[0]["evalue"],
+            r"task picky-\S+ failed on worker kernel-worker-\d: .*three is not allowed",
+        )
 
     def test_an_in_process_cluster_runs_the_same_op(self):
-        self.assertIn("in-process", text_of(self.cells[8]))
-        self.assertEqual(text_of(self.cells[9]).strip(), "8")
+        self.assertIn("in-process", text_of(self.cells[10]))
+        self.assertEqual(text_of(self.cells[11]).strip(), "8")
 
 
 if __name__ == "__main__":

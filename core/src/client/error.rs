@@ -4,8 +4,10 @@ use crate::graph::{GraphError, Key};
 use crate::scheduler::TaskError;
 use crate::value::ValueError;
 
-/// Errors returned by the client API.
-#[derive(Debug, thiserror::Error)]
+/// Errors returned by the client API. Their `Debug` is their message, so an
+/// `unwrap()` in a script or a notebook cell shows what failed and where
+/// (the task's key, the worker, the message) rather than nested structs.
+#[derive(thiserror::Error)]
 pub enum Error {
     /// A task failed, or one of its inputs did.
     #[error("{}", describe_task_error(key, error))]
@@ -60,12 +62,22 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 fn describe_task_error(key: &Key, error: &TaskError) -> String {
+    let on = match &error.worker {
+        Some(worker) => format!(" on worker {worker}"),
+        None => String::new(),
+    };
     if *key == error.blame {
-        format!("task {key} failed: {}", error.message)
+        format!("task {key} failed{on}: {}", error.message)
     } else {
         format!(
-            "task {key} failed because its input {} failed: {}",
+            "task {key} failed because its input {} failed{on}: {}",
             error.blame, error.message
         )
     }

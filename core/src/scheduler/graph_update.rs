@@ -93,10 +93,10 @@ impl State {
         for (key, worker, nbytes) in keys {
             if self.worker(worker).is_none() {
                 tracing::warn!(%key, %worker, "scattered to a worker that is gone");
-                let error = super::messages::TaskError {
-                    blame: key.clone(),
-                    message: format!("scattered data was lost: {worker} left"),
-                };
+                let error = super::messages::TaskError::new(
+                    key.clone(),
+                    format!("scattered data was lost: {worker} left"),
+                );
                 self.out.push(Command::Report {
                     client,
                     report: Report::Erred { key, error },

@@ -271,10 +271,30 @@ pub struct TaskError {
     pub blame: Key,
     /// What went wrong.
     pub message: String,
+    /// The worker the task failed on (its name), when one ran it.
+    pub worker: Option<String>,
+}
+
+impl TaskError {
+    /// A failure that no worker's run caused (lost data, refused input).
+    pub fn new(blame: Key, message: impl Into<String>) -> Self {
+        TaskError {
+            blame,
+            message: message.into(),
+            worker: None,
+        }
+    }
 }
 
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task {} failed: {}", self.blame, self.message)
+        match &self.worker {
+            Some(worker) => write!(
+                f,
+                "task {} failed on worker {worker}: {}",
+                self.blame, self.message
+            ),
+            None => write!(f, "task {} failed: {}", self.blame, self.message),
+        }
     }
 }

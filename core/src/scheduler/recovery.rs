@@ -48,14 +48,14 @@ impl State {
                 .as_ref()
                 .map(|e| e.killed_on.join(", "))
                 .unwrap_or_default();
-            let error = TaskError {
-                blame: task.key.clone(),
-                message: format!(
+            let error = TaskError::new(
+                task.key.clone(),
+                format!(
                     "killed worker: {} workers died while running this task (on {names}; last: {reason}). \
                      It may crash its worker, e.g. by running out of memory",
                     task.suspicious
                 ),
-            };
+            );
             self.set_state(t, TaskState::Waiting);
             self.mark_erred(t, error);
         }

@@ -60,10 +60,11 @@ impl State {
         task.waiting_on = waiting_on;
         self.set_state(t, TaskState::Waiting);
         if let Some(d) = erred_input {
-            let error = self.task(d).error().cloned().unwrap_or_else(|| TaskError {
-                blame: self.task(d).key.clone(),
-                message: "an input failed".into(),
-            });
+            let error = self
+                .task(d)
+                .error()
+                .cloned()
+                .unwrap_or_else(|| TaskError::new(self.task(d).key.clone(), "an input failed"));
             self.mark_erred(t, error);
         } else if waiting_on == 0 {
             self.ready(t);
@@ -281,9 +282,11 @@ impl State {
             self.set_state(t, TaskState::Waiting);
             self.ready(t);
         } else {
+            let blame = task.key.clone();
             let error = TaskError {
-                blame: task.key.clone(),
+                blame,
                 message: failure.message,
+                worker: self.worker(w).map(|record| record.name.clone()),
             };
             self.mark_erred(t, error);
         }
