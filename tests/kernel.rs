@@ -3,7 +3,8 @@
 //! (tests/kernel/test_jupyter_kernel.py) with jupyter_client starting the
 //! kernel from that kernelspec, as a notebook server would; then notebooks
 //! through nbclient: the cluster magics (tests/kernel/test_cluster_magics.py),
-//! ops defined in cells (test_cell_ops.py) and every tutorial in notebooks/
+//! ops defined in cells (test_cell_ops.py), interrupts (test_interrupt.py,
+//! through jupyter_client) and every tutorial in notebooks/
 //! (test_notebooks.py).
 //!
 //! Cells compile in a cache under target/ (kept between runs, as a user's
@@ -91,6 +92,7 @@ fn protocol_checks_and_notebooks_with_cluster_magics_cell_ops_and_tutorials_pass
         "tests/kernel/test_jupyter_kernel.py",
         "tests/kernel/test_cluster_magics.py",
         "tests/kernel/test_cell_ops.py",
+        "tests/kernel/test_interrupt.py",
     ] {
         run_python_tests(file, &jupyter_path, home.path(), &[]);
     }

@@ -41,6 +41,27 @@ struct Link {
     attach: Option<Value>,
 }
 
+/// The requests about the running cell, sent to the cells' process.
+#[derive(Clone)]
+pub struct CellsLink(Arc<Mutex<Link>>);
+
+impl CellsLink {
+    /// A cell begins: its `client` notes the futures the cell creates.
+    pub fn cell_begins(&self) {
+        let mut link = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if link.stream.is_some() {
+            let _ = exchange(&mut link, &json!({ "op": "cell" }));
+        }
+    }
+
+    /// Cancels the running cell's futures that have not finished; how many.
+    pub fn cancel_cell_futures(&self) -> Result<u64, String> {
+        let mut link = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let reply = exchange(&mut link, &json!({ "op": "interrupt" }))?;
+        Ok(reply["cancelled"].as_u64().unwrap_or(0))
+    }
+}
+
 /// The kernel's clusters.
 pub struct Clusters {
     socket: PathBuf,
@@ -89,6 +110,12 @@ impl Clusters {
             owned: None,
             exe: std::env::current_exe()?,
         })
+    }
+
+    /// A handle on the cells' process for the requests a running cell needs
+    /// (no magic holds it meanwhile).
+    pub fn cells_link(&self) -> CellsLink {
+        CellsLink(self.link.clone())
     }
 
     /// The socket the cells' process connects to.

@@ -88,6 +88,9 @@ struct Table {
     /// as_completed iterators waiting for keys that are not done.
     watchers: HashMap<Key, Vec<Sender<Key>>>,
     to_release: Vec<Key>,
+    /// Keys registered since [`FutureTable::start_noting`] (a notebook cell's
+    /// futures, which an interrupt cancels); `None` when not noting.
+    noted: Option<Vec<Key>>,
 }
 
 impl FutureTable {
@@ -99,6 +102,7 @@ impl FutureTable {
                 entries: HashMap::new(),
                 watchers: HashMap::new(),
                 to_release: Vec::new(),
+                noted: None,
             }),
             changed: Condvar::new(),
         }
@@ -121,6 +125,31 @@ impl FutureTable {
             });
             entry.refs = entry.refs.saturating_add(1);
         }
+        if let Some(noted) = &mut table.noted {
+            noted.extend_from_slice(keys);
+        }
+    }
+
+    /// Notes every key registered from now on (forgetting those noted before).
+    pub fn start_noting(&self) {
+        self.lock().noted = Some(Vec::new());
+    }
+
+    /// The noted keys still held and not done (each once); noting goes on afresh.
+    pub fn take_noted_pending(&self) -> Vec<Key> {
+        let mut table = self.lock();
+        let noted = table.noted.replace(Vec::new()).unwrap_or_default();
+        let mut seen = foldhash::HashSet::default();
+        noted
+            .into_iter()
+            .filter(|key| {
+                table
+                    .entries
+                    .get(key)
+                    .is_some_and(|entry| !entry.status.is_done())
+            })
+            .filter(|key| seen.insert(key.clone()))
+            .collect()
     }
 
     fn release(&self, key: &Key) {

@@ -205,6 +205,29 @@ impl Client {
         }])
     }
 
+    /// Starts noting the futures this client creates, for
+    /// [`Client::cancel_noted`] (the kernel notes each notebook cell's).
+    pub(crate) fn note_new_futures(&self) {
+        self.inner.table.start_noting();
+    }
+
+    /// Cancels the futures created since [`Client::note_new_futures`] that
+    /// have not finished (an interrupted cell's); returns how many. Waits on
+    /// them end with [`Error::Cancelled`].
+    pub(crate) fn cancel_noted(&self) -> Result<usize, Error> {
+        let keys = self.inner.table.take_noted_pending();
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let count = keys.len();
+        self.inner.table.flush();
+        self.send(vec![Event::Cancel {
+            client: self.id(),
+            keys,
+        }])?;
+        Ok(count)
+    }
+
     /// Sends a graph; returns one handle per wanted key.
     fn submit_tasks(
         &self,

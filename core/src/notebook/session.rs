@@ -185,6 +185,22 @@ fn answer(request: &Value) -> Result<Value, String> {
             replace(None);
             Ok(json!({}))
         }
+        // A cell begins: note the futures it creates, for an interrupt.
+        "cell" => {
+            if let Some(client) = current() {
+                client.note_new_futures();
+            }
+            Ok(json!({}))
+        }
+        // The cell was interrupted: cancel its futures still running, so
+        // its waits end (with `Error::Cancelled`) and the cluster stops its work.
+        "interrupt" => {
+            let cancelled = match current() {
+                Some(client) => client.cancel_noted().map_err(|e| e.to_string())?,
+                None => 0,
+            };
+            Ok(json!({ "cancelled": cancelled }))
+        }
         "status" => {
             let client = current().ok_or("no cluster is attached")?;
             let workers = client.workers().map_err(|e| e.to_string())?;
