@@ -130,7 +130,9 @@ RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver)
 CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 phase "build (release, every test target) with clippy's lints"
-cargo test --release --locked --workspace --all-targets --no-run
+cargo test --release --locked --workspace --all-targets --no-run --timings
+# Where the build's minutes went (the whole report: target/cargo-timings/).
+python3 scripts/infra/slowest-crates.py target/cargo-timings/cargo-timing.html 12 || true
 
 phase "test dependencies and batch systems (waiting for them)"
 if ! wait "$prepare"; then

@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use std::io::Write;
 
 mod session;
+pub mod show;
 pub use session::{attach, SessionClient, CONTROL_ENV};
 
 /// The prefix of a line the kernel takes as a display message.
@@ -36,6 +37,8 @@ pub fn clear_output(wait: bool) {
 /// `evcxr_display` method when it has one (rask's arrays and dataframes do),
 /// which prints each MIME type's content between markers.
 pub fn show_result(data: &[(&str, &str)]) {
+    #[cfg(test)]
+    tests::record_shown(data);
     let mut out = std::io::stdout().lock();
     for (mime, content) in data {
         let _ = writeln!(
@@ -110,4 +113,24 @@ fn emit(message: Value) {
     // One line: serde_json escapes the content's newlines.
     let _ = writeln!(out, "{DISPLAY_MARKER}{message}");
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static SHOWN: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    /// Notes the text a result showed on this thread.
+    pub(super) fn record_shown(data: &[(&str, &str)]) {
+        let text = data.iter().find(|(mime, _)| *mime == "text/plain");
+        SHOWN.with(|shown| *shown.borrow_mut() = text.map(|(_, t)| (*t).to_owned()));
+    }
+
+    /// The text the last result shown on this thread showed (taken).
+    pub(super) fn last_shown() -> Option<String> {
+        SHOWN.with(|shown| shown.borrow_mut().take())
+    }
 }

@@ -32,19 +32,27 @@ pub struct Rewritten {
     pub ops: Vec<String>,
 }
 
-/// The top-level statements and items of a cell (parsed as a function
-/// body, as evcxr parses it), with their text.
-fn statements(code: &str) -> Vec<(SyntaxNode, String)> {
-    const PRELUDE: &str = "fn f(){";
-    let parsed = SourceFile::parse(&format!("{PRELUDE}{code}\n}}"), EDITION);
-    let Some(list) = parsed
+/// What a cell is wrapped in to parse it as a function body, as evcxr does.
+pub(crate) const CELL_PRELUDE: &str = "fn f(){";
+
+/// A cell parsed as a function body (after [`CELL_PRELUDE`]): its statement
+/// list, and whether it parsed without errors.
+pub(crate) fn parse_cell(code: &str) -> Option<(ast::StmtList, bool)> {
+    let parsed = SourceFile::parse(&format!("{CELL_PRELUDE}{code}\n}}"), EDITION);
+    let clean = parsed.errors().is_empty();
+    let list = parsed
         .tree()
         .syntax()
         .children()
         .find_map(ast::Fn::cast)
         .and_then(|f| f.body())
-        .and_then(|b| b.stmt_list())
-    else {
+        .and_then(|b| b.stmt_list())?;
+    Some((list, clean))
+}
+
+/// The top-level statements and items of a cell, with their text.
+fn statements(code: &str) -> Vec<(SyntaxNode, String)> {
+    let Some((list, _)) = parse_cell(code) else {
         return Vec::new();
     };
     list.syntax()

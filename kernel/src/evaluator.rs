@@ -256,7 +256,17 @@ fn serve(context: &mut CommandContext, inbox: mpsc::Receiver<Job>, drained: &Dra
     while let Ok(job) = inbox.recv() {
         match job {
             Job::Execute(code, reply) => {
-                let result = context.execute(&code).map(mime_map).map_err(cell_error);
+                let started = std::time::Instant::now();
+                let result = context.execute(&code);
+                if let Ok(outputs) = &result {
+                    let phases: Vec<String> = outputs
+                        .phases
+                        .iter()
+                        .map(|p| format!("{} {} ms", p.name, p.duration.as_millis()))
+                        .collect();
+                    tracing::debug!(elapsed = ?started.elapsed(), ?phases, "cell evaluated");
+                }
+                let result = result.map(mime_map).map_err(cell_error);
                 let has_client = context
                     .variables_and_types()
                     .any(|(name, _)| name == "client");

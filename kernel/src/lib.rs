@@ -6,6 +6,8 @@
 //! - [`cells_lib`]: rask as one shared library cells link, made by [`kernelspec::install`].
 //! - [`cells_cache`]: where cells compile.
 //! - [`cell_ops`]: ops defined in cells, and the plugin made of them.
+//! - [`cell_result`]: a cell's result shown in one compile.
+//! - [`interrupt`]: an interrupt cancels the running cell's futures on the cluster.
 //! - [`magics`], [`completeness`], [`history`]: what the kernel answers itself.
 //!
 //! The binary that serves the kernel must call [`runtime_hook`] first thing in
@@ -14,12 +16,14 @@
 #![warn(missing_docs)]
 
 pub mod cell_ops;
+pub mod cell_result;
 pub mod cells_cache;
 pub mod cells_lib;
 pub mod cluster;
 pub mod completeness;
 pub mod evaluator;
 pub mod history;
+pub mod interrupt;
 pub mod kernelspec;
 pub mod magics;
 pub mod requests;

@@ -7,10 +7,11 @@
 //! beside them, so an interrupt reaches a kernel busy with a cell.
 
 use crate::cell_ops::CellOps;
-use crate::cluster::Clusters;
+use crate::cluster::{CellsLink, Clusters};
 use crate::completeness::{self, Completeness};
 use crate::evaluator::{CellError, Evaluator, Printed, PANIC_MARKER};
 use crate::history::History;
+use crate::interrupt::Interrupts;
 use crate::magics;
 use crate::requests;
 use anyhow::{Context, Result};
@@ -42,6 +43,10 @@ struct Shared {
     panic: Mutex<Option<String>>,
     /// The cell evaluator, once it has started.
     evaluator: watch::Receiver<Option<Result<Evaluator, String>>>,
+    /// The cells' process, for marking and interrupting the running cell.
+    cells: CellsLink,
+    /// Interrupts of the running cell.
+    interrupts: Interrupts,
 }
 
 impl Shared {
@@ -122,6 +127,7 @@ pub fn run(connection_file: &Path, cells_root: &Path) -> Result<()> {
     let clusters = Clusters::start(&std::env::temp_dir().join("rask-kernel"))
         .context("opening the kernel's control socket")?;
     let control = clusters.socket().to_path_buf();
+    let cells = clusters.cells_link();
 
     let (iopub_tx, iopub_rx) = mpsc::unbounded_channel();
     let (evaluator_tx, evaluator_rx) = watch::channel(None);
@@ -130,6 +136,8 @@ pub fn run(connection_file: &Path, cells_root: &Path) -> Result<()> {
         running: Mutex::new(None),
         panic: Mutex::new(None),
         evaluator: evaluator_rx,
+        cells,
+        interrupts: Interrupts::default(),
     });
     // The evaluator compiles the prelude meanwhile; requests that need it wait.
     let printer = shared.clone();
@@ -273,15 +281,37 @@ fn rand_u128() -> u128 {
     nanos ^ ((std::process::id() as u128) << 64)
 }
 
-/// Interrupts the running cell: its child process is stopped (evcxr starts a
-/// new one for the next cell; the session's variables are lost).
-fn interrupt(shared: &Shared) {
-    if shared.running.lock().unwrap().is_none() {
+/// Interrupts the running cell (see [`crate::interrupt`]), on a thread of
+/// its own: the reply goes out at once.
+fn interrupt(shared: &Arc<Shared>) {
+    let Some(cell) = shared
+        .running
+        .lock()
+        .unwrap()
+        .as_ref()
+        .map(|r| r.header.msg_id.clone())
+    else {
         return;
-    }
-    if let Some(Ok(evaluator)) = shared.evaluator.borrow().as_ref() {
-        evaluator.interrupt();
-    }
+    };
+    let evaluator = match shared.evaluator.borrow().as_ref() {
+        Some(Ok(evaluator)) => Some(evaluator.clone()),
+        _ => None,
+    };
+    let shared = shared.clone();
+    std::thread::spawn(move || {
+        let still_running = || {
+            shared
+                .running
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(|r| r.header.msg_id.as_str())
+                == Some(cell.as_str())
+        };
+        shared
+            .interrupts
+            .interrupt(&cell, &shared.cells, evaluator.as_ref(), still_running);
+    });
 }
 
 fn kernel_info() -> KernelInfoReply {
@@ -436,6 +466,7 @@ impl Kernel {
                 request,
             );
         }
+        self.shared.interrupts.cell_begins();
         *self.shared.running.lock().unwrap() = Some(request.clone());
         *self.shared.panic.lock().unwrap() = None;
         let started = Instant::now();
@@ -488,6 +519,10 @@ impl Kernel {
                 ],
             });
         }
+        let outcome = self
+            .shared
+            .interrupts
+            .outcome(&request.header.msg_id, outcome);
         if timed {
             let text = format!("Wall time: {:.3?}\n", started.elapsed());
             self.shared.publish(StreamContent::stdout(&text), request);
@@ -563,16 +598,20 @@ impl Kernel {
             traceback: vec![why],
         })?;
         let rewritten = crate::cell_ops::rewrite(code);
-        let run = rewritten.code.clone();
-        let result = tokio::task::spawn_blocking(move || evaluator.execute(&run))
-            .await
-            .unwrap_or_else(|e| {
-                Err(CellError {
-                    name: "KernelError".into(),
-                    value: e.to_string(),
-                    traceback: vec![e.to_string()],
-                })
-            });
+        let run = crate::cell_result::show_final_expression(&rewritten.code).into_owned();
+        let cells = self.shared.cells.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            cells.cell_begins();
+            evaluator.execute(&run)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(CellError {
+                name: "KernelError".into(),
+                value: e.to_string(),
+                traceback: vec![e.to_string()],
+            })
+        });
         if result.is_ok() {
             self.ops
                 .lock()
