@@ -144,14 +144,11 @@ timings+=("$(printf '%6d s  %s' "$(cat "$logs/prepare.time")" "test dependencies
 RASK_TEST_TORQUE_BIN=$(cat "$logs/torque-bin")
 export RASK_TEST_TORQUE_BIN
 
-# Lane 1: the batch-system tests, the Jupyter kernel's, then the fuzz targets
-# once built: every decoder
+# Lane 1: the batch-system tests, then the fuzz targets once built: every decoder
 # of untrusted bytes, briefly (frames, wire messages, Blosc and other chunk codecs,
 # Zarr metadata, .npy headers).
 batch_lane() {
   cargo test --release --locked --no-fail-fast --workspace --test cluster_configs --test jobqueue \
-    || failed_run "cargo test" $?
-  cargo test --release --locked --no-fail-fast --workspace --test kernel \
     || failed_run "cargo test" $?
   if ! await fuzz-build; then
     echo "test result: FAILED. 0 passed; 1 failed (building the fuzz targets)"
@@ -172,12 +169,15 @@ batch_lane() {
   done
 }
 # Lane 2: the longest process-heavy tests (a dataset twice the workers' memory,
-# 200k-task maps with workers killed, the distributed runtime).
+# 200k-task maps with workers killed, the distributed runtime), then the Jupyter
+# kernel's (its SLURM notebook waits for SLURM as the batch lane's tests do).
 heavy=(dataframe_memory retirement distributed)
 heavy_lane() {
   local targets=()
   for name in "${heavy[@]}"; do targets+=(--test "$name"); done
   cargo test --release --locked --no-fail-fast --workspace "${targets[@]}" \
+    || failed_run "cargo test" $?
+  cargo test --release --locked --no-fail-fast --workspace --test kernel \
     || failed_run "cargo test" $?
 }
 # Lane 3: every other test target, then the doc tests (the whole workspace each

@@ -53,11 +53,22 @@ fn run_python_tests(
     home: &std::path::Path,
     env: &[(String, String)],
 ) {
+    run_selected_python_tests(file, &[], jupyter_path, home, env);
+}
+
+/// Like [`run_python_tests`], only the tests whose names contain one of `select`
+/// (all of them when it is empty).
+fn run_selected_python_tests(
+    file: &str,
+    select: &[&str],
+    jupyter_path: &std::path::Path,
+    home: &std::path::Path,
+    env: &[(String, String)],
+) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file);
     let output = Command::new(support::python())
-        .arg("-m")
-        .arg("unittest")
-        .arg("-v")
+        .args(["-m", "unittest", "-v"])
+        .args(select.iter().flat_map(|name| ["-k", name]))
         .arg(&script)
         .env("JUPYTER_PATH", jupyter_path)
         // Nothing from the user's own Jupyter set-up.
@@ -77,6 +88,10 @@ fn run_python_tests(
     assert!(
         !report.contains("skipped"),
         "a protocol check was skipped:\n{report}"
+    );
+    assert!(
+        !report.contains("\nRan 0 tests"),
+        "no test of {file} matched {select:?}:\n{report}"
     );
 }
 
@@ -103,8 +118,21 @@ fn protocol_checks_and_notebooks_with_cluster_magics_cell_ops_and_tutorials_pass
         "RASK_NOTEBOOK_DIR".into(),
         scratch.path().display().to_string(),
     ));
-    run_python_tests(
-        "tests/kernel/test_notebooks.py",
+    let notebooks = "tests/kernel/test_notebooks.py";
+    let without_slurm = [
+        "test_every_notebook",
+        "test_delayed",
+        "test_arrays",
+        "test_dataframes",
+        "test_your_own_ops",
+    ];
+    run_selected_python_tests(notebooks, &without_slurm, &jupyter_path, home.path(), &env);
+    // The SLURM tutorial holds SLURM as the launcher tests do (they may run
+    // beside this test, in another test process).
+    let _slurm = support::batch::System::Slurm.lock();
+    run_selected_python_tests(
+        notebooks,
+        &["test_slurm_adaptive"],
         &jupyter_path,
         home.path(),
         &env,

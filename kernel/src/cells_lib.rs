@@ -103,7 +103,9 @@ impl CellsLib {
             "--crate-type",
             "cdylib",
         ];
-        let codegen = ["-C", "opt-level=2", "-C", "strip=debuginfo"];
+        // No symbol table either (a quarter of the file): workers look up the
+        // plugin's entry point among its dynamic symbols, which stay.
+        let codegen = ["-C", "opt-level=2", "-C", "strip=symbols"];
         compile_with_rask(
             &rlib,
             &self.deps,

@@ -128,11 +128,12 @@ impl Evaluator {
                 };
                 let drained = Drained::start(outputs, printed);
                 let _ = child_tx.send(context.process_handle());
-                for code in prelude {
-                    if let Err(e) = context.execute(&code) {
-                        let _ = ready_tx.send(Err(format!("the cell prelude `{code}`: {e}")));
-                        return;
-                    }
+                // One execute, so one compile: evcxr runs the leading `:` commands,
+                // then compiles the code after them together.
+                let prelude = prelude.join("\n");
+                if let Err(e) = context.execute(&prelude) {
+                    let _ = ready_tx.send(Err(format!("the cell prelude `{prelude}`: {e}")));
+                    return;
                 }
                 let _ = ready_tx.send(Ok(()));
                 let _slot = slot;
@@ -273,9 +274,7 @@ fn serve(context: &mut CommandContext, inbox: mpsc::Receiver<Job>, drained: &Dra
                 if matches!(&result, Err(e) if e.name == "SubprocessTerminated") || !has_client {
                     // A new cells' process (evcxr starts one after the old one died), or
                     // a cell that redefined `client`: the hook and `client` again.
-                    for line in per_process() {
-                        let _ = context.execute(&line);
-                    }
+                    let _ = context.execute(&per_process().join("\n"));
                 }
                 drained.wait();
                 let _ = reply.send(result);

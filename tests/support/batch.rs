@@ -8,6 +8,13 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// A batch system held by one test (see [`System::lock`]): a lock in this
+/// process and a file lock across test processes, both let go on drop.
+pub struct BatchLock {
+    _file: std::fs::File,
+    _guard: MutexGuard<'static, ()>,
+}
+
 /// A batch system under test.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum System {
@@ -46,12 +53,20 @@ impl System {
 
     /// One test at a time per system, so "the queue is empty" means something;
     /// panics with a hint when the system is not running.
-    pub fn lock(self) -> MutexGuard<'static, ()> {
+    pub fn lock(self) -> BatchLock {
         let guard = match self {
             System::Slurm | System::Pbs => SLURM.lock(),
             System::Sge => SGE.lock(),
         }
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // And one test process at a time: the test command runs test binaries
+        // side by side (the Jupyter kernel's notebooks use SLURM too).
+        let family = if self == System::Sge { "sge" } else { "slurm" };
+        let path = std::env::temp_dir().join(format!("rask-tests-{family}.lock"));
+        let file = std::fs::File::create(&path)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        file.lock()
+            .unwrap_or_else(|e| panic!("locking {}: {e}", path.display()));
         let probe = match self {
             System::Slurm | System::Pbs => Command::new("sinfo").args(["-h", "-o", "%T"]).output(),
             System::Sge => Command::new("qstat").arg("-f").output(),
@@ -74,7 +89,10 @@ impl System {
             };
             self.wait_queue_empty(Duration::from_secs(60));
         }
-        guard
+        BatchLock {
+            _file: file,
+            _guard: guard,
+        }
     }
 
     /// This user's jobs in the queue, one line each (empty when none).
