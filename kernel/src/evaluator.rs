@@ -260,12 +260,16 @@ fn serve(context: &mut CommandContext, inbox: mpsc::Receiver<Job>, drained: &Dra
                 let started = std::time::Instant::now();
                 let result = context.execute(&code);
                 if let Ok(outputs) = &result {
-                    let phases: Vec<String> = outputs
-                        .phases
-                        .iter()
-                        .map(|p| format!("{} {} ms", p.name, p.duration.as_millis()))
-                        .collect();
-                    tracing::debug!(elapsed = ?started.elapsed(), ?phases, "cell evaluated");
+                    // evcxr's phases (fields are built only when debug logs are on).
+                    tracing::debug!(
+                        elapsed = ?started.elapsed(),
+                        phases = ?outputs
+                            .phases
+                            .iter()
+                            .map(|p| format!("{} {} ms", p.name, p.duration.as_millis()))
+                            .collect::<Vec<_>>(),
+                        "cell evaluated"
+                    );
                 }
                 let result = result.map(mime_map).map_err(cell_error);
                 let has_client = context
