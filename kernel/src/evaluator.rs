@@ -116,6 +116,7 @@ impl Evaluator {
                 // SAFETY: no other thread reads the environment during this call (the kernel
                 // starts the evaluator before serving any request).
                 unsafe { std::env::set_var("EVCXR_TMPDIR", slot.dir()) };
+                let began = std::time::Instant::now();
                 let started = runner_command(control.as_deref())
                     .and_then(EvalContext::with_subprocess_command)
                     .map(|(eval, outputs)| (CommandContext::with_eval_context(eval), outputs));
@@ -131,9 +132,18 @@ impl Evaluator {
                 // One execute, so one compile: evcxr runs the leading `:` commands,
                 // then compiles the code after them together.
                 let prelude = prelude.join("\n");
-                if let Err(e) = context.execute(&prelude) {
-                    let _ = ready_tx.send(Err(format!("the cell prelude `{prelude}`: {e}")));
-                    return;
+                let context_started = began.elapsed();
+                match context.execute(&prelude) {
+                    Ok(outputs) => tracing::debug!(
+                        ?context_started,
+                        elapsed = ?began.elapsed(),
+                        phases = ?phase_times(&outputs),
+                        "prelude evaluated"
+                    ),
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("the cell prelude `{prelude}`: {e}")));
+                        return;
+                    }
                 }
                 let _ = ready_tx.send(Ok(()));
                 let _slot = slot;
@@ -263,11 +273,7 @@ fn serve(context: &mut CommandContext, inbox: mpsc::Receiver<Job>, drained: &Dra
                     // evcxr's phases (fields are built only when debug logs are on).
                     tracing::debug!(
                         elapsed = ?started.elapsed(),
-                        phases = ?outputs
-                            .phases
-                            .iter()
-                            .map(|p| format!("{} {} ms", p.name, p.duration.as_millis()))
-                            .collect::<Vec<_>>(),
+                        phases = ?phase_times(outputs),
                         "cell evaluated"
                     );
                 }
@@ -307,6 +313,15 @@ fn serve(context: &mut CommandContext, inbox: mpsc::Receiver<Job>, drained: &Dra
             }
         }
     }
+}
+
+/// evcxr's phases of a cell, for debug logs.
+fn phase_times(outputs: &EvalOutputs) -> Vec<String> {
+    outputs
+        .phases
+        .iter()
+        .map(|p| format!("{} {} ms", p.name, p.duration.as_millis()))
+        .collect()
 }
 
 fn mime_map(outputs: EvalOutputs) -> HashMap<String, String> {

@@ -113,19 +113,46 @@ impl Client {
     /// The first failure is returned as an error naming its key. Results are fetched
     /// from the workers holding them, many keys per request.
     pub fn gather<T: Data + Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, Error> {
+        // The generic part is only the decoding: it is compiled in every crate
+        // (and notebook cell) that gathers a new type.
         let keys: Vec<&Key> = futures.iter().map(|f| f.key()).collect();
-        self.inner.wait_done(&keys);
+        let (values, in_process) = self.gather_values(&keys);
+        futures
+            .iter()
+            .zip(values)
+            .map(|(f, value)| match value.map(|v| v.extract::<T>()) {
+                Some(Ok(value)) => Ok(value),
+                // In process, a value of the wrong type is left for the slow
+                // way, which reports it in order.
+                Some(Err(error)) if !in_process => Err(Error::Value {
+                    key: f.key().clone(),
+                    error,
+                }),
+                _ => f.result(),
+            })
+            .collect()
+    }
+
+    /// Waits for `keys` and fetches their values, in order, from the workers
+    /// holding them (`None` for what failed or could not be fetched); and
+    /// whether the values came from an in-process cluster.
+    fn gather_values(&self, keys: &[&Key]) -> (Vec<Option<Value>>, bool) {
+        self.inner.wait_done(keys);
         let link = match &self.inner.backend {
             Backend::Remote(link) => link,
             Backend::Local(cluster) => {
-                return gather_in_process(cluster, futures, &keys, &self.inner)
+                return (gather_in_process(cluster, keys, &self.inner), true);
             }
         };
+        let statuses: Vec<FutureStatus> = keys
+            .iter()
+            .map(|key| self.inner.table.status(key))
+            .collect();
         // Group by holder and fetch in batches; anything missed goes the slow way.
         let mut by_worker: HashMap<WorkerId, Vec<Key>> = HashMap::new();
-        for f in futures {
-            if let FutureStatus::Finished { worker } = f.status() {
-                by_worker.entry(worker).or_default().push(f.key().clone());
+        for (key, status) in keys.iter().zip(&statuses) {
+            if let FutureStatus::Finished { worker } = status {
+                by_worker.entry(*worker).or_default().push((*key).clone());
             }
         }
         let mut fetched: HashMap<Key, bytes::Bytes> = HashMap::new();
@@ -137,10 +164,11 @@ impl Client {
         }
         // Results that moved (their worker retired and handed them on): ask
         // where they are now in one request, and fetch them in batches again.
-        let moved: Vec<Key> = futures
+        let moved: Vec<Key> = keys
             .iter()
-            .filter(|f| !fetched.contains_key(f.key()) && f.status().is_done())
-            .map(|f| f.key().clone())
+            .zip(&statuses)
+            .filter(|(key, status)| !fetched.contains_key(**key) && status.is_done())
+            .map(|(key, _)| (*key).clone())
             .collect();
         if !moved.is_empty() {
             if let Ok(Reply::WhoHas(holders)) = self.request(Request::WhoHas {
@@ -160,18 +188,11 @@ impl Client {
                 }
             }
         }
-        futures
+        let values = keys
             .iter()
-            .map(|f| match fetched.remove(f.key()) {
-                Some(bytes) => Value::Encoded(bytes)
-                    .extract::<T>()
-                    .map_err(|error| Error::Value {
-                        key: f.key().clone(),
-                        error,
-                    }),
-                None => f.result(),
-            })
-            .collect()
+            .map(|key| fetched.remove(*key).map(Value::Encoded))
+            .collect();
+        (values, false)
     }
 
     /// Puts values on workers (round robin) and returns futures for them (Dask's
@@ -354,37 +375,27 @@ impl Client {
 /// Gathers from an in-process cluster: one look at the futures' table, then one
 /// lock of each holder's store per batch of keys; anything missed (spilled,
 /// moved, failed) goes the slow way, one future at a time.
-fn gather_in_process<T: Data + Clone>(
+fn gather_in_process(
     cluster: &super::RunningCluster,
-    futures: &[Future<T>],
     keys: &[&Key],
     inner: &ClientInner,
-) -> Result<Vec<T>, Error> {
+) -> Vec<Option<Value>> {
     let mut by_worker: HashMap<WorkerId, Vec<u32>> = HashMap::new();
     for (i, worker) in inner.table.finished_on(keys).into_iter().enumerate() {
         if let Some(worker) = worker {
             by_worker.entry(worker).or_default().push(i as u32);
         }
     }
-    let mut results: Vec<Option<T>> = Vec::with_capacity(futures.len());
-    results.resize_with(futures.len(), || None);
+    let mut results: Vec<Option<Value>> = Vec::with_capacity(keys.len());
+    results.resize_with(keys.len(), || None);
     for (worker, positions) in by_worker {
         for batch in positions.chunks(GATHER_BATCH) {
             let wanted: Vec<&Key> = batch.iter().map(|&i| keys[i as usize]).collect();
             let got = cluster.peers().fetch_in_memory(&wanted, worker);
             for (&i, value) in batch.iter().zip(got) {
-                // A value of the wrong type is left for the slow way, which
-                // reports it in order.
-                results[i as usize] = value.and_then(|v| v.extract::<T>().ok());
+                results[i as usize] = value;
             }
         }
     }
-    futures
-        .iter()
-        .zip(results)
-        .map(|(f, value)| match value {
-            Some(value) => Ok(value),
-            None => f.result(),
-        })
-        .collect()
+    results
 }

@@ -140,19 +140,27 @@ impl Client {
         op: O,
         items: impl IntoIterator<Item = A>,
     ) -> Result<Vec<Future<O::Output>>, Error> {
-        let op_ref = op.op_ref();
-        let name = short_name(op.name()).to_string();
+        // Only the conversions are generic: the rest is compiled once, in
+        // rask, not in every crate (and notebook cell) that maps a new op.
+        let mut args = items.into_iter().map(IntoArgs::into_args);
+        let handles = self.map_args(op.op_ref(), op.name(), &mut args)?;
+        Ok(handles.into_iter().map(Future::from_handle).collect())
+    }
+
+    /// [`Client::map`] on the ops' arguments.
+    fn map_args(
+        &self,
+        op_ref: OpRef,
+        op_name: &str,
+        items: &mut dyn Iterator<Item = Vec<ArgSource>>,
+    ) -> Result<Vec<FutureHandle>, Error> {
+        let name = short_name(op_name).to_string();
         let mut builder = GraphBuilder::default();
         let mut keys = Vec::new();
         let mut handles = Vec::new();
-        for item in items {
+        for args in items {
             let key = Key::unique(&name);
-            builder.add_task(
-                key.clone(),
-                op_ref.clone(),
-                item.into_args(),
-                Annotations::default(),
-            );
+            builder.add_task(key.clone(), op_ref.clone(), args, Annotations::default());
             keys.push(key);
             // While every task is an item of this map (no delayed inputs that
             // later items may share), send them in batches: the cluster starts
@@ -163,7 +171,7 @@ impl Client {
             }
         }
         handles.extend(self.submit_tasks(builder, keys)?);
-        Ok(handles.into_iter().map(Future::from_handle).collect())
+        Ok(handles)
     }
 
     /// Starts computing a lazy value (a delayed value); returns its future
