@@ -48,7 +48,10 @@ op_times = []
 for i in range(6):
     define = f"rask::op! {{ pub fn score(x: i64) -> i64 {{ x * {i + 1} }} }}"
     use = "client.gather(&client.map(score, 0..1000i64).unwrap()).unwrap().iter().sum::<i64>()"
-    op_times.append(run(define) + run(use))
+    defined = run(define)
+    used = run(use)
+    op_times.append(defined + used)
+    print(f"  op {i}: define {defined:.2f} s + map {used:.2f} s")
 print(f"op defined in a cell to its results on 2 worker processes: first {op_times[0]:.2f} s, "
       f"then median {statistics.median(op_times[1:]):.2f} s (min {min(op_times[1:]):.2f}, max {max(op_times[1:]):.2f}, 5 redefinitions)")
 run("%cluster down")

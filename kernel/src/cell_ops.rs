@@ -172,7 +172,7 @@ pub fn rewrite(code: &str) -> Rewritten {
 
 /// The items the cells have defined, latest definition of each name kept:
 /// the source of an op plugin.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct CellItems {
     /// Named items (functions, types, modules, `use`s of ops), in the order
     /// first defined.
@@ -282,11 +282,32 @@ impl CellOps {
         }
     }
 
+    /// For a cell defining ops on a cluster of processes: the plugin the
+    /// cluster will need if the cell runs, to build while evcxr compiles the
+    /// cell (each takes about a second, and there are two cores).
+    pub fn plan_ahead(&self, rewritten: &Rewritten, clusters: &Clusters) -> Option<PluginPlan> {
+        if rewritten.ops.is_empty() || !clusters.is_processes() {
+            return None;
+        }
+        let mut items = self.items.clone();
+        items.record(rewritten);
+        Some(PluginPlan {
+            lib: self.lib.clone()?,
+            source: items.plugin_source(),
+            serial: self.version + 1,
+        })
+    }
+
     /// When the attached cluster is one of processes and the cells have
-    /// defined ops the workers do not have yet: builds the plugin and has the
-    /// cells' process upload it (and keep it for clusters it attaches later).
+    /// defined ops the workers do not have yet: builds the plugin (or takes
+    /// `early`, when it was built from the same items) and has the cells'
+    /// process upload it (and keep it for clusters it attaches later).
     /// Returns what to tell the user, if anything happened.
-    pub fn sync(&mut self, clusters: &Clusters) -> Option<Result<String, String>> {
+    pub fn sync(
+        &mut self,
+        clusters: &Clusters,
+        early: Option<EarlyPlugin>,
+    ) -> Option<Result<String, String>> {
         if self.items.ops().is_empty() || !clusters.is_processes() {
             return None;
         }
@@ -294,12 +315,19 @@ impl CellOps {
             return None;
         }
         let lib = self.lib.as_ref()?;
+        let source = self.items.plugin_source();
         let started = std::time::Instant::now();
-        let path = match lib.build_plugin(&self.items.plugin_source(), self.version) {
-            Ok(path) => path,
-            Err(e) => return Some(Err(format!("{e:#}"))),
+        let built = match early.filter(|early| early.source == source) {
+            Some(early) => early.built.map(|path| (path, early.took)),
+            None => lib
+                .build_plugin(&source, self.version)
+                .map(|path| (path, started.elapsed()))
+                .map_err(|e| format!("{e:#}")),
         };
-        let built_in = started.elapsed();
+        let (path, built_in) = match built {
+            Ok(built) => built,
+            Err(e) => return Some(Err(e)),
+        };
         let reply = match clusters.send_plugin(&path) {
             Ok(reply) => reply,
             Err(e) => return Some(Err(format!("uploading the cells' ops: {e}"))),
@@ -313,6 +341,39 @@ impl CellOps {
             built_in
         )))
     }
+}
+
+/// A plugin to build ahead of its cell's result ([`CellOps::plan_ahead`]).
+#[derive(Debug)]
+pub struct PluginPlan {
+    lib: CellsLib,
+    source: String,
+    serial: usize,
+}
+
+impl PluginPlan {
+    /// Builds the plugin (seconds).
+    pub fn build(self) -> EarlyPlugin {
+        let started = std::time::Instant::now();
+        let built = self
+            .lib
+            .build_plugin(&self.source, self.serial)
+            .map_err(|e| format!("{e:#}"));
+        EarlyPlugin {
+            source: self.source,
+            built,
+            took: started.elapsed(),
+        }
+    }
+}
+
+/// A plugin built while its cell compiled.
+#[derive(Debug)]
+pub struct EarlyPlugin {
+    /// The source it was built from ([`CellItems::plugin_source`]).
+    source: String,
+    built: Result<std::path::PathBuf, String>,
+    took: std::time::Duration,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! requests (kernel info, interrupt, shutdown) and heartbeats are answered
 //! beside them, so an interrupt reaches a kernel busy with a cell.
 
-use crate::cell_ops::CellOps;
+use crate::cell_ops::{CellOps, EarlyPlugin};
 use crate::cluster::{CellsLink, Clusters};
 use crate::completeness::{self, Completeness};
 use crate::evaluator::{CellError, Evaluator, Printed, PANIC_MARKER};
@@ -599,6 +599,15 @@ impl Kernel {
         })?;
         let rewritten = crate::cell_ops::rewrite(code);
         let run = crate::cell_result::show_final_expression(&rewritten.code).into_owned();
+        // A plugin of the cell's ops builds meanwhile, for a cluster of processes.
+        let plan = {
+            let clusters = self.clusters.lock().unwrap_or_else(|e| e.into_inner());
+            self.ops
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .plan_ahead(&rewritten, &clusters)
+        };
+        let early = plan.map(|plan| tokio::task::spawn_blocking(move || plan.build()));
         let cells = self.shared.cells.clone();
         let result = tokio::task::spawn_blocking(move || {
             cells.cell_begins();
@@ -612,13 +621,17 @@ impl Kernel {
                 traceback: vec![e.to_string()],
             })
         });
+        let early = match early {
+            Some(build) => build.await.ok(),
+            None => None,
+        };
         if result.is_ok() {
             self.ops
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .record(&rewritten);
             if !rewritten.ops.is_empty() {
-                self.sync_ops().await;
+                self.sync_ops(early).await;
             }
         }
         result
@@ -626,13 +639,13 @@ impl Kernel {
 
     /// Sends the cells' ops to a cluster of processes that lacks them, and
     /// says so (or why not) in the cell's output.
-    async fn sync_ops(&self) {
+    async fn sync_ops(&self, early: Option<EarlyPlugin>) {
         let (ops, clusters) = (self.ops.clone(), self.clusters.clone());
         let synced = tokio::task::spawn_blocking(move || {
             let clusters = clusters.lock().unwrap_or_else(|e| e.into_inner());
             ops.lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .sync(&clusters)
+                .sync(&clusters, early)
         })
         .await
         .ok()
@@ -662,7 +675,7 @@ impl Kernel {
         .unwrap_or_else(|e| Err(e.to_string()));
         if answer.is_ok() {
             // A cluster of processes attached after cells defined ops gets them.
-            self.sync_ops().await;
+            self.sync_ops(None).await;
         }
         answer.map_err(|why| CellError {
             name: "ClusterError".into(),
