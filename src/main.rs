@@ -17,6 +17,7 @@ mod jobqueuebench;
 mod kernel;
 mod microbench;
 mod nanny;
+mod operator;
 mod plugin;
 mod scheduler;
 mod security_args;
@@ -63,6 +64,8 @@ enum Command {
     Plugin(plugin::Args),
     /// The Jupyter kernel: `install` its kernelspec, `run` it for a connection file.
     Kernel(kernel::Args),
+    /// Kubernetes: print the `crds` of RaskCluster and RaskJob.
+    Operator(operator::Args),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cluster::run(args).map(|()| 0),
         Command::Plugin(args) => plugin::run(args).map(|()| 0),
         Command::Kernel(args) => kernel::run(args).map(|()| 0),
+        Command::Operator(args) => operator::run(args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code),

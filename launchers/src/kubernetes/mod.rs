@@ -1,0 +1,4 @@
+//! Kubernetes: rask's custom resources and the operator that reconciles them
+//! (`rask operator`), and pods started by `rask cluster up` without one.
+
+pub mod crd;
