@@ -64,7 +64,7 @@ enum Command {
     Plugin(plugin::Args),
     /// The Jupyter kernel: `install` its kernelspec, `run` it for a connection file.
     Kernel(kernel::Args),
-    /// Kubernetes: print the `crds` of RaskCluster and RaskJob.
+    /// Kubernetes: print the `crds` of RaskCluster and RaskJob, or `run` the operator.
     Operator(operator::Args),
 }
 

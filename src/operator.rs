@@ -1,7 +1,11 @@
 //! `rask operator`: rask's Kubernetes custom resources (`crds` prints their
-//! definitions, for `kubectl apply -f -`).
+//! definitions, for `kubectl apply -f -`) and the controller that runs them
+//! (`run`, in the operator's pod or anywhere with a kubeconfig).
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use rask_launchers::kubernetes::crd::RaskCluster;
+use rask_launchers::kubernetes::{operator, render};
+use std::sync::Arc;
 
 /// `rask operator …`.
 #[derive(clap::Args, Debug)]
@@ -14,6 +18,16 @@ pub struct Args {
 enum OperatorCommand {
     /// Print the CustomResourceDefinitions of RaskCluster and RaskJob (YAML).
     Crds,
+    /// Reconcile RaskClusters until SIGTERM: the API server from the
+    /// in-cluster service account, or from $KUBECONFIG / ~/.kube/config.
+    Run {
+        /// Only this namespace's RaskClusters (default: every namespace).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// The image of pods whose template names none.
+        #[arg(long, env = "RASK_IMAGE", default_value = render::DEFAULT_IMAGE)]
+        image: String,
+    },
 }
 
 /// Runs `rask operator`.
@@ -23,5 +37,48 @@ pub fn run(args: Args) -> Result<()> {
             print!("{}", rask_launchers::kubernetes::crd::crds_yaml());
             Ok(())
         }
+        OperatorCommand::Run { namespace, image } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the operator's runtime")?;
+            runtime.block_on(serve(namespace, image))
+        }
     }
+}
+
+async fn serve(namespace: Option<String>, image: String) -> Result<()> {
+    let client = kube::Client::try_default().await.context(
+        "no Kubernetes API to talk to (in-cluster service account, $KUBECONFIG or ~/.kube/config)",
+    )?;
+    let version = client
+        .apiserver_version()
+        .await
+        .context("cannot reach the Kubernetes API server")?;
+    // The CRD must be there: otherwise every watch fails, quietly.
+    let clusters: kube::Api<RaskCluster> = match &namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    };
+    if let Err(error) = clusters
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+    {
+        match error {
+            kube::Error::Api(ref e) if e.code == 404 => bail!(
+                "the RaskCluster resource is not installed on this cluster: \
+                 `kubectl apply -f cluster-configs/kubernetes/crds.yaml` (or `rask operator crds | kubectl apply -f -`)"
+            ),
+            other => return Err(other).context("listing RaskClusters"),
+        }
+    }
+    eprintln!(
+        "rask operator: watching RaskClusters in {} (Kubernetes {}.{})",
+        namespace.as_deref().unwrap_or("every namespace"),
+        version.major,
+        version.minor
+    );
+    let ctx = Arc::new(operator::Context::new(client, image));
+    operator::run(ctx, namespace.as_deref()).await;
+    Ok(())
 }

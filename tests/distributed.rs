@@ -62,6 +62,31 @@ fn map_gather_and_trees_run_on_worker_processes() {
 }
 
 #[test]
+fn a_client_dropped_inside_an_async_runtime_closes_quietly() {
+    // An operator's reconcile (or any async code) calls the blocking client
+    // on blocking threads, and may drop the last handle on an async one:
+    // that used to panic ("Cannot drop a runtime in a context where blocking
+    // is not allowed").
+    let mut cluster = Cluster::start("async-drop", &[]);
+    cluster.add_worker(&["--nthreads", "1"]);
+    let client = connect(&cluster);
+    cluster.wait_for_workers(&client, 1);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sum = runtime.block_on(async move {
+        let (client, sum) = tokio::task::spawn_blocking(move || {
+            let futures = client.map(inc, 0..10u64).unwrap();
+            let sum: u64 = client.gather(&futures).unwrap().iter().sum();
+            (client, sum)
+        })
+        .await
+        .unwrap();
+        drop(client);
+        sum
+    });
+    assert_eq!(sum, 55);
+}
+
+#[test]
 fn a_graph_survives_a_worker_killed_mid_run_ten_times() {
     let mut cluster = Cluster::start("sigkill", &[]);
     for _ in 0..3 {

@@ -14,6 +14,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::kubernetes::{processes_with, wait_for, Double};
 use support::{python, rask_binary, TempDir};
 
 /// The Kubernetes version the manifests are validated for.
@@ -159,4 +160,208 @@ fn the_double_keeps_kubernetes_semantics() {
     let report = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the Kubernetes double:\n{report}");
     assert!(report.contains("Ran 9 tests"), "{report}");
+}
+
+const CLUSTERS: &str = "/apis/rask.dev/v1alpha1/namespaces/default/raskclusters";
+
+fn cluster_yaml(name: &str, spec: &str) -> String {
+    format!("apiVersion: rask.dev/v1alpha1\nkind: RaskCluster\nmetadata:\n  name: {name}\nspec:\n{spec}")
+}
+
+/// The cluster's status, once `check` accepts it.
+fn wait_status(
+    double: &Double,
+    operator: &support::Proc,
+    name: &str,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let status = double.get(&format!("{CLUSTERS}/{name}"))["status"].clone();
+        if check(&status) {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; status {status}\noperator:\n{}",
+            operator.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn workers_are(n: i64) -> impl Fn(&serde_json::Value) -> bool {
+    move |s| s["workers"] == n && s["workersWanted"] == n
+}
+
+fn scale(double: &Double, name: &str, replicas: u32) {
+    double.ok(
+        "PATCH",
+        &format!("{CLUSTERS}/{name}/scale"),
+        "application/merge-patch+json",
+        &format!(r#"{{"spec":{{"replicas":{replicas}}}}}"#),
+    );
+}
+
+fn scheduler_address(double: &Double, name: &str) -> String {
+    let service = double.get(&format!(
+        "/api/v1/namespaces/default/services/{name}-scheduler"
+    ));
+    format!(
+        "tcp://{}:8786",
+        service["spec"]["clusterIP"].as_str().expect("a cluster IP")
+    )
+}
+
+#[test]
+fn the_operator_runs_scales_with_retirement_and_deletes_a_cluster() {
+    use rask::ops::builtin::inc;
+    let double = Double::start("k8s-operator");
+    double.install_crds();
+    let operator = double.operator("operator.log");
+    double.create_yaml(
+        CLUSTERS,
+        &cluster_yaml("demo", "  worker:\n    replicas: 2\n    threads: 1\n    resources:\n      requests: {cpu: 500m, memory: 256Mi}\n      limits: {memory: 1Gi}\n"),
+    );
+    let status = wait_status(&double, &operator, "demo", "2 workers", workers_are(2));
+    assert_eq!(status["phase"], "Running", "{status}");
+    assert_eq!(
+        status["schedulerAddress"],
+        "tcp://demo-scheduler.default.svc:8786"
+    );
+
+    // A graph through the scheduler's service; results kept on the workers.
+    let client = rask::Client::connect(&scheduler_address(&double, "demo")).expect("connects");
+    let futures = client.map(inc, 0..500u64).expect("submits");
+    let first: u64 = client.gather(&futures).expect("gathers").iter().sum();
+    assert_eq!(first, (1..=500).sum::<u64>());
+
+    scale(&double, "demo", 4);
+    wait_status(&double, &operator, "demo", "4 workers", workers_are(4));
+    scale(&double, "demo", 1);
+    wait_status(&double, &operator, "demo", "1 worker", workers_are(1));
+    assert_eq!(
+        double.names("/api/v1/namespaces/default/pods?labelSelector=rask.dev/component%3Dworker"),
+        vec!["demo-default-0"],
+        "the lowest-numbered worker stays"
+    );
+    // Retired workers handed their results on: nothing was lost.
+    let again: u64 = client
+        .gather(&futures)
+        .expect("gathers after scaling down")
+        .iter()
+        .sum();
+    assert_eq!(again, first);
+    let log = operator.log_text();
+    assert!(log.contains("retired"), "{log}");
+    drop(client);
+
+    double.ok(
+        "DELETE",
+        &format!("{CLUSTERS}/demo"),
+        "application/json",
+        "",
+    );
+    wait_for(
+        "every object of the cluster gone",
+        std::time::Duration::from_secs(60),
+        || {
+            let left: Vec<String> = [
+                "/api/v1/namespaces/default/pods",
+                "/api/v1/namespaces/default/services",
+                "/apis/apps/v1/namespaces/default/deployments",
+                "/apis/apps/v1/namespaces/default/replicasets",
+                CLUSTERS,
+            ]
+            .iter()
+            .flat_map(|p| double.names(p))
+            .collect();
+            left.is_empty().then_some(())
+        },
+    );
+    wait_for(
+        "the pods' processes gone",
+        std::time::Duration::from_secs(30),
+        || {
+            (processes_with("demo-default-").is_empty()
+                && processes_with("--dashboard-port 8787").is_empty())
+            .then_some(())
+        },
+    );
+    assert!(
+        !operator.log_text().contains("panicked"),
+        "{}",
+        operator.log_text()
+    );
+}
+
+#[test]
+fn the_operator_converges_after_being_killed_mid_reconcile() {
+    let double = Double::start("k8s-restart");
+    double.install_crds();
+    let mut operator = double.operator("operator-1.log");
+    double.create_yaml(
+        CLUSTERS,
+        &cluster_yaml("again", "  worker:\n    replicas: 3\n    threads: 1\n"),
+    );
+    // Killed as soon as it has made something.
+    wait_for(
+        "the operator's first object",
+        std::time::Duration::from_secs(30),
+        || {
+            (!double
+                .names("/apis/apps/v1/namespaces/default/deployments")
+                .is_empty())
+            .then_some(())
+        },
+    );
+    operator.signal("KILL");
+    operator.wait_exit(std::time::Duration::from_secs(10));
+    let operator = double.operator("operator-2.log");
+    wait_status(&double, &operator, "again", "3 workers", workers_are(3));
+    let mut workers =
+        double.names("/api/v1/namespaces/default/pods?labelSelector=rask.dev/component%3Dworker");
+    workers.sort();
+    assert_eq!(
+        workers,
+        ["again-default-0", "again-default-1", "again-default-2"]
+    );
+    assert_eq!(
+        double
+            .names("/apis/apps/v1/namespaces/default/deployments")
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_worker_pod_that_can_never_schedule_is_reported_with_its_reason() {
+    let double = Double::start("k8s-pending");
+    double.install_crds();
+    let operator = double.operator("operator.log");
+    double.create_yaml(
+        CLUSTERS,
+        &cluster_yaml(
+            "huge",
+            "  worker:\n    replicas: 1\n    resources:\n      requests: {cpu: \"64\"}\n",
+        ),
+    );
+    let status = wait_status(&double, &operator, "huge", "a PodsPending condition", |s| {
+        s["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "PodsPending"))
+    });
+    let pending = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "PodsPending")
+        .unwrap()
+        .clone();
+    let message = pending["message"].as_str().unwrap();
+    assert!(message.contains("huge-default-0"), "{message}");
+    assert!(message.contains("FailedScheduling"), "{message}");
+    assert!(message.contains("Insufficient cpu"), "{message}");
+    assert_eq!(status["phase"], "Scaling", "{status}");
 }

@@ -25,7 +25,7 @@ impl ClientInner {
             Backend::Local(cluster) => cluster.peers().fetch(key, &[worker]),
             Backend::Remote(link) => {
                 let mut got = link
-                    .runtime
+                    .runtime()
                     .block_on(link.peers.get(&[worker], std::slice::from_ref(key)));
                 got.pop().map(|(_, bytes)| Value::Encoded(bytes))
             }
@@ -109,6 +109,11 @@ impl ClientInner {
 }
 
 impl Client {
+    /// Whether the cluster (or the connection to its scheduler) is gone.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
     /// Waits for every future and returns the results in order (Dask's `client.gather`).
     /// The first failure is returned as an error naming its key. Results are fetched
     /// from the workers holding them, many keys per request.
@@ -158,7 +163,7 @@ impl Client {
         let mut fetched: HashMap<Key, bytes::Bytes> = HashMap::new();
         for (worker, keys) in by_worker {
             for batch in keys.chunks(GATHER_BATCH) {
-                let got = link.runtime.block_on(link.peers.get(&[worker], batch));
+                let got = link.runtime().block_on(link.peers.get(&[worker], batch));
                 fetched.extend(got);
             }
         }
@@ -182,7 +187,7 @@ impl Client {
                 }
                 for (worker, keys) in by_holder {
                     for batch in keys.chunks(GATHER_BATCH) {
-                        let got = link.runtime.block_on(link.peers.get(&[worker], batch));
+                        let got = link.runtime().block_on(link.peers.get(&[worker], batch));
                         fetched.extend(got);
                     }
                 }
@@ -225,7 +230,7 @@ impl Client {
                         .map(|v| v.to_bytes())
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(Error::Encode)?;
-                    link.runtime
+                    link.runtime()
                         .block_on(link.peers.put(worker, keys.clone(), blobs))?
                 }
             };

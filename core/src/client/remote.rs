@@ -177,13 +177,34 @@ pub fn read_scheduler_file(path: &Path) -> Result<SchedulerFile, CommError> {
 
 /// The TCP side of a remote client.
 pub(crate) struct RemoteLink {
-    pub runtime: tokio::runtime::Runtime,
+    /// The client's own IO runtime (`None` only while the link drops).
+    runtime: Option<tokio::runtime::Runtime>,
     pub peers: Arc<PeerPool>,
     pub closed: Arc<AtomicBool>,
     pub address: Address,
 }
 
+impl Drop for RemoteLink {
+    /// A client dropped inside an async runtime (an operator's reconcile, a
+    /// user's async code) must not block it, and a runtime may not be dropped
+    /// there: its own runtime then shuts down in the background.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                runtime.shutdown_background();
+            }
+        }
+    }
+}
+
 impl RemoteLink {
+    /// The client's IO runtime.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the link")
+    }
+
     fn connect(address: Address, security: Security) -> Result<Client, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -246,7 +267,7 @@ impl RemoteLink {
                 scheduler: tx,
                 table,
                 backend: Backend::Remote(RemoteLink {
-                    runtime,
+                    runtime: Some(runtime),
                     peers,
                     closed,
                     address,

@@ -2,3 +2,5 @@
 //! (`rask operator`), and pods started by `rask cluster up` without one.
 
 pub mod crd;
+pub mod operator;
+pub mod render;

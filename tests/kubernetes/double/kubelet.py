@@ -4,7 +4,7 @@ ones that do not, with FailedScheduling events, as kube-scheduler does), a
 kubelet that runs each container's command as a local process, and a
 kube-proxy that forwards each service's cluster IP to a ready pod.
 
-Each pod gets its own loopback address (127.0.N.M) as its IP, and its own
+Each pod gets its own loopback address (127.B.N.M) as its IP, and its own
 mount namespace: its volumes (emptyDir, secret, configMap) and the files of
 its image are bind-mounted where the pod spec says, and /etc/hosts lists the
 services by name (the double's DNS). Containers run as the pod's runAsUser,
@@ -79,6 +79,7 @@ class Node:
         self.running = {}  # pod uid -> Pod
         self.proxies = {}  # (ip, port) -> Proxy
         self.next_ip = 0
+        self.block, self.block_lock = self.hold_block()
         self.lock = threading.Lock()
         self.stopping = False
         self.hosts = os.path.join(workdir, "hosts")
@@ -130,10 +131,26 @@ class Node:
         return obj
 
     def allocate_ip(self, service=False):
+        """Pods' IPs are 127.B.0-99.x, services' 127.B.100-199.x, in the
+        block B this double holds (doubles running at once never share one)."""
         with self.lock:
             self.next_ip += 1
             n = self.next_ip
-        return f"127.{1 if service else 2}.{n // 250}.{n % 250 + 2}"
+        return f"127.{self.block}.{n // 250 + (100 if service else 0)}.{n % 250 + 2}"
+
+    @staticmethod
+    def hold_block():
+        """The lowest address block 127.B/16 (B ≥ 2) no other double holds."""
+        import fcntl
+
+        for block in range(2, 255):
+            held = open(os.path.join(tempfile.gettempdir(), f"rask-k8s-double-{block}.lock"), "w")
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return block, held
+            except OSError:
+                held.close()
+        raise RuntimeError("every 127.B/16 block is held by a double")
 
     # -- the loop ---------------------------------------------------------------
 

@@ -155,7 +155,14 @@ def json_patch(target, operations):
                 doc = _remove(doc, op["from"])
             doc = _add(doc, path, value)
         elif kind == "test":
-            if _get(doc, path) != op.get("value"):
+            try:
+                found = _get(doc, path)
+            except PatchError:
+                # As the API server's JSON patch: a missing path tests equal to null.
+                if op.get("value") is not None:
+                    raise
+                found = None
+            if found != op.get("value"):
                 raise PatchError(f"test failed at {path!r}", code=422)
         else:
             raise PatchError(f"unknown JSON patch operation {kind!r}")

@@ -130,7 +130,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         kind = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
         try:
-            if kind == "application/apply-patch+yaml":
+            if kind in ("application/apply-patch+yaml", "application/yaml"):
                 import yaml
 
                 return kind, yaml.safe_load(raw) or {}
