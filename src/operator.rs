@@ -27,6 +27,9 @@ enum OperatorCommand {
         /// The image of pods whose template names none.
         #[arg(long, env = "RASK_IMAGE", default_value = render::DEFAULT_IMAGE)]
         image: String,
+        /// Seconds adaptive scaling waits after a change before removing workers.
+        #[arg(long, default_value_t = operator::ADAPTIVE_COOLDOWN.as_secs_f64(), value_name = "SECONDS")]
+        adaptive_cooldown: f64,
     },
 }
 
@@ -37,17 +40,31 @@ pub fn run(args: Args) -> Result<()> {
             print!("{}", rask_launchers::kubernetes::crd::crds_yaml());
             Ok(())
         }
-        OperatorCommand::Run { namespace, image } => {
+        OperatorCommand::Run {
+            namespace,
+            image,
+            adaptive_cooldown,
+        } => {
+            if !(adaptive_cooldown.is_finite() && adaptive_cooldown >= 0.0) {
+                bail!(
+                    "--adaptive-cooldown {adaptive_cooldown}: give a number of seconds, 0 or more"
+                );
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the operator's runtime")?;
-            runtime.block_on(serve(namespace, image))
+            let cooldown = std::time::Duration::from_secs_f64(adaptive_cooldown);
+            runtime.block_on(serve(namespace, image, cooldown))
         }
     }
 }
 
-async fn serve(namespace: Option<String>, image: String) -> Result<()> {
+async fn serve(
+    namespace: Option<String>,
+    image: String,
+    cooldown: std::time::Duration,
+) -> Result<()> {
     let client = kube::Client::try_default().await.context(
         "no Kubernetes API to talk to (in-cluster service account, $KUBECONFIG or ~/.kube/config)",
     )?;
@@ -78,7 +95,7 @@ async fn serve(namespace: Option<String>, image: String) -> Result<()> {
         version.major,
         version.minor
     );
-    let ctx = Arc::new(operator::Context::new(client, image));
+    let ctx = Arc::new(operator::Context::new(client, image, cooldown));
     operator::run(ctx, namespace.as_deref()).await;
     Ok(())
 }

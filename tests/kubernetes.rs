@@ -365,3 +365,42 @@ fn a_worker_pod_that_can_never_schedule_is_reported_with_its_reason() {
     assert!(message.contains("Insufficient cpu"), "{message}");
     assert_eq!(status["phase"], "Scaling", "{status}");
 }
+
+#[test]
+fn adaptive_clusters_grow_with_work_and_shrink_to_nothing() {
+    use rask::ops::builtin::sleep_then;
+    let double = Double::start("k8s-adaptive");
+    double.install_crds();
+    let operator = double.operator_with("operator.log", &["--adaptive-cooldown", "1"]);
+    double.create_yaml(
+        CLUSTERS,
+        &cluster_yaml(
+            "elastic",
+            "  adaptive:\n    minimum: 0\n    maximum: 3\n  worker:\n    threads: 1\n",
+        ),
+    );
+    wait_status(
+        &double,
+        &operator,
+        "elastic",
+        "a running scheduler and no workers",
+        |s| s["phase"] == "Running" && s["workers"] == 0,
+    );
+    // 300 tasks of 100 ms on no workers: the scheduler wants more.
+    let client = rask::Client::connect(&scheduler_address(&double, "elastic")).expect("connects");
+    let futures = client
+        .map(sleep_then, (0..300u64).map(|i| (100u64, i)))
+        .expect("submits");
+    wait_status(&double, &operator, "elastic", "3 workers", workers_are(3));
+    let sum: u64 = client.gather(&futures).expect("gathers").iter().sum();
+    assert_eq!(sum, (0..300u64).sum::<u64>());
+    drop(futures);
+    // Idle: down to none, at most a quarter (at least one) per step.
+    wait_status(&double, &operator, "elastic", "no workers", workers_are(0));
+    wait_for("no worker pods", std::time::Duration::from_secs(30), || {
+        double
+            .names("/api/v1/namespaces/default/pods?labelSelector=rask.dev/component%3Dworker")
+            .is_empty()
+            .then_some(())
+    });
+}

@@ -135,9 +135,15 @@ impl Double {
 
     /// Starts `rask operator run` against this double.
     pub fn operator(&self, log: &str) -> Proc {
+        self.operator_with(log, &[])
+    }
+
+    /// [`Double::operator`] with more arguments.
+    pub fn operator_with(&self, log: &str, args: &[&str]) -> Proc {
         let log = self.dir.path().join(log);
         let child = Command::new(rask_binary())
             .args(["operator", "run"])
+            .args(args)
             .env("KUBECONFIG", self.kubeconfig())
             .env("RASK_LOG", "info,rask_launchers=debug")
             .stdin(Stdio::null())

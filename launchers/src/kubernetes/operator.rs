@@ -33,8 +33,8 @@ const RESYNC: Duration = Duration::from_secs(2);
 const PENDING_NOTICE: Duration = Duration::from_secs(5);
 /// Adaptive scaling removes at most this share of the workers per step…
 const MAX_REMOVED_SHARE: f64 = 0.25;
-/// …and waits this long after any change before removing more.
-const ADAPTIVE_COOLDOWN: Duration = Duration::from_secs(10);
+/// …and waits this long (by default) after any change before removing more.
+pub const ADAPTIVE_COOLDOWN: Duration = Duration::from_secs(10);
 
 /// Why a reconcile failed (it is retried).
 #[derive(Debug, thiserror::Error)]
@@ -62,16 +62,20 @@ pub struct Context {
     schedulers: Mutex<HashMap<String, (String, rask::client::Client)>>,
     /// When each cluster last changed its worker count, for the cooldown.
     changed: Mutex<HashMap<String, Instant>>,
+    /// How long adaptive scaling waits after a change before removing workers.
+    cooldown: Duration,
 }
 
 impl Context {
-    /// A context for an operator talking to `client`, defaulting pods to `image`.
-    pub fn new(client: Client, image: String) -> Context {
+    /// A context for an operator talking to `client`, defaulting pods to
+    /// `image`, waiting `cooldown` after a change before removing workers.
+    pub fn new(client: Client, image: String, cooldown: Duration) -> Context {
         Context {
             client,
             image,
             schedulers: Mutex::new(HashMap::new()),
             changed: Mutex::new(HashMap::new()),
+            cooldown,
         }
     }
 }
@@ -428,7 +432,7 @@ async fn adaptive_wanted(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(&cluster_key(rc))
-        .is_some_and(|t| t.elapsed() < ADAPTIVE_COOLDOWN);
+        .is_some_and(|t| t.elapsed() < ctx.cooldown);
     if recent {
         return have;
     }
