@@ -134,6 +134,20 @@ fn summary(config: &ClusterConfig) -> String {
                 lines.push(format!("walltime: {}", w.hms()));
             }
         }
+        Backend::Kubernetes(k) => {
+            lines.push(format!(
+                "cluster {} in namespace {}, image {}, scheduler service {}",
+                k.name,
+                k.namespace,
+                k.image
+                    .as_deref()
+                    .unwrap_or(rask_launchers::kubernetes::render::DEFAULT_IMAGE),
+                k.service_type
+            ));
+            if let Some(n) = k.workers {
+                lines.push(format!("workers: {n}"));
+            }
+        }
     }
     if let Some(a) = config.backend.adaptive() {
         lines.push(format!(
@@ -163,7 +177,11 @@ pub fn run(args: Args) -> Result<()> {
             };
             let script =
                 job_script(&parsed.backend, &target, &Credentials::default()).ok_or_else(|| {
-                    anyhow::anyhow!("{}: the local backend submits no jobs", config.display())
+                    anyhow::anyhow!(
+                        "{}: the {} backend submits no jobs (no job script)",
+                        config.display(),
+                        parsed.backend.name()
+                    )
                 })?;
             print!("{script}");
         }

@@ -21,16 +21,16 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args, Debug)]
 pub struct UpArgs {
     /// The YAML config.
-    config: PathBuf,
+    pub(crate) config: PathBuf,
     /// Start this many workers (rounded up to whole jobs).
     #[arg(long, conflicts_with = "adapt")]
-    workers: Option<u32>,
+    pub(crate) workers: Option<u32>,
     /// Scale by load between MIN and MAX workers (default: the config's `adaptive`).
     #[arg(long, value_name = "MIN:MAX")]
-    adapt: Option<String>,
+    pub(crate) adapt: Option<String>,
     /// Write the scheduler's address here (JSON with "address").
     #[arg(long, value_name = "PATH")]
-    scheduler_file: Option<PathBuf>,
+    pub(crate) scheduler_file: Option<PathBuf>,
     /// Address the scheduler listens on; workers on other nodes must reach it.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -73,11 +73,18 @@ pub fn batch_system(config: &ClusterConfig, path: &std::path::Path) -> Result<Ba
             "{}: the local backend submits no jobs; start workers with `rask worker`",
             path.display()
         ),
+        Backend::Kubernetes(_) => bail!(
+            "{}: Kubernetes runs pods, not batch jobs: `rask cluster up` makes them",
+            path.display()
+        ),
     })
 }
 
 pub fn up(args: UpArgs) -> Result<()> {
     let config = ClusterConfig::load(&args.config)?;
+    if let Backend::Kubernetes(k) = &config.backend {
+        return crate::kubernetes_up::up(k, &args);
+    }
     let system = batch_system(&config, &args.config)?;
     let (Backend::Slurm(job) | Backend::Pbs(job) | Backend::Sge(job) | Backend::Lsf(job)) =
         config.backend.clone()

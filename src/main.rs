@@ -15,6 +15,7 @@ mod interface;
 mod jemalloc_controls;
 mod jobqueuebench;
 mod kernel;
+mod kubernetes_up;
 mod microbench;
 mod nanny;
 mod operator;

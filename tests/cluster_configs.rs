@@ -36,7 +36,7 @@ fn every_example_config_checks_and_renders() {
         assert!(out.contains(": ok"), "{out}");
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
         let (ok, script, err) = rask(&["cluster", "job-script", &file]);
-        if stem == "local" {
+        if stem == "local" || stem == "kubernetes" {
             assert!(!ok && err.contains("submits no jobs"), "{err}");
         } else {
             assert!(ok, "{file}: {err}");
@@ -57,7 +57,7 @@ fn every_example_config_checks_and_renders() {
         seen.push(stem);
     }
     seen.sort();
-    assert_eq!(seen, ["local", "lsf", "pbs", "sge", "slurm"]);
+    assert_eq!(seen, ["kubernetes", "local", "lsf", "pbs", "sge", "slurm"]);
     let (_, slurm, _) = rask(&[
         "cluster",
         "job-script",
@@ -123,6 +123,21 @@ fn bad_configs_name_file_line_and_column() {
             "slurm:\n  cores: 2\n  memory: 8GiB\n  name: ..\n",
             ":4:",
             "not dots alone",
+        ),
+        (
+            "kubernetes:\n  workers: 2\n  servce-type: NodePort\n",
+            ":3:3: ",
+            "did you mean `service-type`?",
+        ),
+        (
+            "kubernetes:\n  workers: 2\n  name: Big_Cluster\n",
+            ":3:3: ",
+            "not a Kubernetes name",
+        ),
+        (
+            "kubernetes:\n  workers: 2\n  service-type: Ingress\n",
+            ":3:3: ",
+            "expected ClusterIP, NodePort or LoadBalancer",
         ),
         ("slurm: [\n", ":1:8: ", "invalid type: sequence"),
         ("slurm:\n\tcores: 2\n", ":2:", "cannot start any token"),

@@ -404,3 +404,157 @@ fn adaptive_clusters_grow_with_work_and_shrink_to_nothing() {
             .then_some(())
     });
 }
+
+/// `rask cluster up CONFIG` against the double; its scheduler file.
+fn cluster_up(double: &Double, config: &str) -> (support::Proc, std::path::PathBuf) {
+    let path = double.dir.path().join("kubernetes.yaml");
+    std::fs::write(&path, config).expect("write the config");
+    let scheduler_file = double.dir.path().join("scheduler.json");
+    let up = double.rask(
+        "cluster-up.log",
+        &[
+            "cluster",
+            "up",
+            &path.display().to_string(),
+            "--scheduler-file",
+            &scheduler_file.display().to_string(),
+        ],
+    );
+    (up, scheduler_file)
+}
+
+fn connect_through(up: &support::Proc, scheduler_file: &Path) -> rask::Client {
+    wait_for(
+        "the scheduler file",
+        std::time::Duration::from_secs(60),
+        || scheduler_file.exists().then_some(()),
+    );
+    rask::client::ConnectOptions::scheduler_file(scheduler_file)
+        .connect()
+        .unwrap_or_else(|e| panic!("{e}\n{}", up.log_text()))
+}
+
+fn wait_workers(client: &rask::Client, up: &support::Proc, prefix: &str, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let have = client
+            .workers()
+            .map(|w| w.iter().filter(|w| w.name.starts_with(prefix)).count())
+            .unwrap_or(0);
+        if have == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{have} workers, not {n}:\n{}",
+            up.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// SIGTERM to `cluster up`: it exits cleanly and leaves nothing behind.
+fn stop_and_check_gone(double: &Double, up: &mut support::Proc, cluster: &str) {
+    up.signal("TERM");
+    let code = up.wait_exit(std::time::Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{}", up.log_text());
+    assert_all_gone(double, cluster);
+}
+
+fn assert_all_gone(double: &Double, cluster: &str) {
+    let left: Vec<String> = [
+        "/api/v1/namespaces/default/pods",
+        "/api/v1/namespaces/default/services",
+        "/apis/apps/v1/namespaces/default/deployments",
+        "/apis/apps/v1/namespaces/default/replicasets",
+    ]
+    .iter()
+    .flat_map(|p| double.names(p))
+    .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    wait_for(
+        "the pods' processes gone",
+        std::time::Duration::from_secs(30),
+        || {
+            (processes_with(&format!("{cluster}-default-")).is_empty()
+                && processes_with("--dashboard-port 8787").is_empty())
+            .then_some(())
+        },
+    );
+}
+
+#[test]
+fn cluster_up_runs_worker_pods_and_deletes_everything_at_the_end() {
+    use rask::ops::builtin::inc;
+    let double = Double::start("k8s-up");
+    let (mut up, scheduler_file) = cluster_up(
+        &double,
+        "kubernetes:\n  name: up\n  workers: 2\n  threads: 1\n  labels: {team: science}\n  env: {RASK_LOG: info}\n",
+    );
+    let client = connect_through(&up, &scheduler_file);
+    wait_workers(&client, &up, "up-default-", 2);
+    wait_for(
+        "the terminal to say so",
+        std::time::Duration::from_secs(30),
+        || {
+            up.log_text()
+                .contains("Running: 2 of 2 workers connected")
+                .then_some(())
+        },
+    );
+    let pod = double.get("/api/v1/namespaces/default/pods/up-default-0");
+    assert_eq!(pod["metadata"]["labels"]["team"], "science", "{pod}");
+    let futures = client.map(inc, 0..1000u64).expect("submits");
+    let sum: u64 = client.gather(&futures).expect("gathers").iter().sum();
+    assert_eq!(sum, (1..=1000u64).sum::<u64>());
+    drop(client);
+    stop_and_check_gone(&double, &mut up, "up");
+    assert!(!scheduler_file.exists());
+}
+
+#[test]
+fn cluster_up_adapts_from_no_workers_to_some_and_back() {
+    use rask::ops::builtin::sleep_then;
+    let double = Double::start("k8s-up-adaptive");
+    let (mut up, scheduler_file) = cluster_up(
+        &double,
+        "kubernetes:\n  name: grow\n  threads: 1\n  adaptive: {minimum: 0, maximum: 2, interval: 0.5, wait-count: 2}\n",
+    );
+    let client = connect_through(&up, &scheduler_file);
+    let futures = client
+        .map(sleep_then, (0..200u64).map(|i| (100u64, i)))
+        .expect("submits");
+    wait_workers(&client, &up, "grow-default-", 2);
+    let sum: u64 = client.gather(&futures).expect("gathers").iter().sum();
+    assert_eq!(sum, (0..200u64).sum::<u64>());
+    drop(futures);
+    wait_workers(&client, &up, "grow-default-", 0);
+    wait_for("no worker pods", std::time::Duration::from_secs(30), || {
+        double
+            .names("/api/v1/namespaces/default/pods?labelSelector=rask.dev/component%3Dworker")
+            .is_empty()
+            .then_some(())
+    });
+    drop(client);
+    stop_and_check_gone(&double, &mut up, "grow");
+}
+
+#[test]
+fn cluster_up_reports_a_pod_that_can_never_schedule() {
+    let double = Double::start("k8s-up-pending");
+    let (mut up, _) = cluster_up(
+        &double,
+        "kubernetes:\n  name: big\n  workers: 1\n  resources:\n    requests: {cpu: \"64\"}\n",
+    );
+    wait_for(
+        "the reason on the terminal",
+        std::time::Duration::from_secs(60),
+        || up.log_text().contains("Insufficient cpu").then_some(()),
+    );
+    let log = up.log_text();
+    assert!(
+        log.contains("pod big-default-0 is Pending (FailedScheduling"),
+        "{log}"
+    );
+    stop_and_check_gone(&double, &mut up, "big");
+}

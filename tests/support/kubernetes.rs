@@ -140,9 +140,15 @@ impl Double {
 
     /// [`Double::operator`] with more arguments.
     pub fn operator_with(&self, log: &str, args: &[&str]) -> Proc {
+        let mut all = vec!["operator", "run"];
+        all.extend_from_slice(args);
+        self.rask(log, &all)
+    }
+
+    /// Starts `rask ARGS…` against this double (its stderr in `log`).
+    pub fn rask(&self, log: &str, args: &[&str]) -> Proc {
         let log = self.dir.path().join(log);
         let child = Command::new(rask_binary())
-            .args(["operator", "run"])
             .args(args)
             .env("KUBECONFIG", self.kubeconfig())
             .env("RASK_LOG", "info,rask_launchers=debug")

@@ -16,7 +16,7 @@ mod schema;
 mod suggest;
 pub mod values;
 
-pub use schema::{Adaptive, Backend, ClusterConfig, JobQueue, Local};
+pub use schema::{Adaptive, Backend, ClusterConfig, JobQueue, Kubernetes, Local};
 
 use std::fmt;
 use std::path::Path;

@@ -142,6 +142,59 @@ pub struct Local {
     pub adaptive: Option<Adaptive>,
 }
 
+/// Workers as pods on Kubernetes, made and deleted by `rask cluster up`
+/// itself, beside a scheduler pod and its service (the keys of
+/// dask-kubernetes' KubeCluster, in this file's kebab-case).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Kubernetes {
+    /// The cluster's name (its pods are `{name}-default-{i}`): lowercase
+    /// letters, digits and `-`.
+    #[serde(default = "default_kubernetes_name")]
+    pub name: String,
+    /// The namespace.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// The image (default: `localhost/rask:latest`).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Workers (Dask's `n_workers`), unless `adaptive` is set.
+    #[serde(default)]
+    pub workers: Option<u32>,
+    /// Threads per worker.
+    #[serde(default)]
+    pub threads: Option<u32>,
+    /// The workers' resource requests and limits (`{requests: {cpu, memory}, limits: {memory}}`).
+    #[serde(default)]
+    pub resources: Option<serde_json::Value>,
+    /// Environment variables of every pod.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Labels of every pod.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The scheduler service's type: `ClusterIP`, `NodePort` or `LoadBalancer`.
+    #[serde(default = "default_service_type")]
+    pub service_type: String,
+    /// A Secret with key `token` that clients and workers present.
+    #[serde(default)]
+    pub token_secret: Option<String>,
+    /// Adaptive scaling (a worker leaves after `wait-count` decisions of
+    /// `interval` seconds with less work).
+    #[serde(default)]
+    pub adaptive: Option<Adaptive>,
+}
+
+fn default_kubernetes_name() -> String {
+    "rask".into()
+}
+fn default_namespace() -> String {
+    "default".into()
+}
+fn default_service_type() -> String {
+    "ClusterIP".into()
+}
+
 /// Which system runs the workers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Backend {
@@ -155,6 +208,8 @@ pub enum Backend {
     Sge(JobQueue),
     /// LSF (bsub, bjobs, bkill).
     Lsf(JobQueue),
+    /// Pods on Kubernetes.
+    Kubernetes(Kubernetes),
 }
 
 /// A checked cluster config.
@@ -175,6 +230,7 @@ pub(super) struct File {
     pbs: Option<JobQueue>,
     sge: Option<JobQueue>,
     lsf: Option<JobQueue>,
+    kubernetes: Option<Kubernetes>,
 }
 
 /// A failed check: the key to point at, and the message.
@@ -189,13 +245,14 @@ impl Backend {
             Backend::Pbs(_) => "pbs",
             Backend::Sge(_) => "sge",
             Backend::Lsf(_) => "lsf",
+            Backend::Kubernetes(_) => "kubernetes",
         }
     }
 
-    /// The job-queue section (`None` for the local backend).
+    /// The job-queue section (`None` for the local and Kubernetes backends).
     pub fn job_queue(&self) -> Option<&JobQueue> {
         match self {
-            Backend::Local(_) => None,
+            Backend::Local(_) | Backend::Kubernetes(_) => None,
             Backend::Slurm(j) | Backend::Pbs(j) | Backend::Sge(j) | Backend::Lsf(j) => Some(j),
         }
     }
@@ -204,6 +261,7 @@ impl Backend {
     pub fn adaptive(&self) -> Option<&Adaptive> {
         match self {
             Backend::Local(l) => l.adaptive.as_ref(),
+            Backend::Kubernetes(k) => k.adaptive.as_ref(),
             Backend::Slurm(j) | Backend::Pbs(j) | Backend::Sge(j) | Backend::Lsf(j) => {
                 j.adaptive.as_ref()
             }
@@ -298,6 +356,53 @@ fn check_jobqueue(backend: &str, j: &JobQueue) -> Result<(), Invalid> {
     check_adaptive(j.adaptive.as_ref())
 }
 
+/// A Kubernetes name (RFC 1123 label): what `name` and `namespace` must be.
+fn dns_label(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 40
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+}
+
+fn check_kubernetes(k: &Kubernetes) -> Result<(), Invalid> {
+    for (key, value) in [("name", &k.name), ("namespace", &k.namespace)] {
+        if !dns_label(value) {
+            return Err((
+                Some(key),
+                format!(
+                    "{key} {value:?} is not a Kubernetes name: up to 40 lowercase letters, digits and `-`, \
+                     starting and ending with a letter or digit"
+                ),
+            ));
+        }
+    }
+    if !matches!(
+        k.service_type.as_str(),
+        "ClusterIP" | "NodePort" | "LoadBalancer"
+    ) {
+        return Err((
+            Some("service-type"),
+            format!(
+                "service-type {:?}: expected ClusterIP, NodePort or LoadBalancer",
+                k.service_type
+            ),
+        ));
+    }
+    if matches!(k.threads, Some(0)) {
+        return Err((Some("threads"), "threads must be at least 1".into()));
+    }
+    if k.resources.as_ref().is_some_and(|r| !r.is_object()) {
+        return Err((
+            Some("resources"),
+            "resources is a mapping with `requests` and `limits`".into(),
+        ));
+    }
+    check_adaptive(k.adaptive.as_ref())
+}
+
 impl File {
     pub(super) fn into_config(self) -> Result<ClusterConfig, Invalid> {
         let sections = match self.jobqueue {
@@ -323,11 +428,14 @@ impl File {
         if let Some(j) = sections.lsf {
             found.push(Backend::Lsf(j));
         }
+        if let Some(k) = sections.kubernetes {
+            found.push(Backend::Kubernetes(k));
+        }
         if found.len() != 1 {
             return Err((
                 None,
                 format!(
-                    "a config needs exactly one backend section (local, slurm, pbs, sge or lsf); found {}",
+                    "a config needs exactly one backend section (local, slurm, pbs, sge, lsf or kubernetes); found {}",
                     found.len()
                 ),
             ));
@@ -346,6 +454,7 @@ impl File {
             Backend::Slurm(j) | Backend::Pbs(j) | Backend::Sge(j) | Backend::Lsf(j) => {
                 check_jobqueue(backend.name(), j)?
             }
+            Backend::Kubernetes(k) => check_kubernetes(k)?,
         }
         Ok(ClusterConfig { backend })
     }

@@ -55,7 +55,7 @@ fn dialect(backend: &Backend) -> Option<(&'static str, &'static str)> {
             "rask_job_id=${JOB_ID}; if [ \"${SGE_TASK_ID:-undefined}\" != undefined ]; then rask_job_id=${JOB_ID}.${SGE_TASK_ID}; fi",
         ),
         Backend::Lsf(_) => ("#BSUB", "rask_job_id=${LSB_JOBID}"),
-        Backend::Local(_) => return None,
+        Backend::Local(_) | Backend::Kubernetes(_) => return None,
     })
 }
 
@@ -166,7 +166,7 @@ fn directives(backend: &Backend, j: &JobQueue) -> Vec<String> {
                 out.push(format!("-W {}", w.hm()));
             }
         }
-        Backend::Local(_) => {}
+        Backend::Local(_) | Backend::Kubernetes(_) => {}
     }
     out
 }

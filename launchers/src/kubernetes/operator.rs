@@ -167,16 +167,15 @@ fn groups(rc: &RaskCluster) -> Vec<(String, WorkerGroup)> {
     groups
 }
 
+/// The operator's step: converge, and write what it sees in the status (a
+/// spec that cannot be rendered is reported there and changes nothing).
 async fn apply(rc: &RaskCluster, ctx: &Context) -> Result<Action, OperatorError> {
-    let name = rc.name_any();
-    let namespace = rc.namespace().unwrap_or_else(|| "default".into());
-    let client = ctx.client.clone();
-    // Everything rendered first: a bad template changes nothing and is reported.
-    let rendered = render::scheduler_deployment(rc, &ctx.image)
-        .and_then(|d| Ok((d, render::scheduler_service(rc)?)));
-    let (deployment, service) = match rendered {
-        Ok(pair) => pair,
-        Err(error) => {
+    match converge(rc, ctx).await {
+        Ok(status) => {
+            write_status(rc, ctx, status).await?;
+            Ok(Action::requeue(RESYNC))
+        }
+        Err(OperatorError::Spec(error)) => {
             let condition = condition("SpecInvalid", "True", "BadTemplate", &error.to_string());
             write_status(
                 rc,
@@ -184,9 +183,23 @@ async fn apply(rc: &RaskCluster, ctx: &Context) -> Result<Action, OperatorError>
                 json!({"phase": "Failed", "conditions": [condition]}),
             )
             .await?;
-            return Ok(Action::await_change());
+            Ok(Action::await_change())
         }
-    };
+        Err(other) => Err(other),
+    }
+}
+
+/// One step towards the cluster `rc` describes (which need not exist in the
+/// API: `rask cluster up` converges a cluster of its own): the scheduler's
+/// Deployment and Service applied, worker pods created or retired and
+/// deleted. Returns the status it sees (RaskClusterStatus' JSON).
+pub async fn converge(rc: &RaskCluster, ctx: &Context) -> Result<serde_json::Value, OperatorError> {
+    let name = rc.name_any();
+    let namespace = rc.namespace().unwrap_or_else(|| "default".into());
+    let client = ctx.client.clone();
+    // Everything rendered first: a bad template changes nothing.
+    let deployment = render::scheduler_deployment(rc, &ctx.image)?;
+    let service = render::scheduler_service(rc)?;
     let apply = PatchParams::apply(MANAGER).force();
     let scheduler = render::scheduler_name(&name);
     Api::<Deployment>::namespaced(client.clone(), &namespace)
@@ -336,20 +349,104 @@ async fn apply(rc: &RaskCluster, ctx: &Context) -> Result<Action, OperatorError>
         (Some(_), true) => "Running",
         (Some(_), false) => "Scaling",
     };
-    write_status(
-        rc,
-        ctx,
-        json!({
-            "phase": phase,
-            "schedulerAddress": render::scheduler_address(&name, &namespace, rc.spec.security.as_ref()),
-            "workers": workers,
-            "workersWanted": wanted_total,
-            "observedGeneration": rc.metadata.generation,
-            "conditions": conditions,
-        }),
-    )
-    .await?;
-    Ok(Action::requeue(RESYNC))
+    Ok(json!({
+        "phase": phase,
+        "schedulerAddress": render::scheduler_address(&name, &namespace, rc.spec.security.as_ref()),
+        "workers": workers,
+        "workersWanted": wanted_total,
+        "observedGeneration": rc.metadata.generation,
+        "conditions": conditions,
+    }))
+}
+
+/// Where the cluster's scheduler is reachable from here: its service's
+/// cluster IP (from inside the cluster, or wherever that routes).
+pub async fn reachable_address(
+    rc: &RaskCluster,
+    ctx: &Context,
+) -> Result<Option<String>, OperatorError> {
+    let namespace = rc.namespace().unwrap_or_else(|| "default".into());
+    let service = Api::<Service>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&render::scheduler_name(&rc.name_any()))
+        .await?;
+    let scheme = if rc
+        .spec
+        .security
+        .as_ref()
+        .is_some_and(|s| s.tls_secret.is_some())
+    {
+        "tls"
+    } else {
+        "tcp"
+    };
+    Ok(service
+        .and_then(|s| s.spec?.cluster_ip)
+        .filter(|ip| !ip.is_empty() && ip != "None")
+        .map(|ip| format!("{scheme}://{ip}:{}", render::SCHEDULER_PORT)))
+}
+
+/// Takes down a cluster made without an owner (`rask cluster up` at exit):
+/// its workers retire on the scheduler, then its pods, service and
+/// deployment are deleted, and this waits until no pod of it is left.
+/// Returns the names of pods still there after `patience`.
+pub async fn teardown(
+    rc: &RaskCluster,
+    ctx: &Context,
+    patience: Duration,
+) -> Result<Vec<String>, OperatorError> {
+    let name = rc.name_any();
+    let namespace = rc.namespace().unwrap_or_else(|| "default".into());
+    let scheduler = ctx
+        .schedulers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&cluster_key(rc))
+        .map(|(_, client)| client);
+    if let Some(client) = scheduler {
+        let prefix = format!("{name}-");
+        let retired = blocking(client, move |c| {
+            let ids: Vec<_> = c
+                .workers()?
+                .into_iter()
+                .filter(|w| w.name.starts_with(&prefix))
+                .map(|w| w.id)
+                .collect();
+            c.retire_workers(&ids, 0)
+        })
+        .await;
+        if let Err(error) = retired {
+            tracing::warn!(%error, "retiring the workers before deleting their pods");
+        }
+    }
+    let everything = ListParams::default().labels(&format!("{}={name}", render::CLUSTER_LABEL));
+    let scheduler = render::scheduler_name(&name);
+    Api::<Deployment>::namespaced(ctx.client.clone(), &namespace)
+        .delete(&scheduler, &DeleteParams::background())
+        .await
+        .map(|_| ())
+        .or_else(ignore_missing)?;
+    Api::<Service>::namespaced(ctx.client.clone(), &namespace)
+        .delete(&scheduler, &DeleteParams::background())
+        .await
+        .map(|_| ())
+        .or_else(ignore_missing)?;
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &namespace);
+    pods.delete_collection(&DeleteParams::background(), &everything)
+        .await?;
+    let deadline = Instant::now() + patience;
+    loop {
+        let left: Vec<String> = pods
+            .list(&everything)
+            .await?
+            .items
+            .iter()
+            .map(|p| p.name_any())
+            .collect();
+        if left.is_empty() || Instant::now() >= deadline {
+            return Ok(left);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 fn ignore_missing(e: kube::Error) -> Result<(), kube::Error> {
