@@ -119,7 +119,9 @@ async fn run(k: &Kubernetes, args: &UpArgs, rc: RaskCluster, cooldown: Duration)
     let outcome: Result<()> = loop {
         match operator::converge(&rc, &ctx).await {
             Ok(status) => {
-                if !address_told {
+                // Told (and written) once the scheduler answers, so that a
+                // client reading the file can connect.
+                if !address_told && status["phase"] != "Pending" {
                     if let Some(address) = operator::reachable_address(&rc, &ctx).await? {
                         eprintln!(
                             "scheduler at {address} (from pods: {})",

@@ -14,7 +14,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::kubernetes::{processes_with, wait_for, Double};
+use support::kubernetes::{cluster_processes, wait_for, Double};
 use support::{python, rask_binary, TempDir};
 
 /// The Kubernetes version the manifests are validated for.
@@ -230,6 +230,9 @@ fn the_operator_runs_scales_with_retirement_and_deletes_a_cluster() {
         status["schedulerAddress"],
         "tcp://demo-scheduler.default.svc:8786"
     );
+    // The scheduler and both workers (with their nannies) run as processes here.
+    let running = cluster_processes("demo").len();
+    assert!(running >= 3, "{running} processes of the cluster");
 
     // A graph through the scheduler's service; results kept on the workers.
     let client = rask::Client::connect(&scheduler_address(&double, "demo")).expect("connects");
@@ -283,11 +286,7 @@ fn the_operator_runs_scales_with_retirement_and_deletes_a_cluster() {
     wait_for(
         "the pods' processes gone",
         std::time::Duration::from_secs(30),
-        || {
-            (processes_with("demo-default-").is_empty()
-                && processes_with("--dashboard-port 8787").is_empty())
-            .then_some(())
-        },
+        || cluster_processes("demo").is_empty().then_some(()),
     );
     assert!(
         !operator.log_text().contains("panicked"),
@@ -475,11 +474,7 @@ fn assert_all_gone(double: &Double, cluster: &str) {
     wait_for(
         "the pods' processes gone",
         std::time::Duration::from_secs(30),
-        || {
-            (processes_with(&format!("{cluster}-default-")).is_empty()
-                && processes_with("--dashboard-port 8787").is_empty())
-            .then_some(())
-        },
+        || cluster_processes(cluster).is_empty().then_some(()),
     );
 }
 
@@ -557,4 +552,80 @@ fn cluster_up_reports_a_pod_that_can_never_schedule() {
         "{log}"
     );
     stop_and_check_gone(&double, &mut up, "big");
+}
+
+const JOBS: &str = "/apis/rask.dev/v1alpha1/namespaces/default/raskjobs";
+
+fn job_yaml(name: &str, cluster: &str, args: &str, delete_cluster: bool) -> String {
+    format!(
+        "apiVersion: rask.dev/v1alpha1\nkind: RaskJob\nmetadata:\n  name: {name}\nspec:\n  cluster: {cluster}\n  deleteCluster: {delete_cluster}\n  template:\n    spec:\n      containers:\n        - name: client\n          image: localhost/rask:latest\n          command: [\"/usr/local/bin/rask\", \"microbench\"]\n          args: {args}\n"
+    )
+}
+
+fn wait_job(
+    double: &Double,
+    operator: &support::Proc,
+    name: &str,
+    phase: &str,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let status = double.get(&format!("{JOBS}/{name}"))["status"].clone();
+        if status["phase"] == phase {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {name} is not {phase}: {status}\n{}",
+            operator.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn rask_jobs_run_their_client_against_the_cluster_and_clean_up() {
+    let double = Double::start("k8s-jobs");
+    double.install_crds();
+    let operator = double.operator("operator.log");
+    double.create_yaml(
+        CLUSTERS,
+        &cluster_yaml("work", "  worker:\n    replicas: 1\n    threads: 1\n"),
+    );
+    double.create_yaml(
+        JOBS,
+        &job_yaml(
+            "bench",
+            "work",
+            r#"["--tasks", "500", "--scheduler", "$(RASK_SCHEDULER_ADDRESS)"]"#,
+            true,
+        ),
+    );
+    let status = wait_job(&double, &operator, "bench", "Succeeded");
+    assert!(status["completionTime"].is_string(), "{status}");
+    wait_for(
+        "the client pod and the cluster gone",
+        std::time::Duration::from_secs(60),
+        || {
+            (double.names("/api/v1/namespaces/default/pods").is_empty()
+                && double.names(CLUSTERS).is_empty())
+            .then_some(())
+        },
+    );
+
+    // A client that fails: the job says so, with the exit code.
+    double.create_yaml(
+        CLUSTERS,
+        &cluster_yaml("work2", "  worker:\n    replicas: 1\n"),
+    );
+    double.create_yaml(
+        JOBS,
+        &job_yaml("broken", "work2", r#"["--tasks", "many"]"#, false),
+    );
+    let status = wait_job(&double, &operator, "broken", "Failed");
+    let message = status["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("exited with code 2"), "{status}");
+    assert_eq!(double.names(CLUSTERS), ["work2"]);
 }

@@ -186,18 +186,22 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
     }
 }
 
-/// Processes whose command line contains `needle` (pods' processes on the host).
-pub fn processes_with(needle: &str) -> Vec<u32> {
+/// Processes of the double's pods for `cluster`: those whose environment
+/// names a pod of it (`RASK_POD_NAME={cluster}-…`, set in every pod rask makes).
+pub fn cluster_processes(cluster: &str) -> Vec<u32> {
+    let needle = format!("RASK_POD_NAME={cluster}-");
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
             continue;
         };
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if text.contains(needle) && pid != std::process::id() {
+        if environ
+            .split(|&b| b == 0)
+            .any(|var| var.starts_with(needle.as_bytes()))
+        {
             found.push(pid);
         }
     }

@@ -196,8 +196,8 @@ pub struct Condition {
     pub last_transition_time: String,
 }
 
-/// A client pod run against a RaskCluster, deleted (with its logs kept in
-/// the status) once it ends.
+/// A client pod run against a RaskCluster, deleted once it ends (its
+/// outcome stays in the status).
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "rask.dev",

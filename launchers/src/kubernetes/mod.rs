@@ -2,5 +2,6 @@
 //! (`rask operator`), and pods started by `rask cluster up` without one.
 
 pub mod crd;
+pub mod jobs;
 pub mod operator;
 pub mod render;

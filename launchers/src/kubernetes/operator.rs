@@ -6,7 +6,7 @@
 //! Pending. Every step reads the current state first, so the operator can be
 //! killed at any point and converges when started again.
 
-use super::crd::{AdaptiveSpec, Condition, RaskCluster, WorkerGroup};
+use super::crd::{AdaptiveSpec, Condition, RaskCluster, RaskJob, WorkerGroup};
 use super::render::{self, RenderError, DEFAULT_GROUP};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -78,6 +78,16 @@ impl Context {
             cooldown,
         }
     }
+
+    /// The Kubernetes client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The image of pods whose template names none.
+    pub fn image(&self) -> &str {
+        &self.image
+    }
 }
 
 /// Runs the controller until SIGTERM or SIGINT, over RaskClusters in
@@ -98,20 +108,35 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
             Api::<Deployment>::all(client.clone()),
         ),
     };
+    let jobs = match namespace {
+        Some(ns) => Api::<RaskJob>::namespaced(client.clone(), ns),
+        None => Api::<RaskJob>::all(client.clone()),
+    };
     let children = watcher::Config::default().labels(render::CLUSTER_LABEL);
-    Controller::new(clusters, watcher::Config::default())
-        .owns(pods, children.clone())
+    let clients = watcher::Config::default().labels(render::JOB_LABEL);
+    let cluster_controller = Controller::new(clusters, watcher::Config::default())
+        .owns(pods.clone(), children.clone())
         .owns(services, children.clone())
         .owns(deployments, children)
         .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile, error_policy, ctx.clone())
         .for_each(|result| async move {
             match result {
                 Ok((object, _)) => tracing::debug!(cluster = %object.name, "reconciled"),
                 Err(error) => tracing::warn!(%error, "reconcile"),
             }
-        })
-        .await;
+        });
+    let job_controller = Controller::new(jobs, watcher::Config::default())
+        .owns(pods, clients)
+        .shutdown_on_signal()
+        .run(super::jobs::reconcile, super::jobs::error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(job = %object.name, "reconciled"),
+                Err(error) => tracing::warn!(%error, "reconcile"),
+            }
+        });
+    futures::future::join(cluster_controller, job_controller).await;
 }
 
 fn error_policy(rc: Arc<RaskCluster>, error: &OperatorError, _ctx: Arc<Context>) -> Action {

@@ -404,6 +404,56 @@ pub fn worker_pod(
     typed(pod_json, &format!("{what}.template"))
 }
 
+/// The label naming a client pod's RaskJob.
+pub const JOB_LABEL: &str = "rask.dev/job";
+
+/// A RaskJob's client pod (`{job}-client`): its template, with the cluster's
+/// scheduler address as `RASK_SCHEDULER_ADDRESS` and the cluster's token
+/// and TLS files as its workers get them; never restarted.
+pub fn client_pod(
+    job: &super::crd::RaskJob,
+    cluster: &RaskCluster,
+    image: &str,
+) -> Result<Pod, RenderError> {
+    let name = job.metadata.name.clone().unwrap_or_default();
+    let (cluster_name, namespace) = name_and_namespace(cluster);
+    let security = cluster.spec.security.as_ref();
+    let mut pod = template(Some(&job.spec.template), "spec.template")?;
+    let mut labels = labels(&cluster_name, "client", None);
+    labels.insert(JOB_LABEL.to_string(), name.clone());
+    metadata(&mut pod, &labels);
+    let spec = object(&mut pod, "spec");
+    spec.insert("restartPolicy".into(), json!("Never"));
+    if list(spec, "containers").is_empty() {
+        return Err(RenderError {
+            what: "spec.template".into(),
+            why: "the client pod needs a container with a command".into(),
+        });
+    }
+    fill_pod(spec, "client", image, Vec::new(), security);
+    let first = list(spec, "containers")[0].as_object_mut().expect("filled");
+    if first["command"].as_array().is_some_and(|c| c.is_empty()) {
+        return Err(RenderError {
+            what: "spec.template".into(),
+            why: "the client container has no command".into(),
+        });
+    }
+    add_named(
+        list(first, "env"),
+        json!({"name": "RASK_SCHEDULER_ADDRESS",
+               "value": scheduler_address(&cluster_name, &namespace, security)}),
+    );
+    let owner = job.controller_owner_ref(&());
+    let mut meta = pod.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    meta["name"] = json!(format!("{name}-client"));
+    meta["namespace"] = json!(namespace);
+    meta["ownerReferences"] = json!(owner.into_iter().collect::<Vec<_>>());
+    typed(
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod["spec"].clone()}),
+        "spec.template",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
