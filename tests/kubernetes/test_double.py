@@ -251,12 +251,16 @@ class DoubleTest(unittest.TestCase):
 
     def test_deployments_keep_their_pods_and_secrets_reach_them(self):
         api = self.api
+        api.ok("POST", "/api/v1/namespaces/default/services",
+               {"metadata": {"name": "tok-svc"}, "spec": {"selector": {"app": "none"}, "ports": [{"port": 80}]}})
         token = base64.b64encode(b"s3cret").decode()
         api.ok("POST", "/api/v1/namespaces/default/secrets", {"metadata": {"name": "tok"}, "data": {"token": token}})
         out = os.path.join(self.dir, "seen")
         os.makedirs(out, exist_ok=True)
         os.chmod(out, 0o777)
         script = ("import os,time\n"
+                  "import socket\n"
+                  "socket.gethostbyname('tok-svc')  # the double's DNS, beside the mount under /etc\n"
                   "open(os.path.join(os.environ['OUT'], os.environ['NAME']), 'w').write(os.environ['TOKEN'] + ':' + open('/etc/tok/token').read() + ':' + str(os.getuid()))\n"
                   "time.sleep(1000)")
         template = self.pod("dep", [self.python, "-c", script])
@@ -276,6 +280,8 @@ class DoubleTest(unittest.TestCase):
         wait_for("2 pods to report", lambda: len(os.listdir(out)) == 2)
         for name in os.listdir(out):
             self.assertEqual(open(os.path.join(out, name)).read(), "s3cret:s3cret:65532")
+        # The mount point was made in the pods' namespaces, not on the host.
+        self.assertFalse(os.path.exists("/etc/tok"))
         api.ok("PATCH", "/apis/apps/v1/namespaces/default/deployments/dep/scale", {"spec": {"replicas": 1}}, "application/merge-patch+json")
         wait_for("1 pod left", lambda: len([
             p for p in api.ok("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Ddep")["items"]]) == 1, timeout=60)

@@ -28,6 +28,8 @@ pub const DEFAULT_GROUP: &str = "default";
 pub const DEFAULT_IMAGE: &str = "localhost/rask:latest";
 /// Where the TLS Secret is mounted.
 const TLS_DIR: &str = "/etc/rask/tls";
+/// Where a worker spills: an emptyDir volume of its pod.
+const SCRATCH: &str = "/var/lib/rask-worker";
 /// The non-root user (and group) rask's pods run as unless the template says.
 const USER: i64 = 65532;
 
@@ -357,7 +359,7 @@ pub fn worker_pod(
         "--death-timeout".into(),
         "120".into(),
         "--local-directory".into(),
-        "/tmp/rask-worker".into(),
+        SCRATCH.into(),
     ]
     .to_vec();
     if let Some(threads) = group.threads {
@@ -390,6 +392,16 @@ pub fn worker_pod(
     spec.entry("terminationGracePeriodSeconds")
         .or_insert(json!(60));
     fill_pod(spec, "worker", image, command, security);
+    // Spilled data goes to the pod's own scratch volume.
+    add_named(
+        list(spec, "volumes"),
+        json!({"name": "rask-scratch", "emptyDir": {}}),
+    );
+    let first = list(spec, "containers")[0].as_object_mut().expect("filled");
+    add_named(
+        list(first, "volumeMounts"),
+        json!({"name": "rask-scratch", "mountPath": SCRATCH}),
+    );
     if !resources.is_null() {
         let first = list(spec, "containers")[0].as_object_mut().expect("filled");
         first.entry("resources").or_insert(resources);

@@ -651,11 +651,30 @@ class Pod:
                 self.waiting[name] = ("CreateContainerConfigError", f"volume {mount['name']!r} not found")
                 return
             binds.append((volumes[mount["name"]], mount["mountPath"], mount.get("readOnly", False)))
+        # Mount points that do not exist are made inside an overlay on their
+        # nearest existing directory, in the pod's namespace only (the host's
+        # file system is never written); then everything is bind-mounted, so
+        # no overlay hides a bind (such as /etc/hosts).
         script = []
+        for n, (src, dst, _) in enumerate(binds):
+            if os.path.exists(dst):
+                continue
+            base = os.path.dirname(dst)
+            while not os.path.isdir(base):
+                base = os.path.dirname(base)
+            layer = os.path.join(self.dir, "overlay", str(n))
+            os.makedirs(os.path.join(layer, "upper"), exist_ok=True)
+            os.makedirs(os.path.join(layer, "work"), exist_ok=True)
+            script.append(
+                f"mount -t overlay overlay -o lowerdir={shlex.quote(base)},"
+                f"upperdir={shlex.quote(layer)}/upper,workdir={shlex.quote(layer)}/work {shlex.quote(base)}"
+            )
+            if os.path.isdir(src):
+                script.append(f"mkdir -p {shlex.quote(dst)}")
+            else:
+                script.append(f"mkdir -p {shlex.quote(os.path.dirname(dst))} && touch {shlex.quote(dst)}")
         for src, dst, read_only in binds:
-            kind = "d" if os.path.isdir(src) else "f"
-            make = f"mkdir -p {shlex.quote(dst)}" if kind == "d" else f"mkdir -p {shlex.quote(os.path.dirname(dst))} && touch {shlex.quote(dst)}"
-            script.append(f"{make} && mount --bind {shlex.quote(src)} {shlex.quote(dst)}")
+            script.append(f"mount --bind {shlex.quote(src)} {shlex.quote(dst)}")
             if read_only:
                 script.append(f"mount -o remount,bind,ro {shlex.quote(dst)}")
         security = dict(pod["spec"].get("securityContext") or {}, **(container.get("securityContext") or {}))
