@@ -101,13 +101,7 @@ fn cluster(k: &Kubernetes, replicas: u32, adaptive: Option<(u32, u32)>) -> RaskC
 }
 
 async fn run(k: &Kubernetes, args: &UpArgs, rc: RaskCluster, cooldown: Duration) -> Result<()> {
-    let client = kube::Client::try_default().await.context(
-        "no Kubernetes API to talk to (in-cluster service account, $KUBECONFIG or ~/.kube/config)",
-    )?;
-    client
-        .apiserver_version()
-        .await
-        .context("cannot reach the Kubernetes API server")?;
+    let (client, _) = crate::operator::connect().await?;
     let image = k
         .image
         .clone()

@@ -65,13 +65,7 @@ async fn serve(
     image: String,
     cooldown: std::time::Duration,
 ) -> Result<()> {
-    let client = kube::Client::try_default().await.context(
-        "no Kubernetes API to talk to (in-cluster service account, $KUBECONFIG or ~/.kube/config)",
-    )?;
-    let version = client
-        .apiserver_version()
-        .await
-        .context("cannot reach the Kubernetes API server")?;
+    let (client, version) = connect().await?;
     // The CRD must be there: otherwise every watch fails, quietly.
     let clusters: kube::Api<RaskCluster> = match &namespace {
         Some(ns) => kube::Api::namespaced(client.clone(), ns),
@@ -98,4 +92,20 @@ async fn serve(
     let ctx = Arc::new(operator::Context::new(client, image, cooldown));
     operator::run(ctx, namespace.as_deref()).await;
     Ok(())
+}
+
+/// A client of the Kubernetes API (the in-cluster service account, or
+/// $KUBECONFIG / ~/.kube/config), checked to answer; and its version.
+pub async fn connect() -> Result<(kube::Client, k8s_openapi::apimachinery::pkg::version::Info)> {
+    let config = kube::Config::infer().await.context(
+        "no Kubernetes API to talk to (in-cluster service account, $KUBECONFIG or ~/.kube/config)",
+    )?;
+    let url = config.cluster_url.clone();
+    let client = kube::Client::try_from(config)
+        .with_context(|| format!("a client for the Kubernetes API at {url}"))?;
+    let version = client
+        .apiserver_version()
+        .await
+        .with_context(|| format!("cannot reach the Kubernetes API server at {url}"))?;
+    Ok((client, version))
 }

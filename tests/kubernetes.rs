@@ -629,3 +629,53 @@ fn rask_jobs_run_their_client_against_the_cluster_and_clean_up() {
     assert!(message.contains("exited with code 2"), "{status}");
     assert_eq!(double.names(CLUSTERS), ["work2"]);
 }
+
+#[test]
+fn no_api_server_or_no_crds_is_a_clear_error() {
+    let scratch = TempDir::new("k8s-unreachable");
+    let port = support::free_port();
+    let kubeconfig = scratch.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: x\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\n\
+             contexts:\n- name: x\n  context: {{cluster: x, user: x}}\ncurrent-context: x\nusers:\n- name: x\n  user: {{}}\n"
+        ),
+    )
+    .expect("write");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-configs/kubernetes.yaml");
+    for args in [
+        vec!["operator".to_string(), "run".to_string()],
+        vec![
+            "cluster".to_string(),
+            "up".to_string(),
+            config.display().to_string(),
+        ],
+    ] {
+        let out = Command::new(rask_binary())
+            .args(&args)
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .expect("rask runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "cannot reach the Kubernetes API server at http://127.0.0.1:{port}"
+            )),
+            "{args:?}: {err}"
+        );
+    }
+    // An API server without rask's CRDs: the operator says how to install them.
+    let double = Double::start("k8s-no-crds");
+    let mut operator = double.operator("operator.log");
+    assert_eq!(
+        operator.wait_exit(std::time::Duration::from_secs(30)),
+        Some(1)
+    );
+    let log = operator.log_text();
+    assert!(
+        log.contains("the RaskCluster resource is not installed"),
+        "{log}"
+    );
+}

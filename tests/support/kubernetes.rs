@@ -4,7 +4,6 @@
 
 use super::{python, rask_binary, Proc, TempDir};
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -67,22 +66,14 @@ impl Double {
 
     /// One request; returns the status and the JSON body.
     pub fn call(&self, method: &str, path: &str, content_type: &str, body: &str) -> (u16, Value) {
-        let mut stream = std::net::TcpStream::connect(&self.host).expect("the double's API");
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-            self.host,
-            body.len()
+        let (status, reply) = super::http_with(
+            &self.host,
+            method,
+            path,
+            body,
+            &[("Content-Type", content_type)],
         );
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        (status, serde_json::from_str(&reply).unwrap_or(Value::Null))
     }
 
     /// A request that must succeed; its JSON body.

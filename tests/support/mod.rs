@@ -285,7 +285,7 @@ pub fn http(host: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     http_with(host, method, path, body, &[])
 }
 
-/// [`http`] with extra headers.
+/// [`http`] with extra headers (a `Content-Type` among them replaces JSON).
 pub fn http_with(
     host: &str,
     method: &str,
@@ -299,8 +299,17 @@ pub fn http_with(
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
         .collect();
+    // JSON unless the caller names another type.
+    let json = if headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+    {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}{json}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).expect("send");

@@ -241,7 +241,7 @@ fn name_and_namespace(rc: &RaskCluster) -> (String, String) {
 
 /// The scheduler's Deployment (one pod, recreated rather than rolled).
 pub fn scheduler_deployment(rc: &RaskCluster, image: &str) -> Result<Deployment, RenderError> {
-    let (name, namespace) = name_and_namespace(rc);
+    let (name, _) = name_and_namespace(rc);
     let security = rc.spec.security.as_ref();
     let labels = labels(&name, "scheduler", None);
     let mut pod = template(
@@ -277,12 +277,7 @@ pub fn scheduler_deployment(rc: &RaskCluster, image: &str) -> Result<Deployment,
     let deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {
-            "name": scheduler_name(&name),
-            "namespace": namespace,
-            "labels": labels,
-            "ownerReferences": owner(rc).into_iter().collect::<Vec<_>>(),
-        },
+        "metadata": scheduler_metadata(rc, &labels),
         "spec": {
             "replicas": 1,
             "strategy": {"type": "Recreate"},
@@ -293,20 +288,26 @@ pub fn scheduler_deployment(rc: &RaskCluster, image: &str) -> Result<Deployment,
     typed(deployment, "spec.scheduler.template")
 }
 
+/// The metadata of the scheduler's Deployment and Service.
+fn scheduler_metadata(rc: &RaskCluster, labels: &BTreeMap<String, String>) -> Value {
+    let (name, namespace) = name_and_namespace(rc);
+    json!({
+        "name": scheduler_name(&name),
+        "namespace": namespace,
+        "labels": labels,
+        "ownerReferences": owner(rc).into_iter().collect::<Vec<_>>(),
+    })
+}
+
 /// The scheduler's Service.
 pub fn scheduler_service(rc: &RaskCluster) -> Result<Service, RenderError> {
-    let (name, namespace) = name_and_namespace(rc);
+    let (name, _) = name_and_namespace(rc);
     let labels = labels(&name, "scheduler", None);
     typed(
         json!({
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {
-                "name": scheduler_name(&name),
-                "namespace": namespace,
-                "labels": labels,
-                "ownerReferences": owner(rc).into_iter().collect::<Vec<_>>(),
-            },
+            "metadata": scheduler_metadata(rc, &labels),
             "spec": {
                 "type": rc.spec.scheduler.service.type_,
                 "selector": labels,
