@@ -15,6 +15,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::kubernetes::{cluster_processes, wait_for, Double};
+use support::tls::make_certs;
 use support::{python, rask_binary, TempDir};
 
 /// The Kubernetes version the manifests are validated for.
@@ -159,7 +160,7 @@ fn the_double_keeps_kubernetes_semantics() {
         .unwrap_or_else(|e| panic!("{}: {e} (run scripts/test.sh)", python().display()));
     let report = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the Kubernetes double:\n{report}");
-    assert!(report.contains("Ran 9 tests"), "{report}");
+    assert!(report.contains("Ran 10 tests"), "{report}");
 }
 
 const CLUSTERS: &str = "/apis/rask.dev/v1alpha1/namespaces/default/raskclusters";
@@ -292,6 +293,79 @@ fn the_operator_runs_scales_with_retirement_and_deletes_a_cluster() {
         !operator.log_text().contains("panicked"),
         "{}",
         operator.log_text()
+    );
+}
+
+#[test]
+fn a_tls_cluster_takes_its_certificates_from_a_secret() {
+    use rask::ops::builtin::inc;
+    let double = Double::start("k8s-tls");
+    double.install_crds();
+    // The cluster's certificate names only 127.0.0.1 and localhost: pods,
+    // services and the operator reach it by other addresses, and the CA
+    // alone decides who belongs.
+    let certs = TempDir::new("k8s-certs");
+    make_certs(certs.path(), "ca", &["cluster", "client"]);
+    let pem = |file: &str| std::fs::read_to_string(certs.path().join(file)).expect("a PEM file");
+    let secret = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "rask-tls"},
+        "type": "kubernetes.io/tls",
+        "stringData": {"ca.crt": pem("ca.pem"), "tls.crt": pem("cluster.pem"), "tls.key": pem("cluster.key")},
+    });
+    double.ok(
+        "POST",
+        "/api/v1/namespaces/default/secrets",
+        "application/json",
+        &secret.to_string(),
+    );
+    let operator = double.operator("operator.log");
+    double.create_yaml(
+        CLUSTERS,
+        &cluster_yaml(
+            "secure",
+            "  worker:\n    replicas: 2\n    threads: 1\n  security:\n    tlsSecret: rask-tls\n",
+        ),
+    );
+    // Counted by the operator through its own TLS connection.
+    let status = wait_status(&double, &operator, "secure", "2 workers", workers_are(2));
+    assert_eq!(
+        status["schedulerAddress"],
+        "tls://secure-scheduler.default.svc:8786"
+    );
+    let address = scheduler_address(&double, "secure").replace("tcp://", "tls://");
+    let client = rask::client::ConnectOptions::new(&address)
+        .tls(rask::comm::TlsFiles {
+            ca: certs.path().join("ca.pem"),
+            cert: certs.path().join("client.pem"),
+            key: certs.path().join("client.key"),
+        })
+        .connect()
+        .expect("a client with a certificate of the cluster's CA connects");
+    let futures = client.map(inc, 0..300u64).expect("submits");
+    let sum: u64 = client.gather(&futures).expect("gathers").iter().sum();
+    assert_eq!(sum, (1..=300u64).sum::<u64>());
+    // Retirement copies the leaving worker's results to the other over TLS.
+    scale(&double, "secure", 1);
+    wait_status(&double, &operator, "secure", "1 worker", workers_are(1));
+    let again: u64 = client.gather(&futures).expect("gathers").iter().sum();
+    assert_eq!(again, sum);
+    assert!(
+        rask::Client::connect(&address).is_err(),
+        "a client without a certificate was let in"
+    );
+    drop(client);
+    double.ok(
+        "DELETE",
+        &format!("{CLUSTERS}/secure"),
+        "application/json",
+        "",
+    );
+    wait_for(
+        "the pods' processes gone",
+        std::time::Duration::from_secs(60),
+        || cluster_processes("secure").is_empty().then_some(()),
     );
 }
 

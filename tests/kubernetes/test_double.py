@@ -150,6 +150,17 @@ class DoubleTest(unittest.TestCase):
         self.assertEqual(events[0]["type"], "ERROR")
         self.assertEqual(events[0]["object"]["code"], 410)
 
+    def test_secret_string_data_is_stored_as_data(self):
+        api = self.api
+        made = api.ok("POST", "/api/v1/namespaces/default/secrets",
+                      {"metadata": {"name": "sd"}, "data": {"a": "eA==", "b": "eA=="}, "stringData": {"b": "y"}})
+        self.assertNotIn("stringData", made)
+        self.assertEqual(made["data"], {"a": "eA==", "b": "eQ=="})
+        patched = api.ok("PATCH", "/api/v1/namespaces/default/secrets/sd",
+                         {"stringData": {"c": "z"}}, "application/merge-patch+json")
+        self.assertEqual(patched["data"]["c"], "eg==")
+        self.assertNotIn("stringData", api.ok("GET", "/api/v1/namespaces/default/secrets/sd"))
+
     def test_finalizers_hold_deletion_and_owners_collect_dependents(self):
         api = self.api
         owner = api.ok("POST", "/api/v1/namespaces/default/configmaps",

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod kubernetes;
 pub mod object_stores;
 pub mod plugins;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -8,7 +8,7 @@ use crate::comm::address::Address;
 use crate::comm::connection::{connect_as, CommError, Connection, Outbox, Outgoing};
 use crate::comm::peers::PeerPool;
 use crate::comm::protocol::{graph_messages, Message, Request, Role};
-use crate::comm::security::{Security, TlsFiles};
+use crate::comm::security::{Security, TlsFiles, TlsPem};
 use crate::graph::GraphError;
 use crate::scheduler::{ClientId, Event, Report};
 use crate::server::ToScheduler;
@@ -22,8 +22,15 @@ use std::sync::Arc;
 pub struct ConnectOptions {
     address: Option<String>,
     scheduler_file: Option<PathBuf>,
-    tls: Option<TlsFiles>,
+    tls: Option<TlsSource>,
     token: Option<String>,
+}
+
+/// Where a client's TLS material is.
+#[derive(Debug, Clone)]
+enum TlsSource {
+    Files(TlsFiles),
+    Pem(Box<TlsPem>),
 }
 
 impl ConnectOptions {
@@ -48,7 +55,13 @@ impl ConnectOptions {
 
     /// Mutual TLS with these files.
     pub fn tls(mut self, files: TlsFiles) -> Self {
-        self.tls = Some(files);
+        self.tls = Some(TlsSource::Files(files));
+        self
+    }
+
+    /// Mutual TLS with PEM text held in memory (from a Kubernetes Secret).
+    pub fn tls_pem(mut self, pem: TlsPem) -> Self {
+        self.tls = Some(TlsSource::Pem(Box::new(pem)));
         self
     }
 
@@ -80,8 +93,10 @@ impl ConnectOptions {
     /// The security settings these options describe.
     pub fn security(&self) -> Result<Security, Error> {
         let mut security = Security::none().with_token(self.token.clone());
-        if let Some(files) = &self.tls {
-            security = security.with_tls(files)?;
+        match &self.tls {
+            Some(TlsSource::Files(files)) => security = security.with_tls(files)?,
+            Some(TlsSource::Pem(pem)) => security = security.with_tls_pem(pem)?,
+            None => {}
         }
         Ok(security)
     }

@@ -13,6 +13,7 @@
 
 pub mod address;
 pub mod admission;
+mod cluster_ca;
 pub mod connection;
 pub mod frame;
 pub mod launcher;
@@ -23,4 +24,4 @@ pub mod tls_listener;
 
 pub use address::Address;
 pub use connection::CommError;
-pub use security::{Security, TlsFiles};
+pub use security::{Security, TlsFiles, TlsOrigin, TlsPem};

@@ -1,5 +1,6 @@
 //! Credentials: mutual TLS (rustls) and an optional shared token.
 
+use super::cluster_ca::ClusterCaVerifier;
 use super::connection::CommError;
 use super::frame::Limits;
 use rustls::pki_types::pem::PemObject;
@@ -17,6 +18,58 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// This side's private key (PEM).
     pub key: PathBuf,
+}
+
+/// Mutual TLS material held in memory, in PEM form.
+#[derive(Clone)]
+pub struct TlsPem {
+    /// The CA certificate(s) that sign every certificate in the cluster.
+    pub ca: Vec<u8>,
+    /// This side's certificate chain.
+    pub cert: Vec<u8>,
+    /// This side's private key.
+    pub key: Vec<u8>,
+    /// Where it came from, for error messages.
+    pub origin: TlsOrigin,
+}
+
+impl std::fmt::Debug for TlsPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsPem")
+            .field("origin", &self.origin)
+            .field("key", &"<hidden>")
+            .finish()
+    }
+}
+
+/// Where TLS material came from, so that an error names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsOrigin {
+    /// Files on disk.
+    Files(TlsFiles),
+    /// A named source with its parts under conventional keys (a Kubernetes
+    /// Secret: `ca.crt`, `tls.crt`, `tls.key`).
+    Keys(String),
+}
+
+#[derive(Clone, Copy)]
+enum Part {
+    Ca,
+    Cert,
+    Key,
+}
+
+impl TlsOrigin {
+    fn name(&self, part: Part) -> String {
+        match (self, part) {
+            (TlsOrigin::Files(files), Part::Ca) => files.ca.display().to_string(),
+            (TlsOrigin::Files(files), Part::Cert) => files.cert.display().to_string(),
+            (TlsOrigin::Files(files), Part::Key) => files.key.display().to_string(),
+            (TlsOrigin::Keys(source), Part::Ca) => format!("{source} key ca.crt"),
+            (TlsOrigin::Keys(source), Part::Cert) => format!("{source} key tls.crt"),
+            (TlsOrigin::Keys(source), Part::Key) => format!("{source} key tls.key"),
+        }
+    }
 }
 
 /// What a process presents and demands on its connections.
@@ -50,23 +103,38 @@ impl Security {
     }
 
     /// Mutual TLS from PEM files; fails naming the file that is missing or invalid.
-    pub fn with_tls(mut self, files: &TlsFiles) -> Result<Self, CommError> {
+    pub fn with_tls(self, files: &TlsFiles) -> Result<Self, CommError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(CommError::io(format!("reading {}", path.display())))
+        };
+        self.with_tls_pem(&TlsPem {
+            ca: read(&files.ca)?,
+            cert: read(&files.cert)?,
+            key: read(&files.key)?,
+            origin: TlsOrigin::Files(files.clone()),
+        })
+    }
+
+    /// Mutual TLS from PEM text in memory (a Kubernetes Secret's `ca.crt`,
+    /// `tls.crt` and `tls.key`); fails naming the part that is invalid.
+    ///
+    /// Peers' certificates must chain to the CA; host names are not checked
+    /// (see [`super::cluster_ca`]).
+    pub fn with_tls_pem(mut self, pem: &TlsPem) -> Result<Self, CommError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
-        for cert in read_certs(&files.ca)? {
+        let ca_name = pem.origin.name(Part::Ca);
+        for cert in parse_certs(&pem.ca, &ca_name)? {
             roots.add(cert).map_err(|e| {
-                CommError::Config(format!(
-                    "{}: not a usable CA certificate: {e}",
-                    files.ca.display()
-                ))
+                CommError::Config(format!("{ca_name}: not a usable CA certificate: {e}"))
             })?;
         }
         let roots = Arc::new(roots);
-        let chain = read_certs(&files.cert)?;
-        let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
+        let chain = parse_certs(&pem.cert, &pem.origin.name(Part::Cert))?;
+        let key = PrivateKeyDer::from_pem_slice(&pem.key).map_err(|e| {
             CommError::Config(format!(
                 "{}: no private key in PEM form: {e}",
-                files.key.display()
+                pem.origin.name(Part::Key)
             ))
         })?;
         let tls_error = |e: rustls::Error| CommError::Config(format!("TLS settings: {e}"));
@@ -82,10 +150,15 @@ impl Security {
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain.clone(), key.clone_key())
             .map_err(tls_error)?;
+        let server_verifier =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(|e| CommError::Config(format!("TLS server verifier: {e}")))?;
         let client = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(tls_error)?
-            .with_root_certificates(roots)
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(ClusterCaVerifier::new(server_verifier)))
             .with_client_auth_cert(chain, key)
             .map_err(tls_error)?;
         self.tls = Some(Arc::new(TlsConfigs {
@@ -143,18 +216,12 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CommError> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| {
-            CommError::Config(format!("{}: cannot read certificates: {e}", path.display()))
-        })?
+fn parse_certs(pem: &[u8], name: &str) -> Result<Vec<CertificateDer<'static>>, CommError> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| CommError::Config(format!("{}: bad PEM: {e}", path.display())))?;
+        .map_err(|e| CommError::Config(format!("{name}: bad PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(CommError::Config(format!(
-            "{}: no certificate found",
-            path.display()
-        )));
+        return Err(CommError::Config(format!("{name}: no certificate found")));
     }
     Ok(certs)
 }

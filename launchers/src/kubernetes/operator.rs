@@ -18,6 +18,7 @@ use kube::runtime::finalizer::{finalizer, Event as Finalize};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use rask::client::ConnectOptions;
+use rask::comm::{TlsOrigin, TlsPem};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -616,14 +617,41 @@ async fn connect(
             }
         }
     }
-    if tls.is_some() {
-        tracing::warn!(cluster = %key, "the operator cannot present TLS client certificates yet");
-        return None;
+    if let Some(name) = tls {
+        match secrets
+            .get_opt(&name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| s.data)
+        {
+            Some(data) => {
+                let part = |key: &str| data.get(key).map(|b| b.0.clone()).unwrap_or_default();
+                options = options.tls_pem(TlsPem {
+                    ca: part("ca.crt"),
+                    cert: part("tls.crt"),
+                    key: part("tls.key"),
+                    origin: TlsOrigin::Keys(format!("Secret {namespace}/{name}")),
+                });
+            }
+            None => {
+                tracing::warn!(cluster = %key, secret = %name, "the TLS Secret is missing or empty");
+                return None;
+            }
+        }
     }
-    let client = tokio::task::spawn_blocking(move || options.connect())
-        .await
-        .ok()?
-        .ok()?;
+    let client = match tokio::task::spawn_blocking(move || options.connect()).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(error @ rask::Error::Comm(rask::comm::CommError::Config(_)))) => {
+            tracing::warn!(cluster = %key, %error, "cannot use the cluster's TLS Secret");
+            return None;
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(cluster = %key, %error, "the scheduler does not answer yet");
+            return None;
+        }
+        Err(_) => return None,
+    };
     ctx.schedulers
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -536,7 +536,6 @@ class Pod:
         def secret(name, key=None):
             obj = store.get(node.res("", "secrets"), pod["metadata"]["namespace"], name)
             data = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
-            data.update(obj.get("stringData") or {})
             return data if key is None else data[key]
 
         def config(name, key=None):

@@ -4,6 +4,7 @@ gone: 410 Expired), optimistic concurrency (409 Conflict), generation,
 finalizers that hold deletion, and the garbage collector that follows owner
 references (background, foreground and orphan deletion)."""
 
+import base64
 import collections
 import copy
 import threading
@@ -133,6 +134,7 @@ class Store:
                 raise ApiError(409, "AlreadyExists", f'{resource.plural}.{resource.group or "core"} "{meta["name"]}" already exists')
             obj["apiVersion"] = resource.api_version
             obj["kind"] = resource.kind
+            self._normalize(resource, obj)
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = now()
             meta["generation"] = 1
@@ -141,6 +143,16 @@ class Store:
             self.objects[key] = obj
             self._bump("ADDED", resource, obj)
             return copy.deepcopy(obj)
+
+    @staticmethod
+    def _normalize(resource, obj):
+        """What the API server does to a Secret on every write: `stringData`
+        is merged into `data` (base64, winning over `data`) and not kept."""
+        if resource.group == "" and resource.plural == "secrets" and "stringData" in obj:
+            data = obj.setdefault("data", {}) or {}
+            for key, value in (obj.pop("stringData") or {}).items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+            obj["data"] = data
 
     def _namespace_exists(self, namespace):
         return (("", "namespaces"), "", namespace) in self.objects
@@ -179,6 +191,7 @@ class Store:
                     if field in ("metadata", "apiVersion", "kind") or (resource.status and field == "status"):
                         continue
                     new[field] = value
+                self._normalize(resource, new)
                 # Metadata users may change; the rest is the server's.
                 for field in ("labels", "annotations", "finalizers", "ownerReferences"):
                     if field in meta:
