@@ -87,9 +87,15 @@ fn show(status: &ClusterStatus) -> String {
             .map(|(a, b)| format!(" (adaptive {a}..{b})"))
             .unwrap_or_default()
     )];
+    // Kubernetes runs each worker in a pod; batch systems in jobs.
+    let unit = if status.backend == "kubernetes" {
+        "pod"
+    } else {
+        "job"
+    };
     for job in &status.jobs {
         lines.push(format!(
-            "  job {:<12} {:<9} {} worker(s){}",
+            "  {unit} {:<12} {:<9} {} worker(s){}",
             job.id,
             job.state,
             job.workers,
@@ -98,7 +104,7 @@ fn show(status: &ClusterStatus) -> String {
                 .unwrap_or_default()
         ));
     }
-    lines.push(format!("  {} job(s) submitted in all", status.submitted));
+    lines.push(format!("  {} {unit}(s) submitted in all", status.submitted));
     lines.join("\n")
 }
 

@@ -7,14 +7,18 @@
 
 use crate::cluster_up::{parse_bounds, UpArgs};
 use anyhow::{bail, Context, Result};
+use kube::ResourceExt;
+use rask::client::ClusterCall;
+use rask::comm::launcher::ClusterRequest;
 use rask_launchers::config::{Adaptive, Kubernetes};
 use rask_launchers::kubernetes::crd::{
     AdaptiveSpec, RaskCluster, RaskClusterSpec, SchedulerSpec, SecuritySpec, ServiceSpec,
     WorkerGroup,
 };
-use rask_launchers::kubernetes::{operator, render};
+use rask_launchers::kubernetes::{cluster_requests, operator, render};
 use serde_json::json;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// How often the cluster is converged.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -90,9 +94,9 @@ fn cluster(k: &Kubernetes, replicas: u32, adaptive: Option<(u32, u32)>) -> RaskC
             minimum: minimum as i32,
             maximum: maximum as i32,
         }),
-        security: k.token_secret.clone().map(|secret| SecuritySpec {
-            token_secret: Some(secret),
-            tls_secret: None,
+        security: (k.token_secret.is_some() || k.tls_secret.is_some()).then(|| SecuritySpec {
+            token_secret: k.token_secret.clone(),
+            tls_secret: k.tls_secret.clone(),
         }),
     };
     let mut rc = RaskCluster::new(&k.name, spec);
@@ -100,7 +104,7 @@ fn cluster(k: &Kubernetes, replicas: u32, adaptive: Option<(u32, u32)>) -> RaskC
     rc
 }
 
-async fn run(k: &Kubernetes, args: &UpArgs, rc: RaskCluster, cooldown: Duration) -> Result<()> {
+async fn run(k: &Kubernetes, args: &UpArgs, mut rc: RaskCluster, cooldown: Duration) -> Result<()> {
     let (client, _) = crate::operator::connect().await?;
     let image = k
         .image
@@ -110,6 +114,7 @@ async fn run(k: &Kubernetes, args: &UpArgs, rc: RaskCluster, cooldown: Duration)
     let mut stop = Box::pin(stop_signal());
     let mut told = String::new();
     let mut address_told = false;
+    let mut launcher = Launcher::default();
     let outcome: Result<()> = loop {
         match operator::converge(&rc, &ctx).await {
             Ok(status) => {
@@ -122,11 +127,23 @@ async fn run(k: &Kubernetes, args: &UpArgs, rc: RaskCluster, cooldown: Duration)
                             status["schedulerAddress"].as_str().unwrap_or_default()
                         );
                         if let Some(path) = &args.scheduler_file {
-                            write_scheduler_file(path, &address)?;
+                            let token = operator::cluster_token(&rc, &ctx)
+                                .await
+                                .map_err(anyhow::Error::msg)?;
+                            rask::server::tcp::write_scheduler_file(
+                                path,
+                                &address.parse()?,
+                                None,
+                                token.as_deref(),
+                            )?;
                         }
                         address_told = true;
                     }
                 }
+                if address_told {
+                    launcher.serve(&rc, &ctx).await;
+                }
+                launcher.status = Some(status.clone());
                 let line = describe(&status);
                 if line != told {
                     eprintln!("{line}");
@@ -138,9 +155,11 @@ async fn run(k: &Kubernetes, args: &UpArgs, rc: RaskCluster, cooldown: Duration)
         }
         tokio::select! {
             _ = &mut stop => break Ok(()),
+            Some(call) = launcher.next_call() => launcher.answer(call, &mut rc, &ctx).await,
             _ = tokio::time::sleep(INTERVAL) => {}
         }
     };
+    drop(launcher);
     eprintln!("retiring the workers and deleting the cluster's pods, service and deployment");
     let left = operator::teardown(&rc, &ctx, TEARDOWN).await?;
     if let Some(path) = &args.scheduler_file {
@@ -154,6 +173,85 @@ async fn run(k: &Kubernetes, args: &UpArgs, rc: RaskCluster, cooldown: Duration)
         );
     }
     outcome
+}
+
+/// The launcher's side of `rask cluster scale`, `adapt` and `status` (and
+/// `Client::scale`...): the scheduler passes them to this process through
+/// a client connection that serves them.
+#[derive(Default)]
+struct Launcher {
+    /// The connection serving them, and the calls it brings.
+    served: Option<(rask::Client, UnboundedReceiver<ClusterCall>)>,
+    /// The latest converged status.
+    status: Option<serde_json::Value>,
+}
+
+impl Launcher {
+    /// Serves the scheduler's cluster requests (again, after a lost connection).
+    async fn serve(&mut self, rc: &RaskCluster, ctx: &operator::Context) {
+        if self.served.as_ref().is_some_and(|(c, _)| !c.is_closed()) {
+            return;
+        }
+        self.served = None;
+        let Some(client) = operator::scheduler_client(rc, ctx).await else {
+            return;
+        };
+        match cluster_requests::serve(&client).await {
+            Ok(calls) => self.served = Some((client, calls)),
+            Err(error) => eprintln!("warning: cannot take `rask cluster scale` requests: {error}"),
+        }
+    }
+
+    /// The next call, or never while none is served.
+    async fn next_call(&mut self) -> Option<ClusterCall> {
+        match &mut self.served {
+            Some((_, calls)) => calls.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Applies a call to the cluster, converges, and answers with the result.
+    async fn answer(&mut self, call: ClusterCall, rc: &mut RaskCluster, ctx: &operator::Context) {
+        if let Err(why) = cluster_requests::apply(&mut rc.spec, call.request()) {
+            call.answer(Err(why));
+            return;
+        }
+        match *call.request() {
+            ClusterRequest::Status => {}
+            ClusterRequest::Scale { workers } => {
+                eprintln!("scaling to {workers} workers (adaptive scaling stops)")
+            }
+            ClusterRequest::Adapt { minimum, maximum } => {
+                eprintln!("adapting between {minimum} and {maximum} workers")
+            }
+        }
+        match operator::converge(rc, ctx).await {
+            Ok(status) => self.status = Some(status),
+            Err(error) => {
+                call.answer(Err(error.to_string()));
+                return;
+            }
+        }
+        let connected = match &self.served {
+            Some((client, _)) => cluster_requests::worker_names(client.clone()).await,
+            None => Vec::new(),
+        };
+        let status = self.status.clone().unwrap_or_default();
+        let namespace = rc.namespace().unwrap_or_else(|| "default".into());
+        let answer = cluster_requests::status_of(
+            ctx.client(),
+            cluster_requests::StatusInputs {
+                name: &rc.name_any(),
+                namespace: &namespace,
+                spec: &rc.spec,
+                status: &status,
+                connected: &connected,
+                submitted: ctx.pods_created(rc),
+            },
+        )
+        .await;
+        call.answer(answer.map_err(|e| e.to_string()));
+    }
 }
 
 /// One line for people: workers, and pods that wait with their reason.
@@ -173,13 +271,6 @@ fn describe(status: &serde_json::Value) -> String {
         }
     }
     line
-}
-
-fn write_scheduler_file(path: &std::path::Path, address: &str) -> Result<()> {
-    let text = serde_json::to_string(&json!({ "address": address }))?;
-    let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, text).with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))
 }
 
 async fn stop_signal() {

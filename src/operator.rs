@@ -89,7 +89,7 @@ async fn serve(
         version.major,
         version.minor
     );
-    let ctx = Arc::new(operator::Context::new(client, image, cooldown));
+    let ctx = Arc::new(operator::Context::new(client, image, cooldown).serving_cluster_requests());
     operator::run(ctx, namespace.as_deref()).await;
     Ok(())
 }

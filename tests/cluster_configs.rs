@@ -139,6 +139,11 @@ fn bad_configs_name_file_line_and_column() {
             ":3:3: ",
             "expected ClusterIP, NodePort or LoadBalancer",
         ),
+        (
+            "kubernetes:\n  workers: 2\n  tls-secret: /etc/rask/tls\n",
+            ":3:3: ",
+            "tls-secret \"/etc/rask/tls\" is not the name of a Secret",
+        ),
         ("slurm: [\n", ":1:8: ", "invalid type: sequence"),
         ("slurm:\n\tcores: 2\n", ":2:", "cannot start any token"),
     ];

@@ -605,3 +605,86 @@ fn workers_and_clients_wait_for_the_scheduler_file() {
     assert_eq!(client.submit(inc, 1u64).unwrap().result().unwrap(), 2);
     drop(worker);
 }
+
+#[test]
+fn a_client_can_serve_the_cluster_requests_of_a_scheduler_it_does_not_run() {
+    use rask::comm::launcher::{ClusterRequest, ClusterStatus};
+    let cluster = Cluster::start("cluster-calls", &[]);
+    let asker = connect(&cluster);
+    let refused = asker.scale(3).unwrap_err().to_string();
+    assert!(refused.contains("has no launcher"), "{refused}");
+
+    let launcher = connect(&cluster);
+    let calls = launcher.serve_cluster_requests().expect("serves");
+    let status = |target: u32, adaptive| ClusterStatus {
+        backend: "test".into(),
+        workers: 0,
+        target,
+        adaptive,
+        jobs: Vec::new(),
+        submitted: 0,
+    };
+    let answering = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for call in calls.iter().take(3) {
+            seen.push(call.request().clone());
+            let answer = match *call.request() {
+                ClusterRequest::Scale { workers } => Ok(status(workers, None)),
+                ClusterRequest::Adapt { minimum, maximum } => {
+                    Ok(status(minimum, Some((minimum, maximum))))
+                }
+                ClusterRequest::Status => Err("no status today".to_string()),
+            };
+            call.answer(answer);
+        }
+        seen
+    });
+    assert_eq!(asker.scale(3).unwrap().target, 3);
+    assert_eq!(asker.adapt(1, 4).unwrap().adaptive, Some((1, 4)));
+    let failed = asker.cluster_status().unwrap_err().to_string();
+    assert!(failed.contains("no status today"), "{failed}");
+    assert_eq!(
+        answering.join().unwrap(),
+        vec![
+            ClusterRequest::Scale { workers: 3 },
+            ClusterRequest::Adapt {
+                minimum: 1,
+                maximum: 4
+            },
+            ClusterRequest::Status
+        ]
+    );
+
+    // A call dropped unanswered fails rather than hang its client.
+    let calls = launcher.serve_cluster_requests().expect("serves again");
+    let dropping = std::thread::spawn(move || {
+        drop(calls.recv_timeout(Duration::from_secs(10)));
+    });
+    let error = asker.scale(2).unwrap_err().to_string();
+    assert!(error.contains("did not answer"), "{error}");
+    dropping.join().unwrap();
+
+    // One launcher at a time.
+    let other = connect(&cluster).serve_cluster_requests().unwrap_err();
+    assert!(
+        other.to_string().contains("serves this scheduler"),
+        "{other}"
+    );
+
+    // A launcher that leaves with a request unanswered: that request fails,
+    // and the next finds no launcher.
+    let calls = launcher.serve_cluster_requests().expect("serves again");
+    let pending = std::thread::spawn(move || asker.scale(5).map(|_| asker));
+    let call = calls
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the call");
+    assert_eq!(call.request(), &ClusterRequest::Scale { workers: 5 });
+    drop(launcher);
+    let error = pending.join().unwrap().err().expect("fails").to_string();
+    assert!(error.contains("launcher disconnected"), "{error}");
+    drop(call);
+    drop(calls);
+    let asker = connect(&cluster);
+    let refused = asker.scale(1).unwrap_err().to_string();
+    assert!(refused.contains("has no launcher"), "{refused}");
+}

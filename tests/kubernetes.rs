@@ -259,6 +259,32 @@ fn the_operator_runs_scales_with_retirement_and_deletes_a_cluster() {
     assert_eq!(again, first);
     let log = operator.log_text();
     assert!(log.contains("retired"), "{log}");
+
+    // A client's scale and adapt (Dask's cluster.scale/adapt) go through the
+    // scheduler to the operator, which writes them into the RaskCluster.
+    let status = client.scale(2).expect("scales");
+    assert_eq!((status.backend.as_str(), status.target), ("kubernetes", 2));
+    wait_status(
+        &double,
+        &operator,
+        "demo",
+        "2 workers again",
+        workers_are(2),
+    );
+    let status = client.cluster_status().expect("a status");
+    let pods: Vec<&str> = status.jobs.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(pods, ["demo-default-0", "demo-default-1"], "{status:?}");
+    assert!(status
+        .jobs
+        .iter()
+        .all(|j| j.state == "running" && j.workers == 1));
+    let status = client.adapt(1, 3).expect("adapts");
+    assert_eq!(status.adaptive, Some((1, 3)));
+    let spec = double.get(&format!("{CLUSTERS}/demo"))["spec"].clone();
+    assert_eq!(
+        spec["adaptive"],
+        serde_json::json!({"minimum": 1, "maximum": 3})
+    );
     drop(client);
 
     double.ok(
@@ -579,6 +605,110 @@ fn cluster_up_runs_worker_pods_and_deletes_everything_at_the_end() {
     drop(client);
     stop_and_check_gone(&double, &mut up, "up");
     assert!(!scheduler_file.exists());
+}
+
+/// `rask cluster SUBCOMMAND ... --scheduler-file F`: its success and output.
+fn cluster_command(scheduler_file: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(rask_binary())
+        .arg("cluster")
+        .args(args)
+        .arg("--scheduler-file")
+        .arg(scheduler_file)
+        .output()
+        .expect("rask runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn worker_pods(double: &Double) -> Vec<String> {
+    double.names("/api/v1/namespaces/default/pods?labelSelector=rask.dev/component%3Dworker")
+}
+
+#[test]
+fn cluster_up_scales_with_retirement_and_converges_after_being_killed() {
+    use rask::ops::builtin::inc;
+    let double = Double::start("k8s-up-scale");
+    // A token from a Secret: the scheduler file carries it to clients.
+    double.ok(
+        "POST",
+        "/api/v1/namespaces/default/secrets",
+        "application/json",
+        r#"{"metadata": {"name": "up-token"}, "stringData": {"token": "s3cret-token"}}"#,
+    );
+    let config =
+        "kubernetes:\n  name: sized\n  workers: 2\n  threads: 1\n  token-secret: up-token\n";
+    let (mut up, scheduler_file) = cluster_up(&double, config);
+    let client = connect_through(&up, &scheduler_file);
+    wait_workers(&client, &up, "sized-default-", 2);
+    let futures = client.map(inc, 0..500u64).expect("submits");
+    let sum: u64 = client.gather(&futures).expect("gathers").iter().sum();
+    assert_eq!(sum, (1..=500u64).sum::<u64>());
+
+    // `rask cluster scale` reaches this process through the scheduler.
+    let (ok, said) = cluster_command(&scheduler_file, &["scale", "4"]);
+    assert!(ok, "{said}\n{}", up.log_text());
+    assert!(
+        said.contains("kubernetes:") && said.contains("target 4"),
+        "{said}"
+    );
+    wait_workers(&client, &up, "sized-default-", 4);
+    let (ok, said) = cluster_command(&scheduler_file, &["status"]);
+    assert!(ok && said.contains("pod sized-default-3"), "{said}");
+    assert!(said.contains("4 pod(s) submitted in all"), "{said}");
+    let (ok, said) = cluster_command(&scheduler_file, &["scale", "1"]);
+    assert!(ok && said.contains("target 1"), "{said}");
+    wait_workers(&client, &up, "sized-default-", 1);
+    wait_for("one worker pod", std::time::Duration::from_secs(60), || {
+        (worker_pods(&double) == ["sized-default-0"]).then_some(())
+    });
+    // The retired workers handed their results on.
+    let again: u64 = client.gather(&futures).expect("gathers").iter().sum();
+    assert_eq!(again, sum);
+    let (ok, said) = cluster_command(&scheduler_file, &["adapt", "--min", "3", "--max", "2"]);
+    assert!(!ok && said.contains("more than maximum"), "{said}");
+
+    // Killed outright, then started again: it takes over the pods it finds
+    // and converges to the config's 2 workers, with no pod twice.
+    up.signal("KILL");
+    up.wait_exit(std::time::Duration::from_secs(10));
+    let restarted = double.dir.path().join("kubernetes.yaml");
+    let mut up = double.rask(
+        "cluster-up-again.log",
+        &[
+            "cluster",
+            "up",
+            &restarted.display().to_string(),
+            "--scheduler-file",
+            &scheduler_file.display().to_string(),
+        ],
+    );
+    wait_workers(&client, &up, "sized-default-", 2);
+    wait_for(
+        "two worker pods",
+        std::time::Duration::from_secs(60),
+        || (worker_pods(&double) == ["sized-default-0", "sized-default-1"]).then_some(()),
+    );
+    assert_eq!(
+        double.names("/apis/apps/v1/namespaces/default/deployments"),
+        vec!["sized-scheduler"]
+    );
+    let again: u64 = client.gather(&futures).expect("gathers").iter().sum();
+    assert_eq!(again, sum);
+    wait_for(
+        "the restarted process to take cluster requests",
+        std::time::Duration::from_secs(30),
+        || {
+            let (ok, said) = cluster_command(&scheduler_file, &["adapt", "--max", "3"]);
+            (ok && said.contains("adaptive 0..3")).then_some(())
+        },
+    );
+    drop(futures);
+    drop(client);
+    stop_and_check_gone(&double, &mut up, "sized");
 }
 
 #[test]

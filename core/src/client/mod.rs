@@ -11,6 +11,7 @@
 //! [`progress`]); the handles on the scheduler's coordination [`primitives`];
 //! and starting in-process clusters.
 
+mod cluster_calls;
 mod data;
 mod error;
 mod future;
@@ -25,6 +26,7 @@ mod shuffle_owners;
 mod submit;
 mod waiting;
 
+pub use cluster_calls::ClusterCall;
 pub use error::Error;
 pub use future::{Future, FutureHandle, FutureStatus};
 pub use lazy::{ArgSource, IntoArg, IntoArgs, Lazy};
@@ -66,6 +68,8 @@ pub(crate) struct ClientInner {
     pub table: Arc<FutureTable>,
     pub backend: Backend,
     pub requests: Arc<PendingRequests>,
+    /// Cluster requests for this client, when it serves them.
+    pub cluster_calls: Arc<cluster_calls::CallSlot>,
     /// Whether long waits draw progress bars.
     pub bars: progress::BarSetting,
 }
@@ -103,12 +107,15 @@ impl Client {
             .map_err(|_| Error::ClusterClosed)?;
         let reader = table.clone();
         let replies = requests.clone();
+        let cluster_calls = Arc::new(cluster_calls::CallSlot::new(scheduler.clone()));
+        let calls = cluster_calls.clone();
         std::thread::Builder::new()
             .name(format!("{id}-reports"))
             .spawn(move || loop {
                 match rx.recv_timeout(std::time::Duration::from_millis(20)) {
                     Ok(ToClient::Reports(reports)) => reader.apply(reports),
                     Ok(ToClient::Reply { id, reply }) => replies.complete(id, reply),
+                    Ok(ToClient::LauncherCall(call)) => calls.deliver(call),
                     // Dropped futures are released in batches; send what has waited long enough.
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => reader.flush(),
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
@@ -125,6 +132,7 @@ impl Client {
                 table,
                 backend: Backend::Local(cluster),
                 requests,
+                cluster_calls,
                 bars: Default::default(),
             }),
         })

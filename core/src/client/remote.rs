@@ -1,6 +1,7 @@
 //! A client of a scheduler over TCP: one connection to the scheduler for graphs,
 //! releases, reports and requests, and pooled connections to workers for data.
 
+use super::cluster_calls::CallSlot;
 use super::future::FutureTable;
 use super::requests::PendingRequests;
 use super::{Backend, Client, ClientInner, Error};
@@ -11,7 +12,7 @@ use crate::comm::protocol::{graph_messages, Message, Request, Role};
 use crate::comm::security::{Security, TlsFiles, TlsPem};
 use crate::graph::GraphError;
 use crate::scheduler::{ClientId, Event, Report};
-use crate::server::ToScheduler;
+use crate::server::{LauncherCall, ToScheduler};
 use crossbeam_channel::Receiver;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -239,10 +240,12 @@ impl RemoteLink {
         let requests = Arc::new(PendingRequests::default());
         let peers = PeerPool::new(security);
         let closed = Arc::new(AtomicBool::new(false));
+        let cluster_calls = Arc::new(CallSlot::new(tx.clone()));
 
         // Scheduler → client.
         {
             let table = table.clone();
+            let calls = cluster_calls.clone();
             let requests = requests.clone();
             let peers = peers.clone();
             let closed = closed.clone();
@@ -254,6 +257,9 @@ impl RemoteLink {
                         Ok(Some((Message::Reply { id, reply }, _))) => requests.complete(id, reply),
                         Ok(Some((Message::PeerAddresses { added, removed }, _))) => {
                             peers.update(added, removed)
+                        }
+                        Ok(Some((Message::LauncherCall { token, request }, _))) => {
+                            calls.deliver(LauncherCall { token, request })
                         }
                         Ok(Some((other, _))) => {
                             break format!("unexpected {} message from the scheduler", other.name())
@@ -288,6 +294,7 @@ impl RemoteLink {
                     address,
                 }),
                 requests,
+                cluster_calls,
                 bars: Default::default(),
             }),
         })
@@ -371,6 +378,9 @@ fn forward(rx: Receiver<ToScheduler>, outbox: Outbox, table: Arc<FutureTable>) {
             }
             ToScheduler::Request { id, request, .. } => {
                 outbox.send(Message::Request { id, request });
+            }
+            ToScheduler::LauncherReply { token, reply } => {
+                outbox.send(Message::LauncherReply { token, reply });
             }
             _ => {}
         }

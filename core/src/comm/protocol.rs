@@ -239,6 +239,11 @@ pub enum Request {
     },
     /// How far the asking client's work has got (progress bars).
     Progress,
+    /// From now on, pass this client the cluster requests ([`Request::Cluster`])
+    /// other clients send: it is the cluster's launcher (`rask cluster up` on
+    /// Kubernetes, outside the scheduler's process). Refused while another
+    /// launcher serves them.
+    ServeClusterRequests,
     /// Keep a plugin library and have every worker, present and future, load
     /// it ([`crate::plugin`]); only from an authenticated client.
     UploadPlugin {
@@ -461,6 +466,20 @@ pub enum Message {
         /// Why.
         reason: String,
     },
+    /// Scheduler → the launcher's client: a cluster request to answer.
+    LauncherCall {
+        /// Matches the answer.
+        token: u64,
+        /// The request.
+        request: super::launcher::ClusterRequest,
+    },
+    /// The launcher's client → scheduler: the answer to a `LauncherCall`.
+    LauncherReply {
+        /// The call's token.
+        token: u64,
+        /// The answer.
+        reply: Reply,
+    },
 }
 
 impl Message {
@@ -509,6 +528,8 @@ impl Message {
             Message::TakeShards { .. } => "TakeShards",
             Message::Shards { .. } => "Shards",
             Message::ShuffleFailed { .. } => "ShuffleFailed",
+            Message::LauncherCall { .. } => "LauncherCall",
+            Message::LauncherReply { .. } => "LauncherReply",
         }
     }
 }

@@ -259,6 +259,8 @@ impl Acceptor {
         // A graph sent in parts: its tasks and wanted keys so far, or why it
         // is already refused.
         let mut parts = GraphParts::default();
+        // Only a client that asked to serve cluster requests may answer them.
+        let mut serves_launcher_calls = false;
         while let Some((message, blobs)) = reader.message().await? {
             let mut bytes = reader.last_bytes();
             let event = match message {
@@ -305,7 +307,17 @@ impl Acceptor {
                     });
                     continue;
                 }
+                Message::LauncherReply { token, reply } if serves_launcher_calls => {
+                    if !self
+                        .forward(ToScheduler::LauncherReply { token, reply }, bytes, None)
+                        .await
+                    {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 Message::Request { id, request } => {
+                    serves_launcher_calls |= matches!(request, Request::ServeClusterRequests);
                     let request = ToScheduler::Request {
                         client,
                         id,
@@ -319,7 +331,8 @@ impl Acceptor {
                 other => {
                     return Err(CommError::Unexpected {
                         got: other.name(),
-                        expected: "GraphPart, UpdateGraph, ReleaseKeys, Cancel or Request",
+                        expected:
+                            "GraphPart, UpdateGraph, ReleaseKeys, Cancel, Request or LauncherReply",
                     })
                 }
             };

@@ -141,6 +141,9 @@ pub enum ToClient {
         /// The reply.
         reply: Reply,
     },
+    /// A cluster request for the client that serves them
+    /// ([`Request::ServeClusterRequests`](crate::comm::protocol::Request::ServeClusterRequests)).
+    LauncherCall(LauncherCall),
 }
 
 /// A [`ClusterRequest`] handed to the launcher; it answers with

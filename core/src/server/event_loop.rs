@@ -60,6 +60,14 @@ pub(super) enum Waiter {
     Query(Sender<Reply>),
 }
 
+/// Where the scheduler passes cluster requests on.
+pub(super) enum LauncherLink {
+    /// The launcher in this process (`rask cluster up` on a batch system).
+    InProcess(Sender<LauncherCall>),
+    /// A client that asked to serve them (`rask cluster up` on Kubernetes).
+    Client(ClientId),
+}
+
 pub(super) struct Loop {
     pub state: State,
     pub workers: HashMap<WorkerId, WorkerEntry>,
@@ -67,7 +75,7 @@ pub(super) struct Loop {
     pub datasets: HashMap<String, Vec<Key>>,
     pub primitives: Primitives<Waiter>,
     /// The launcher that started this scheduler, if any, and requests waiting for it.
-    pub launcher: Option<Sender<LauncherCall>>,
+    pub launcher: Option<LauncherLink>,
     pub launcher_waiters: HashMap<u64, Waiter>,
     pub next_launcher_token: u64,
     /// Time spent handling events, seconds.
@@ -131,6 +139,7 @@ pub fn run_scheduler(config: SchedulerConfig, inbox: Receiver<ToScheduler>) {
                 Event::RemoveWorker { worker, .. } => this.worker_gone(*worker),
                 Event::RemoveClient { client } => {
                     this.clients.remove(client);
+                    this.launcher_client_gone(*client);
                     let gone = *client;
                     this.primitives
                         .forget_waiters(|w| matches!(w, Waiter::Client(c, _) if *c == gone));
@@ -216,7 +225,9 @@ impl Loop {
             ToScheduler::Metrics { reply } => {
                 let _ = reply.send(render(&self.snapshot()));
             }
-            ToScheduler::AttachLauncher { calls } => self.launcher = Some(calls),
+            ToScheduler::AttachLauncher { calls } => {
+                self.launcher = Some(LauncherLink::InProcess(calls))
+            }
             ToScheduler::LauncherReply { token, reply } => {
                 if let Some(waiter) = self.launcher_waiters.remove(&token) {
                     self.answer_one(waiter, reply);

@@ -3,9 +3,9 @@
 //! and information about workers and keys.
 
 use super::channels::{LauncherCall, ToClient};
-use super::event_loop::{ClientLink, Loop, Waiter, DATASETS};
+use super::event_loop::{ClientLink, LauncherLink, Loop, Waiter, DATASETS};
 use crate::comm::protocol::{Message, Reply, Request, WorkerSummary};
-use crate::scheduler::{Event, WorkerId};
+use crate::scheduler::{ClientId, Event, WorkerId};
 
 impl Loop {
     /// Handles a request; returns the reply when it is due now.
@@ -100,18 +100,31 @@ impl Loop {
                 let token = self.next_launcher_token;
                 self.next_launcher_token += 1;
                 let call = LauncherCall { token, request };
-                match &self.launcher {
-                    Some(calls) if calls.send(call).is_ok() => {
-                        self.launcher_waiters.insert(token, waiter);
-                        return None;
-                    }
-                    _ => Reply::Error(
-                        "this scheduler has no launcher: cluster requests need a scheduler \
-                         started by `rask cluster up`"
-                            .into(),
-                    ),
+                if self.call_launcher(call) {
+                    self.launcher_waiters.insert(token, waiter);
+                    return None;
                 }
+                Reply::Error(
+                    "this scheduler has no launcher: cluster requests need a scheduler \
+                     started by `rask cluster up`"
+                        .into(),
+                )
             }
+            Request::ServeClusterRequests => match &self.launcher {
+                _ if client == DATASETS => {
+                    Reply::Error("only a client connection can serve cluster requests".into())
+                }
+                Some(LauncherLink::InProcess(_)) => {
+                    Reply::Error("this scheduler's launcher runs in its process already".into())
+                }
+                Some(LauncherLink::Client(other)) if *other != client => Reply::Error(format!(
+                    "another client ({other}) serves this scheduler's cluster requests"
+                )),
+                _ => {
+                    self.launcher = Some(LauncherLink::Client(client));
+                    Reply::Ok
+                }
+            },
             Request::WhoHas { keys } => {
                 Reply::WhoHas(keys.iter().map(|k| self.state.who_has(k)).collect())
             }
@@ -145,6 +158,40 @@ impl Loop {
     pub(super) fn answer(&self, replies: Vec<(Waiter, crate::coordination::PrimitiveReply)>) {
         for (waiter, reply) in replies {
             self.answer_one(waiter, Reply::Primitive(reply));
+        }
+    }
+
+    /// Hands a cluster request to the launcher; false when there is none.
+    fn call_launcher(&self, call: LauncherCall) -> bool {
+        match &self.launcher {
+            Some(LauncherLink::InProcess(calls)) => calls.send(call).is_ok(),
+            Some(LauncherLink::Client(client)) => match self.clients.get(client) {
+                Some(ClientLink::Local(inbox)) => inbox.send(ToClient::LauncherCall(call)).is_ok(),
+                Some(ClientLink::Remote(outbox)) => {
+                    outbox.send(Message::LauncherCall {
+                        token: call.token,
+                        request: call.request,
+                    });
+                    true
+                }
+                None => false,
+            },
+            None => false,
+        }
+    }
+
+    /// A client that served cluster requests left: the requests it had not
+    /// answered fail, and later ones find no launcher.
+    pub(super) fn launcher_client_gone(&mut self, gone: ClientId) {
+        if !matches!(self.launcher, Some(LauncherLink::Client(c)) if c == gone) {
+            return;
+        }
+        self.launcher = None;
+        for (_, waiter) in std::mem::take(&mut self.launcher_waiters) {
+            self.answer_one(
+                waiter,
+                Reply::Error("the cluster's launcher disconnected before answering".into()),
+            );
         }
     }
 

@@ -214,7 +214,9 @@ impl Drop for SchedulerServer {
 }
 
 /// Writes the scheduler file atomically: JSON with `"address"`, and more.
-fn write_scheduler_file(
+/// Writes a scheduler file (JSON with `"address"`, and `"token"` when given,
+/// then readable by its owner only), replacing any old one atomically.
+pub fn write_scheduler_file(
     path: &std::path::Path,
     address: &Address,
     dashboard: Option<&str>,

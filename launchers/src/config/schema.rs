@@ -179,6 +179,10 @@ pub struct Kubernetes {
     /// A Secret with key `token` that clients and workers present.
     #[serde(default)]
     pub token_secret: Option<String>,
+    /// A Secret with `ca.crt`, `tls.crt` and `tls.key` for mutual TLS
+    /// (as cert-manager writes them).
+    #[serde(default)]
+    pub tls_secret: Option<String>,
     /// Adaptive scaling (a worker leaves after `wait-count` decisions of
     /// `interval` seconds with less work).
     #[serde(default)]
@@ -390,6 +394,17 @@ fn check_kubernetes(k: &Kubernetes) -> Result<(), Invalid> {
                 k.service_type
             ),
         ));
+    }
+    for (key, value) in [
+        ("token-secret", &k.token_secret),
+        ("tls-secret", &k.tls_secret),
+    ] {
+        if let Some(value) = value.as_ref().filter(|v| !dns_label(v)) {
+            return Err((
+                Some(key),
+                format!("{key} {value:?} is not the name of a Secret (lowercase letters, digits and `-`)"),
+            ));
+        }
     }
     if matches!(k.threads, Some(0)) {
         return Err((Some("threads"), "threads must be at least 1".into()));

@@ -60,9 +60,14 @@ pub struct Context {
     /// The image pods run when their template names none.
     image: String,
     /// Connections to schedulers, by cluster (namespace/name) and address.
-    schedulers: Mutex<HashMap<String, (String, rask::client::Client)>>,
+    pub(super) schedulers: Schedulers,
     /// When each cluster last changed its worker count, for the cooldown.
     changed: Mutex<HashMap<String, Instant>>,
+    /// Worker pods made for each cluster since this process started.
+    pub(super) created: Arc<Mutex<HashMap<String, u32>>>,
+    /// Whether clusters' `scale`/`adapt` requests are written into their
+    /// RaskClusters (the operator; `cluster up` answers them itself).
+    serves_requests: bool,
     /// How long adaptive scaling waits after a change before removing workers.
     cooldown: Duration,
 }
@@ -74,10 +79,19 @@ impl Context {
         Context {
             client,
             image,
-            schedulers: Mutex::new(HashMap::new()),
+            schedulers: Schedulers::default(),
             changed: Mutex::new(HashMap::new()),
+            created: Arc::default(),
+            serves_requests: false,
             cooldown,
         }
+    }
+
+    /// Passes each cluster's `scale`, `adapt` and `status` requests (from
+    /// `rask cluster` or a client) into its RaskCluster, as the operator does.
+    pub fn serving_cluster_requests(mut self) -> Context {
+        self.serves_requests = true;
+        self
     }
 
     /// The Kubernetes client.
@@ -89,7 +103,21 @@ impl Context {
     pub fn image(&self) -> &str {
         &self.image
     }
+
+    /// How many worker pods this process has made for the cluster.
+    pub fn pods_created(&self, rc: &RaskCluster) -> u32 {
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cluster_key(rc))
+            .copied()
+            .unwrap_or(0)
+    }
 }
+
+/// Connections to schedulers, by cluster key (`namespace/name`), with the
+/// address each was made to.
+pub(super) type Schedulers = Arc<Mutex<HashMap<String, (String, rask::client::Client)>>>;
 
 /// Runs the controller until SIGTERM or SIGINT, over RaskClusters in
 /// `namespace` (all namespaces if `None`).
@@ -177,7 +205,7 @@ async fn cleanup(rc: &RaskCluster, ctx: &Context) -> Result<Action, OperatorErro
     Ok(Action::await_change())
 }
 
-fn cluster_key(rc: &RaskCluster) -> String {
+pub(super) fn cluster_key(rc: &RaskCluster) -> String {
     format!("{}/{}", rc.namespace().unwrap_or_default(), rc.name_any())
 }
 
@@ -305,7 +333,13 @@ pub async fn converge(rc: &RaskCluster, ctx: &Context) -> Result<serde_json::Val
                 }
                 let pod = render::worker_pod(rc, &group_name, &group, index, &ctx.image)?;
                 match pods_api.create(&PostParams::default(), &pod).await {
-                    Ok(_) => {}
+                    Ok(_) => {
+                        *ctx.created
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(cluster_key(rc))
+                            .or_default() += 1;
+                    }
                     Err(kube::Error::Api(e)) if e.code == 409 => {}
                     Err(e) => return Err(e.into()),
                 }
@@ -391,10 +425,6 @@ pub async fn reachable_address(
     rc: &RaskCluster,
     ctx: &Context,
 ) -> Result<Option<String>, OperatorError> {
-    let namespace = rc.namespace().unwrap_or_else(|| "default".into());
-    let service = Api::<Service>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(&render::scheduler_name(&rc.name_any()))
-        .await?;
     let scheme = if rc
         .spec
         .security
@@ -405,10 +435,27 @@ pub async fn reachable_address(
     } else {
         "tcp"
     };
+    Ok(cluster_ip(rc, ctx)
+        .await?
+        .map(|ip| format!("{scheme}://{ip}:{}", render::SCHEDULER_PORT)))
+}
+
+/// The scheduler service's cluster IP, once it has one.
+async fn cluster_ip(rc: &RaskCluster, ctx: &Context) -> Result<Option<String>, OperatorError> {
+    let namespace = rc.namespace().unwrap_or_else(|| "default".into());
+    let service = Api::<Service>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&render::scheduler_name(&rc.name_any()))
+        .await?;
     Ok(service
         .and_then(|s| s.spec?.cluster_ip)
-        .filter(|ip| !ip.is_empty() && ip != "None")
-        .map(|ip| format!("{scheme}://{ip}:{}", render::SCHEDULER_PORT)))
+        .filter(|ip| !ip.is_empty() && ip != "None"))
+}
+
+/// The operator's connection to the cluster's scheduler (through its
+/// service, with the cluster's token and TLS Secrets), once it answers.
+pub async fn scheduler_client(rc: &RaskCluster, ctx: &Context) -> Option<rask::client::Client> {
+    let ip = cluster_ip(rc, ctx).await.ok()??;
+    connect(rc, ctx, &ip).await
 }
 
 /// Takes down a cluster made without an owner (`rask cluster up` at exit):
@@ -574,6 +621,28 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| OperatorError::Scheduler(e.to_string()))
 }
 
+/// The token the cluster's scheduler requires, from its token Secret
+/// (`None` without one); fails saying which Secret is missing or has no `token`.
+pub async fn cluster_token(rc: &RaskCluster, ctx: &Context) -> Result<Option<String>, String> {
+    let Some(name) = rc
+        .spec
+        .security
+        .as_ref()
+        .and_then(|s| s.token_secret.clone())
+    else {
+        return Ok(None);
+    };
+    let namespace = rc.namespace().unwrap_or_else(|| "default".into());
+    Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| s.data?.get("token").cloned())
+        .map(|bytes| Some(String::from_utf8_lossy(&bytes.0).to_string()))
+        .ok_or_else(|| format!("the token Secret {namespace}/{name} is missing or has no `token`"))
+}
+
 /// A connection to the cluster's scheduler through its service (kept while
 /// the address stays), with the token from the cluster's Secret.
 async fn connect(
@@ -596,27 +665,16 @@ async fn connect(
         }
     }
     let mut options = ConnectOptions::new(&address);
-    let namespace = rc.namespace().unwrap_or_else(|| "default".into());
-    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
-    if let Some(name) = rc
-        .spec
-        .security
-        .as_ref()
-        .and_then(|s| s.token_secret.clone())
-    {
-        let token = secrets
-            .get(&name)
-            .await
-            .ok()
-            .and_then(|s| s.data?.get("token").cloned());
-        match token {
-            Some(bytes) => options = options.token(String::from_utf8_lossy(&bytes.0).to_string()),
-            None => {
-                tracing::warn!(cluster = %key, secret = %name, "the token Secret is missing or has no `token`");
-                return None;
-            }
+    match cluster_token(rc, ctx).await {
+        Ok(Some(token)) => options = options.token(token),
+        Ok(None) => {}
+        Err(why) => {
+            tracing::warn!(cluster = %key, "{why}");
+            return None;
         }
     }
+    let namespace = rc.namespace().unwrap_or_else(|| "default".into());
+    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
     if let Some(name) = tls {
         match secrets
             .get_opt(&name)
@@ -656,6 +714,9 @@ async fn connect(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(key, (address, client.clone()));
+    if ctx.serves_requests {
+        super::cluster_requests::serve_for_operator(rc, ctx, &client).await;
+    }
     Some(client)
 }
 
