@@ -79,6 +79,11 @@ prepare_tests() {
   if ! command -v openssl >/dev/null; then
     apt-get update -qq && apt-get install -y -qq openssl
   fi
+  # buildah builds the rask image FROM scratch and runs a worker from it
+  # (tests/container_image.rs).
+  if ! command -v buildah >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq buildah
+  fi
   # OpenBLAS: block matrix products load it at run time when it is there (the tests
   # compare its products with matrixmultiply's).
   if ! ldconfig -p | grep -q 'libopenblas\.so\.0 '; then
