@@ -153,6 +153,12 @@ fn summary(config: &ClusterConfig) -> String {
             if let Some(n) = k.workers {
                 lines.push(format!("workers: {n}"));
             }
+            if let Some(secret) = &k.token_secret {
+                lines.push(format!("token: from Secret {secret}"));
+            }
+            if let Some(secret) = &k.tls_secret {
+                lines.push(format!("mutual TLS: from Secret {secret}"));
+            }
         }
     }
     if let Some(a) = config.backend.adaptive() {

@@ -105,8 +105,8 @@ impl Loop {
                     return None;
                 }
                 Reply::Error(
-                    "this scheduler has no launcher: cluster requests need a scheduler \
-                     started by `rask cluster up`"
+                    "this scheduler has no launcher: cluster requests need a cluster \
+                     started by `rask cluster up` or the Kubernetes operator"
                         .into(),
                 )
             }
