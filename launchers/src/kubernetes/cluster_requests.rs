@@ -39,7 +39,7 @@ pub fn apply(spec: &mut RaskClusterSpec, request: &ClusterRequest) -> Result<(),
 /// What a cluster looks like to `rask cluster status`: one line per worker
 /// pod, with the workers connected from it.
 pub struct StatusInputs<'a> {
-    /// The cluster's name and namespace.
+    /// The cluster's name.
     pub name: &'a str,
     /// Its namespace.
     pub namespace: &'a str,
