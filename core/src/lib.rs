@@ -51,6 +51,7 @@ pub mod client;
 pub mod collections;
 pub mod comm;
 pub mod coordination;
+pub mod diagnostics;
 pub mod graph;
 pub mod io;
 pub mod notebook;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod batch;
+pub mod chromium;
 pub mod kubernetes;
 pub mod object_stores;
 pub mod plugins;

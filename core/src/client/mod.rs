@@ -17,6 +17,7 @@ mod error;
 mod future;
 pub mod lazy;
 mod local_cluster;
+mod performance_report;
 mod plugins;
 pub mod primitives;
 mod progress;
@@ -31,6 +32,7 @@ pub use error::Error;
 pub use future::{Future, FutureHandle, FutureStatus};
 pub use lazy::{ArgSource, IntoArg, IntoArgs, Lazy};
 pub use local_cluster::{LocalCluster, RunningCluster};
+pub use performance_report::PerformanceReport;
 pub use progress::progress;
 pub use remote::{read_scheduler_file, wait_for_scheduler_file, ConnectOptions, SchedulerFile};
 #[doc(hidden)]

@@ -183,6 +183,8 @@ pub struct WorkerMetrics {
     /// Bytes of shuffle shards held now (in memory and on disk) that no
     /// output task has taken yet.
     pub shuffle_held: u64,
+    /// CPU time the process has used, seconds (user and system).
+    pub cpu_seconds: f64,
 }
 
 /// Requests from clients (and the launchers) that get exactly one reply.
@@ -256,6 +258,8 @@ pub enum Request {
         #[serde(skip)]
         library: bytes::Bytes,
     },
+    /// Data for the dashboard or a performance report.
+    Dashboard(crate::diagnostics::DashboardQuery),
 }
 
 /// How the workers present at an upload took a plugin.
@@ -294,6 +298,8 @@ pub enum Reply {
     Progress(crate::scheduler::Progress),
     /// How the workers took an uploaded plugin.
     Plugin(PluginReport),
+    /// The answer to [`Request::Dashboard`].
+    Dashboard(Box<crate::diagnostics::DashboardView>),
 }
 
 /// One worker as clients and launchers see it.

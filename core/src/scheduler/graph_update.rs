@@ -4,6 +4,7 @@ use super::ids::{ClientId, Priority, RunId};
 use super::messages::{Command, Report};
 use super::small_set::SmallSet;
 use super::state::{State, Task, TaskExtra, TaskId, TaskState};
+use super::views::MAX_GROUP_INPUTS;
 use crate::graph::{Adjacency, GraphError, Key, TaskSpec};
 use foldhash::{HashMap, HashMapExt, HashSet};
 
@@ -271,7 +272,15 @@ impl State {
             self.task_mut(t).deps = deps;
         }
         for (group, deps) in external {
+            let mut inputs = std::mem::take(&mut self.groups[group as usize].inputs);
+            for &d in &deps {
+                let from = self.task(d).group;
+                if inputs.len() < MAX_GROUP_INPUTS && !inputs.contains(&from) {
+                    inputs.push(from);
+                }
+            }
             let g = &mut self.groups[group as usize];
+            g.inputs = inputs;
             g.external_deps = g.external_deps.saturating_add(deps.len() as u32);
         }
         ids

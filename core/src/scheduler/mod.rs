@@ -39,6 +39,7 @@ mod state;
 mod stealing;
 mod task_queue;
 mod transitions;
+mod views;
 
 pub use adaptive::{MEMORY_FRACTION, TARGET_DURATION};
 pub use config::SchedulerConfig;
@@ -48,6 +49,7 @@ pub use progress::Progress;
 pub use small_set::SmallSet;
 pub use state::{State, TaskState};
 pub use task_queue::TaskQueue;
+pub use views::{GroupView, TaskView, WorkerLoad};
 
 #[cfg(test)]
 mod tests {

@@ -190,25 +190,36 @@ impl State {
     }
 
     /// The group id for `key`, creating the group (and its prefix) if new.
+    /// The task joins in state `Released`.
     pub(crate) fn join_group(&mut self, key: &crate::graph::Key) -> u32 {
         if let Some(&g) = self.group_ids.get(key.group()) {
-            self.groups[g as usize].size += 1;
+            let group = &mut self.groups[g as usize];
+            group.size += 1;
+            group.states[TaskState::Released as usize] += 1;
             return g;
         }
         let prefix = match self.prefix_ids.get(key.prefix()) {
             Some(&p) => p,
             None => {
                 let p = self.prefixes.len() as u32;
-                self.prefixes.push(Prefix { duration: None });
+                self.prefixes.push(Prefix {
+                    duration: None,
+                    name: Arc::from(key.prefix()),
+                });
                 self.prefix_ids.insert(Arc::from(key.prefix()), p);
                 p
             }
         };
+        let mut states = [0; TaskState::COUNT];
+        states[TaskState::Released as usize] = 1;
         let group = Group {
             size: 1,
             external_deps: 0,
             prefix,
             name: Arc::from(key.group()),
+            states,
+            finished: 0,
+            inputs: Vec::new(),
         };
         let g = match self.free_groups.pop() {
             Some(g) => {
@@ -224,10 +235,12 @@ impl State {
         g
     }
 
-    /// A task of group `g` was forgotten.
-    pub(crate) fn leave_group(&mut self, g: u32) {
+    /// A task of group `g`, in `state`, was forgotten.
+    pub(crate) fn leave_group(&mut self, g: u32, state: TaskState) {
         let group = &mut self.groups[g as usize];
         group.size = group.size.saturating_sub(1);
+        let count = &mut group.states[state as usize];
+        *count = count.saturating_sub(1);
         if group.size == 0 {
             let name = group.name.clone();
             if self.group_ids.get(&name) == Some(&g) {

@@ -41,6 +41,14 @@ impl State {
     pub(crate) fn set_state(&mut self, t: TaskId, state: TaskState) {
         let task = self.task_mut(t);
         let was = std::mem::replace(&mut task.state, state);
+        let g = task.group as usize;
+        let group = &mut self.groups[g];
+        group.states[was as usize] = group.states[was as usize].saturating_sub(1);
+        group.states[state as usize] += 1;
+        if state == TaskState::Memory && was != TaskState::Memory {
+            group.finished += 1;
+        }
+        let task = self.task(t);
         if was.is_pending() == state.is_pending() {
             return;
         }

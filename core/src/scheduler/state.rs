@@ -35,6 +35,34 @@ pub enum TaskState {
     Erred,
 }
 
+impl TaskState {
+    /// How many states there are.
+    pub const COUNT: usize = 7;
+    /// Every state, in order.
+    pub const ALL: [TaskState; TaskState::COUNT] = [
+        TaskState::Released,
+        TaskState::Waiting,
+        TaskState::NoWorker,
+        TaskState::Queued,
+        TaskState::Processing,
+        TaskState::Memory,
+        TaskState::Erred,
+    ];
+
+    /// Its name, as Dask spells it (`no-worker`, `processing`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Released => "released",
+            TaskState::Waiting => "waiting",
+            TaskState::NoWorker => "no-worker",
+            TaskState::Queued => "queued",
+            TaskState::Processing => "processing",
+            TaskState::Memory => "memory",
+            TaskState::Erred => "erred",
+        }
+    }
+}
+
 /// What the scheduler keeps per task. Kept small: a million of these must fit in
 /// well under 500 MB.
 pub(crate) struct Task {
@@ -126,12 +154,20 @@ pub(crate) struct Group {
     pub prefix: u32,
     /// The group's name.
     pub name: Arc<str>,
+    /// Its live tasks by state, indexed by `TaskState as usize`.
+    pub states: [u32; TaskState::COUNT],
+    /// Tasks of the group that have finished (entered memory) since it was made.
+    pub finished: u32,
+    /// Groups its tasks take inputs from (for the dashboard's graph page).
+    pub inputs: Vec<u32>,
 }
 
 /// Learned durations of one kind of task.
 pub(crate) struct Prefix {
     /// Exponential average of measured durations, seconds; `None` until one ran.
     pub duration: Option<f64>,
+    /// The op's name (the keys' prefix).
+    pub name: Arc<str>,
 }
 
 /// The scheduler state machine. Feed it [`Event`]s with [`State::handle`]; carry out
@@ -349,13 +385,12 @@ impl State {
 
     /// Number of tasks in each state.
     pub fn count_by_state(&self) -> Vec<(TaskState, usize)> {
-        let mut counts: HashMap<TaskState, usize> = HashMap::new();
-        for task in self.tasks.iter().flatten() {
-            *counts.entry(task.state).or_default() += 1;
-        }
-        let mut counts: Vec<_> = counts.into_iter().collect();
-        counts.sort_by_key(|(s, _)| *s as u8);
-        counts
+        TaskState::ALL
+            .into_iter()
+            .zip(self.tasks_by_state())
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| (s, n as usize))
+            .collect()
     }
 
     /// Workers holding `key`'s result.

@@ -441,7 +441,7 @@ impl State {
             return Vec::new();
         };
         self.free_ids.push(t);
-        self.leave_group(task.group);
+        self.leave_group(task.group, task.state);
         for &d in &task.deps {
             if let Some(dep) = self.tasks[d as usize].as_mut() {
                 if let Some(at) = dep.dependents.iter().position(|&x| x == t) {

@@ -87,6 +87,8 @@ pub(super) struct Loop {
     pub plugins: Vec<super::plugins::StoredPlugin>,
     /// Uploads waiting for the workers' answers.
     pub plugin_uploads: Vec<super::plugins::PendingUpload>,
+    /// The task stream and timeline for the dashboard.
+    pub recorder: crate::diagnostics::Recorder,
 }
 
 /// Runs the scheduler state machine until [`ToScheduler::Shutdown`], routing its
@@ -106,6 +108,7 @@ pub fn run_scheduler(config: SchedulerConfig, inbox: Receiver<ToScheduler>) {
         epoch: Instant::now(),
         plugins: Vec::new(),
         plugin_uploads: Vec::new(),
+        recorder: crate::diagnostics::Recorder::default(),
     };
     let mut commands = Vec::new();
     let mut next_balance = Instant::now() + BALANCE_INTERVAL;
@@ -130,6 +133,7 @@ pub fn run_scheduler(config: SchedulerConfig, inbox: Receiver<ToScheduler>) {
         if now >= next_balance {
             events.push(Event::Balance);
             this.check_liveness(&mut events);
+            this.take_sample();
             next_balance = now + BALANCE_INTERVAL;
         }
         let expired = this.primitives.expire(now);
@@ -166,8 +170,12 @@ impl Loop {
 
     /// Folds one message into `events`; returns true to stop.
     fn take(&mut self, message: ToScheduler, events: &mut Vec<Event>) -> bool {
+        self.recorder.messages += 1;
         match message {
-            ToScheduler::Events(mut batch) => events.append(&mut batch),
+            ToScheduler::Events(mut batch) => {
+                self.recorder.events(&batch, self.now());
+                events.append(&mut batch)
+            }
             ToScheduler::AddWorker { event, inbox } => {
                 let pid = std::process::id();
                 self.add_worker(&event, WorkerLink::Local(inbox), String::new(), pid);
@@ -204,6 +212,8 @@ impl Loop {
             } => self.plugin_loaded(worker, hash, outcome),
             ToScheduler::Heartbeat { worker, metrics } => {
                 if let Some(entry) = self.workers.get_mut(&worker) {
+                    self.recorder
+                        .heartbeat(worker, &metrics, self.epoch.elapsed());
                     entry.metrics = metrics;
                 }
             }
@@ -236,6 +246,7 @@ impl Loop {
             ToScheduler::Inbound { message, credit } => {
                 // The budget goes back as soon as the message is out of the queue.
                 drop(credit);
+                self.recorder.messages -= 1;
                 return self.take(*message, events);
             }
             ToScheduler::Shutdown => return true,
@@ -284,6 +295,7 @@ impl Loop {
 
     pub(super) fn worker_gone(&mut self, worker: WorkerId) {
         self.plugin_worker_gone(worker);
+        self.recorder.worker_gone(worker);
         if let Some(entry) = self.workers.remove(&worker) {
             if matches!(entry.link, WorkerLink::Remote(..)) {
                 self.broadcast(Message::PeerAddresses {

@@ -23,6 +23,7 @@
 mod acceptor;
 pub mod backpressure;
 pub mod channels;
+mod dashboard_data;
 pub mod event_loop;
 pub mod http;
 pub mod liveness;

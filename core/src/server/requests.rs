@@ -129,6 +129,7 @@ impl Loop {
                 Reply::WhoHas(keys.iter().map(|k| self.state.who_has(k)).collect())
             }
             Request::Progress => Reply::Progress(self.state.progress(client)),
+            Request::Dashboard(query) => Reply::Dashboard(Box::new(self.dashboard(query))),
             Request::Info => {
                 let mut ids: Vec<WorkerId> = self.workers.keys().copied().collect();
                 ids.sort();

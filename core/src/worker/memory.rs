@@ -61,6 +61,18 @@ pub fn process_rss() -> u64 {
     pages * page.max(4096) as u64
 }
 
+/// CPU time this process has used, user and system, in seconds.
+pub fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 /// Total memory of this machine, in bytes.
 pub fn system_memory() -> u64 {
     // SAFETY: sysconf has no preconditions.

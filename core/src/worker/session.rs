@@ -403,6 +403,7 @@ async fn heartbeats(
             bytes_received: peers.bytes_received.load(Ordering::Relaxed),
             shuffle_spilled: core.shuffles().spilled_bytes(),
             shuffle_held: core.shuffles().held_bytes(),
+            cpu_seconds: super::memory::process_cpu_seconds(),
         };
         if !scheduler.send(Message::Heartbeat(metrics)) {
             return;

@@ -1,11 +1,13 @@
-//! The scheduler's HTTP endpoints on the dashboard port: Prometheus `/metrics`,
-//! and the API the launchers use (`/api/v1/adaptive_target`,
-//! `/api/v1/workers_to_close`, `/api/v1/retire_workers`).
+//! The scheduler's HTTP endpoints on the dashboard port: the dashboard
+//! ([`dashboard`]), Prometheus `/metrics`, and the API the launchers use
+//! (`/api/v1/adaptive_target`, `/api/v1/workers_to_close`,
+//! `/api/v1/retire_workers`).
 //!
 //! When the cluster has a token, the API wants it as a bearer token
 //! (`auth`); when it has TLS, so does this port.
 
 mod auth;
+pub mod dashboard;
 
 pub use auth::HttpAuth;
 
@@ -39,16 +41,29 @@ pub fn router(scheduler: Sender<ToScheduler>, auth: HttpAuth) -> Router {
     if auth.protect_metrics {
         metrics_route = metrics_route.layer(require());
     }
+    let dashboard_state = dashboard::DashboardState::new(scheduler.clone());
+    let dashboard = dashboard::pages()
+        .merge(dashboard::api())
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            auth::require_token_or_query,
+        ))
+        .merge(dashboard::statics())
+        .with_state(dashboard_state);
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(api)
         .merge(metrics_route)
         .with_state(scheduler)
+        .merge(dashboard)
 }
 
 type Scheduler = State<Sender<ToScheduler>>;
 
-async fn ask(scheduler: Sender<ToScheduler>, request: Request) -> Result<Reply, Response> {
+pub(super) async fn ask(
+    scheduler: Sender<ToScheduler>,
+    request: Request,
+) -> Result<Reply, Response> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     scheduler
         .send(ToScheduler::Query { request, reply: tx })
@@ -59,7 +74,7 @@ async fn ask(scheduler: Sender<ToScheduler>, request: Request) -> Result<Reply, 
         .map_err(|_| unavailable())
 }
 
-fn unavailable() -> Response {
+pub(super) fn unavailable() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         "the scheduler is not answering\n",
