@@ -84,6 +84,11 @@ prepare_tests() {
   if ! command -v buildah >/dev/null; then
     apt-get update -qq && apt-get install -y -qq buildah
   fi
+  # Debian's Chromium: the dashboard's browser tests (tests/dashboard.rs) drive it
+  # headless over the DevTools protocol.
+  if ! command -v chromium >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq chromium
+  fi
   # OpenBLAS: block matrix products load it at run time when it is there (the tests
   # compare its products with matrixmultiply's).
   if ! ldconfig -p | grep -q 'libopenblas\.so\.0 '; then

@@ -162,7 +162,8 @@ pub fn up(args: UpArgs) -> Result<()> {
     let script_path = options.script_path.clone();
     eprintln!("rask cluster: scheduler at {address}");
     if let Some(url) = server.dashboard_url() {
-        eprintln!("rask cluster: metrics and API at {url}");
+        let link = rask::diagnostics::dashboard_link(url, credentials.token.as_deref());
+        eprintln!("rask cluster: dashboard at {link}");
     }
     match &scaling {
         Scaling::Fixed(n) => eprintln!("rask cluster: {n} worker(s) on {}", system.name()),

@@ -21,6 +21,10 @@ pub struct Args {
     /// Threads per worker.
     #[arg(long, value_parser = crate::counts::at_least_one, default_value_t = 1)]
     threads: usize,
+    /// Write a performance report of the whole run here (HTML: task stream,
+    /// tasks by op, memory over time; opens in any browser, offline).
+    #[arg(long, value_name = "PATH")]
+    performance_report: Option<std::path::PathBuf>,
 }
 
 rask::op! {
@@ -78,6 +82,10 @@ pub fn run(args: Args) -> Result<()> {
         cluster = cluster.workers(n);
     }
     let client = Client::local(cluster).context("starting the local cluster")?;
+    let report = match &args.performance_report {
+        Some(path) => Some(client.performance_report(path)?),
+        None => None,
+    };
     let workers = client.cluster().map_or(0, |c| c.worker_ids().len());
     println!(
         "rask demo: local cluster with {workers} workers × {} threads",
@@ -155,6 +163,10 @@ pub fn run(args: Args) -> Result<()> {
     // 5. Bags: JSON lines written, read, words counted, grouped, made a dataframe.
     crate::demo_bag::run(&client)?;
     println!("All results checked.");
+    if let Some(report) = report {
+        let path = report.save()?;
+        println!("Performance report: {}", path.display());
+    }
     Ok(())
 }
 

@@ -126,14 +126,22 @@ async fn run(k: &Kubernetes, args: &UpArgs, mut rc: RaskCluster, cooldown: Durat
                             "scheduler at {address} (from pods: {})",
                             status["schedulerAddress"].as_str().unwrap_or_default()
                         );
+                        let token = operator::cluster_token(&rc, &ctx)
+                            .await
+                            .map_err(anyhow::Error::msg)?;
+                        let parsed: rask::comm::address::Address = address.parse()?;
+                        // The scheduler pod serves HTTP on the service's other port.
+                        let scheme = if parsed.tls { "https" } else { "http" };
+                        let dashboard = format!("{scheme}://{}:{}", parsed.host, render::HTTP_PORT);
+                        eprintln!(
+                            "dashboard at {}",
+                            rask::diagnostics::dashboard_link(&dashboard, token.as_deref())
+                        );
                         if let Some(path) = &args.scheduler_file {
-                            let token = operator::cluster_token(&rc, &ctx)
-                                .await
-                                .map_err(anyhow::Error::msg)?;
                             rask::server::tcp::write_scheduler_file(
                                 path,
-                                &address.parse()?,
-                                None,
+                                &parsed,
+                                Some(&dashboard),
                                 token.as_deref(),
                             )?;
                         }

@@ -7,6 +7,7 @@ mod bench_cluster;
 mod cluster;
 mod cluster_up;
 mod counts;
+mod dashboard;
 mod dataframebench;
 mod demo;
 mod demo_bag;
@@ -56,6 +57,8 @@ enum Command {
     Microbench(microbench::Args),
     /// Run a scheduler that workers and clients connect to over TCP.
     Scheduler(scheduler::Args),
+    /// Print (and with --open, open) the dashboard's link for a scheduler file.
+    Dashboard(dashboard::Args),
     /// Run a worker process that joins a scheduler.
     Worker(worker::Args),
     /// Clusters on batch systems: `check` a config, print its `job-script`,
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Bagbench(args) => bagbench::run(args).map(|()| 0),
         Command::Jobqueuebench(args) => jobqueuebench::run(args).map(|()| 0),
         Command::Scheduler(args) => scheduler::run(args).map(|()| 0),
+        Command::Dashboard(args) => dashboard::run(args).map(|()| 0),
         Command::Worker(args) => worker::run(args),
         Command::Cluster(args) => cluster::run(args).map(|()| 0),
         Command::Plugin(args) => plugin::run(args).map(|()| 0),

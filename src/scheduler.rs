@@ -32,19 +32,25 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let security = args.security.security()?;
+    let args_token = security.token.clone();
     let options = SchedulerOptions {
         host: args.host,
         port: args.port,
         dashboard_port: (!args.no_dashboard).then_some(args.dashboard_port),
         scheduler_file: args.scheduler_file,
-        security: args.security.security()?,
+        security,
         protect_metrics: args.protect_metrics,
         ..Default::default()
     };
     let server = SchedulerServer::start(options).context("starting the scheduler")?;
     eprintln!("rask scheduler at {}", server.address());
     if let Some(url) = server.dashboard_url() {
-        eprintln!("metrics and API at {url}");
+        let token = args_token.as_deref();
+        eprintln!(
+            "dashboard at {}",
+            rask::diagnostics::dashboard_link(url, token)
+        );
     }
     crate::signals::wait_for_termination()?;
     eprintln!("shutting down");

@@ -10,8 +10,15 @@ fn rask(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn demo_prints_checked_results() {
-    let out = rask(&["demo", "--leaves", "3000"]);
+fn demo_prints_checked_results_and_writes_its_performance_report() {
+    let report = std::env::temp_dir().join(format!("rask-demo-report-{}.html", std::process::id()));
+    let out = rask(&[
+        "demo",
+        "--leaves",
+        "3000",
+        "--performance-report",
+        report.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -20,6 +27,39 @@ fn demo_prints_checked_results() {
     );
     assert_eq!(stdout.matches("matches sequential").count(), 2, "{stdout}");
     assert!(stdout.contains("5999 tasks"), "{stdout}");
+    assert!(stdout.contains("Performance report:"), "{stdout}");
+    let html = std::fs::read_to_string(&report).expect("the report");
+    std::fs::remove_file(&report).unwrap();
+    // The tree reduction's ops, each with a row of its own.
+    assert!(html.contains("<tr data-op=\"load\"><td>load</td><td class=\"num\">6000</td>"));
+    assert!(html.contains("<tr data-op=\"combine\">"));
+}
+
+#[test]
+fn dashboard_prints_the_link_of_a_scheduler_file() {
+    let dir = std::env::temp_dir().join(format!("rask-dashboard-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("scheduler.json");
+    std::fs::write(
+        &file,
+        r#"{"address": "tcp://127.0.0.1:8786", "dashboard_address": "http://127.0.0.1:8787", "token": "a b"}"#,
+    )
+    .unwrap();
+    let out = rask(&["dashboard", "--scheduler-file", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "http://127.0.0.1:8787/status?token=a%20b"
+    );
+    std::fs::write(&file, r#"{"address": "tcp://127.0.0.1:8786"}"#).unwrap();
+    let out = rask(&["dashboard", "--scheduler-file", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("serves no dashboard"));
+    let missing = dir.join("missing.json");
+    let out = rask(&["dashboard", "--scheduler-file", missing.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.json"));
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

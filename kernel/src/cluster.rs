@@ -26,7 +26,6 @@ enum Owned {
         workers: Vec<Child>,
         scheduler_file: PathBuf,
         threads: u32,
-        dashboard: u16,
     },
     /// `%cluster up CONFIG`: a `rask cluster up` process.
     Launcher { process: Child },
@@ -75,6 +74,18 @@ pub struct Clusters {
 pub type Shown = HashMap<String, String>;
 
 impl Clusters {
+    /// The scheduler file of the attached cluster, when it has one.
+    fn scheduler_file(&self) -> Option<PathBuf> {
+        match &self.owned {
+            Some(Owned::Processes { scheduler_file, .. }) => return Some(scheduler_file.clone()),
+            Some(Owned::Launcher { .. }) => return Some(self.dir.join("scheduler.json")),
+            None => {}
+        }
+        let link = self.link.lock().unwrap_or_else(|e| e.into_inner());
+        let file = link.attach.as_ref()?.get("scheduler_file")?.as_str()?;
+        Some(PathBuf::from(file))
+    }
+
     /// Listens for the cells' process on a socket in a fresh directory under
     /// `parent`; returns the manager and the socket's path (for [`rask::notebook::CONTROL_ENV`]).
     pub fn start(parent: &Path) -> std::io::Result<Clusters> {
@@ -212,23 +223,25 @@ impl Clusters {
                     reply["launcher"].as_str().unwrap_or_default()
                 )))
             }
-            Magic::Dashboard => match &self.owned {
-                Some(Owned::Processes { dashboard, .. }) => {
-                    let url = format!("http://127.0.0.1:{dashboard}/status");
-                    let mut shown = text(&url);
-                    shown.insert(
-                        "text/html".into(),
-                        format!("<a href=\"{url}\" target=\"_blank\">{url}</a>"),
-                    );
-                    Ok(shown)
-                }
-                _ => Err(
-                    "the dashboard's address is known for clusters started with \
-                          `%cluster local N --processes`; for others, open the scheduler's \
-                          --dashboard-port"
-                        .into(),
-                ),
-            },
+            Magic::Dashboard => {
+                let file = self.scheduler_file().ok_or(
+                    "the dashboard is served by a scheduler process: attach with \
+                     `%cluster local N --processes`, `%cluster up CONFIG` or \
+                     `%cluster connect --scheduler-file PATH`",
+                )?;
+                let scheduler =
+                    rask::client::read_scheduler_file(&file).map_err(|e| e.to_string())?;
+                let url = scheduler
+                    .dashboard_link()
+                    .ok_or("the scheduler serves no dashboard (started with --no-dashboard)")?;
+                let mut shown = text(&url);
+                let escaped = rask::diagnostics::assets::escape(&url);
+                shown.insert(
+                    "text/html".into(),
+                    format!("<a href=\"{escaped}\" target=\"_blank\">Dashboard: {escaped}</a>"),
+                );
+                Ok(shown)
+            }
             Magic::Time => Err("%time is handled by the kernel".into()),
         }
     }
@@ -259,7 +272,6 @@ impl Clusters {
             workers: Vec::new(),
             scheduler_file: scheduler_file.clone(),
             threads,
-            dashboard,
         });
         for _ in 0..workers {
             self.add_worker_process()?;

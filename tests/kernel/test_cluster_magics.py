@@ -35,6 +35,10 @@ class ClusterMagicsTests(unittest.TestCase):
             "rask::array::ones(&[100, 100], 25, rask::array::DType::F64).unwrap()",
             # `client` with no cluster attached: a clear error.
             "client.workers().unwrap().len()",
+            # The dashboard's link, from the scheduler file of a cluster of processes.
+            "%cluster local 1 --processes",
+            "%dashboard",
+            "%cluster down",
         ]
         cls.cells = run_notebook(sources)
 
@@ -79,6 +83,11 @@ class ClusterMagicsTests(unittest.TestCase):
 
     def test_client_without_a_cluster_is_a_clear_error(self):
         self.assertIn("no cluster is attached", text_of(self.cells[13]))
+
+    def test_dashboard_links_to_the_schedulers_status_page(self):
+        link = text_of(self.cells[15]).strip()
+        self.assertRegex(link, r"^http://127\.0\.0\.1:\d+/status$")
+        self.assertIn(f'href="{link}"', html_of(self.cells[15]))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ impl ConnectOptions {
             return Ok(SchedulerFile {
                 address: address.parse()?,
                 token: None,
+                dashboard: None,
             });
         }
         match &self.scheduler_file {
@@ -125,6 +126,21 @@ pub struct SchedulerFile {
     /// The token it requires, when it requires one (the file is then
     /// readable by its owner only).
     pub token: Option<String>,
+    /// Where its dashboard is (`http://host:port`), when it serves one.
+    pub dashboard: Option<String>,
+}
+
+impl SchedulerFile {
+    /// The dashboard's status page, with the token in the URL when the
+    /// cluster has one (the page then keeps it in a cookie), as Jupyter's
+    /// links carry theirs.
+    pub fn dashboard_link(&self) -> Option<String> {
+        let base = self.dashboard.as_deref()?.trim_end_matches('/');
+        Some(crate::diagnostics::dashboard_link(
+            base,
+            self.token.as_deref(),
+        ))
+    }
 }
 
 /// Reads a scheduler file, waiting up to
@@ -185,9 +201,14 @@ pub fn read_scheduler_file(path: &Path) -> Result<SchedulerFile, CommError> {
             )))
         }
     };
+    let dashboard = json
+        .get("dashboard_address")
+        .and_then(|d| d.as_str())
+        .map(str::to_string);
     Ok(SchedulerFile {
         address: address.parse()?,
         token,
+        dashboard,
     })
 }
 

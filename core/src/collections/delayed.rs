@@ -100,6 +100,11 @@ impl<T> Delayed<T> {
         builder.graph()
     }
 
+    /// A picture of its graph: DOT, or SVG for small graphs (Dask's `visualize`).
+    pub fn visualize(&self) -> crate::diagnostics::Visualization {
+        crate::diagnostics::Visualization::new(self.graph())
+    }
+
     fn annotate(self, change: impl FnOnce(&mut Annotations)) -> Self {
         let mut node = Arc::unwrap_or_clone(self.node);
         if let NodeKind::Task { annotations, .. } = &mut node.kind {
@@ -160,4 +165,13 @@ impl<T: Data + Clone> Delayed<T> {
     pub fn compute(&self, client: &Client) -> Result<T, Error> {
         client.compute(self)?.result()
     }
+}
+
+/// The graph computing all of `values` (their shared inputs once).
+pub fn graph_of<T: Data>(values: &[Delayed<T>]) -> Graph {
+    let mut builder = crate::client::GraphBuilderAccess::default();
+    for value in values {
+        builder.add_node(value.node());
+    }
+    builder.graph()
 }

@@ -292,7 +292,7 @@ mod tests {
     fn finished_tasks_become_bars_named_by_op() {
         let mut r = Recorder::default();
         r.events(
-            &[finished(0, "inc-1", 500_000), finished(1, "add-x", 0)],
+            &[finished(0, "inc-1", 500_000), finished(1, "add-7", 0)],
             Duration::from_secs(2),
         );
         let (bars, next, dropped) = r.bars_since(0, 10, false);

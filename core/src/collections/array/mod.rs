@@ -284,6 +284,14 @@ impl Array {
         self.block(index).key.clone()
     }
 
+    /// A picture of the graph computing every chunk: DOT, or SVG for small
+    /// graphs (Dask's `visualize`).
+    pub fn visualize(&self) -> crate::diagnostics::Visualization {
+        crate::diagnostics::Visualization::new(crate::collections::delayed::graph_of(
+            &self.to_delayed(),
+        ))
+    }
+
     /// One delayed chunk per block, in C order (Dask's `to_delayed`).
     pub fn to_delayed(&self) -> Vec<Delayed<Chunk>> {
         self.blocks

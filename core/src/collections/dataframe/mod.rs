@@ -363,6 +363,14 @@ impl DataFrame {
         GroupBy::new(self.clone(), keys)
     }
 
+    /// A picture of the graph computing every chunk: DOT, or SVG for small
+    /// graphs (Dask's `visualize`).
+    pub fn visualize(&self) -> crate::diagnostics::Visualization {
+        crate::diagnostics::Visualization::new(crate::collections::delayed::graph_of(
+            &self.to_delayed(),
+        ))
+    }
+
     /// One delayed partition per partition (Dask's `to_delayed`).
     pub fn to_delayed(&self) -> Vec<Delayed<Partition>> {
         self.partitions
