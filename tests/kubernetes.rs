@@ -741,7 +741,7 @@ fn cluster_up_adapts_from_no_workers_to_some_and_back() {
 #[test]
 fn cluster_up_reports_a_pod_that_can_never_schedule() {
     let double = Double::start("k8s-up-pending");
-    let (mut up, _) = cluster_up(
+    let (mut up, scheduler_file) = cluster_up(
         &double,
         "kubernetes:\n  name: big\n  workers: 1\n  resources:\n    requests: {cpu: \"64\"}\n",
     );
@@ -755,6 +755,26 @@ fn cluster_up_reports_a_pod_that_can_never_schedule() {
         log.contains("pod big-default-0 is Pending (FailedScheduling"),
         "{log}"
     );
+    // The jobs the dashboard's /jobs page lists: the pod, pending, with why.
+    let client = connect_through(&up, &scheduler_file);
+    let status = wait_for(
+        "the pod's reason in the cluster's status",
+        std::time::Duration::from_secs(60),
+        || {
+            let status = client.cluster_status().ok()?;
+            status
+                .jobs
+                .iter()
+                .any(|j| j.state.contains("Insufficient cpu"))
+                .then_some(status)
+        },
+    );
+    assert_eq!(status.jobs.len(), 1, "{status:?}");
+    assert!(
+        status.jobs[0].state.starts_with("pending (Unschedulable: "),
+        "{status:?}"
+    );
+    drop(client);
     stop_and_check_gone(&double, &mut up, "big");
 }
 

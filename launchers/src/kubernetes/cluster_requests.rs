@@ -71,12 +71,32 @@ pub async fn status_of(
                 .as_ref()
                 .and_then(|s| s.phase.clone())
                 .unwrap_or_else(|| "Pending".into());
+            // Why a pending pod waits, as the scheduler's condition says
+            // (e.g. "Unschedulable: 0/3 nodes are available: ...").
+            let waiting = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|c| {
+                    c.iter()
+                        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+                })
+                .map(|c| {
+                    let reason = c.reason.clone().unwrap_or_default();
+                    match &c.message {
+                        Some(message) => format!("{reason}: {message}"),
+                        None => reason,
+                    }
+                });
             JobSummary {
                 workers: inputs.connected.iter().filter(|w| **w == name).count() as u32,
                 state: if pod.metadata.deletion_timestamp.is_some() {
                     "retiring".into()
                 } else {
-                    phase.to_lowercase()
+                    match (phase.as_str(), waiting) {
+                        ("Pending", Some(why)) => format!("pending ({why})"),
+                        _ => phase.to_lowercase(),
+                    }
                 },
                 id: name,
                 remaining_seconds: None,
