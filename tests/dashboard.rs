@@ -40,6 +40,26 @@ fn the_status_page_follows_a_graph_and_the_workers_table_follows_the_cluster() {
     let (status, _) = cluster.http("GET", "/api/v1/dashboard/status", "");
     assert_eq!(status, 401);
 
+    // Bad queries get 400s; huge ones are capped; the scheduler carries on.
+    let bearer = [("Authorization", "Bearer dash-s3cret")];
+    for path in [
+        "/api/v1/dashboard/status?since_bar=abc",
+        "/api/v1/dashboard/graph?max_tasks=-1",
+        "/workers/not-a-number",
+    ] {
+        let (status, _) = cluster.http_with("GET", path, "", &bearer);
+        assert_eq!(status, 400, "{path}");
+    }
+    let (status, body) = cluster.http_with(
+        "GET",
+        "/api/v1/dashboard/status?since_bar=18446744073709551615&max_bars=4294967295",
+        "",
+        &bearer,
+    );
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["workers"].as_array().map(Vec::len), Some(2), "{view}");
+
     let browser = Browser::start();
     let mut tab = browser.open(&format!("{}/status?token={TOKEN}", cluster.dashboard));
     tab.wait_for(

@@ -86,7 +86,8 @@ class ClusterMagicsTests(unittest.TestCase):
 
     def test_dashboard_links_to_the_schedulers_status_page(self):
         link = text_of(self.cells[15]).strip()
-        self.assertRegex(link, r"^http://127\.0\.0\.1:\d+/status$")
+        # The kernel's clusters of processes have a token: the link carries it.
+        self.assertRegex(link, r"^http://127\.0\.0\.1:\d+/status\?token=[0-9a-f]+$")
         self.assertIn(f'href="{link}"', html_of(self.cells[15]))
 
 

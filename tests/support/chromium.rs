@@ -88,6 +88,7 @@ impl Browser {
         let mut tab = Tab { socket, next_id: 0 };
         tab.call("Page.enable", json!({}));
         tab.call("Runtime.enable", json!({}));
+        tab.wait_loaded();
         tab
     }
 
@@ -162,22 +163,41 @@ impl Tab {
 
     /// Evaluates JavaScript in the page; its value (promises awaited).
     pub fn eval(&mut self, expression: &str) -> Value {
+        self.try_eval(expression)
+            .unwrap_or_else(|exception| panic!("{expression} threw: {exception}"))
+    }
+
+    /// Evaluates JavaScript in the page; its value, or the exception it threw.
+    fn try_eval(&mut self, expression: &str) -> Result<Value, Value> {
         let result = self.call(
             "Runtime.evaluate",
             json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
         );
-        if let Some(exception) = result.get("exceptionDetails") {
-            panic!("{expression} threw: {exception}");
+        match result.get("exceptionDetails") {
+            Some(exception) => Err(exception.clone()),
+            None => Ok(result["result"]["value"].clone()),
         }
-        result["result"]["value"].clone()
     }
 
-    /// Waits until `expression` is truthy in the page (checked every 100 ms);
-    /// returns its value, or panics with `what` after `timeout`.
+    /// Waits until the page at the tab's URL has loaded.
+    fn wait_loaded(&mut self) {
+        self.wait_for(
+            "the page to load",
+            Duration::from_secs(20),
+            "location.href !== 'about:blank' && document.readyState === 'complete'",
+        );
+    }
+
+    /// Waits until `expression` is truthy in the page (checked every 100 ms;
+    /// one that throws counts as not yet); returns its value, or panics with
+    /// `what` after `timeout`.
     pub fn wait_for(&mut self, what: &str, timeout: Duration, expression: &str) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let value = self.eval(expression);
+            let (value, seen) = match self.try_eval(expression) {
+                Ok(value) => (value.clone(), value),
+                Err(exception) => (Value::Null, exception["exception"]["description"].clone()),
+            };
             let truthy = match &value {
                 Value::Null => false,
                 Value::Bool(b) => *b,
@@ -190,7 +210,7 @@ impl Tab {
             }
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for {what}: `{expression}` is {value}"
+                "timed out waiting for {what}: `{expression}` is {seen}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -202,7 +222,10 @@ impl Tab {
         self.wait_for(
             "the page to load",
             Duration::from_secs(20),
-            "document.readyState === 'complete'",
+            &format!(
+                "location.href === {} && document.readyState === 'complete'",
+                json!(url)
+            ),
         );
     }
 

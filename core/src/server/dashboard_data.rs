@@ -7,6 +7,11 @@ use crate::diagnostics::{
 };
 use crate::scheduler::{TaskState, WorkerId};
 
+/// The most bars one answer carries, whatever a client asks for.
+const MAX_BARS: u32 = 20_000;
+/// The largest graph listed task by task, whatever a client asks for.
+const MAX_TASKS: u32 = 5_000;
+
 impl Loop {
     /// Answers a dashboard query.
     pub(super) fn dashboard(&self, query: DashboardQuery) -> DashboardView {
@@ -18,13 +23,13 @@ impl Loop {
                 since_sample,
             } => DashboardView::Status(self.status_view(
                 since_bar,
-                max_bars,
+                max_bars.min(MAX_BARS),
                 oldest_first,
                 since_sample,
             )),
             DashboardQuery::Graph { max_tasks } => DashboardView::Graph(GraphView {
                 groups: self.state.group_views(),
-                tasks: self.state.task_views(max_tasks as usize),
+                tasks: self.state.task_views(max_tasks.min(MAX_TASKS) as usize),
                 ntasks: self.state.ntasks() as u64,
             }),
             DashboardQuery::System => DashboardView::System(self.system_view()),

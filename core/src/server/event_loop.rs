@@ -125,6 +125,7 @@ pub fn run_scheduler(config: SchedulerConfig, inbox: Receiver<ToScheduler>) {
         let mut events = Vec::new();
         let mut stop = false;
         for message in first.into_iter().chain(inbox.try_iter().take(MAX_BATCH)) {
+            this.recorder.messages += 1;
             if this.take(message, &mut events) {
                 stop = true;
             }
@@ -170,7 +171,6 @@ impl Loop {
 
     /// Folds one message into `events`; returns true to stop.
     fn take(&mut self, message: ToScheduler, events: &mut Vec<Event>) -> bool {
-        self.recorder.messages += 1;
         match message {
             ToScheduler::Events(mut batch) => {
                 self.recorder.events(&batch, self.now());
@@ -246,7 +246,6 @@ impl Loop {
             ToScheduler::Inbound { message, credit } => {
                 // The budget goes back as soon as the message is out of the queue.
                 drop(credit);
-                self.recorder.messages -= 1;
                 return self.take(*message, events);
             }
             ToScheduler::Shutdown => return true,

@@ -101,7 +101,17 @@ class Model {
       let lanes = this.lanes.get(bar.worker);
       if (!lanes) { lanes = []; this.lanes.set(bar.worker, lanes); }
       let lane = lanes.findIndex((end) => end <= bar.start + 1e-4);
-      if (lane < 0) { lane = lanes.length; lanes.push(0); }
+      if (lane < 0) {
+        // No more rows than the worker has threads: bars whose times overlap
+        // (the scheduler dates them by arrival) share the row free soonest.
+        const worker = this.workers.find((w) => w.id === bar.worker);
+        if (lanes.length < (worker ? worker.threads : 8)) {
+          lane = lanes.length;
+          lanes.push(0);
+        } else {
+          lane = lanes.indexOf(Math.min(...lanes));
+        }
+      }
       lanes[lane] = bar.end;
       bar.lane = lane;
     }
