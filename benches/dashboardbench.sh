@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What an open dashboard costs the scheduler: `rask microbench` (map + gather
 # of 200k tasks) against a scheduler process with two worker processes, with
-# no page open and with the status and graph pages open in headless Chromium
-# (on the same two cores), alternated RUNS times each in one run; prints each
+# no page open and with the status page open in headless Chromium (on the
+# same two cores), alternated RUNS times each in one run; prints each
 # throughput and the medians' ratio.
 # Usage: benches/dashboardbench.sh [TASKS [RUNS]] (defaults 200000 and 5).
 # Needs Debian's chromium (scripts/test.sh installs it).
@@ -40,7 +40,7 @@ open_page() {
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --disable-dev-shm-usage --window-size=1400,1000 --user-data-dir="$dir/profile" \
-    "$link" "${link/\/status/\/graph}" >/dev/null 2>&1 &
+    "$link" >/dev/null 2>&1 &
   browser=$!
   pids+=($browser)
   # The page is open once its event stream is connected to the dashboard port.
