@@ -218,3 +218,36 @@ fn a_performance_report_opens_offline_and_shows_the_runs_tasks() {
     assert_eq!(fetched.as_u64(), Some(0));
     tab.screenshot(&artefacts().join("performance-report.png"));
 }
+
+#[test]
+fn an_embedded_local_cluster_serves_the_dashboard_when_asked() {
+    let cluster = rask::LocalCluster::new()
+        .workers(2)
+        .dashboard(0)
+        .start()
+        .unwrap();
+    let link = cluster.dashboard_link().expect("a link").to_string();
+    let client = Client::connect_local(std::sync::Arc::new(cluster)).unwrap();
+    assert_eq!(client.dashboard_link().as_deref(), Some(link.as_str()));
+    client.gather(&client.map(inc, 0..100u64).unwrap()).unwrap();
+    let host = link
+        .trim_start_matches("http://")
+        .trim_end_matches("/status")
+        .to_string();
+    let (status, body) = support::http(&host, "GET", "/api/v1/dashboard/status", "");
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = view["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["local-0", "local-1"]);
+    assert_eq!(view["bars"].as_array().map(Vec::len), Some(100));
+    let (status, page) = support::http(&host, "GET", "/status", "");
+    assert_eq!((status, page.contains("data-page=\"status\"")), (200, true));
+    // Without `.dashboard(..)` there is none.
+    let plain = rask::LocalCluster::new().workers(1).start().unwrap();
+    assert!(plain.dashboard_link().is_none());
+}

@@ -19,6 +19,7 @@ pub struct LocalCluster {
     workers: usize,
     threads_per_worker: usize,
     config: SchedulerConfig,
+    dashboard_port: Option<u16>,
 }
 
 impl Default for LocalCluster {
@@ -37,6 +38,7 @@ impl LocalCluster {
             workers: cores,
             threads_per_worker: 1,
             config: SchedulerConfig::default(),
+            dashboard_port: None,
         }
     }
 
@@ -58,6 +60,14 @@ impl LocalCluster {
         self
     }
 
+    /// Serve the dashboard on this port of 127.0.0.1 (0: any free port), as
+    /// Dask's `LocalCluster(dashboard_address=...)`; see
+    /// [`RunningCluster::dashboard_link`].
+    pub fn dashboard(mut self, port: u16) -> Self {
+        self.dashboard_port = Some(port);
+        self
+    }
+
     /// Starts the scheduler and the workers. On Linux it also tells the
     /// allocator to keep freed memory for reuse (an in-process cluster has no
     /// memory limit to honour, and fresh pages for every chunk are slow).
@@ -73,7 +83,12 @@ impl LocalCluster {
         let scheduler_thread = std::thread::Builder::new()
             .name("rask-scheduler".into())
             .spawn(move || run_scheduler(config, inbox))?;
+        let dashboard = match self.dashboard_port {
+            Some(port) => Some(Dashboard::start(port, scheduler.clone())?),
+            None => None,
+        };
         let cluster = RunningCluster {
+            dashboard,
             scheduler,
             peers: Arc::new(Peers::default()),
             workers: Mutex::new(Vec::new()),
@@ -89,8 +104,36 @@ impl LocalCluster {
     }
 }
 
+/// The HTTP server of an embedded cluster's dashboard, on its own small runtime.
+struct Dashboard {
+    runtime: tokio::runtime::Runtime,
+    link: String,
+}
+
+impl Dashboard {
+    fn start(port: u16, scheduler: Sender<ToScheduler>) -> Result<Dashboard, Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rask-dashboard")
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))?;
+        let at = listener.local_addr()?;
+        let app = crate::server::http::router(scheduler, Default::default());
+        runtime.spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "the dashboard's HTTP server stopped");
+            }
+        });
+        let link = crate::diagnostics::dashboard_link(&format!("http://{at}"), None);
+        tracing::info!("dashboard at {link}");
+        Ok(Dashboard { runtime, link })
+    }
+}
+
 /// A running embedded cluster. Stops when dropped.
 pub struct RunningCluster {
+    dashboard: Option<Dashboard>,
     scheduler: Sender<ToScheduler>,
     peers: Arc<Peers>,
     workers: Mutex<Vec<LocalWorker>>,
@@ -107,6 +150,12 @@ impl RunningCluster {
 
     pub(crate) fn peers(&self) -> &Arc<Peers> {
         &self.peers
+    }
+
+    /// The dashboard's status page, when the cluster serves one
+    /// ([`LocalCluster::dashboard`]; Dask's `dashboard_link`).
+    pub fn dashboard_link(&self) -> Option<&str> {
+        self.dashboard.as_ref().map(|d| d.link.as_str())
     }
 
     /// Whether the cluster has shut down.
@@ -186,6 +235,9 @@ impl RunningCluster {
 impl Drop for RunningCluster {
     fn drop(&mut self) {
         self.close();
+        if let Some(dashboard) = self.dashboard.take() {
+            dashboard.runtime.shutdown_background();
+        }
     }
 }
 

@@ -167,6 +167,13 @@ impl Client {
         }
     }
 
+    /// The dashboard's status page of this client's embedded cluster, when it
+    /// serves one (Dask's `client.dashboard_link`; for a scheduler process,
+    /// `rask dashboard --scheduler-file` prints it).
+    pub fn dashboard_link(&self) -> Option<String> {
+        self.cluster()?.dashboard_link().map(str::to_string)
+    }
+
     /// Whether tasks run in this process (so closures are allowed).
     pub fn is_in_process(&self) -> bool {
         matches!(self.inner.backend, Backend::Local(_))
