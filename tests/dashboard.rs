@@ -13,6 +13,14 @@ use support::{Cluster, TempDir};
 
 const TOKEN: &str = "dash-s3cret";
 
+/// One Chromium at a time: a browser starting takes both of this machine's
+/// cores for seconds, and the batch-system tests beside these time things.
+static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_browser() -> std::sync::MutexGuard<'static, ()> {
+    ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn start_cluster(label: &str) -> (Cluster, Client) {
     let mut cluster = Cluster::start(label, &["--token".to_string(), TOKEN.to_string()]);
     // No nanny: a killed worker stays dead.
@@ -31,6 +39,7 @@ fn count(tab: &mut support::chromium::Tab, expression: &str) -> u64 {
 
 #[test]
 fn the_status_page_follows_a_graph_and_the_workers_table_follows_the_cluster() {
+    let _browser = one_browser();
     let (cluster, client) = start_cluster("dashboard-live");
     let shots = artefacts();
 
@@ -164,6 +173,7 @@ fn the_status_page_follows_a_graph_and_the_workers_table_follows_the_cluster() {
 
 #[test]
 fn a_small_graph_is_drawn_task_by_task_and_a_big_one_by_group() {
+    let _browser = one_browser();
     let (cluster, client) = start_cluster("dashboard-graph");
     let browser = Browser::start();
     let mut tab = browser.open(&format!("{}/graph?token={TOKEN}", cluster.dashboard));
@@ -189,6 +199,7 @@ fn a_small_graph_is_drawn_task_by_task_and_a_big_one_by_group() {
 
 #[test]
 fn a_performance_report_opens_offline_and_shows_the_runs_tasks() {
+    let _browser = one_browser();
     let (cluster, client) = start_cluster("dashboard-report");
     let dir = TempDir::new("report");
     let path = dir.path().join("report.html");
