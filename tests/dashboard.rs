@@ -144,20 +144,20 @@ fn the_status_page_follows_a_graph_and_the_workers_table_follows_the_cluster() {
     tab.screenshot(&shots.join("workers-after-kill.png"));
 
     // The other pages draw from their data.
-    tab.navigate(&format!("{}/graph", cluster.dashboard));
-    tab.wait_for(
-        "the graph's groups",
-        Duration::from_secs(20),
-        "document.querySelectorAll('#graph-svg g.node').length >= 1",
-    );
-    tab.screenshot(&shots.join("graph.png"));
-    tab.navigate(&format!("{}/system", cluster.dashboard));
-    tab.wait_for(
-        "the scheduler's facts",
-        Duration::from_secs(20),
-        "document.querySelectorAll('#system-facts dt').length >= 5",
-    );
-    tab.screenshot(&shots.join("system.png"));
+    for (page, ready) in [
+        (
+            "graph",
+            "document.querySelectorAll('#graph-svg g.node').length >= 1",
+        ),
+        (
+            "system",
+            "document.querySelectorAll('#system-facts dt').length >= 5",
+        ),
+    ] {
+        tab.navigate(&format!("{}/{page}", cluster.dashboard));
+        tab.wait_for(page, Duration::from_secs(20), ready);
+        tab.screenshot(&shots.join(format!("{page}.png")));
+    }
     tab.navigate(&format!("{}/jobs", cluster.dashboard));
     let text = tab.wait_for(
         "the jobs page",

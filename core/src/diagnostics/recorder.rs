@@ -161,24 +161,20 @@ impl Recorder {
     pub fn heartbeat(&mut self, worker: WorkerId, metrics: &WorkerMetrics, now: Duration) {
         let now = now.as_secs_f64();
         if let Some((then, before)) = self.heard.get(&worker).cloned() {
-            let received = metrics.bytes_received.saturating_sub(before.bytes_received);
-            if received > 0 {
+            let moved = [
+                (
+                    TRANSFER,
+                    metrics.bytes_received.saturating_sub(before.bytes_received),
+                ),
+                (SPILL, metrics.spilled.saturating_sub(before.spilled)),
+            ];
+            for (op, bytes) in moved.into_iter().filter(|(_, bytes)| *bytes > 0) {
                 self.push_bar(Bar {
                     worker: worker.0,
-                    op: TRANSFER,
+                    op,
                     start: then,
                     end: now,
-                    bytes: received,
-                });
-            }
-            let spilled = metrics.spilled.saturating_sub(before.spilled);
-            if spilled > 0 {
-                self.push_bar(Bar {
-                    worker: worker.0,
-                    op: SPILL,
-                    start: then,
-                    end: now,
-                    bytes: spilled,
+                    bytes,
                 });
             }
             if now > then {
