@@ -688,3 +688,47 @@ fn a_client_can_serve_the_cluster_requests_of_a_scheduler_it_does_not_run() {
     let refused = asker.scale(1).unwrap_err().to_string();
     assert!(refused.contains("has no launcher"), "{refused}");
 }
+
+/// A launcher whose connection stays open but that leaves a request
+/// unanswered (a `rask cluster up` whose host died, its connection half-open):
+/// the request fails after the scheduler's timeout, and the launcher's role is
+/// free for another, as for a `rask cluster up` started again.
+#[test]
+fn a_launcher_that_never_answers_loses_its_role() {
+    use rask::comm::launcher::ClusterRequest;
+    use rask::server::event_loop::LAUNCHER_CALL_TIMEOUT;
+    let cluster = Cluster::start("cluster-calls-unanswered", &[]);
+    let asker = connect(&cluster);
+    let silent = connect(&cluster);
+    let calls = silent.serve_cluster_requests().expect("serves");
+    let started = std::time::Instant::now();
+    let pending = std::thread::spawn(move || asker.scale(2).map(|_| ()));
+    let call = calls
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the call");
+    assert_eq!(call.request(), &ClusterRequest::Scale { workers: 2 });
+    let error = pending.join().unwrap().unwrap_err().to_string();
+    assert!(
+        error.contains("did not answer within") && error.contains("client-"),
+        "{error}"
+    );
+    assert!(started.elapsed() >= LAUNCHER_CALL_TIMEOUT, "{error}");
+
+    let restarted = connect(&cluster);
+    let calls_again = restarted
+        .serve_cluster_requests()
+        .expect("the role is free again");
+    let asker = connect(&cluster);
+    let answering = std::thread::spawn(move || {
+        let call = calls_again
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the call");
+        let request = call.request().clone();
+        call.answer(Err("answered by the new launcher".into()));
+        request
+    });
+    let error = asker.cluster_status().unwrap_err().to_string();
+    assert!(error.contains("answered by the new launcher"), "{error}");
+    assert_eq!(answering.join().unwrap(), ClusterRequest::Status);
+    drop(call);
+}

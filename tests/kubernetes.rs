@@ -674,7 +674,10 @@ fn cluster_up_scales_with_retirement_and_converges_after_being_killed() {
     // Killed outright, then started again: it takes over the pods it finds
     // and converges to the config's 2 workers, with no pod twice.
     up.signal("KILL");
-    up.wait_exit(std::time::Duration::from_secs(10));
+    assert!(
+        up.wait_exit(std::time::Duration::from_secs(30)).is_some(),
+        "cluster up outlived SIGKILL"
+    );
     let restarted = double.dir.path().join("kubernetes.yaml");
     let mut up = double.rask(
         "cluster-up-again.log",
@@ -698,13 +701,22 @@ fn cluster_up_scales_with_retirement_and_converges_after_being_killed() {
     );
     let again: u64 = client.gather(&futures).expect("gathers").iter().sum();
     assert_eq!(again, sum);
+    // The scheduler notices the killed process's connection close and lets
+    // the new one serve; were the connection left half-open, the first
+    // request it leaves unanswered would end its role
+    // (LAUNCHER_CALL_TIMEOUT), so this waits for longer than that.
+    let taking_over = std::time::Instant::now();
     wait_for(
         "the restarted process to take cluster requests",
-        std::time::Duration::from_secs(30),
+        std::time::Duration::from_secs(150),
         || {
             let (ok, said) = cluster_command(&scheduler_file, &["adapt", "--max", "3"]);
             (ok && said.contains("adaptive 0..3")).then_some(())
         },
+    );
+    eprintln!(
+        "the restarted cluster up took cluster requests after {:?}",
+        taking_over.elapsed()
     );
     drop(futures);
     drop(client);

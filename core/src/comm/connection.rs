@@ -92,6 +92,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
 /// How long a handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An idle connection is probed after this long without traffic...
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+/// ...and again at this interval; after the system's count of unanswered
+/// probes (9 on Linux, so about a minute in all) it is closed. A peer whose
+/// host died or whose network went away is noticed, not kept for ever.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// No delay for small packets, and keepalive probes on idle connections.
+fn tune(tcp: &TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL);
+    if let Err(error) = socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(%error, "cannot turn on TCP keepalive");
+    }
+}
 
 /// An established connection (preamble exchanged).
 pub struct Connection {
@@ -110,7 +127,7 @@ pub async fn connect(address: &Address, security: &Security) -> Result<Connectio
         .await
         .map_err(|_| CommError::Timeout(HANDSHAKE_TIMEOUT, "connecting"))?
         .map_err(CommError::io(format!("connecting to {address}")))?;
-    let _ = tcp.set_nodelay(true);
+    tune(&tcp);
     let stream: Box<dyn Stream> = if address.tls {
         let connector = security.connector()?;
         let name = address.server_name()?;
@@ -134,7 +151,7 @@ pub async fn accept(tcp: TcpStream, security: &Security) -> Result<Connection, C
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "unknown peer".into());
-    let _ = tcp.set_nodelay(true);
+    tune(&tcp);
     let stream: Box<dyn Stream> = match security.acceptor()? {
         Some(acceptor) => {
             let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))

@@ -27,6 +27,10 @@ const MAX_BATCH: usize = 1024;
 /// A TCP worker whose connection has heard nothing for this long is removed
 /// (it sends a heartbeat every second).
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(15);
+/// A cluster request the launcher leaves unanswered this long fails, and the
+/// launcher no longer serves them: a `rask cluster up` started again takes
+/// over (the old one's connection may be half-open, its process gone).
+pub const LAUNCHER_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The pseudo-client that holds published datasets.
 pub const DATASETS: ClientId = ClientId(u32::MAX);
 
@@ -76,7 +80,8 @@ pub(super) struct Loop {
     pub primitives: Primitives<Waiter>,
     /// The launcher that started this scheduler, if any, and requests waiting for it.
     pub launcher: Option<LauncherLink>,
-    pub launcher_waiters: HashMap<u64, Waiter>,
+    /// Cluster requests handed to the launcher, by token, and when.
+    pub launcher_waiters: HashMap<u64, (Waiter, Instant)>,
     pub next_launcher_token: u64,
     /// Time spent handling events, seconds.
     pub busy_seconds: f64,
@@ -134,6 +139,7 @@ pub fn run_scheduler(config: SchedulerConfig, inbox: Receiver<ToScheduler>) {
         if now >= next_balance {
             events.push(Event::Balance);
             this.check_liveness(&mut events);
+            this.expire_launcher_calls(now);
             this.take_sample();
             next_balance = now + BALANCE_INTERVAL;
         }
@@ -239,7 +245,7 @@ impl Loop {
                 self.launcher = Some(LauncherLink::InProcess(calls))
             }
             ToScheduler::LauncherReply { token, reply } => {
-                if let Some(waiter) = self.launcher_waiters.remove(&token) {
+                if let Some((waiter, _)) = self.launcher_waiters.remove(&token) {
                     self.answer_one(waiter, reply);
                 }
             }

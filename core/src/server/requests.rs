@@ -3,7 +3,7 @@
 //! and information about workers and keys.
 
 use super::channels::{LauncherCall, ToClient};
-use super::event_loop::{ClientLink, LauncherLink, Loop, Waiter, DATASETS};
+use super::event_loop::{ClientLink, LauncherLink, Loop, Waiter, DATASETS, LAUNCHER_CALL_TIMEOUT};
 use crate::comm::protocol::{Message, Reply, Request, WorkerSummary};
 use crate::scheduler::{ClientId, Event, WorkerId};
 
@@ -101,7 +101,8 @@ impl Loop {
                 self.next_launcher_token += 1;
                 let call = LauncherCall { token, request };
                 if self.call_launcher(call) {
-                    self.launcher_waiters.insert(token, waiter);
+                    self.launcher_waiters
+                        .insert(token, (waiter, std::time::Instant::now()));
                     return None;
                 }
                 Reply::Error(
@@ -188,11 +189,43 @@ impl Loop {
             return;
         }
         self.launcher = None;
-        for (_, waiter) in std::mem::take(&mut self.launcher_waiters) {
+        for (_, (waiter, _)) in std::mem::take(&mut self.launcher_waiters) {
             self.answer_one(
                 waiter,
                 Reply::Error("the cluster's launcher disconnected before answering".into()),
             );
+        }
+    }
+
+    /// Fails the cluster requests the launcher has left unanswered for
+    /// [`LAUNCHER_CALL_TIMEOUT`]; a client launcher that did so no longer
+    /// serves them, so that another (a `rask cluster up` started again) may.
+    pub(super) fn expire_launcher_calls(&mut self, now: std::time::Instant) {
+        let overdue: Vec<u64> = self
+            .launcher_waiters
+            .iter()
+            .filter(|(_, (_, since))| now.duration_since(*since) > LAUNCHER_CALL_TIMEOUT)
+            .map(|(token, _)| *token)
+            .collect();
+        if overdue.is_empty() {
+            return;
+        }
+        let who = match &self.launcher {
+            Some(LauncherLink::Client(client)) => format!("the cluster's launcher ({client})"),
+            _ => "the cluster's launcher".to_string(),
+        };
+        let why = format!(
+            "{who} did not answer within {} s",
+            LAUNCHER_CALL_TIMEOUT.as_secs()
+        );
+        tracing::warn!("{why}; it no longer serves cluster requests");
+        for token in overdue {
+            if let Some((waiter, _)) = self.launcher_waiters.remove(&token) {
+                self.answer_one(waiter, Reply::Error(why.clone()));
+            }
+        }
+        if matches!(self.launcher, Some(LauncherLink::Client(_))) {
+            self.launcher = None;
         }
     }
 
