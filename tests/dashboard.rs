@@ -59,14 +59,14 @@ fn the_status_page_follows_a_graph_and_the_workers_table_follows_the_cluster() {
         let (status, _) = cluster.http_with("GET", path, "", &bearer);
         assert_eq!(status, 400, "{path}");
     }
-    let (status, body) = cluster.http_with(
-        "GET",
-        "/api/v1/dashboard/status?since_bar=18446744073709551615&max_bars=4294967295",
-        "",
-        &bearer,
-    );
-    assert_eq!(status, 200, "{body}");
-    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // The status page's data, as a program asks for it.
+    let status_view = |query: &str| {
+        let path = format!("/api/v1/dashboard/status?{query}");
+        let (status, body) = cluster.http_with("GET", &path, "", &bearer);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let view = status_view("since_bar=18446744073709551615&max_bars=4294967295");
     assert_eq!(view["workers"].as_array().map(Vec::len), Some(2), "{view}");
 
     let browser = Browser::start();
@@ -107,6 +107,22 @@ fn the_status_page_follows_a_graph_and_the_workers_table_follows_the_cluster() {
     let in_memory = "Number(document.querySelector('#states [data-state=memory] b').textContent)";
     assert_eq!(count(&mut tab, in_memory), 240);
     assert_eq!(count(&mut tab, processing), 0);
+    // Each bar says which worker thread ran its task: both threads of both
+    // workers ran tasks, and each worker has a row per thread.
+    let view = status_view("max_bars=1000&oldest_first=true");
+    let mut threads: Vec<(u64, u64)> = view["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["op"].as_u64() >= Some(2))
+        .map(|b| (b["worker"].as_u64().unwrap(), b["thread"].as_u64().unwrap()))
+        .collect();
+    threads.sort();
+    threads.dedup();
+    assert_eq!(threads.len(), 4, "{threads:?}");
+    assert!(threads.iter().all(|(_, t)| *t < 2), "{threads:?}");
+    let rows = tab.eval("document.getElementById('task-stream-canvas').dataset.rows");
+    assert_eq!(rows.as_str(), Some("2,2"));
     tab.screenshot(&shots.join("status-done.png"));
 
     // The workers table matches the cluster.

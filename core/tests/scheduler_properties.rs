@@ -373,6 +373,7 @@ impl Sim {
                         key,
                         result,
                         duration_us: 1 + self.rng.below(1000),
+                        thread: 0,
                     },
                     &mut commands,
                 );

@@ -553,6 +553,8 @@ pub enum WorkerMessage {
         nbytes: u64,
         /// How long it ran, in microseconds.
         duration_us: u64,
+        /// The worker's thread that ran it (its row in the task stream).
+        thread: u16,
     },
     /// A task failed.
     TaskErred {
@@ -601,12 +603,14 @@ impl WorkerMessage {
                 run_id,
                 nbytes,
                 duration_us,
+                thread,
             } => Event::TaskFinished {
                 worker,
                 key,
                 run_id,
                 nbytes,
                 duration_us,
+                thread,
             },
             WorkerMessage::TaskErred {
                 key,

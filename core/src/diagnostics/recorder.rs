@@ -30,6 +30,8 @@ const MAX_OPS: usize = 4_096;
 pub struct Bar {
     /// The worker.
     pub worker: u32,
+    /// The worker's thread that ran the task (0 for transfers and spills).
+    pub thread: u16,
     /// Index into the op names.
     pub op: u32,
     /// Start, seconds on the scheduler's clock.
@@ -141,12 +143,14 @@ impl Recorder {
                 key,
                 nbytes,
                 duration_us,
+                thread,
                 ..
             } = event
             {
                 let op = self.op_id(key.prefix());
                 self.push_bar(Bar {
                     worker: worker.0,
+                    thread: *thread,
                     op,
                     start: end - *duration_us as f64 / 1e6,
                     end,
@@ -171,6 +175,7 @@ impl Recorder {
             for (op, bytes) in moved.into_iter().filter(|(_, bytes)| *bytes > 0) {
                 self.push_bar(Bar {
                     worker: worker.0,
+                    thread: 0,
                     op,
                     start: then,
                     end: now,
@@ -281,6 +286,7 @@ mod tests {
             run_id: RunId::default(),
             nbytes: 8,
             duration_us: us,
+            thread: 1,
         }
     }
 
@@ -295,6 +301,7 @@ mod tests {
         assert_eq!((bars.len(), next, dropped), (2, 2, 0));
         assert_eq!(bars[0].start, 1.5);
         assert_eq!(bars[0].end, 2.0);
+        assert_eq!((bars[0].worker, bars[0].thread), (0, 1));
         let ops = r.ops();
         assert_eq!(ops[bars[0].op as usize], "inc");
         assert_eq!(ops[bars[1].op as usize], "add");

@@ -109,6 +109,7 @@ mod tests {
     fn the_summary_counts_tasks_by_op_and_bytes_moved() {
         let bar = |op, start, end, bytes| Bar {
             worker: 0,
+            thread: 0,
             op,
             start,
             end,

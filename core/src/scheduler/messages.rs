@@ -83,6 +83,8 @@ pub enum Event {
         nbytes: u64,
         /// How long it ran, in microseconds.
         duration_us: u64,
+        /// The worker's thread that ran it.
+        thread: u16,
     },
     /// A task failed on a worker.
     TaskErred {

@@ -409,6 +409,7 @@ mod tests {
             run_id,
             nbytes: 8,
             duration_us: 1,
+            thread: 0,
         });
         state
     }

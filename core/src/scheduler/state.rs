@@ -307,6 +307,7 @@ impl State {
                 run_id,
                 nbytes,
                 duration_us,
+                ..
             } => {
                 self.task_finished(worker, &key, run_id, nbytes, duration_us);
                 self.advance_retirement(worker);

@@ -187,6 +187,7 @@ mod tests {
             run_id: task.run_id,
             nbytes: 8,
             duration_us: 10,
+            thread: 0,
         });
         let ones = state
             .group_views()

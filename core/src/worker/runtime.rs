@@ -154,7 +154,7 @@ impl WorkerRuntime {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("{id}-thread-{i}"))
-                    .spawn(move || exec.execute_loop())?,
+                    .spawn(move || exec.execute_loop(i as u16))?,
             );
         }
         Ok(WorkerRuntime { core, threads })
@@ -338,8 +338,8 @@ impl WorkerCore {
         self.deliver(events);
     }
 
-    /// Runs jobs until the worker stops.
-    fn execute_loop(self: Arc<Self>) {
+    /// Runs jobs until the worker stops, as its thread number `thread`.
+    fn execute_loop(self: Arc<Self>, thread: u16) {
         CURRENT.with(|current| *current.borrow_mut() = Some(Arc::downgrade(&self)));
         let mut inner = self.lock();
         loop {
@@ -380,6 +380,7 @@ impl WorkerCore {
                     key: job.key,
                     result,
                     duration_us,
+                    thread,
                 },
             );
             let due = inner.outgoing.len() >= FLUSH_EVERY

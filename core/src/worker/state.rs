@@ -47,6 +47,8 @@ pub enum WorkerEvent {
         result: Result<u64, TaskFailure>,
         /// How long it ran, in microseconds.
         duration_us: u64,
+        /// The worker's thread that ran it.
+        thread: u16,
     },
     /// An input arrived from a peer (stored by the runtime), or could not be fetched.
     Fetched {
@@ -211,7 +213,8 @@ impl WorkerState {
                 key,
                 result,
                 duration_us,
-            } => self.executed(key, result, duration_us),
+                thread,
+            } => self.executed(key, result, duration_us, thread),
             WorkerEvent::Fetched { key, nbytes } => self.fetched(key, nbytes),
         }
         self.start_ready();
@@ -252,6 +255,7 @@ impl WorkerState {
                     run_id: task.run_id,
                     nbytes,
                     duration_us: 0,
+                    thread: 0,
                 }));
             return;
         }
@@ -445,7 +449,13 @@ impl WorkerState {
         }
     }
 
-    fn executed(&mut self, key: Key, result: Result<u64, TaskFailure>, duration_us: u64) {
+    fn executed(
+        &mut self,
+        key: Key,
+        result: Result<u64, TaskFailure>,
+        duration_us: u64,
+        thread: u16,
+    ) {
         let Some(task) = self.pending.get(&key) else {
             if result.is_ok() {
                 self.out.push(WorkerCommand::Free(key));
@@ -480,6 +490,7 @@ impl WorkerState {
                         run_id,
                         nbytes,
                         duration_us,
+                        thread,
                     }));
             }
             Err(_) if cancelled => {}
@@ -717,6 +728,7 @@ mod tests {
                 key: Key::new("a"),
                 result: Ok(8),
                 duration_us: 1,
+                thread: 0,
             },
             &mut out,
         );
@@ -808,6 +820,7 @@ mod tests {
                 key: Key::new("transfer"),
                 result: Err(TaskFailure::new("pushing to a lost worker")),
                 duration_us: 1,
+                thread: 0,
             },
             &mut out,
         );
@@ -902,6 +915,7 @@ mod tests {
                 key: Key::new("shuffle-layout-s"),
                 result: Ok(8),
                 duration_us: 1,
+                thread: 0,
             },
             &mut out,
         );

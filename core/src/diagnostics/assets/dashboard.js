@@ -8,6 +8,8 @@ const TRANSFER = 0;
 const SPILL = 1;
 const LIVE_WINDOW = 20; // seconds of task stream shown live
 const MAX_KEPT_BARS = 50000;
+// Rows of one worker in the task stream, at most.
+const MAX_THREAD_ROWS = 64;
 
 // ---- small helpers ---------------------------------------------------------
 
@@ -92,27 +94,19 @@ class Model {
     this.nextSample = view.next_sample;
   }
 
-  // Puts a bar on the first lane of its worker that is free at its start
-  // (a worker's threads, as far as the scheduler can tell them apart).
+  // Puts a task's bar on the row of the worker thread that ran it;
+  // transfers and spills go on the worker's thin top row.
   place(bar) {
     if (bar.op === TRANSFER || bar.op === SPILL) {
       bar.lane = -1;
     } else {
       let lanes = this.lanes.get(bar.worker);
       if (!lanes) { lanes = []; this.lanes.set(bar.worker, lanes); }
-      let lane = lanes.findIndex((end) => end <= bar.start + 1e-4);
-      if (lane < 0) {
-        // No more rows than the worker has threads: bars whose times overlap
-        // (the scheduler dates them by arrival) share the row free soonest.
-        const worker = this.workers.find((w) => w.id === bar.worker);
-        if (lanes.length < (worker ? worker.threads : 8)) {
-          lane = lanes.length;
-          lanes.push(0);
-        } else {
-          lane = lanes.indexOf(Math.min(...lanes));
-        }
-      }
-      lanes[lane] = bar.end;
+      // The worker says which thread; no more rows than it has threads.
+      const worker = this.workers.find((w) => w.id === bar.worker);
+      const lane = Math.min(bar.thread | 0, (worker ? Math.max(1, worker.threads) : MAX_THREAD_ROWS) - 1, MAX_THREAD_ROWS - 1);
+      while (lanes.length <= lane) lanes.push(0);
+      lanes[lane] = Math.max(lanes[lane], bar.end);
       bar.lane = lane;
     }
     this.bars.push(bar);
@@ -193,6 +187,7 @@ function drawTaskStream(canvas, model, from, to, onlyWorker) {
   ctx.fillStyle = "#6b7385";
   ctx.fillText(`${span.toFixed(1)} s`, width - 60, Math.min(height, 600) - 4);
   canvas.dataset.bars = String(model.barsSeen);
+  canvas.dataset.rows = rows.map((r) => r.lanes).join(",");
   canvas.dataset.drawn = String(drawn);
 }
 
