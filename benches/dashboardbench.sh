@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # What an open dashboard costs the scheduler: `rask microbench` (map + gather
 # of 200k tasks) against a scheduler process with two worker processes, with
-# no page open and with the status page open in headless Chromium (on the
+# no page open and with a dashboard page open in headless Chromium (on the
 # same two cores), alternated RUNS times each in one run; prints each
 # throughput and the medians' ratio.
-# Usage: benches/dashboardbench.sh [TASKS [RUNS]] (defaults 200000 and 5).
+# Usage: benches/dashboardbench.sh [TASKS [RUNS [PAGE]]] (defaults 200000, 5
+# and status; PAGE is any of the dashboard's pages: status, workers, graph, system).
 # Needs Debian's chromium (scripts/test.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tasks="${1:-200000}"
 runs="${2:-5}"
+page="${3:-status}"
 cargo build --release --locked --quiet
 rask=./target/release/rask
 dir=$(mktemp -d)
@@ -28,7 +30,7 @@ for name in w0 w1; do
     --local-directory "$dir" 2>"$dir/$name.log" &
   pids+=($!)
 done
-link=$("$rask" dashboard --scheduler-file "$dir/scheduler.json")
+link=$("$rask" dashboard --scheduler-file "$dir/scheduler.json" | sed "s#/status#/$page#")
 port=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.urlparse(sys.argv[1]).port)' "$link")
 
 throughput() {
@@ -67,13 +69,13 @@ for i in $(seq "$runs"); do
   sleep 2 # the page's first draw
   opened+=("$(throughput)")
   close_page
-  echo "run $i: closed ${closed[-1]} tasks/s, page open ${opened[-1]} tasks/s"
+  echo "run $i: closed ${closed[-1]} tasks/s, $page page open ${opened[-1]} tasks/s"
 done
-python3 - "${closed[*]}" "${opened[*]}" <<'PY'
+python3 - "${closed[*]}" "${opened[*]}" "$page" <<'PY'
 import statistics, sys
 closed = [float(x) for x in sys.argv[1].split()]
 opened = [float(x) for x in sys.argv[2].split()]
 c, o = statistics.median(closed), statistics.median(opened)
-print(f"median: page closed {c:.0f} tasks/s, status page open {o:.0f} tasks/s "
+print(f"median: page closed {c:.0f} tasks/s, {sys.argv[3]} page open {o:.0f} tasks/s "
       f"-> {100 * (c - o) / c:+.1f}% drop with the page open")
 PY
