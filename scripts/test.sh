@@ -140,8 +140,18 @@ in_background fuzz-build bash -c '
 RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver)
 CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
+# The disk the build and the tests use: CI's disk is not large, and a linker
+# that runs out of it crashes rather than saying so.
+disk_use() {
+  echo "disk: $(du -sh target 2>/dev/null | cut -f1) in target/, $(du -sh fuzz/target 2>/dev/null | cut -f1) in fuzz/target/;" \
+    "$(df -h --output=avail . | tail -1 | tr -d ' ') free"
+}
 phase "build (release, every test target) with clippy's lints"
-cargo test --release --locked --workspace --all-targets --no-run --timings
+if ! cargo test --release --locked --workspace --all-targets --no-run --timings; then
+  disk_use
+  exit 1
+fi
+disk_use
 # Where the build's minutes went (the whole report: target/cargo-timings/).
 python3 scripts/infra/slowest-crates.py target/cargo-timings/cargo-timing.html 12 || true
 
@@ -228,6 +238,7 @@ for name in fuzz-build; do
   timings+=("$(printf '%6d s  %s (in the background, from the build on)' "$(cat "$logs/$name.time")" "$name")")
 done
 
+disk_use
 echo "== time per phase"
 printf '%s\n' "${timings[@]}"
 echo "$(printf '%6d s' "$SECONDS")  in all"
