@@ -17,6 +17,31 @@ use std::path::{Path, PathBuf};
 /// offline.
 const WORKSPACE_LOCK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock");
 
+/// The manifest of that workspace.
+const WORKSPACE_MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+
+/// Downloads every package of the workspace's lock file, for every platform
+/// (`cargo fetch --locked`). Cells run Cargo offline, and rust-analyzer's
+/// `cargo metadata` wants every package of the resolution, also those only
+/// other platforms build, which a build here never downloaded.
+pub fn fetch_packages() -> anyhow::Result<()> {
+    use anyhow::Context;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let fetched = std::process::Command::new(&cargo)
+        .args(["fetch", "--locked", "--manifest-path", WORKSPACE_MANIFEST])
+        .stdout(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("running {} fetch", cargo.to_string_lossy()))?;
+    if !fetched.status.success() {
+        anyhow::bail!(
+            "`cargo fetch --locked --manifest-path {WORKSPACE_MANIFEST}` failed, so cells \
+             resolve rask's dependencies from what Cargo has already downloaded:\n{}",
+            String::from_utf8_lossy(&fetched.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// A slot directory held by this process.
 #[derive(Debug)]
 pub struct CacheSlot {
@@ -66,17 +91,21 @@ pub fn take_slot(root: &Path) -> std::io::Result<CacheSlot> {
                 std::fs::create_dir_all(&dir)?;
             }
         }
-        seed_lock_file(&dir)?;
         return Ok(CacheSlot { dir, _lock: lock });
     }
     unreachable!("the slot loop only ends by returning")
 }
 
-/// Gives a fresh slot the workspace's Cargo.lock.
-fn seed_lock_file(dir: &Path) -> std::io::Result<()> {
-    let target = dir.join("Cargo.lock");
-    if !target.exists() && Path::new(WORKSPACE_LOCK).exists() {
-        std::fs::copy(WORKSPACE_LOCK, target)?;
+/// Gives the slot the workspace's Cargo.lock, so that the prelude's `:dep`
+/// resolves rask's dependencies at the versions rask was built with, which
+/// [`fetch_packages`] downloaded. Called after evcxr's first compile, which
+/// writes a lock file of its own crate only; without this, offline Cargo
+/// picks the newest versions it has of each crate, and may have a crate
+/// but not the same version of its companion (`zerocopy` without its
+/// `zerocopy-derive`).
+pub fn pin_dependency_versions(dir: &Path) -> std::io::Result<()> {
+    if Path::new(WORKSPACE_LOCK).exists() {
+        std::fs::copy(WORKSPACE_LOCK, dir.join("Cargo.lock"))?;
     }
     Ok(())
 }

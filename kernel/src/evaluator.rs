@@ -129,6 +129,9 @@ impl Evaluator {
                 };
                 let drained = Drained::start(outputs, printed);
                 let _ = child_tx.send(context.process_handle());
+                if let Err(e) = crate::cells_cache::pin_dependency_versions(slot.dir()) {
+                    tracing::warn!(error = %e, "cells resolve rask's dependencies afresh");
+                }
                 // One execute, so one compile: evcxr runs the leading `:` commands,
                 // then compiles the code after them together.
                 let prelude = prelude.join("\n");

@@ -76,6 +76,11 @@ pub fn install(exe: &Path, prefix: &Prefix, cells_root: &Path) -> Result<PathBuf
 /// then starts a cell session and runs a cell that uses rask.
 pub fn prepare_cells(exe: &Path, cells_root: &Path) -> Result<()> {
     let deps = cells_lib::build_deps(exe)?;
+    if let Err(why) = cells_cache::fetch_packages() {
+        // Offline with a warm cache, cells still work; the session's start
+        // below says what is missing if they do not.
+        tracing::warn!("{why:#}");
+    }
     let rask = cells_lib::link(&deps, cells_root)?;
     let slot = cells_cache::take_slot(cells_root)
         .with_context(|| format!("taking a cell cache slot under {}", cells_root.display()))?;
