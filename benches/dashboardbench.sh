@@ -18,7 +18,7 @@ dir=$(mktemp -d)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$dir"
+  rm -rf "$dir" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -41,7 +41,7 @@ throughput() {
 open_page() {
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
-    --disable-dev-shm-usage --window-size=1400,1000 --user-data-dir="$dir/profile" \
+    --disable-dev-shm-usage --window-size=1400,1000 --user-data-dir="$dir/profile-$RANDOM" \
     "$link" >/dev/null 2>&1 &
   browser=$!
   pids+=($browser)
@@ -57,7 +57,8 @@ open_page() {
 close_page() {
   kill "$browser"
   wait "$browser" 2>/dev/null || true
-  rm -rf "$dir/profile"
+  # (Each page has a profile of its own: the browser's helper processes may
+  # still be writing into the last one; the temporary directory goes at exit.)
 }
 
 throughput >/dev/null # warm-up: workers connected, ops loaded
