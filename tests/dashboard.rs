@@ -50,7 +50,8 @@ fn the_status_page_follows_a_graph_and_the_workers_table_follows_the_cluster() {
     assert_eq!(status, 401);
 
     // Bad queries get 400s; huge ones are capped; the scheduler carries on.
-    let bearer = [("Authorization", "Bearer dash-s3cret")];
+    let authorization = format!("Bearer {TOKEN}");
+    let bearer = [("Authorization", authorization.as_str())];
     for path in [
         "/api/v1/dashboard/status?since_bar=abc",
         "/api/v1/dashboard/graph?max_tasks=-1",

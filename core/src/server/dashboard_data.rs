@@ -8,7 +8,7 @@ use crate::diagnostics::{
 use crate::scheduler::{TaskState, WorkerId};
 
 /// The most bars one answer carries, whatever a client asks for.
-const MAX_BARS: u32 = 20_000;
+pub(super) const MAX_BARS: u32 = 20_000;
 /// The largest graph listed task by task, whatever a client asks for.
 const MAX_TASKS: u32 = 5_000;
 

@@ -30,8 +30,8 @@ use tokio::sync::Semaphore;
 pub const MAX_STREAMS: usize = 32;
 /// How often a stream asks the scheduler for news.
 pub const STREAM_INTERVAL: Duration = Duration::from_millis(500);
-/// The most task-stream bars in one answer (the loop caps it too).
-const MAX_BARS: u32 = 20_000;
+/// The most task-stream bars in one answer (the loop's own cap).
+const MAX_BARS: u32 = super::super::dashboard_data::MAX_BARS;
 
 type Scheduler = State<DashboardState>;
 
